@@ -1,0 +1,219 @@
+/**
+ * Typed service configuration: one spec per service lists every key with its
+ * type, default and meaning. Values come from (lowest to highest priority) the
+ * defaults, a JSON file, environment variables, and programmatic overrides.
+ * Everything is validated at start; an error names the key and where the bad
+ * value came from.
+ *
+ * Environment variable for key `listenPort` of a service with prefix TT_MSG:
+ * TT_MSG_LISTEN_PORT. Some keys also accept a shared variable (MYSQL_URL...).
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface Field<T> {
+  readonly doc: string;
+  readonly default: T;
+  /** Extra environment variables read for this key (after the prefixed one). */
+  readonly aliases: readonly string[];
+  /** Turns a raw value (JSON value or env string) into T, or throws a message. */
+  parse(raw: unknown): T;
+  /** Human description of the accepted values, for error messages. */
+  readonly expects: string;
+}
+
+export type Spec = Record<string, Field<unknown>>;
+export type ConfigOf<S extends Spec> = { -readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
+
+class Invalid extends Error {}
+
+function make<T>(expects: string, def: T, doc: string, parse: (raw: unknown) => T, aliases: string[] = []): Field<T> {
+  return { expects, default: def, doc, parse, aliases };
+}
+
+function parseInteger(raw: unknown, min: number, max: number): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new Invalid();
+  return n;
+}
+
+function parseHostPort(raw: unknown): HostPort {
+  if (raw && typeof raw === 'object' && 'host' in raw && 'port' in raw) {
+    const o = raw as { host: unknown; port: unknown };
+    if (typeof o.host !== 'string' || o.host === '') throw new Invalid();
+    return { host: o.host, port: parseInteger(o.port, 1, 65535) };
+  }
+  if (typeof raw !== 'string') throw new Invalid();
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(raw.trim());
+  if (!m) throw new Invalid();
+  return { host: m[1], port: parseInteger(m[2], 1, 65535) };
+}
+
+export const field = {
+  string(def: string, doc: string, opts: { nonEmpty?: boolean; aliases?: string[] } = {}): Field<string> {
+    return make(opts.nonEmpty ? 'a non-empty string' : 'a string', def, doc, (raw) => {
+      if (typeof raw !== 'string' || (opts.nonEmpty && raw === '')) throw new Invalid();
+      return raw;
+    }, opts.aliases);
+  },
+  int(def: number, doc: string, opts: { min?: number; max?: number; aliases?: string[] } = {}): Field<number> {
+    const min = opts.min ?? 0;
+    const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+    return make(`an integer from ${min} to ${max}`, def, doc, (raw) => parseInteger(raw, min, max), opts.aliases);
+  },
+  /** A TCP port; 0 means "pick a free one" (tests). */
+  port(def: number, doc: string, opts: { aliases?: string[] } = {}): Field<number> {
+    return make('a port number from 0 to 65535', def, doc, (raw) => parseInteger(raw, 0, 65535), opts.aliases);
+  },
+  bool(def: boolean, doc: string): Field<boolean> {
+    return make('true or false', def, doc, (raw) => {
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      throw new Invalid();
+    });
+  },
+  oneOf<const V extends string>(values: readonly V[], def: V, doc: string): Field<V> {
+    return make(`one of ${values.join(', ')}`, def, doc, (raw) => {
+      if (typeof raw !== 'string' || !values.includes(raw as V)) throw new Invalid();
+      return raw as V;
+    });
+  },
+  hostPort(def: HostPort, doc: string): Field<HostPort> {
+    return make('host:port', def, doc, parseHostPort);
+  },
+  /** A list of host:port, as a JSON array or a comma-separated env string. */
+  hostPortList(def: HostPort[], doc: string, opts: { min?: number } = {}): Field<HostPort[]> {
+    const min = opts.min ?? 0;
+    return make(`a list of host:port (at least ${min})`, def, doc, (raw) => {
+      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(items) || items.length < min) throw new Invalid();
+      return items.map(parseHostPort);
+    });
+  },
+  url(def: string, doc: string, opts: { protocols: string[]; aliases?: string[] }): Field<string> {
+    return make(`a URL (${opts.protocols.join(' or ')})`, def, doc, (raw) => {
+      if (typeof raw !== 'string') throw new Invalid();
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new Invalid();
+      }
+      if (!opts.protocols.includes(url.protocol.replace(/:$/, ''))) throw new Invalid();
+      return raw;
+    }, opts.aliases);
+  },
+  logLevel(def = 'info'): Field<string> {
+    return field.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], def as 'info', 'pino log level (SIGHUP re-reads it)');
+  },
+};
+
+export function envName(prefix: string, key: string): string {
+  return `${prefix}_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+}
+
+export interface ConfigSources<S extends Spec> {
+  /** JSON file with a subset of the keys. */
+  file?: string | null;
+  env?: NodeJS.ProcessEnv;
+  /** Programmatic values (tests, the cluster supervisor); highest priority. */
+  overrides?: Partial<ConfigOf<S>>;
+}
+
+export interface ServiceConfig<S extends Spec> {
+  readonly service: string;
+  readonly envPrefix: string;
+  readonly spec: S;
+  load(sources?: ConfigSources<S>): ConfigOf<S>;
+  /** Markdown table of the keys, for the README. */
+  describe(): string;
+}
+
+export function defineConfig<S extends Spec>(service: string, envPrefix: string, spec: S): ServiceConfig<S> {
+  return {
+    service,
+    envPrefix,
+    spec,
+    load(sources = {}) {
+      const env = sources.env ?? process.env;
+      const file = sources.file ?? env[`${envPrefix}_CONFIG`] ?? null;
+      const fromFile = file ? readConfigFile(service, file) : {};
+      for (const key of Object.keys(fromFile)) {
+        if (!(key in spec)) {
+          throw new ConfigError(
+            `${service} config: unknown key "${key}" in ${file} (known keys: ${Object.keys(spec).join(', ')})`,
+          );
+        }
+      }
+      const result: Record<string, unknown> = {};
+      for (const [key, f] of Object.entries(spec)) {
+        let value: unknown = f.default;
+        let where = 'the default';
+        if (key in fromFile) {
+          value = fromFile[key];
+          where = `${file}`;
+        }
+        for (const name of [envName(envPrefix, key), ...f.aliases].reverse()) {
+          // The prefixed variable wins over shared aliases, so it is applied last.
+          if (env[name] !== undefined) {
+            value = env[name];
+            where = `environment variable ${name}`;
+          }
+        }
+        try {
+          result[key] = f.parse(value);
+        } catch (err) {
+          if (!(err instanceof Invalid)) throw err;
+          throw new ConfigError(
+            `${service} config: key "${key}" must be ${f.expects}, got ${JSON.stringify(value)} (from ${where})`,
+          );
+        }
+      }
+      for (const [key, value] of Object.entries(sources.overrides ?? {})) {
+        if (!(key in spec)) throw new ConfigError(`${service} config: unknown key "${key}" in overrides`);
+        if (value !== undefined) result[key] = value;
+      }
+      return result as ConfigOf<S>;
+    },
+    describe() {
+      const rows = Object.entries(spec).map(([key, f]) => {
+        const env = [envName(envPrefix, key), ...f.aliases].join(', ');
+        return `| \`${key}\` | \`${env}\` | \`${JSON.stringify(f.default)}\` | ${f.doc} |`;
+      });
+      return ['| key | env | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+    },
+  };
+}
+
+function readConfigFile(service: string, file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${service} config: cannot read ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${service} config: ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`${service} config: ${file} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** `--config FILE` from a command line, if given. */
+export function configFileFromArgs(argv: string[]): string | null {
+  const i = argv.indexOf('--config');
+  if (i >= 0 && argv[i + 1]) return argv[i + 1];
+  const eq = argv.find((a) => a.startsWith('--config='));
+  return eq ? eq.slice('--config='.length) : null;
+}

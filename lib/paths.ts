@@ -1,0 +1,18 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+function findProjectRoot(start: string): string {
+  let dir = start;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${start}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The checkout's top folder (works from sources and from dist/). */
+export const projectRoot = findProjectRoot(__dirname);
+/** Local state of `npm start` / `npm test`: databases, pids, logs (git-ignored). */
+export const runDir = join(projectRoot, '.run');
+export const schemaDir = join(projectRoot, 'schema');

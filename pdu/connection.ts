@@ -1,0 +1,435 @@
+/**
+ * PduConnection: one TeamTalk PDU stream over a socket (or any Duplex, so tests
+ * need no ports). It owns framing, the single write path (coalesced per event
+ * loop turn, bounded), request/response matching by seq_num, heartbeats, idle
+ * and deadline timeouts, and a close reason. Every service talks through it.
+ *
+ * Per-connection state is kept to plain fields and shared functions (no closures,
+ * no timers per connection): a msg server holds tens of thousands of these.
+ */
+import type { Duplex } from 'node:stream';
+import { CID, ServiceId, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from './commands';
+import { DEFAULT_MAX_PDU_LENGTH, FrameDecoder, describeFlag, encodeFrame, type Pdu } from './frame';
+import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError, RequestTimeoutError } from '../lib/errors';
+
+export interface ConnectionOptions {
+  /** Largest inbound PDU accepted; a bigger one closes the connection. */
+  maxPduLength: number;
+  /** Close the connection once this many bytes wait to be written (the peer reads too slowly). */
+  maxWriteQueueBytes: number;
+  /** Close when nothing was received for this long; 0 disables. */
+  idleTimeoutMs: number;
+  /** Send a heartbeat whenever nothing was sent for this long; 0 disables (clients heartbeat us). */
+  heartbeatIntervalMs: number;
+  /** Echo each received heartbeat back byte for byte (msg_server does this for clients). */
+  echoHeartbeats: boolean;
+  /** How long request() waits for the reply. */
+  requestTimeoutMs: number;
+  /** request() fails fast beyond this many replies outstanding (seq_num is 16 bits). */
+  maxPendingRequests: number;
+}
+
+export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.freeze({
+  maxPduLength: DEFAULT_MAX_PDU_LENGTH,
+  maxWriteQueueBytes: 8 * 1024 * 1024,
+  idleTimeoutMs: 0,
+  heartbeatIntervalMs: 0,
+  echoHeartbeats: false,
+  requestTimeoutMs: 10_000,
+  maxPendingRequests: 30_000,
+});
+
+/** What a service plugs into a connection. One handler object usually serves all connections. */
+export interface ConnectionHandler<C = unknown> {
+  /** A PDU that is not a heartbeat and not the reply to one of our requests. */
+  onPdu(conn: PduConnection<C>, pdu: Pdu): void;
+  /** Called once, after the socket closed, with the first reason recorded. */
+  onClose?(conn: PduConnection<C>, reason: string): void;
+  /** A framing error or an exception thrown by onPdu (the former also closes the connection). */
+  onError?(conn: PduConnection<C>, error: Error): void;
+}
+
+interface PendingRequest {
+  expectCommandId: number;
+  deadline: number;
+  what: string;
+  resolve(pdu: Pdu): void;
+  reject(err: Error): void;
+}
+
+const kConnection = Symbol('pduConnection');
+type SocketWithConnection = Duplex & { [kConnection]?: PduConnection<unknown> };
+
+const HEARTBEAT_FRAME = encodeFrame(ServiceId.OTHER, CID.OTHER_HEARTBEAT, 0, Buffer.alloc(0));
+/** After close(), how long the peer gets to finish reading before the socket is destroyed. */
+const CLOSE_LINGER_MS = 2_000;
+
+let nextConnectionId = 1;
+
+export class PduConnection<C = unknown> {
+  /** Process-unique id: used in logs and as the "handle" in TeamTalk attach_data. */
+  readonly id: number;
+  readonly socket: Duplex;
+  /** Service state for this connection (e.g. the logged-in user). */
+  context: C | undefined;
+  /** Changeable while open, e.g. when a client's type becomes known at login. */
+  idleTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Absolute time (ms) at which the connection is closed with deadlineReason; 0 = none. */
+  deadline = 0;
+  deadlineReason = '';
+
+  readonly remoteAddress: string;
+  lastReceivedAt: number;
+  lastSentAt: number;
+
+  private readonly options: ConnectionOptions;
+  private readonly handler: ConnectionHandler<C>;
+  private readonly decoder: FrameDecoder;
+  private outQueue: Buffer[] | null = null;
+  private outBytes = 0;
+  private pending: Map<number, PendingRequest> | null = null;
+  private nextSeq = 1;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private reason: string | null = null;
+
+  constructor(socket: Duplex, handler: ConnectionHandler<C>, options: Partial<ConnectionOptions> = {}) {
+    this.id = nextConnectionId++;
+    this.socket = socket;
+    this.handler = handler;
+    this.options = { ...DEFAULT_CONNECTION_OPTIONS, ...options };
+    this.idleTimeoutMs = this.options.idleTimeoutMs;
+    this.requestTimeoutMs = this.options.requestTimeoutMs;
+    this.decoder = new FrameDecoder(this.options.maxPduLength);
+    const net = socket as Duplex & { remoteAddress?: string; remotePort?: number; setNoDelay?(b: boolean): void };
+    this.remoteAddress = net.remoteAddress ? `${net.remoteAddress}:${net.remotePort}` : 'local';
+    net.setNoDelay?.(true);
+    this.lastReceivedAt = this.lastSentAt = Date.now();
+    (socket as SocketWithConnection)[kConnection] = this as PduConnection<unknown>;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('end', onSocketEnd);
+    sweeper.add(this as PduConnection<unknown>);
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Why the connection closed (or is closing); null while open. */
+  get closeReason(): string | null {
+    return this.reason;
+  }
+
+  get pendingRequests(): number {
+    return this.pending?.size ?? 0;
+  }
+
+  /** Bytes accepted for sending but not yet taken by the kernel. */
+  get queuedBytes(): number {
+    return this.outBytes + this.socket.writableLength;
+  }
+
+  // ---- sending ----
+
+  /**
+   * Encodes and queues one PDU. Returns false if the connection is no longer open.
+   * `flag` is 0 except on failed replies (PduFlag).
+   */
+  send<T extends MessageClass>(type: T, body: BodyOf<T>, seqNum = 0, flag = 0): boolean {
+    if (this.state !== 'open') return false;
+    const info = commandOf(type);
+    const bytes = (type as unknown as { encode(m: unknown): { finish(): Uint8Array } }).encode(body).finish();
+    return this.sendFrame(encodeFrame(info.serviceId, info.commandId, seqNum, bytes, 1, flag));
+  }
+
+  /** Answers `request` with the same seq_num, as every TeamTalk reply does. */
+  reply<T extends MessageClass>(request: Pdu, type: T, body: BodyOf<T>, flag = 0): boolean {
+    return this.send(type, body, request.seqNum, flag);
+  }
+
+  /** Queues an already framed PDU (relays forward what they received this way). */
+  sendFrame(frame: Buffer): boolean {
+    if (this.state !== 'open') return false;
+    if (this.outQueue === null) {
+      this.outQueue = [frame];
+      scheduleFlush(this as PduConnection<unknown>);
+    } else {
+      this.outQueue.push(frame);
+    }
+    this.outBytes += frame.length;
+    if (this.outBytes + this.socket.writableLength > this.options.maxWriteQueueBytes) {
+      this.destroy(`write queue over ${this.options.maxWriteQueueBytes} bytes: peer reads too slowly`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Writes what is queued now (normally done once per event loop turn). */
+  flush(): void {
+    const queue = this.outQueue;
+    if (queue === null) return;
+    this.outQueue = null;
+    const bytes = this.outBytes;
+    this.outBytes = 0;
+    if (this.state === 'closed' || this.socket.destroyed) return;
+    this.socket.write(queue.length === 1 ? queue[0] : Buffer.concat(queue, bytes));
+    this.lastSentAt = Date.now();
+  }
+
+  // ---- request / response ----
+
+  /**
+   * Sends a request and resolves with the reply PDU: the next PDU from the peer
+   * that carries our seq_num and the expected command id.
+   */
+  requestFrame(serviceId: number, commandId: number, body: Uint8Array, expectCommandId: number): Promise<Pdu> {
+    const what = commandName(commandId);
+    if (this.state !== 'open') {
+      return Promise.reject(new ConnectionClosedError(what, this.reason ?? 'closed'));
+    }
+    const pending = (this.pending ??= new Map());
+    if (pending.size >= this.options.maxPendingRequests) {
+      return Promise.reject(
+        new LinkUnavailableError(
+          'TT_ERR_TOO_MANY_PENDING',
+          `${what}: ${pending.size} requests already wait for replies on connection ${this.id}; peer is not keeping up`,
+        ),
+      );
+    }
+    let seq = this.nextSeq;
+    while (seq === 0 || pending.has(seq)) seq = (seq + 1) & 0xffff;
+    this.nextSeq = (seq + 1) & 0xffff;
+    return new Promise<Pdu>((resolve, reject) => {
+      pending.set(seq, { expectCommandId, deadline: Date.now() + this.requestTimeoutMs, what, resolve, reject });
+      this.sendFrame(encodeFrame(serviceId, commandId, seq, body));
+    });
+  }
+
+  /**
+   * Typed request: encodes `body` as `type`, decodes the reply as `replyType`.
+   * A reply whose header flag marks a failure rejects with RemoteError.
+   */
+  async request<Q extends MessageClass, R extends MessageClass>(
+    type: Q,
+    body: BodyOf<Q>,
+    replyType: R,
+  ): Promise<MessageOf<R>> {
+    const info = commandOf(type);
+    const reply = commandOf(replyType);
+    const bytes = (type as unknown as { encode(m: unknown): { finish(): Uint8Array } }).encode(body).finish();
+    const pdu = await this.requestFrame(info.serviceId, info.commandId, bytes, reply.commandId);
+    const message = replyType.decode(pdu.body) as MessageOf<R>;
+    if (pdu.flag !== 0) throw new RemoteError(info.name, pdu.flag, describeFlag(pdu.flag), message);
+    return message;
+  }
+
+  // ---- flow control and closing ----
+
+  /** Stop reading from the peer (e.g. our work queue is full); PDUs already read still arrive. */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.state === 'open') this.socket.resume();
+  }
+
+  /** Graceful close: what is queued is still written (e.g. a kick notice), then FIN. */
+  close(reason: string): void {
+    if (this.state !== 'open') return;
+    this.reason ??= reason;
+    this.state = 'closing';
+    this.flush();
+    this.socket.end();
+    this.deadline = Date.now() + CLOSE_LINGER_MS;
+    this.deadlineReason = reason;
+  }
+
+  /** Immediate close: queued output is dropped. */
+  destroy(reason: string): void {
+    if (this.state === 'closed') return;
+    this.reason ??= reason;
+    this.state = 'closed';
+    this.outQueue = null;
+    this.outBytes = 0;
+    this.socket.destroy();
+  }
+
+  // ---- called by the shared socket listeners and the sweeper ----
+
+  /** @internal */
+  receive(chunk: Buffer): void {
+    this.lastReceivedAt = Date.now();
+    const error = this.decoder.push(chunk, this.dispatchFrame, this);
+    if (error) this.failFraming(error);
+  }
+
+  private failFraming(error: FrameError): void {
+    this.reason ??= `protocol error: ${error.message}`;
+    this.reportError(error);
+    this.destroy(this.reason);
+  }
+
+  private dispatchFrame(pdu: Pdu): void {
+    if (this.state === 'closed') return;
+    if (pdu.commandId === CID.OTHER_HEARTBEAT) {
+      if (this.options.echoHeartbeats) this.sendFrame(pdu.frame);
+      return;
+    }
+    if (pdu.seqNum !== 0 && this.pending !== null) {
+      const request = this.pending.get(pdu.seqNum);
+      if (request !== undefined && request.expectCommandId === pdu.commandId) {
+        this.pending.delete(pdu.seqNum);
+        request.resolve(pdu);
+        return;
+      }
+    }
+    try {
+      this.handler.onPdu(this, pdu);
+    } catch (err) {
+      this.reportError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private reportError(error: Error): void {
+    try {
+      this.handler.onError?.(this, error);
+    } catch {
+      // A failing error reporter must not take the process down.
+    }
+  }
+
+  /** @internal */
+  socketClosed(): void {
+    sweeper.delete(this as PduConnection<unknown>);
+    this.state = 'closed';
+    this.reason ??= 'peer closed the connection';
+    this.outQueue = null;
+    this.outBytes = 0;
+    this.rejectPending(this.reason);
+    try {
+      this.handler.onClose?.(this, this.reason);
+    } catch (err) {
+      this.reportError(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** @internal */
+  socketError(err: NodeJS.ErrnoException): void {
+    this.reason ??= `socket error: ${err.code ?? err.message}`;
+  }
+
+  /** @internal */
+  peerEnded(): void {
+    // The peer half-closed: it will send nothing more, so there is nothing left to wait for.
+    this.reason ??= 'peer closed the connection';
+    if (this.state === 'open') this.close(this.reason);
+  }
+
+  private rejectPending(reason: string): void {
+    const pending = this.pending;
+    if (pending === null || pending.size === 0) return;
+    this.pending = null;
+    for (const request of pending.values()) request.reject(new ConnectionClosedError(request.what, reason));
+  }
+
+  /** @internal Periodic check: deadlines, idle timeout, heartbeat, request timeouts. */
+  sweep(now: number): void {
+    if (this.deadline !== 0 && now >= this.deadline) {
+      if (this.state === 'closing') this.destroy(this.reason ?? this.deadlineReason);
+      else this.close(this.deadlineReason || 'deadline passed');
+      return;
+    }
+    if (this.state !== 'open') return;
+    if (this.idleTimeoutMs > 0 && now - this.lastReceivedAt > this.idleTimeoutMs) {
+      this.close(`idle timeout: nothing received for ${this.idleTimeoutMs} ms`);
+      return;
+    }
+    if (this.options.heartbeatIntervalMs > 0 && now - this.lastSentAt >= this.options.heartbeatIntervalMs) {
+      this.sendFrame(HEARTBEAT_FRAME);
+      this.lastSentAt = now;
+    }
+    const pending = this.pending;
+    if (pending !== null && pending.size > 0) {
+      // Requests share one timeout, so insertion order is deadline order.
+      for (const [seq, request] of pending) {
+        if (request.deadline > now) break;
+        pending.delete(seq);
+        request.reject(new RequestTimeoutError(request.what, this.requestTimeoutMs));
+      }
+    }
+  }
+}
+
+// Shared listeners: `this` is the socket, which carries its connection.
+function onSocketData(this: SocketWithConnection, chunk: Buffer): void {
+  this[kConnection]?.receive(chunk);
+}
+function onSocketError(this: SocketWithConnection, err: NodeJS.ErrnoException): void {
+  this[kConnection]?.socketError(err);
+}
+function onSocketClose(this: SocketWithConnection): void {
+  const conn = this[kConnection];
+  if (conn) {
+    this[kConnection] = undefined;
+    conn.socketClosed();
+  }
+}
+function onSocketEnd(this: SocketWithConnection): void {
+  this[kConnection]?.peerEnded();
+}
+
+// ---- one write flush per event loop turn, for all connections ----
+
+let flushList: PduConnection<unknown>[] = [];
+let flushScheduled = false;
+
+function scheduleFlush(conn: PduConnection<unknown>): void {
+  flushList.push(conn);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAll);
+  }
+}
+
+function flushAll(): void {
+  const list = flushList;
+  flushList = [];
+  flushScheduled = false;
+  for (const conn of list) conn.flush();
+}
+
+// ---- one timer for every connection's timeouts ----
+
+/** How often timeouts are checked; they fire at most this late. */
+export const SWEEP_INTERVAL_MS = 250;
+
+class Sweeper {
+  private readonly connections = new Set<PduConnection<unknown>>();
+  private timer: NodeJS.Timeout | null = null;
+
+  add(conn: PduConnection<unknown>): void {
+    this.connections.add(conn);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  delete(conn: PduConnection<unknown>): void {
+    this.connections.delete(conn);
+    if (this.connections.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of this.connections) conn.sweep(now);
+  }
+}
+
+const sweeper = new Sweeper();

@@ -1,0 +1,7 @@
+export * from './frame';
+export * from './commands';
+export * from './connection';
+export * from './server';
+export * from './link';
+export * from './dispatch';
+export * from './attach';

@@ -1,0 +1,79 @@
+/**
+ * Storage for `npm start`, `npm test` and the db scripts: MYSQL_URL / REDIS_URL
+ * when set, otherwise a local MariaDB / Redis under .run/ (installed first when
+ * missing and we may).
+ */
+import { withDatabase } from '../../lib/mysql-url';
+import { runDir } from '../../lib/paths';
+import { DEFAULT_LOCAL_MYSQL_PORT, startLocalMariaDb, type LocalServer } from './mariadb';
+import { DEFAULT_LOCAL_REDIS_PORT, startLocalRedis } from './redis';
+import { ensureInstalled, type Requirement } from './system';
+
+export interface Storage {
+  mysqlUrl: string;
+  redisUrl: string;
+  /** Which of the two we started (and will stop). */
+  started: { mysql: boolean; redis: boolean };
+  stop(): Promise<void>;
+}
+
+const MARIADB: Requirement = {
+  binaries: ['mariadbd', 'mysqld'],
+  debianPackage: 'mariadb-server',
+  purpose: 'MariaDB (message storage)',
+  alternativeEnv: 'MYSQL_URL',
+};
+const REDIS: Requirement = {
+  binaries: ['redis-server'],
+  debianPackage: 'redis-server',
+  purpose: 'Redis (msg-id and unread counters)',
+  alternativeEnv: 'REDIS_URL',
+};
+
+export async function provisionStorage(opts: {
+  database: string;
+  log: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}): Promise<Storage> {
+  const env = opts.env ?? process.env;
+  const needMysql = !env.MYSQL_URL;
+  const needRedis = !env.REDIS_URL;
+  ensureInstalled([...(needMysql ? [MARIADB] : []), ...(needRedis ? [REDIS] : [])], opts.log);
+
+  const servers: LocalServer[] = [];
+  try {
+    let mysqlUrl: string;
+    if (env.MYSQL_URL) {
+      mysqlUrl = withDatabase(env.MYSQL_URL, opts.database);
+    } else {
+      const port = Number(env.TT_LOCAL_MYSQL_PORT ?? DEFAULT_LOCAL_MYSQL_PORT);
+      const server = await startLocalMariaDb({ runDir, port, database: opts.database, log: opts.log });
+      servers.push(server);
+      mysqlUrl = server.url;
+    }
+    let redisUrl: string;
+    if (env.REDIS_URL) {
+      redisUrl = env.REDIS_URL;
+    } else {
+      const port = Number(env.TT_LOCAL_REDIS_PORT ?? DEFAULT_LOCAL_REDIS_PORT);
+      const server = await startLocalRedis({ runDir, port, log: opts.log });
+      servers.push(server);
+      redisUrl = server.url;
+    }
+    const owned = servers.filter((s) => s.owned);
+    return {
+      mysqlUrl,
+      redisUrl,
+      started: {
+        mysql: needMysql && servers[0]?.owned === true,
+        redis: needRedis && servers[servers.length - 1]?.owned === true,
+      },
+      stop: async () => {
+        await Promise.all(owned.map((s) => s.stop()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(servers.filter((s) => s.owned).map((s) => s.stop()));
+    throw err;
+  }
+}
