@@ -96,6 +96,15 @@ export const field = {
       return items.map(parseHostPort);
     });
   },
+  /** A list of ports, as a JSON array or a comma-separated env string. */
+  portList(def: number[], doc: string, opts: { min?: number } = {}): Field<number[]> {
+    const min = opts.min ?? 0;
+    return make(`a list of port numbers (at least ${min})`, def, doc, (raw) => {
+      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(items) || items.length < min) throw new Invalid();
+      return items.map((p) => parseInteger(p, 1, 65535));
+    });
+  },
   url(def: string, doc: string, opts: { protocols: string[]; aliases?: string[] }): Field<string> {
     return make(`a URL (${opts.protocols.join(' or ')})`, def, doc, (raw) => {
       if (typeof raw !== 'string') throw new Invalid();

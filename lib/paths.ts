@@ -13,6 +13,6 @@ function findProjectRoot(start: string): string {
 
 /** The checkout's top folder (works from sources and from dist/). */
 export const projectRoot = findProjectRoot(__dirname);
-/** Local state of `npm start` / `npm test`: databases, pids, logs (git-ignored). */
-export const runDir = join(projectRoot, '.run');
+/** Local state of `npm start` / `npm test`: databases, pids, logs (git-ignored). TT_RUN_DIR moves it. */
+export const runDir = process.env.TT_RUN_DIR ?? join(projectRoot, '.run');
 export const schemaDir = join(projectRoot, 'schema');

@@ -61,4 +61,12 @@ export async function runService<S extends Spec & { logLevel: unknown }>(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  if (process.env.TT_SUPERVISED === '1') {
+    // Under `npm start`: if the supervisor dies without stopping us (SIGKILL), stop
+    // too instead of living on as an orphan holding the ports.
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) shutdown('supervisor gone');
+    }, 1000).unref();
+  }
 }

@@ -46,7 +46,17 @@ if (!upToDate) {
   writeFileSync(stampFile, digest);
 }
 
-run(bin('tsc'), ['-p', join(root, 'tsconfig.json')]);
+// TT_BUILD_ALLOW_TYPE_ERRORS=1 keeps going past type errors (tsc still emits JS):
+// handy while several parts of the tree are being edited at once; never in CI.
+if (process.env.TT_BUILD_ALLOW_TYPE_ERRORS === '1') {
+  try {
+    execFileSync(bin('tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch {
+    console.error('build: type errors above (ignored because TT_BUILD_ALLOW_TYPE_ERRORS=1)');
+  }
+} else {
+  run(bin('tsc'), ['-p', join(root, 'tsconfig.json')]);
+}
 
 mkdirSync(join(root, 'dist', 'pdu', 'generated'), { recursive: true });
 copyFileSync(join(genDir, 'im.js'), join(root, 'dist', 'pdu', 'generated', 'im.js'));

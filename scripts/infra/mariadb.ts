@@ -28,6 +28,8 @@ export async function startLocalMariaDb(opts: {
   port: number;
   database: string;
   log: (line: string) => void;
+  /** Keep running after this process exits (`npm run infra -- start`). */
+  detached?: boolean;
 }): Promise<LocalServer> {
   const dir = join(opts.runDir, 'mariadb');
   const dataDir = join(dir, 'data');
@@ -101,7 +103,8 @@ export async function startLocalMariaDb(opts: {
     '--innodb-buffer-pool-size=256M',
   ];
   opts.log(`starting MariaDB on 127.0.0.1:${opts.port} (data in ${dataDir})`);
-  const child = spawn(mariadbd, args, { stdio: 'ignore' });
+  const child = spawn(mariadbd, args, { stdio: 'ignore', detached: opts.detached === true });
+  if (opts.detached) child.unref();
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = `exit code ${code ?? signal}`;

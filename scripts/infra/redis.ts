@@ -17,6 +17,8 @@ export async function startLocalRedis(opts: {
   runDir: string;
   port: number;
   log: (line: string) => void;
+  /** Keep running after this process exits (`npm run infra -- start`). */
+  detached?: boolean;
 }): Promise<LocalServer> {
   const dir = join(opts.runDir, 'redis');
   const pidFile = join(dir, 'redis.pid');
@@ -59,7 +61,8 @@ export async function startLocalRedis(opts: {
     { mode: 0o600 },
   );
   opts.log(`starting Redis on 127.0.0.1:${opts.port} (AOF in ${dir})`);
-  const child = spawn(redisServer, [confFile], { stdio: 'ignore' });
+  const child = spawn(redisServer, [confFile], { stdio: 'ignore', detached: opts.detached === true });
+  if (opts.detached) child.unref();
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = `exit code ${code ?? signal}`;

@@ -1,0 +1,50 @@
+/**
+ * `npm run msg-server -- --port 8002`: one more msg server for the cluster that
+ * `npm start` runs. It registers with the login server (new logins start landing
+ * on it once it is the least loaded) and the route server. Ctrl-C stops it; its
+ * users leave the route map at once.
+ */
+import { errorMessage } from '../lib/errors';
+import { reachable, readRunningCluster } from './cluster/running';
+import { Supervisor } from './cluster/supervisor';
+import { msgServerEnv } from './start';
+import { portAcceptsConnections } from './infra/system';
+
+const log = (line: string) => process.stderr.write(`[msg-server] ${line}\n`);
+
+function portFromArgs(argv: string[]): number | null {
+  const i = argv.indexOf('--port');
+  const raw = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--port='))?.slice('--port='.length);
+  if (raw === undefined) return null;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port must be a port number, got "${raw}"`);
+  return port;
+}
+
+async function main(): Promise<void> {
+  const cluster = readRunningCluster();
+  if (cluster === null) throw new Error('no running cluster: start one with "npm start" first');
+  const port = portFromArgs(process.argv.slice(2)) ?? Math.max(...cluster.msgServerPorts) + 1;
+  const local = reachable(cluster.host);
+  if (await portAcceptsConnections(local, port)) throw new Error(`port ${port} is already in use; pick another with --port`);
+  const n = cluster.msgServerPorts.length + 1;
+  const supervisor = new Supervisor({ output: (line) => process.stdout.write(line + '\n'), note: log, color: process.stdout.isTTY === true });
+  supervisor.start({
+    name: `msg-server-${port}`,
+    script: 'dist/services/msg-server/main.js',
+    env: msgServerEnv(cluster.host, cluster.publicIp, port, n, process.env.TT_MSG_LOG_LEVEL ?? 'info', {
+      login: `${local}:${cluster.loginMsgServerPort}`,
+      route: `${local}:${cluster.routePort}`,
+      db: `${local}:${cluster.dbProxyPort}`,
+    }),
+  });
+  log(`msg server on ${local}:${port} joining the cluster of pid ${cluster.pid} (${cluster.loginUrl}); Ctrl-C stops it`);
+  const stop = () => void supervisor.stopAll().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  log(errorMessage(err));
+  process.exit(1);
+});

@@ -1,0 +1,548 @@
+/**
+ * `npm run bench`: the whole system under load, through the real protocol.
+ *
+ * By default it starts its own cluster (db-proxy, route, login and N msg servers
+ * as separate processes, on free loopback ports, database tt_bench), then:
+ *   login   N users log in through the login server's /msg_server address
+ *   chat    every user sends 1:1 messages to random peers at --rate msgs/s in
+ *           total (open loop, each user under the 20/s flood cap); measures
+ *           sender-ack and receiver-delivery latency, same- and cross-server
+ *   group   group messages fanned out to --group-size members
+ *   memory  RSS per idle logged-in connection on one msg server
+ * and prints one JSON object (and a short table on stderr).
+ *
+ * With --login-url it targets a running TeamTalk-compatible cluster instead
+ * (users --user-prefix0..N-1 with --password must exist there: see `npm run users -- bulk`).
+ * Only loopback targets are accepted unless --allow-remote is given. Stops by itself.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import mysql from 'mysql2/promise';
+import { IM } from '../pdu/commands';
+import { errorMessage } from '../lib/errors';
+import { parseMysqlUrl } from '../lib/mysql-url';
+import { ImClient, fetchMsgServer } from '../tools/client/im-client';
+import { Supervisor, type ChildSpec } from './cluster/supervisor';
+import { bulkAddUsers } from './db/accounts';
+import { migrate } from './db/migrate';
+import { provisionStorage, type Storage } from './infra/provision';
+import { sleep } from './infra/system';
+import { msgServerEnv } from './start';
+
+const { MsgType, ClientType, GroupType } = IM.BaseDefine;
+
+interface Options {
+  users: number;
+  msgServers: number;
+  seconds: number;
+  rate: number;
+  groupSize: number;
+  groupRate: number;
+  memoryConnections: number;
+  only: Set<string>;
+  loginUrl: string | null;
+  password: string;
+  userPrefix: string;
+  msgServerPid: number | null;
+  allowRemote: boolean;
+  verbose: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    if (i >= 0) return argv[i + 1];
+    return argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  };
+  const num = (name: string, def: number) => {
+    const raw = value(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${raw}"`);
+    return n;
+  };
+  return {
+    users: num('users', 1000),
+    msgServers: num('msg-servers', 2),
+    seconds: num('seconds', 10),
+    rate: num('rate', 10_000),
+    groupSize: num('group-size', 20),
+    groupRate: num('group-rate', 200),
+    memoryConnections: num('memory-connections', 10_000),
+    only: new Set((value('only') ?? 'login,chat,group,memory').split(',')),
+    loginUrl: value('login-url') ?? null,
+    password: value('password') ?? 'bench-password',
+    userPrefix: value('user-prefix') ?? 'bench_',
+    msgServerPid: value('msg-server-pid') ? Number(value('msg-server-pid')) : null,
+    allowRemote: argv.includes('--allow-remote'),
+    verbose: argv.includes('--verbose'),
+  };
+}
+
+const note = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+// ---------------------------------------------------------------- latency stats
+
+class Latencies {
+  private values: number[] = [];
+  add(ms: number): void {
+    this.values.push(ms);
+  }
+  get count(): number {
+    return this.values.length;
+  }
+  percentile(p: number): number {
+    if (this.values.length === 0) return 0;
+    const sorted = Float64Array.from(this.values).sort();
+    return round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]);
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+// ---------------------------------------------------------------- own cluster
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface OwnCluster {
+  loginUrl: string;
+  adminPort: number;
+  msgServerPorts: number[];
+  pids(): Record<string, number | undefined>;
+  storage: Storage;
+  stop(): Promise<void>;
+}
+
+async function startOwnCluster(opts: Options): Promise<OwnCluster> {
+  const storage = await provisionStorage({ database: 'tt_bench', log: note });
+  await migrate(storage.mysqlUrl);
+  const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const msgPorts: number[] = [];
+  for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freePort());
+  const supervisor = new Supervisor({
+    output: (line) => {
+      if (opts.verbose || /\b(WARN|ERROR|FATAL)\b/.test(line)) process.stderr.write(line + '\n');
+    },
+    note,
+    color: false,
+  });
+  const level = opts.verbose ? 'info' : 'warn';
+  const specs: ChildSpec[] = [
+    {
+      name: 'db-proxy',
+      script: 'dist/services/db-proxy/main.js',
+      env: {
+        TT_DB_PROXY_LISTEN_PORT: String(db),
+        TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
+        TT_DB_PROXY_REDIS_URL: storage.redisUrl,
+        TT_DB_PROXY_REDIS_KEY_PREFIX: 'bench:',
+        TT_DB_PROXY_LOG_LEVEL: level,
+      },
+    },
+    { name: 'route-server', script: 'dist/services/route-server/main.js', env: { TT_ROUTE_LISTEN_PORT: String(route), TT_ROUTE_LOG_LEVEL: level } },
+    {
+      name: 'login-server',
+      script: 'dist/services/login-server/main.js',
+      env: {
+        TT_LOGIN_HTTP_PORT: String(loginHttp),
+        TT_LOGIN_MSG_SERVER_PORT: String(loginMsg),
+        TT_LOGIN_ADMIN_PORT: String(loginAdmin),
+        TT_LOGIN_LOG_LEVEL: level,
+      },
+    },
+    ...msgPorts.map((port, i) => ({
+      name: `msg-server-${i + 1}`,
+      script: 'dist/services/msg-server/main.js',
+      env: {
+        ...msgServerEnv('127.0.0.1', '127.0.0.1', port, i + 1, level, {
+          login: `127.0.0.1:${loginMsg}`,
+          route: `127.0.0.1:${route}`,
+          db: `127.0.0.1:${db}`,
+        }),
+        TT_MSG_STATS_INTERVAL_MS: '0',
+      },
+    })),
+  ];
+  for (const spec of specs) supervisor.start(spec);
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const body = (await (await fetch(`http://127.0.0.1:${loginAdmin}/msg_servers`)).json()) as unknown;
+      const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
+      if (list.length >= msgPorts.length) break;
+    } catch {
+      // starting
+    }
+    if (Date.now() > until) throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
+    await sleep(200);
+  }
+  return {
+    loginUrl: `http://127.0.0.1:${loginHttp}/msg_server`,
+    adminPort: loginAdmin,
+    msgServerPorts: msgPorts,
+    pids: () => supervisor.pids(),
+    storage,
+    stop: async () => {
+      await supervisor.stopAll();
+      await storage.stop();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- phases
+
+interface BenchUser {
+  name: string;
+  client: ImClient;
+  port: number;
+}
+
+async function loginUsers(opts: Options, loginUrl: string, names: string[], concurrency = 100): Promise<{ users: BenchUser[]; perSecond: number }> {
+  const users: BenchUser[] = new Array(names.length);
+  let next = 0;
+  const started = nowMs();
+  const worker = async () => {
+    while (next < names.length) {
+      const i = next++;
+      const target = await fetchMsgServer(loginUrl);
+      const client = await ImClient.connect({ host: target.host, port: target.port, keepInbox: false, heartbeatIntervalMs: 30_000, requestTimeoutMs: 30_000 });
+      await client.login(names[i], opts.password, { clientType: ClientType.CLIENT_TYPE_WINDOWS });
+      users[i] = { name: names[i], client, port: target.port };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+  const seconds = (nowMs() - started) / 1000;
+  return { users, perSecond: Math.round(names.length / seconds) };
+}
+
+interface ChatResult {
+  sent: number;
+  acked: number;
+  failed: number;
+  delivered: number;
+  lost: number;
+  msgs_per_s: number;
+  ack_p50_ms: number;
+  ack_p99_ms: number;
+  deliver_p50_ms: number;
+  deliver_p99_ms: number;
+  same_server: { deliver_p50_ms: number; deliver_p99_ms: number; count: number };
+  cross_server: { deliver_p50_ms: number; deliver_p99_ms: number; count: number };
+}
+
+/** Open-loop 1:1 traffic: the schedule does not wait for acks, so latency is measured honestly. */
+async function chatPhase(users: BenchUser[], rate: number, seconds: number): Promise<ChatResult> {
+  const ack = new Latencies();
+  const deliverSame = new Latencies();
+  const deliverCross = new Latencies();
+  const all = new Latencies();
+  interface InFlight {
+    sentAt: number;
+    acked: boolean;
+    delivered: boolean;
+    sameServer: boolean;
+  }
+  const flights = new Map<string, InFlight>();
+  let sent = 0;
+  let acked = 0;
+  let failed = 0;
+  let delivered = 0;
+  const listeners: Array<() => void> = [];
+  for (const u of users) {
+    const onMessage = (m: IM.Message.IMMsgData) => {
+      const key = Buffer.from(m.msg_data).toString('latin1');
+      const f = flights.get(key);
+      if (f === undefined || f.delivered) return;
+      f.delivered = true;
+      delivered++;
+      const ms = nowMs() - f.sentAt;
+      all.add(ms);
+      (f.sameServer ? deliverSame : deliverCross).add(ms);
+    };
+    u.client.on('message', onMessage);
+    listeners.push(() => u.client.off('message', onMessage));
+  }
+  const perUserRate = rate / users.length;
+  if (perUserRate >= 20) note(`warning: ${perUserRate.toFixed(1)} msgs/s per user reaches the msg servers' flood cap (20/s): raise --users`);
+  const started = nowMs();
+  const end = started + seconds * 1000;
+  let due = 0;
+  let cursor = 0;
+  let seq = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = nowMs();
+      if (now >= end) return resolve();
+      const target = Math.floor(((now - started) / 1000) * rate);
+      due = target - sent;
+      for (; due > 0; due--) {
+        const from = users[cursor];
+        cursor = (cursor + 1) % users.length;
+        let to = users[Math.floor(Math.random() * users.length)];
+        if (to === from) to = users[(users.indexOf(from) + 1) % users.length];
+        const key = `b:${from.client.userId}:${seq++}`;
+        const flight: InFlight = { sentAt: nowMs(), acked: false, delivered: false, sameServer: from.port === to.port };
+        flights.set(key, flight);
+        sent++;
+        from.client.sendMessage(to.client.userId, Buffer.from(key, 'latin1'), MsgType.MSG_TYPE_SINGLE_TEXT).then(
+          () => {
+            flight.acked = true;
+            acked++;
+            ack.add(nowMs() - flight.sentAt);
+          },
+          () => {
+            failed++;
+          },
+        );
+      }
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+  const elapsed = (nowMs() - started) / 1000;
+  // Drain: wait for outstanding acks and deliveries (or give up after 15 s).
+  const drainUntil = Date.now() + 15_000;
+  while (Date.now() < drainUntil) {
+    let pending = 0;
+    for (const f of flights.values()) if ((f.acked && !f.delivered) || (!f.acked && acked + failed < sent)) pending++;
+    if (pending === 0) break;
+    await sleep(100);
+  }
+  for (const off of listeners) off();
+  let lost = 0;
+  for (const f of flights.values()) if (f.acked && !f.delivered) lost++;
+  return {
+    sent,
+    acked,
+    failed,
+    delivered,
+    lost,
+    msgs_per_s: Math.round(acked / elapsed),
+    ack_p50_ms: ack.percentile(50),
+    ack_p99_ms: ack.percentile(99),
+    deliver_p50_ms: all.percentile(50),
+    deliver_p99_ms: all.percentile(99),
+    same_server: { deliver_p50_ms: deliverSame.percentile(50), deliver_p99_ms: deliverSame.percentile(99), count: deliverSame.count },
+    cross_server: { deliver_p50_ms: deliverCross.percentile(50), deliver_p99_ms: deliverCross.percentile(99), count: deliverCross.count },
+  };
+}
+
+interface GroupResult {
+  groups: number;
+  group_size: number;
+  group_msgs_sent: number;
+  group_msgs_acked: number;
+  fanout_deliveries: number;
+  fanout_deliveries_per_s: number;
+  fanout_p99_ms: number;
+}
+
+async function groupPhase(users: BenchUser[], size: number, rate: number, seconds: number): Promise<GroupResult> {
+  const groupCount = Math.max(1, Math.min(50, Math.floor(users.length / size)));
+  const groups: Array<{ id: number; members: BenchUser[] }> = [];
+  for (let g = 0; g < groupCount; g++) {
+    const members = users.slice(g * size, g * size + size);
+    const owner = members[0];
+    const rsp = await owner.client.request(
+      IM.Group.IMGroupCreateReq,
+      {
+        user_id: owner.client.userId,
+        group_type: GroupType.GROUP_TYPE_TMP,
+        group_name: `bench group ${g}`,
+        group_avatar: '',
+        member_id_list: members.map((m) => m.client.userId),
+      },
+      IM.Group.IMGroupCreateRsp,
+    );
+    if (rsp.result_code !== 0) throw new Error(`group create failed (${rsp.result_code})`);
+    groups.push({ id: rsp.group_id, members });
+  }
+  const latency = new Latencies();
+  const sentAt = new Map<string, number>();
+  let deliveries = 0;
+  const offs: Array<() => void> = [];
+  for (const u of users) {
+    const on = (m: IM.Message.IMMsgData) => {
+      if (m.msg_type !== MsgType.MSG_TYPE_GROUP_TEXT) return;
+      const t0 = sentAt.get(Buffer.from(m.msg_data).toString('latin1'));
+      if (t0 === undefined) return;
+      deliveries++;
+      latency.add(nowMs() - t0);
+    };
+    u.client.on('message', on);
+    offs.push(() => u.client.off('message', on));
+  }
+  let sent = 0;
+  let acked = 0;
+  const started = nowMs();
+  const end = started + seconds * 1000;
+  let seq = 0;
+  while (nowMs() < end) {
+    const target = Math.floor(((nowMs() - started) / 1000) * rate);
+    while (sent < target) {
+      const group = groups[sent % groups.length];
+      const sender = group.members[Math.floor(Math.random() * group.members.length)];
+      const key = `g:${seq++}`;
+      sentAt.set(key, nowMs());
+      sent++;
+      sender.client.sendMessage(group.id, Buffer.from(key, 'latin1'), MsgType.MSG_TYPE_GROUP_TEXT).then(
+        () => acked++,
+        () => {},
+      );
+    }
+    await sleep(5);
+  }
+  const elapsed = (nowMs() - started) / 1000;
+  await sleep(2000);
+  for (const off of offs) off();
+  return {
+    groups: groupCount,
+    group_size: size,
+    group_msgs_sent: sent,
+    group_msgs_acked: acked,
+    fanout_deliveries: deliveries,
+    fanout_deliveries_per_s: Math.round(deliveries / elapsed),
+    fanout_p99_ms: latency.percentile(99),
+  };
+}
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (!m) throw new Error(`cannot read the RSS of pid ${pid}`);
+  return Number(m[1]);
+}
+
+interface MemoryResult {
+  connections: number;
+  rss_before_kb: number;
+  rss_after_kb: number;
+  rss_per_connection_bytes: number;
+}
+
+async function memoryPhase(opts: Options, names: string[], host: string, port: number, pid: number): Promise<MemoryResult> {
+  await sleep(2000);
+  const before = rssKb(pid);
+  const clients: ImClient[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < names.length) {
+      const name = names[next++];
+      const c = await ImClient.connect({ host, port, keepInbox: false, heartbeatIntervalMs: 0, requestTimeoutMs: 60_000, autoAck: false });
+      await c.login(name, opts.password, { clientType: ClientType.CLIENT_TYPE_ANDROID });
+      clients.push(c);
+    }
+  };
+  await Promise.all(Array.from({ length: 200 }, worker));
+  // Let the server settle (allocation bursts of the logins are returned).
+  await sleep(5000);
+  const after = rssKb(pid);
+  for (const c of clients) c.close();
+  return {
+    connections: clients.length,
+    rss_before_kb: before,
+    rss_after_kb: after,
+    rss_per_connection_bytes: Math.round(((after - before) * 1024) / clients.length),
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+function assertLoopback(url: string, allowRemote: boolean): void {
+  const host = new URL(url).hostname;
+  if (!allowRemote && !['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) && !host.startsWith('127.')) {
+    throw new Error(`refusing to load ${host}: the bench only targets loopback unless --allow-remote is given`);
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const names = Array.from({ length: opts.users }, (_, i) => `${opts.userPrefix}${i}`);
+  let cluster: OwnCluster | null = null;
+  let loginUrl: string;
+  if (opts.loginUrl) {
+    assertLoopback(opts.loginUrl, opts.allowRemote);
+    loginUrl = opts.loginUrl;
+  } else {
+    cluster = await startOwnCluster(opts);
+    loginUrl = cluster.loginUrl;
+    const memoryUsers = opts.only.has('memory') ? opts.memoryConnections : 0;
+    const pool = mysql.createPool({ ...parseMysqlUrl(cluster.storage.mysqlUrl), connectionLimit: 2 });
+    const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users, memoryUsers + opts.users), opts.password);
+    note(`bench users ready (${created.created} created)`);
+    await pool.end();
+  }
+  const result: Record<string, unknown> = {
+    users: opts.users,
+    msg_servers: cluster ? cluster.msgServerPorts.length : 'external',
+    target: cluster ? 'own cluster (separate processes, loopback)' : loginUrl,
+  };
+  const stopAll = async () => {
+    if (cluster) await cluster.stop();
+  };
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  try {
+    let users: BenchUser[] = [];
+    if (opts.only.has('login') || opts.only.has('chat') || opts.only.has('group')) {
+      note(`logging in ${opts.users} users`);
+      const login = await loginUsers(opts, loginUrl, names);
+      users = login.users;
+      result.logins_per_s = login.perSecond;
+      const spread = new Map<number, number>();
+      for (const u of users) spread.set(u.port, (spread.get(u.port) ?? 0) + 1);
+      result.users_per_msg_server = Object.fromEntries(spread);
+    }
+    if (opts.only.has('chat')) {
+      note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s`);
+      const chat = await chatPhase(users, opts.rate, opts.seconds);
+      Object.assign(result, chat);
+    }
+    if (opts.only.has('group')) {
+      note(`group: ${opts.groupRate} group msgs/s to groups of ${opts.groupSize}`);
+      result.group = await groupPhase(users, opts.groupSize, opts.groupRate, Math.min(opts.seconds, 10));
+    }
+    for (const u of users) u.client.close();
+    if (opts.only.has('memory')) {
+      const pid = cluster ? cluster.pids()['msg-server-1'] : opts.msgServerPid;
+      if (!pid) {
+        note('memory: skipped (give --msg-server-pid for an external cluster)');
+      } else {
+        const port = cluster ? cluster.msgServerPorts[0] : 0;
+        const memNames = Array.from({ length: opts.memoryConnections }, (_, i) => `${opts.userPrefix}${opts.users + i}`);
+        note(`memory: ${memNames.length} idle logged-in connections on msg-server-1`);
+        result.memory = await memoryPhase(opts, memNames, '127.0.0.1', port, pid);
+      }
+    }
+  } finally {
+    await stopAll();
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
+  const table = [
+    ['logins/s', result.logins_per_s],
+    ['msgs/s (acked)', result.msgs_per_s],
+    ['ack p50 / p99 ms', `${result.ack_p50_ms} / ${result.ack_p99_ms}`],
+    ['deliver p50 / p99 ms', `${result.deliver_p50_ms} / ${result.deliver_p99_ms}`],
+    ['lost', result.lost],
+    ['group fan-out deliveries/s', (result.group as GroupResult | undefined)?.fanout_deliveries_per_s],
+    ['RSS per idle connection (bytes)', (result.memory as MemoryResult | undefined)?.rss_per_connection_bytes],
+  ];
+  for (const [k, v] of table) if (v !== undefined) process.stderr.write(`  ${String(k).padEnd(32)} ${String(v)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    note(`failed: ${errorMessage(err)}`);
+    process.exit(1);
+  },
+);

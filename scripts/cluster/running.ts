@@ -1,0 +1,46 @@
+/**
+ * .run/cluster.json: what a running `npm start` brought up, so a second `npm
+ * start` can say so, and `npm run msg-server` can join the running cluster.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runDir } from '../../lib/paths';
+import { isAlive } from '../infra/system';
+
+export interface RunningCluster {
+  pid: number;
+  startedAt: string;
+  host: string;
+  publicIp: string;
+  loginUrl: string;
+  loginMsgServerPort: number;
+  loginAdminPort: number;
+  routePort: number;
+  dbProxyPort: number;
+  msgServerPorts: number[];
+}
+
+const FILE = join(runDir, 'cluster.json');
+
+export function readRunningCluster(): RunningCluster | null {
+  if (!existsSync(FILE)) return null;
+  try {
+    const cluster = JSON.parse(readFileSync(FILE, 'utf8')) as RunningCluster;
+    return isAlive(cluster.pid) ? cluster : null;
+  } catch {
+    return null;
+  }
+}
+
+export function writeRunningCluster(cluster: RunningCluster): void {
+  writeFileSync(FILE, JSON.stringify(cluster, null, 2) + '\n');
+}
+
+export function removeRunningCluster(): void {
+  rmSync(FILE, { force: true });
+}
+
+/** Where a local process reaches a service listening on `host` (0.0.0.0 means all interfaces). */
+export function reachable(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}

@@ -1,0 +1,50 @@
+/**
+ * `npm run infra -- start|stop|status`: the local MariaDB and Redis under .run/,
+ * kept running between commands (npm start and npm test reuse them when up).
+ */
+import { join } from 'node:path';
+import { redactUrl } from '../lib/mysql-url';
+import { runDir } from '../lib/paths';
+import { provisionStorage } from './infra/provision';
+import { isAlive, readPidFile, stopProcess } from './infra/system';
+
+const PID_FILES = {
+  mariadb: join(runDir, 'mariadb', 'mariadb.pid'),
+  redis: join(runDir, 'redis', 'redis.pid'),
+};
+
+async function main(command: string): Promise<void> {
+  const log = (line: string) => process.stderr.write(`[infra] ${line}\n`);
+  switch (command) {
+    case 'start': {
+      const storage = await provisionStorage({ database: 'teamtalk', log, detached: true });
+      process.stdout.write(`MYSQL_URL=${storage.mysqlUrl}\nREDIS_URL=${storage.redisUrl}\n`);
+      log(`running (${redactUrl(storage.mysqlUrl)}, ${redactUrl(storage.redisUrl)}); stop with: npm run infra -- stop`);
+      return;
+    }
+    case 'stop':
+      for (const [name, file] of Object.entries(PID_FILES)) {
+        const pid = readPidFile(file);
+        if (pid !== null && isAlive(pid)) {
+          await stopProcess(pid);
+          log(`${name} stopped (pid ${pid})`);
+        } else {
+          log(`${name} was not running`);
+        }
+      }
+      return;
+    case 'status':
+      for (const [name, file] of Object.entries(PID_FILES)) {
+        const pid = readPidFile(file);
+        log(`${name}: ${pid !== null && isAlive(pid) ? `running (pid ${pid})` : 'stopped'}`);
+      }
+      return;
+    default:
+      throw new Error('usage: npm run infra -- start|stop|status');
+  }
+}
+
+main(process.argv[2] ?? 'status').catch((err) => {
+  process.stderr.write(`[infra] ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

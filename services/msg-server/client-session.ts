@@ -1,0 +1,53 @@
+/**
+ * What the msg server knows about one client connection (the PduConnection's
+ * context). Kept small: a msg server holds tens of thousands of them.
+ */
+import type { PduConnection } from '../../pdu/connection';
+import type { OnlineUser } from './online-users';
+import type { PendingDelivery } from './deliveries';
+
+export const enum Phase {
+  /** Connected, no login request yet. */
+  New,
+  /** Login request sent to the db-proxy, waiting for the answer. */
+  Validating,
+  /** Logged in. */
+  Online,
+  /** Logged out, kicked or refused: closing. */
+  Closing,
+}
+
+export class ClientSession {
+  phase = Phase.New;
+  userId = 0;
+  loginName = '';
+  clientType = 0;
+  onlineStatus = 1;
+  user: OnlineUser | null = null;
+  /** Flood control: which one-second window `sentInWindow` counts, and drops not yet logged. */
+  floodWindow = 0;
+  sentInWindow = 0;
+  droppedInWindow = 0;
+  /** Deliveries waiting for the client's CID_MSG_DATA_ACK (created on first use). */
+  pending: PendingDelivery[] | null = null;
+}
+
+export type ClientConn = PduConnection<ClientSession>;
+
+export function session(conn: ClientConn): ClientSession {
+  return conn.context as ClientSession;
+}
+
+/** TeamTalk client classes: bit 0x10 set = mobile (iOS 0x11, Android 0x12); clear = PC (Windows 0x01, Mac 0x02). */
+export function isMobileClient(clientType: number): boolean {
+  return (clientType & 0x10) !== 0;
+}
+
+export function isPcClient(clientType: number): boolean {
+  return (clientType & 0x10) === 0;
+}
+
+/** Windows and Mac are interchangeable, as are iOS and Android. */
+export function sameClientClass(a: number, b: number): boolean {
+  return ((a ^ b) >> 4) === 0;
+}

@@ -1,0 +1,44 @@
+import { hostname } from 'node:os';
+import { defineConfig, field, type ConfigOf } from '../../lib/config';
+
+const spec = {
+  logLevel: field.logLevel(),
+  listenHost: field.string('127.0.0.1', 'address the client port binds to (0.0.0.0 to accept remote clients)', { nonEmpty: true }),
+  listenPort: field.port(8000, 'client port (also reported to the login server)'),
+  publicIp1: field.string(
+    '127.0.0.1',
+    'address clients are told to connect to (login server "priorIP"); set it to this host\'s public address in production',
+    { nonEmpty: true },
+  ),
+  publicIp2: field.string('', 'alternative address for clients ("backupIP"); empty = publicIp1'),
+  hostName: field.string(hostname(), 'name reported to the login server', { nonEmpty: true }),
+  maxConnections: field.int(100_000, 'client connections accepted at most (reported to the login server as capacity)', { min: 1 }),
+  loginServers: field.hostPortList([{ host: '127.0.0.1', port: 8100 }], 'login servers to register with (host:port of their msg-server port)'),
+  routeServers: field.hostPortList([{ host: '127.0.0.1', port: 8200 }], 'route servers; the msg server connects to all of them'),
+  dbProxies: field.hostPortList([{ host: '127.0.0.1', port: 10600 }], 'db-proxies; requests are spread over them, failing over when one is down', {
+    min: 1,
+  }),
+  dbConnectionsPerProxy: field.int(2, 'connections opened to each db-proxy', { min: 1, max: 64 }),
+  loginTimeoutMs: field.int(15_000, 'a connection that has not logged in by then is closed', { min: 100 }),
+  pcIdleTimeoutMs: field.int(120_000, 'a PC client that sent nothing for this long is closed', { min: 100 }),
+  mobileIdleTimeoutMs: field.int(300_000, 'a mobile client that sent nothing for this long is closed', { min: 100 }),
+  linkHeartbeatIntervalMs: field.int(5_000, 'heartbeat on server links when idle', { min: 50 }),
+  linkTimeoutMs: field.int(30_000, 'a server link that sent nothing for this long is closed and reconnected', { min: 100 }),
+  requestTimeoutMs: field.int(10_000, 'how long to wait for a db-proxy or route server reply', { min: 100 }),
+  floodLimitPerSecond: field.int(20, 'messages a connection may send per second; more are dropped (TeamTalk: 20)', { min: 1 }),
+  deliveryAckTimeoutMs: field.int(5_000, 'an undelivered (unacked) message is resent after this, doubling per attempt', { min: 50 }),
+  deliveryRetries: field.int(2, 'resends of an unacked message before it is counted as missed', { min: 0, max: 10 }),
+  maxPendingDeliveries: field.int(1_000, 'unacked deliveries tracked per connection; older ones count as missed', { min: 1 }),
+  clientMaxPduBytes: field.int(1024 * 1024, 'largest PDU a client may send', { min: 1024 }),
+  clientMaxWriteQueueBytes: field.int(4 * 1024 * 1024, 'a client that lets this much output pile up is disconnected', {
+    min: 64 * 1024,
+  }),
+  minClientVersion: field.string('', 'refuse logins from clients older than this dotted version (empty: accept all)'),
+  groupMembersCacheMs: field.int(10_000, 'how long group member lists are cached for fan-out (changes invalidate at once)', {
+    min: 0,
+  }),
+  statsIntervalMs: field.int(60_000, 'how often a statistics line is logged (0: never)', { min: 0 }),
+};
+
+export const msgServerConfig = defineConfig('msg-server', 'TT_MSG', spec);
+export type MsgServerConfig = ConfigOf<typeof spec>;

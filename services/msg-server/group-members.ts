@@ -1,0 +1,53 @@
+/**
+ * Group member lists for fanning out group messages, asked from the db-proxy
+ * (CID_GROUP_INFO_REQUEST, as the original msg_server does) and cached briefly:
+ * a member change (ours or relayed by the route server) drops the entry at once.
+ */
+import { IM } from '../../pdu/commands';
+import type { DbProxyLinks } from './links/db-proxy-links';
+
+interface Entry {
+  members: number[];
+  fetchedAt: number;
+}
+
+export class GroupMembers {
+  private readonly cache = new Map<number, Entry>();
+  private readonly inFlight = new Map<number, Promise<number[] | null>>();
+
+  constructor(
+    private readonly db: DbProxyLinks,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** Current members, or null when the group does not exist. */
+  members(groupId: number, askingUserId: number): Promise<number[] | null> {
+    const hit = this.cache.get(groupId);
+    if (hit !== undefined && Date.now() - hit.fetchedAt < this.ttlMs) return Promise.resolve(hit.members);
+    const pending = this.inFlight.get(groupId);
+    if (pending !== undefined) return pending;
+    const fetch = this.fetch(groupId, askingUserId).finally(() => this.inFlight.delete(groupId));
+    this.inFlight.set(groupId, fetch);
+    return fetch;
+  }
+
+  invalidate(groupId: number): void {
+    this.cache.delete(groupId);
+  }
+
+  private async fetch(groupId: number, askingUserId: number): Promise<number[] | null> {
+    const reply = await this.db.request(
+      IM.Group.IMGroupInfoListReq,
+      { user_id: askingUserId, group_version_list: [{ group_id: groupId, version: 0 }] },
+      IM.Group.IMGroupInfoListRsp,
+    );
+    const info = reply.group_info_list.find((g) => g.group_id === groupId);
+    if (info === undefined) {
+      this.cache.delete(groupId);
+      return null;
+    }
+    const members = [...(info.group_member_list ?? [])];
+    if (this.ttlMs > 0) this.cache.set(groupId, { members, fetchedAt: Date.now() });
+    return members;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Helpers shared by the client handlers: forwarding a client request to the
+ * db-proxy and the reply back to that client, with the original's attach_data.
+ */
+import { IM, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
+import { encodeHandleAttach } from '../../../pdu/attach';
+import type { Pdu } from '../../../pdu/frame';
+import { RemoteError, errorMessage } from '../../../lib/errors';
+import { session, type ClientConn } from '../client-session';
+import type { MsgServerContext } from '../context';
+
+export { IM };
+
+/** The original's 12-byte "DB attach": lets an original db_proxy's reply be matched too. */
+export function handleAttach(conn: ClientConn): Buffer {
+  return encodeHandleAttach(conn.id);
+}
+
+/** Clients never see attach_data (it is server-internal). */
+export function withoutAttach<T extends { attach_data?: Uint8Array | null }>(message: T): T {
+  delete message.attach_data;
+  return message;
+}
+
+/** Answers a client request with the client's own seq_num; dropped if the client is gone. */
+export function answer<R extends MessageClass>(conn: ClientConn, request: Pdu, replyType: R, reply: BodyOf<R>): void {
+  if (conn.isOpen) conn.reply(request, replyType, reply);
+}
+
+/**
+ * Forwards a client request (already stamped with the client's user id) to a
+ * db-proxy and the reply back to the client. `then` runs after a successful reply.
+ */
+export function forwardToDb<Q extends MessageClass, R extends MessageClass>(
+  ctx: MsgServerContext,
+  conn: ClientConn,
+  request: Pdu,
+  type: Q,
+  body: BodyOf<Q> & { attach_data?: Uint8Array | null },
+  replyType: R,
+  then?: (reply: MessageOf<R>) => void,
+): void {
+  body.attach_data = handleAttach(conn);
+  ctx.db.request(type, body, replyType).then(
+    (reply) => {
+      answer(conn, request, replyType, withoutAttach(reply as MessageOf<R> & { attach_data?: Uint8Array | null }) as BodyOf<R>);
+      then?.(reply);
+    },
+    (err: unknown) => reportDbFailure(ctx, conn, request, replyType, err),
+  );
+}
+
+/**
+ * A db-proxy failure: logged; when the reply type has a result code the client
+ * gets the failed reply (result_code != 0); other replies (plain lists) have no
+ * way to say "error", so the client gets nothing rather than a misleading
+ * empty list, and retries on its own schedule.
+ */
+export function reportDbFailure(ctx: MsgServerContext, conn: ClientConn, request: Pdu, replyType: MessageClass, err: unknown): void {
+  const s = session(conn);
+  ctx.logger.warn(
+    { conn: conn.id, userId: s.userId, cmd: commandName(request.commandId), err: errorMessage(err) },
+    'db-proxy request failed',
+  );
+  if (err instanceof RemoteError && err.reply !== null && typeof err.reply === 'object' && 'result_code' in err.reply) {
+    const reply = withoutAttach(err.reply as { attach_data?: Uint8Array | null });
+    answer(conn, request, replyType, reply as BodyOf<typeof replyType>);
+  }
+}
+
+/** For log lines. */
+export function nameOf(type: MessageClass): string {
+  return commandOf(type).name;
+}

@@ -1,0 +1,61 @@
+/**
+ * File family, msg-server side. Transfers themselves go through a file server,
+ * which this project does not provide: online requests are answered with a
+ * failure ("no file server"), offline-file bookkeeping is stored and notified.
+ */
+import { CID, IM, ServiceId } from '../../../pdu/commands';
+import type { Dispatcher } from '../../../pdu/dispatch';
+import { encodeFrame } from '../../../pdu/frame';
+import { isPcClient, session, type ClientConn } from '../client-session';
+import type { MsgServerContext } from '../context';
+import { forwardToDb } from './common';
+
+const { TransferFileType } = IM.BaseDefine;
+
+export function registerFileHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
+  d.on(IM.File.IMFileReq, (req, pdu, conn) => {
+    const s = session(conn);
+    ctx.logger.info({ conn: conn.id, userId: s.userId, to: req.to_user_id }, 'file transfer refused: no file server is configured');
+    conn.reply(pdu, IM.File.IMFileRsp, {
+      result_code: 1,
+      from_user_id: s.userId,
+      to_user_id: req.to_user_id,
+      file_name: req.file_name,
+      task_id: '',
+      ip_addr_list: [],
+      trans_mode: req.trans_mode,
+    });
+  });
+  d.on(IM.File.IMFileHasOfflineReq, (req, pdu, conn) => {
+    req.user_id = session(conn).userId;
+    forwardToDb(ctx, conn, pdu, IM.File.IMFileHasOfflineReq, req, IM.File.IMFileHasOfflineRsp);
+  });
+  d.on(IM.File.IMFileAddOfflineReq, (req, _pdu, conn) => {
+    req.from_user_id = session(conn).userId;
+    ctx.db.send(IM.File.IMFileAddOfflineReq, req);
+    const notify: IM.File.IIMFileNotify = {
+      from_user_id: req.from_user_id,
+      to_user_id: req.to_user_id,
+      file_name: req.file_name,
+      file_size: req.file_size,
+      task_id: req.task_id,
+      ip_addr_list: [],
+      trans_mode: TransferFileType.FILE_TYPE_OFFLINE,
+      offline_ready: 1,
+    };
+    const frame = encodeFrame(ServiceId.FILE, CID.FILE_NOTIFY, 0, IM.File.IMFileNotify.encode(notify).finish());
+    // Locally only the receiver's PC clients are told (as the original); other msg servers tell all devices.
+    for (const c of ctx.users.get(req.to_user_id)?.connections ?? []) {
+      if (isPcClient(session(c).clientType)) c.sendFrame(frame);
+    }
+    ctx.routes.relayFrame(frame);
+  });
+  d.on(IM.File.IMFileDelOfflineReq, (req, _pdu, conn) => {
+    const s = session(conn);
+    if (req.from_user_id !== s.userId && req.to_user_id !== s.userId) {
+      ctx.logger.warn({ conn: conn.id, userId: s.userId }, 'offline file delete for someone else\'s transfer refused');
+      return;
+    }
+    ctx.db.send(IM.File.IMFileDelOfflineReq, req);
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * Message family: sending (store -> ack -> deliver here and through the route
+ * server), delivery receipts, read acks, and the history/unread queries.
+ */
+import { CID, IM, ServiceId } from '../../../pdu/commands';
+import type { Dispatcher } from '../../../pdu/dispatch';
+import { encodeFrame, type Pdu } from '../../../pdu/frame';
+import { errorMessage } from '../../../lib/errors';
+import { session, type ClientConn } from '../client-session';
+import { unixNow, type MsgServerContext } from '../context';
+import { forwardToDb, handleAttach } from './common';
+import { fanOutGroupMessage } from './group';
+
+const { MsgType, SessionType } = IM.BaseDefine;
+
+export function isGroupMessage(msgType: number): boolean {
+  return msgType === MsgType.MSG_TYPE_GROUP_TEXT || msgType === MsgType.MSG_TYPE_GROUP_AUDIO;
+}
+
+function isKnownMessageType(msgType: number): boolean {
+  return msgType === MsgType.MSG_TYPE_SINGLE_TEXT || msgType === MsgType.MSG_TYPE_SINGLE_AUDIO || isGroupMessage(msgType);
+}
+
+export function registerMessageHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
+  d.on(IM.Message.IMMsgData, (msg, pdu, conn) => sendMessage(ctx, conn, msg, pdu));
+  d.on(IM.Message.IMMsgDataAck, (ack, _pdu, conn) => {
+    // A receipt from the receiving device; group receipts are ignored as in the original.
+    if (ack.session_type === SessionType.SESSION_TYPE_SINGLE) ctx.deliveries.ack(conn, ack.msg_id, ack.session_id);
+  });
+  d.on(IM.Message.IMMsgDataReadAck, (ack, _pdu, conn) => readAck(ctx, conn, ack));
+  d.on(IM.Message.IMClientTimeReq, (_req, pdu, conn) => {
+    conn.reply(pdu, IM.Message.IMClientTimeRsp, { server_time: unixNow() });
+  });
+  d.on(IM.Message.IMUnreadMsgCntReq, (req, pdu, conn) => {
+    req.user_id = session(conn).userId;
+    forwardToDb(ctx, conn, pdu, IM.Message.IMUnreadMsgCntReq, req, IM.Message.IMUnreadMsgCntRsp);
+  });
+  d.on(IM.Message.IMGetMsgListReq, (req, pdu, conn) => {
+    req.user_id = session(conn).userId;
+    forwardToDb(ctx, conn, pdu, IM.Message.IMGetMsgListReq, req, IM.Message.IMGetMsgListRsp);
+  });
+  d.on(IM.Message.IMGetLatestMsgIdReq, (req, pdu, conn) => {
+    req.user_id = session(conn).userId;
+    forwardToDb(ctx, conn, pdu, IM.Message.IMGetLatestMsgIdReq, req, IM.Message.IMGetLatestMsgIdRsp);
+  });
+  d.on(IM.Message.IMGetMsgByIdReq, (req, pdu, conn) => {
+    req.user_id = session(conn).userId;
+    forwardToDb(ctx, conn, pdu, IM.Message.IMGetMsgByIdReq, req, IM.Message.IMGetMsgByIdRsp);
+  });
+}
+
+/** Flood control as the original: at most floodLimitPerSecond messages per connection per one-second window. */
+function overFloodLimit(ctx: MsgServerContext, conn: ClientConn): boolean {
+  const s = session(conn);
+  if (s.floodWindow !== ctx.floodWindow) {
+    s.floodWindow = ctx.floodWindow;
+    s.sentInWindow = 0;
+    s.droppedInWindow = 0;
+  }
+  if (s.sentInWindow < ctx.config.floodLimitPerSecond) {
+    s.sentInWindow++;
+    return false;
+  }
+  // Every drop is counted; the first of a window is logged at once and the rest
+  // are summed into one line when the window ends (see logFloodSummaries).
+  ctx.stats.floodDropped++;
+  if (s.droppedInWindow++ === 0) {
+    ctx.logger.warn(
+      { conn: conn.id, userId: s.userId, limit: ctx.config.floodLimitPerSecond },
+      'message dropped: more than the per-second limit',
+    );
+    ctx.floodedConnections.add(conn);
+  }
+  return true;
+}
+
+async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Message.IMMsgData, pdu: Pdu): Promise<void> {
+  const s = session(conn);
+  const drop = (why: string) => ctx.logger.info({ conn: conn.id, userId: s.userId, to: msg.to_session_id, why }, 'message dropped');
+  if (overFloodLimit(ctx, conn)) return;
+  if (msg.msg_data.length === 0) return drop('empty message');
+  if (!isKnownMessageType(msg.msg_type)) return drop(`unknown msg_type ${msg.msg_type}`);
+  const group = isGroupMessage(msg.msg_type);
+  if (!group && msg.to_session_id === s.userId) return drop('message to oneself');
+
+  msg.from_user_id = s.userId;
+  msg.create_time = unixNow();
+  msg.attach_data = handleAttach(conn);
+  let stored: IM.Message.IMMsgData;
+  try {
+    stored = await ctx.db.request(IM.Message.IMMsgData, msg, IM.Message.IMMsgData);
+  } catch (err) {
+    ctx.stats.messagesFailed++;
+    ctx.logger.warn({ conn: conn.id, userId: s.userId, to: msg.to_session_id, err: errorMessage(err) }, 'message not stored; no ack sent');
+    return;
+  }
+  if (stored.msg_id === 0) {
+    ctx.stats.messagesFailed++;
+    ctx.logger.warn({ conn: conn.id, userId: s.userId, to: msg.to_session_id }, 'db-proxy refused the message; no ack sent');
+    return;
+  }
+  ctx.stats.messagesStored++;
+  // Stored: the sender's ack carries its own seq_num.
+  if (conn.isOpen) {
+    conn.reply(pdu, IM.Message.IMMsgDataAck, {
+      user_id: s.userId,
+      session_id: stored.to_session_id,
+      msg_id: stored.msg_id,
+      session_type: group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE,
+    });
+  }
+  // One frame for everyone: seq 0 and no attach_data (the original leaked the
+  // sender's seq and attach through the route server).
+  delete (stored as { attach_data?: Uint8Array | null }).attach_data;
+  const frame = encodeFrame(ServiceId.MSG, CID.MSG_DATA, 0, IM.Message.IMMsgData.encode(stored).finish());
+  ctx.routes.relayFrame(frame);
+  if (group) {
+    await fanOutGroupMessage(ctx, stored, frame, conn);
+  } else {
+    deliverSingleMessage(ctx, stored, frame, conn);
+  }
+}
+
+/**
+ * Delivers a stored single-chat message to every local device of the receiver
+ * and to the sender's other devices (multi-device sync), each tracked until acked.
+ */
+export function deliverSingleMessage(ctx: MsgServerContext, msg: IM.Message.IMMsgData, frame: Buffer, except: ClientConn | null): void {
+  const now = Date.now();
+  for (const userId of [msg.to_session_id, msg.from_user_id]) {
+    const user = ctx.users.get(userId);
+    if (user === undefined) continue;
+    for (const c of user.connections) {
+      if (c !== except) ctx.deliveries.deliver(c, msg.msg_id, msg.from_user_id, frame, now);
+    }
+  }
+}
+
+function readAck(ctx: MsgServerContext, conn: ClientConn, ack: IM.Message.IMMsgDataReadAck): void {
+  const s = session(conn);
+  ack.user_id = s.userId;
+  ctx.db.send(IM.Message.IMMsgDataReadAck, ack);
+  if (ack.session_type === SessionType.SESSION_TYPE_SINGLE) ctx.deliveries.ackUpTo(conn, ack.msg_id, ack.session_id);
+  const notify: IM.Message.IIMMsgDataReadNotify = {
+    user_id: s.userId,
+    session_id: ack.session_id,
+    msg_id: ack.msg_id,
+    session_type: ack.session_type,
+  };
+  // The reader's other devices learn the session is read (the sender is not told, as in the original).
+  const frame = encodeFrame(ServiceId.MSG, CID.MSG_READ_NOTIFY, 0, IM.Message.IMMsgDataReadNotify.encode(notify).finish());
+  for (const c of s.user?.connections ?? []) {
+    if (c !== conn) c.sendFrame(frame);
+  }
+  ctx.routes.relayFrame(frame);
+}

@@ -1,0 +1,117 @@
+/**
+ * The msg server's connections to its db-proxies: several per db-proxy, requests
+ * spread round-robin over the ones that are up, failing over when one is down.
+ * A db-proxy that announces it is stopping (CID_OTHER_STOP_RECV_PACKET) gets no
+ * new requests until its connection is back.
+ */
+import { CID, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
+import type { PduConnection } from '../../../pdu/connection';
+import type { Pdu } from '../../../pdu/frame';
+import { ReconnectingLink } from '../../../pdu/link';
+import type { HostPort } from '../../../lib/config';
+import { LinkUnavailableError } from '../../../lib/errors';
+import type { Logger } from '../../../lib/log';
+
+export interface ServerLinkOptions {
+  heartbeatIntervalMs: number;
+  timeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/** Server-to-server replies can be big (a whole company's user list): allow 64 MiB. */
+export const SERVER_LINK_MAX_PDU = 64 * 1024 * 1024;
+
+export function serverLinkConnectionOptions(o: ServerLinkOptions) {
+  return {
+    heartbeatIntervalMs: o.heartbeatIntervalMs,
+    idleTimeoutMs: o.timeoutMs,
+    requestTimeoutMs: o.requestTimeoutMs,
+    maxPduLength: SERVER_LINK_MAX_PDU,
+    maxWriteQueueBytes: 256 * 1024 * 1024,
+  };
+}
+
+export class DbProxyLinks {
+  private readonly links: ReconnectingLink[] = [];
+  /** Connections whose db-proxy said it stops taking work. */
+  private readonly draining = new WeakSet<PduConnection>();
+  private next = 0;
+
+  constructor(
+    endpoints: HostPort[],
+    connectionsPerProxy: number,
+    options: ServerLinkOptions,
+    private readonly logger: Logger,
+  ) {
+    for (const ep of endpoints) {
+      for (let i = 0; i < connectionsPerProxy; i++) {
+        this.links.push(
+          new ReconnectingLink(
+            {
+              name: `db-proxy#${i + 1}`,
+              host: ep.host,
+              port: ep.port,
+              connection: serverLinkConnectionOptions(options),
+              logger,
+            },
+            { onPdu: (conn, pdu) => this.onPdu(conn, pdu) },
+          ),
+        );
+      }
+    }
+  }
+
+  start(): void {
+    for (const link of this.links) link.start();
+  }
+
+  stop(): void {
+    for (const link of this.links) link.stop('msg server stopping');
+  }
+
+  /** Whether any db-proxy connection can take a request now. */
+  get available(): boolean {
+    return this.pick() !== null;
+  }
+
+  /** The next usable connection, round robin. */
+  pick(): PduConnection | null {
+    const n = this.links.length;
+    for (let i = 0; i < n; i++) {
+      const link = this.links[(this.next + i) % n];
+      const conn = link.connection;
+      if (conn !== null && conn.isOpen && !this.draining.has(conn)) {
+        this.next = (this.next + i + 1) % n;
+        return conn;
+      }
+    }
+    return null;
+  }
+
+  request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
+    const conn = this.pick();
+    if (conn === null) return Promise.reject(noDbProxy());
+    return conn.request(type, body, replyType);
+  }
+
+  /** For requests the db-proxy does not answer (read ack, offline file add/delete, device token). */
+  send<Q extends MessageClass>(type: Q, body: BodyOf<Q>): boolean {
+    const conn = this.pick();
+    return conn !== null && conn.send(type, body);
+  }
+
+  private onPdu(conn: PduConnection, pdu: Pdu): void {
+    if (pdu.commandId === CID.OTHER_STOP_RECV_PACKET) {
+      this.draining.add(conn);
+      this.logger.info({ conn: conn.id, peer: conn.remoteAddress }, 'db-proxy is stopping: no new requests on this connection');
+      return;
+    }
+    // Replies are matched to requests by the connection; anything else (e.g. the
+    // device-token reply the original sends) needs no action.
+    this.logger.debug({ conn: conn.id, cmd: pdu.commandId }, 'unsolicited PDU from db-proxy ignored');
+  }
+}
+
+export function noDbProxy(): LinkUnavailableError {
+  return new LinkUnavailableError('TT_ERR_NO_DB_PROXY', 'no db-proxy connection is available (all down or stopping)');
+}

@@ -1,0 +1,125 @@
+/**
+ * Links to every route server. The oldest open link is the master: relayed
+ * traffic (messages, kicks, notifies) and users-status queries go to it; status
+ * updates go to all. On every (re)connect the route server gets our full
+ * online-user snapshot, so a restarted route server heals by itself.
+ */
+import { IM, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
+import type { PduConnection } from '../../../pdu/connection';
+import { encodeFrame, type Pdu } from '../../../pdu/frame';
+import { ReconnectingLink } from '../../../pdu/link';
+import { commandOf } from '../../../pdu/commands';
+import type { HostPort } from '../../../lib/config';
+import { LinkUnavailableError } from '../../../lib/errors';
+import type { Logger } from '../../../lib/log';
+import { serverLinkConnectionOptions, type ServerLinkOptions } from './db-proxy-links';
+
+export interface RouteLinkHooks {
+  /** Every logged-in connection, for the snapshot sent on connect. */
+  snapshot(): IM.BaseDefine.IServerUserStat[];
+  /** A PDU from a route server that is not a reply to our request. */
+  onPdu(pdu: Pdu, from: PduConnection): void;
+}
+
+export class RouteLinks {
+  private readonly links: ReconnectingLink[];
+  private readonly upSince = new Map<ReconnectingLink, number>();
+  private master: ReconnectingLink | null = null;
+
+  constructor(
+    endpoints: HostPort[],
+    options: ServerLinkOptions,
+    private readonly hooks: RouteLinkHooks,
+    private readonly logger: Logger,
+  ) {
+    this.links = endpoints.map(
+      (ep, i) =>
+        new ReconnectingLink(
+          {
+            name: endpoints.length > 1 ? `route-server#${i + 1}` : 'route-server',
+            host: ep.host,
+            port: ep.port,
+            connection: serverLinkConnectionOptions(options),
+            logger,
+          },
+          {
+            onUp: (conn, link) => this.onUp(conn, link),
+            onPdu: (conn, pdu) => this.hooks.onPdu(pdu, conn),
+            onDown: (link) => this.onDown(link),
+          },
+        ),
+    );
+  }
+
+  start(): void {
+    for (const link of this.links) link.start();
+  }
+
+  stop(): void {
+    for (const link of this.links) link.stop('msg server stopping');
+  }
+
+  get available(): boolean {
+    return this.masterConnection() !== null;
+  }
+
+  masterConnection(): PduConnection | null {
+    const conn = this.master?.connection ?? null;
+    return conn !== null && conn.isOpen ? conn : null;
+  }
+
+  /** Relays a ready-made PDU through the master route server. Returns false when no route server is up. */
+  relayFrame(frame: Buffer): boolean {
+    const conn = this.masterConnection();
+    return conn !== null && conn.sendFrame(frame);
+  }
+
+  relay<T extends MessageClass>(type: T, body: BodyOf<T>): boolean {
+    const info = commandOf(type);
+    const bytes = (type as unknown as { encode(m: unknown): { finish(): Uint8Array } }).encode(body).finish();
+    return this.relayFrame(encodeFrame(info.serviceId, info.commandId, 0, bytes));
+  }
+
+  /** Sent to every route server (each keeps its own user map). */
+  broadcast<T extends MessageClass>(type: T, body: BodyOf<T>): void {
+    for (const link of this.links) link.connection?.send(type, body);
+  }
+
+  request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
+    const conn = this.masterConnection();
+    if (conn === null) {
+      return Promise.reject(new LinkUnavailableError('TT_ERR_NO_ROUTE_SERVER', 'no route server is connected'));
+    }
+    return conn.request(type, body, replyType);
+  }
+
+  private onUp(conn: PduConnection, link: ReconnectingLink): void {
+    this.upSince.set(link, Date.now());
+    if (this.masterConnection() === null) this.electMaster();
+    const users = this.hooks.snapshot();
+    conn.send(IM.Server.IMOnlineUserInfo, { user_stat_list: users });
+    this.logger.info({ link: link.name, conn: conn.id, users: users.length, master: this.master === link }, 'online users sent to route server');
+  }
+
+  private onDown(link: ReconnectingLink): void {
+    this.upSince.delete(link);
+    if (this.master === link) {
+      this.master = null;
+      this.electMaster();
+    }
+  }
+
+  /** The oldest open link becomes master and is told so. */
+  private electMaster(): void {
+    let oldest: ReconnectingLink | null = null;
+    for (const [link, since] of this.upSince) {
+      if (!link.isUp) continue;
+      if (oldest === null || since < (this.upSince.get(oldest) as number)) oldest = link;
+    }
+    this.master = oldest;
+    if (oldest !== null) {
+      oldest.connection?.send(IM.Server.IMRoleSet, { master: 1 });
+      this.logger.info({ link: oldest.name, peer: oldest.address }, 'route server is now master');
+    }
+  }
+}

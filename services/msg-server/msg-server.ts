@@ -1,0 +1,179 @@
+/**
+ * msg-server wiring: the client port, links to login servers, route servers and
+ * db-proxies, the handler tables, and the once-a-second housekeeping.
+ */
+import { CID } from '../../pdu/commands';
+import type { PduConnection } from '../../pdu/connection';
+import { Dispatcher, describePdu } from '../../pdu/dispatch';
+import type { Pdu } from '../../pdu/frame';
+import { PduServer } from '../../pdu/server';
+import type { Logger } from '../../lib/log';
+import type { RunningService } from '../../lib/service';
+import { Phase, session, type ClientConn, type ClientSession } from './client-session';
+import type { MsgServerConfig } from './config';
+import type { MsgServerContext, MsgServerStats } from './context';
+import { DeliveryTracker } from './deliveries';
+import { GroupMembers } from './group-members';
+import { registerBuddyHandlers } from './handlers/buddy';
+import { registerFileHandlers } from './handlers/file';
+import { registerGroupHandlers } from './handlers/group';
+import { acceptClient, clientClosed, registerLoginHandlers } from './handlers/login';
+import { registerMessageHandlers } from './handlers/message';
+import { createRouteDispatcher } from './handlers/route-inbound';
+import { registerSwitchHandlers } from './handlers/switch';
+import { DbProxyLinks } from './links/db-proxy-links';
+import { LoginLinks } from './links/login-links';
+import { RouteLinks } from './links/route-links';
+import { OnlineUsers } from './online-users';
+
+export interface RunningMsgServer extends RunningService {
+  port: number;
+  context: MsgServerContext;
+}
+
+export async function startMsgServer(config: MsgServerConfig, logger: Logger): Promise<RunningMsgServer> {
+  const linkOptions = {
+    heartbeatIntervalMs: config.linkHeartbeatIntervalMs,
+    timeoutMs: config.linkTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+  };
+  const users = new OnlineUsers();
+  const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger);
+  const stats: MsgServerStats = { logins: 0, loginFailures: 0, messagesStored: 0, messagesFailed: 0, floodDropped: 0, refusedBeforeLogin: 0 };
+  let routeDispatcher: Dispatcher<PduConnection> | null = null;
+  const routes = new RouteLinks(
+    config.routeServers,
+    linkOptions,
+    {
+      snapshot: () =>
+        [...users.users()].flatMap((u) =>
+          u.connections.map((c) => ({ user_id: u.userId, status: session(c).onlineStatus, client_type: session(c).clientType })),
+        ),
+      onPdu: (pdu, from) => routeDispatcher?.dispatch(pdu, from),
+    },
+    logger,
+  );
+  const server = new PduServer<ClientSession>(
+    {
+      onPdu: (conn, pdu) => onClientPdu(conn, pdu),
+      onClose: (conn, reason) => clientClosed(ctx, conn, reason),
+      onError: (conn, err) => logger.warn({ conn: conn.id, userId: conn.context?.userId, err: err.message }, 'client connection error'),
+    },
+    {
+      name: 'msg-server client port',
+      maxConnections: config.maxConnections,
+      connection: {
+        maxPduLength: config.clientMaxPduBytes,
+        maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
+        echoHeartbeats: true,
+      },
+      onConnection: (conn) => acceptClient(ctx, conn),
+      onReject: (peer, reason) => logger.warn({ peer, reason }, 'client connection refused'),
+    },
+  );
+  // The port clients can really reach (known once listening: port 0 picks one).
+  let boundPort = config.listenPort;
+  const logins = new LoginLinks(
+    config.loginServers,
+    linkOptions,
+    {
+      ip1: config.publicIp1,
+      ip2: config.publicIp2 || config.publicIp1,
+      port: () => boundPort,
+      maxConnections: config.maxConnections,
+      hostName: config.hostName,
+      currentConnections: () => users.onlineConnections,
+    },
+    logger,
+  );
+  const ctx: MsgServerContext = {
+    config,
+    logger,
+    users,
+    db,
+    routes,
+    logins,
+    deliveries: new DeliveryTracker(
+      { ackTimeoutMs: config.deliveryAckTimeoutMs, retries: config.deliveryRetries, maxPerConnection: config.maxPendingDeliveries },
+      logger,
+    ),
+    groups: new GroupMembers(db, config.groupMembersCacheMs),
+    stats,
+    floodWindow: 0,
+    floodedConnections: new Set(),
+  };
+  routeDispatcher = createRouteDispatcher(ctx);
+
+  const clientDispatcher = new Dispatcher<ClientConn>({
+    unknown: (pdu, conn) => logger.warn({ conn: conn.id, userId: session(conn).userId, pdu: describePdu(pdu) }, 'unknown client command ignored'),
+    malformed: (pdu, conn, err) =>
+      logger.warn({ conn: conn.id, userId: session(conn).userId, pdu: describePdu(pdu), err: err.message }, 'malformed client PDU ignored'),
+    failed: (pdu, conn, err) => logger.error({ conn: conn.id, userId: session(conn).userId, pdu: describePdu(pdu), err }, 'client handler failed'),
+  });
+  registerLoginHandlers(clientDispatcher, ctx);
+  registerMessageHandlers(clientDispatcher, ctx);
+  registerBuddyHandlers(clientDispatcher, ctx);
+  registerGroupHandlers(clientDispatcher, ctx);
+  registerFileHandlers(clientDispatcher, ctx);
+  registerSwitchHandlers(clientDispatcher, ctx);
+
+  function onClientPdu(conn: ClientConn, pdu: Pdu): void {
+    const s = session(conn);
+    if (s.phase !== Phase.Online && pdu.commandId !== CID.LOGIN_REQ_USERLOGIN) {
+      if (s.phase === Phase.Closing) return; // kicked or logging out: nothing more is served
+      // The original served requests before login as user 0; nothing is served before login here.
+      stats.refusedBeforeLogin++;
+      logger.warn({ conn: conn.id, pdu: describePdu(pdu), peer: conn.remoteAddress }, 'command before login: connection closed');
+      s.phase = Phase.Closing;
+      conn.close(`${describePdu(pdu)} before login`);
+      return;
+    }
+    clientDispatcher.dispatch(pdu, conn);
+  }
+
+  // Once a second: flood windows, delivery resends, flood summaries.
+  const tick = setInterval(() => {
+    for (const conn of ctx.floodedConnections) {
+      const s = session(conn);
+      if (s.droppedInWindow > 1) {
+        logger.warn({ conn: conn.id, userId: s.userId, dropped: s.droppedInWindow }, 'messages dropped by flood control in the last second');
+      }
+    }
+    ctx.floodedConnections.clear();
+    ctx.floodWindow++;
+    ctx.deliveries.check(Date.now());
+  }, 1000);
+  tick.unref();
+  const statsTimer =
+    config.statsIntervalMs > 0
+      ? setInterval(
+          () => logger.info({ users: users.userCount, connections: server.connections.size, ...stats, ...ctx.deliveries.stats }, 'msg-server statistics'),
+          config.statsIntervalMs,
+        )
+      : null;
+  statsTimer?.unref();
+
+  const { port } = await server.listen(config.listenHost, config.listenPort);
+  boundPort = port;
+  db.start();
+  routes.start();
+  logins.start();
+  logger.info(
+    { port, host: config.listenHost, publicIp: config.publicIp1, dbProxies: config.dbProxies.length, routeServers: config.routeServers.length },
+    'msg-server listening',
+  );
+
+  return {
+    port,
+    context: ctx,
+    async stop(reason = 'msg server stopping') {
+      clearInterval(tick);
+      if (statsTimer) clearInterval(statsTimer);
+      await server.close(reason);
+      logins.stop();
+      routes.stop();
+      db.stop();
+      logger.info({ reason }, 'msg-server stopped');
+    },
+  };
+}

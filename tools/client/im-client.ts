@@ -1,0 +1,294 @@
+/**
+ * ImClient: a TeamTalk client over the real protocol, for the terminal chat
+ * client, the benchmarks and the end-to-end tests. It logs in like the real
+ * clients (md5 of the password), heartbeats like the Windows client, acks every
+ * delivered message, and keeps what the server pushes in an inbox that tests
+ * can wait on.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { IM, commandById, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../pdu/commands';
+import { PduConnection } from '../../pdu/connection';
+import type { Pdu } from '../../pdu/frame';
+import { TTError } from '../../lib/errors';
+import { encryptMessageText } from '../../lib/message-crypto';
+import { clientPasswordDigest } from '../../lib/password';
+
+const { ClientType, UserStatType, SessionType, MsgType } = IM.BaseDefine;
+
+export class LoginRefusedError extends TTError {
+  constructor(
+    readonly resultCode: number,
+    readonly resultString: string,
+  ) {
+    super('TT_ERR_LOGIN_REFUSED', `login refused (code ${resultCode}): ${resultString || 'no reason given'}`);
+  }
+}
+
+export interface ImClientOptions {
+  host: string;
+  port: number;
+  /** Heartbeat period; the Windows client uses 5 s. 0 disables. */
+  heartbeatIntervalMs?: number;
+  requestTimeoutMs?: number;
+  /** Ack every delivered single-chat message at once (what real clients do). */
+  autoAck?: boolean;
+  /** Keep pushes for next(); turn off for long-running load clients. */
+  keepInbox?: boolean;
+  /** Largest PDU accepted from the server (user lists can be big). */
+  maxPduLength?: number;
+}
+
+export interface Push {
+  commandId: number;
+  name: string;
+  message: unknown;
+  pdu: Pdu;
+}
+
+export interface LoginOptions {
+  clientType?: number;
+  onlineStatus?: number;
+  clientVersion?: string;
+}
+
+/** The msg server address a login server hands out (GET /msg_server). */
+export async function fetchMsgServer(loginUrl: string): Promise<{ host: string; port: number; raw: Record<string, unknown> }> {
+  const url = loginUrl.includes('/msg_server') ? loginUrl : `${loginUrl.replace(/\/$/, '')}/msg_server`;
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (err) {
+    throw new TTError('TT_ERR_LOGIN_SERVER_UNREACHABLE', `cannot reach the login server at ${url}: ${(err as Error).message}`);
+  }
+  const body = (await res.json()) as Record<string, unknown>;
+  if (body.code !== 0) {
+    throw new TTError('TT_ERR_NO_MSG_SERVER', `login server has no msg server for us (code ${String(body.code)}: ${String(body.msg)})`);
+  }
+  return { host: String(body.priorIP), port: Number(body.port), raw: body };
+}
+
+export class ImClient extends EventEmitter {
+  readonly conn: PduConnection;
+  userId = 0;
+  userInfo: IM.BaseDefine.IUserInfo | null = null;
+  clientType: number = ClientType.CLIENT_TYPE_WINDOWS;
+  readonly inbox: Push[] = [];
+  private readonly keepInbox: boolean;
+  private readonly autoAck: boolean;
+  private waiters: Array<{ match: (p: Push) => boolean; resolve: (p: Push) => void }> = [];
+  private closedReason: string | null = null;
+
+  private constructor(socket: net.Socket, options: ImClientOptions) {
+    super();
+    this.keepInbox = options.keepInbox ?? true;
+    this.autoAck = options.autoAck ?? true;
+    this.conn = new PduConnection(
+      socket,
+      {
+        onPdu: (_conn, pdu) => this.onPush(pdu),
+        onClose: (_conn, reason) => {
+          this.closedReason = reason;
+          this.emit('close', reason);
+        },
+      },
+      {
+        heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
+        requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+        maxPduLength: options.maxPduLength ?? 64 * 1024 * 1024,
+        maxWriteQueueBytes: 64 * 1024 * 1024,
+      },
+    );
+  }
+
+  static connect(options: ImClientOptions): Promise<ImClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: options.host, port: options.port, noDelay: true });
+      socket.once('error', (err) => reject(new TTError('TT_ERR_CONNECT', `cannot connect to the msg server ${options.host}:${options.port}: ${err.message}`)));
+      socket.once('connect', () => {
+        socket.removeAllListeners('error');
+        resolve(new ImClient(socket, options));
+      });
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.conn.isOpen;
+  }
+
+  get closeReason(): string | null {
+    return this.closedReason;
+  }
+
+  /** Logs in with a plain password (sent as md5 hex, as every TeamTalk client does). */
+  async login(userName: string, password: string, options: LoginOptions = {}): Promise<IM.Login.IMLoginRes> {
+    this.clientType = options.clientType ?? ClientType.CLIENT_TYPE_WINDOWS;
+    const res = await this.conn.request(
+      IM.Login.IMLoginReq,
+      {
+        user_name: userName,
+        password: clientPasswordDigest(password),
+        online_status: options.onlineStatus ?? UserStatType.USER_STATUS_ONLINE,
+        client_type: this.clientType,
+        client_version: options.clientVersion ?? 'teamtalk-ts/1.0',
+      },
+      IM.Login.IMLoginRes,
+    );
+    if (res.result_code !== 0) throw new LoginRefusedError(res.result_code, res.result_string ?? '');
+    this.userInfo = res.user_info ?? null;
+    this.userId = res.user_info?.user_id ?? 0;
+    return res;
+  }
+
+  /** A request with our own seq_num; resolves with the server's reply. */
+  request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
+    return this.conn.request(type, body, replyType);
+  }
+
+  send<T extends MessageClass>(type: T, body: BodyOf<T>, seq = 0): boolean {
+    return this.conn.send(type, body, seq);
+  }
+
+  /** Sends a text (encrypted like real clients) and resolves with the server's ack (the message is stored then). */
+  sendText(toSessionId: number, text: string, options: { group?: boolean } = {}): Promise<IM.Message.IMMsgDataAck> {
+    return this.sendMessage(toSessionId, encryptMessageText(text), options.group ? MsgType.MSG_TYPE_GROUP_TEXT : MsgType.MSG_TYPE_SINGLE_TEXT);
+  }
+
+  sendMessage(toSessionId: number, msgData: Uint8Array, msgType: number): Promise<IM.Message.IMMsgDataAck> {
+    return this.conn.request(
+      IM.Message.IMMsgData,
+      {
+        from_user_id: this.userId,
+        to_session_id: toSessionId,
+        msg_id: 0,
+        create_time: Math.floor(Date.now() / 1000),
+        msg_type: msgType,
+        msg_data: msgData,
+      },
+      IM.Message.IMMsgDataAck,
+    );
+  }
+
+  /** Marks a session read up to msgId (clears its unread count). */
+  readAck(sessionId: number, msgId: number, group = false): void {
+    this.conn.send(IM.Message.IMMsgDataReadAck, {
+      user_id: this.userId,
+      session_id: sessionId,
+      msg_id: msgId,
+      session_type: group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE,
+    });
+  }
+
+  unreadCounts(): Promise<IM.Message.IMUnreadMsgCntRsp> {
+    return this.request(IM.Message.IMUnreadMsgCntReq, { user_id: this.userId }, IM.Message.IMUnreadMsgCntRsp);
+  }
+
+  history(sessionId: number, options: { group?: boolean; fromMsgId?: number; count?: number } = {}): Promise<IM.Message.IMGetMsgListRsp> {
+    return this.request(
+      IM.Message.IMGetMsgListReq,
+      {
+        user_id: this.userId,
+        session_type: options.group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE,
+        session_id: sessionId,
+        msg_id_begin: options.fromMsgId ?? 0,
+        msg_cnt: options.count ?? 20,
+      },
+      IM.Message.IMGetMsgListRsp,
+    );
+  }
+
+  recentSessions(since = 0): Promise<IM.Buddy.IMRecentContactSessionRsp> {
+    return this.request(
+      IM.Buddy.IMRecentContactSessionReq,
+      { user_id: this.userId, latest_update_time: since },
+      IM.Buddy.IMRecentContactSessionRsp,
+    );
+  }
+
+  allUsers(since = 0): Promise<IM.Buddy.IMAllUserRsp> {
+    return this.request(IM.Buddy.IMAllUserReq, { user_id: this.userId, latest_update_time: since }, IM.Buddy.IMAllUserRsp);
+  }
+
+  usersStatus(userIds: number[]): Promise<IM.Buddy.IMUsersStatRsp> {
+    return this.request(IM.Buddy.IMUsersStatReq, { user_id: this.userId, user_id_list: userIds }, IM.Buddy.IMUsersStatRsp);
+  }
+
+  async logout(): Promise<void> {
+    if (!this.conn.isOpen) return;
+    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    await this.request(IM.Login.IMLogoutReq, {}, IM.Login.IMLogoutRsp);
+    await closed;
+  }
+
+  close(): void {
+    this.conn.destroy('client closed');
+  }
+
+  /**
+   * The next push of `type` (optionally matching `predicate`): from the inbox if
+   * it already arrived, else when it comes. Rejects after timeoutMs.
+   */
+  next<T extends MessageClass>(type: T, predicate: (m: MessageOf<T>) => boolean = () => true, timeoutMs = 5_000): Promise<MessageOf<T>> {
+    const commandId = commandOf(type).commandId;
+    const match = (p: Push) => p.commandId === commandId && predicate(p.message as MessageOf<T>);
+    const i = this.inbox.findIndex(match);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0].message as MessageOf<T>);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (p: Push) => {
+          clearTimeout(timer);
+          resolve(p.message as MessageOf<T>);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new TTError('TT_ERR_WAIT_TIMEOUT', `no ${commandById(commandId)?.name} arrived within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Pushes of a command received so far (not removed). */
+  received<T extends MessageClass>(type: T): Array<MessageOf<T>> {
+    const commandId = commandOf(type).commandId;
+    return this.inbox.filter((p) => p.commandId === commandId).map((p) => p.message as MessageOf<T>);
+  }
+
+  private onPush(pdu: Pdu): void {
+    const info = commandById(pdu.commandId);
+    let message: unknown = null;
+    if (info) {
+      try {
+        message = info.type.decode(pdu.body);
+      } catch (err) {
+        this.emit('malformed', pdu, err);
+        return;
+      }
+    }
+    if (this.autoAck && pdu.commandId === 0x0301) {
+      const msg = message as IM.Message.IMMsgData;
+      if (msg.msg_type === MsgType.MSG_TYPE_SINGLE_TEXT || msg.msg_type === MsgType.MSG_TYPE_SINGLE_AUDIO) {
+        this.conn.send(IM.Message.IMMsgDataAck, {
+          user_id: this.userId,
+          session_id: msg.from_user_id,
+          msg_id: msg.msg_id,
+          session_type: SessionType.SESSION_TYPE_SINGLE,
+        });
+      }
+    }
+    const push: Push = { commandId: pdu.commandId, name: info?.name ?? `0x${pdu.commandId.toString(16)}`, message, pdu };
+    this.emit('push', push);
+    if (pdu.commandId === 0x0301) this.emit('message', message as IM.Message.IMMsgData);
+    const waiter = this.waiters.find((w) => w.match(push));
+    if (waiter) {
+      this.waiters = this.waiters.filter((w) => w !== waiter);
+      waiter.resolve(push);
+      return;
+    }
+    if (this.keepInbox) {
+      this.inbox.push(push);
+      if (this.inbox.length > 10_000) this.inbox.shift();
+    }
+  }
+}
