@@ -7,7 +7,7 @@
  *   npm test -- dist/test/pdu     only the files under a folder (or given files)
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { projectRoot, runDir } from '../lib/paths';
 import { provisionStorage } from './infra/provision';
@@ -58,6 +58,30 @@ export function countResults(tap: string): { passed: number; failed: number; tod
   return { passed, failed, todo, skipped };
 }
 
+/** Plain-text report for logs: one line per test file, plus the details of every failure. */
+export function summarize(tap: string): string {
+  const lines = tap.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const top = /^(not ok|ok) \d+ - (\S+)(.*)$/.exec(line);
+    if (top) {
+      out.push(`${top[1] === 'ok' ? 'ok  ' : 'FAIL'} ${top[2]}${top[3]}`);
+      continue;
+    }
+    const failed = /^(\s+)not ok \d+ - (.*)$/.exec(line);
+    if (failed && !/# (TODO|SKIP)/.test(line)) {
+      out.push(`  not ok: ${failed[2]}`);
+      // The YAML diagnostics block that follows the failing point.
+      if (lines[i + 1]?.trim() === '---') {
+        const indent = lines[i + 1].indexOf('---');
+        for (let j = i + 2; j < lines.length && lines[j].trim() !== '...'; j++) out.push(`    ${lines[j].slice(indent)}`);
+      }
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
 function hasFailingChild(lines: string[], summaryIndex: number, indent: number): boolean {
   for (let k = summaryIndex - 1; k >= 0; k--) {
     const line = lines[k];
@@ -87,12 +111,15 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => void stopStorage().then(() => process.exit(130)));
   process.once('SIGTERM', () => void stopStorage().then(() => process.exit(143)));
 
-  const rawTap = join(runDir, 'last-test-run.tap');
+  // Per run: several test runs may share .run/ (e.g. two terminals).
+  const interactive = process.stdout.isTTY === true;
+  const rawTap = join(runDir, `test-run-${process.pid}.tap`);
   const tapBin = join(projectRoot, 'node_modules', '.bin', 'tap');
   const code = await new Promise<number>((resolve) => {
     const child = spawn(
       tapBin,
-      ['--disable-coverage', '--timeout=180', '--jobs=2', '--reporter=terse', `--output-file=${rawTap}`, ...files],
+      // A terminal gets tap's live view; logs (CI) get a plain per-file summary printed below.
+      ['--disable-coverage', '--timeout=180', '--jobs=2', `--reporter=${interactive ? 'base' : 'silent'}`, `--output-file=${rawTap}`, ...files],
       {
         cwd: projectRoot,
         stdio: 'inherit',
@@ -103,6 +130,8 @@ async function main(): Promise<number> {
   });
   await stopStorage();
   const counts = existsSync(rawTap) ? countResults(readFileSync(rawTap, 'utf8')) : { passed: 0, failed: 1, todo: 0, skipped: 0 };
+  if (!interactive && existsSync(rawTap)) process.stdout.write(summarize(readFileSync(rawTap, 'utf8')));
+  rmSync(rawTap, { force: true });
   if (counts.todo + counts.skipped > 0) log(`${counts.todo} todo, ${counts.skipped} skipped`);
   // tap can fail a run without a failing point (e.g. a file that crashed before its first test).
   const failed = counts.failed === 0 && code !== 0 ? 1 : counts.failed;

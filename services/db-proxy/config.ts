@@ -1,0 +1,67 @@
+/**
+ * db-proxy configuration (env prefix TT_DB_PROXY). Validated at start: load()
+ * checks types and ranges, checkDbProxyConfig() the rules that span keys.
+ */
+import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { ConfigError } from '../../lib/errors';
+import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
+
+export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
+  listenHost: field.string('127.0.0.1', 'address msg servers connect to', { nonEmpty: true }),
+  listenPort: field.port(10600, 'TCP port for msg servers (0 = any free port)'),
+  maxConnections: field.int(1000, 'msg-server connections accepted at once', { min: 1 }),
+  mysqlUrl: field.url('mysql://teamtalk@127.0.0.1:33306/teamtalk', 'MariaDB/MySQL database', {
+    protocols: ['mysql', 'mariadb'],
+    aliases: ['MYSQL_URL'],
+  }),
+  mysqlPoolSize: field.int(12, 'MySQL connections in the pool', { min: 2, max: 500 }),
+  redisUrl: field.url('redis://127.0.0.1:36379/0', 'Redis server (counters, unread, group members)', {
+    protocols: ['redis', 'rediss'],
+    aliases: ['REDIS_URL'],
+  }),
+  redisKeyPrefix: field.string('', 'prefix of every Redis key (TeamTalk key names follow it)'),
+  storageTimeoutMs: field.int(5000, 'a MySQL query or Redis command that takes longer fails the request', { min: 100 }),
+  storageConnectTimeoutMs: field.int(2000, 'how long connecting to MySQL / Redis may take', { min: 100 }),
+  maxQueuedRequests: field.int(20000, 'requests in progress over all connections; beyond it requests get a BUSY reply', {
+    min: 1,
+  }),
+  maxQueuedPerConnection: field.int(5000, 'requests in progress per msg-server connection; beyond it BUSY', { min: 1 }),
+  storeBatchMaxMessages: field.int(512, 'most messages stored by one transaction', { min: 1, max: 10000 }),
+  storeBatchConcurrency: field.int(4, 'message-store transactions in flight at once', { min: 1, max: 64 }),
+  messageTableCount: field.int(8, 'IMMessage_N / IMGroupMessage_N tables (N = id % count); they must exist', {
+    min: 1,
+    max: 1024,
+  }),
+  loginMaxFailures: field.int(10, 'wrong passwords per login name allowed within the window; more locks the name', {
+    min: 1,
+  }),
+  loginFailureWindowSec: field.int(1800, 'failure counting window (s); a locked name stays locked until it ends', {
+    min: 1,
+  }),
+  aesKey: field.string(TEAMTALK_DEFAULT_AES_KEY, 'TeamTalk message key (32 characters, must equal the clients\' key)'),
+  groupSessionSyncIntervalMs: field.int(5000, 'how often group members\' recent sessions follow group activity', {
+    min: 100,
+  }),
+  heartbeatIntervalMs: field.int(5000, 'heartbeat to msg servers after this much silence', { min: 10 }),
+  linkTimeoutMs: field.int(30000, 'close a msg-server link after this long without data', { min: 50 }),
+  logLevel: field.logLevel(),
+});
+
+export type DbProxyConfig = ConfigOf<typeof dbProxyConfig.spec>;
+
+/** Rules a single field cannot express; throws ConfigError naming the key. */
+export function checkDbProxyConfig(config: DbProxyConfig): void {
+  if (Buffer.byteLength(config.aesKey, 'latin1') !== 32 || /[^\x20-\x7e]/.test(config.aesKey)) {
+    throw new ConfigError('db-proxy config: key "aesKey" must be exactly 32 printable ASCII characters');
+  }
+  if (config.maxQueuedPerConnection > config.maxQueuedRequests) {
+    throw new ConfigError(
+      `db-proxy config: key "maxQueuedPerConnection" (${config.maxQueuedPerConnection}) must not exceed "maxQueuedRequests" (${config.maxQueuedRequests})`,
+    );
+  }
+  if (config.storeBatchConcurrency >= config.mysqlPoolSize) {
+    throw new ConfigError(
+      `db-proxy config: key "storeBatchConcurrency" (${config.storeBatchConcurrency}) must be below "mysqlPoolSize" (${config.mysqlPoolSize}) so reads still get connections`,
+    );
+  }
+}

@@ -1,0 +1,28 @@
+/** Everything the handlers share: storage gateways and the state classes built on them. */
+import type { Logger } from '../../lib/log';
+import type { DbProxyConfig } from './config';
+import type { GroupMembers } from './group-members';
+import type { LoginFailures } from './login-failures';
+import type { MessageReader } from './message-reader';
+import type { MessageStore } from './message-store';
+import type { MessageTables } from './message-tables';
+import type { MysqlGateway } from './mysql-gateway';
+import type { RecentSessionTouches } from './recent-session-touches';
+import type { RedisGateway } from './redis-gateway';
+import type { Relations } from './relations';
+import type { UnreadCounters } from './unread-counters';
+
+export interface DbProxyContext {
+  readonly config: DbProxyConfig;
+  readonly logger: Logger;
+  readonly mysql: MysqlGateway;
+  readonly redis: RedisGateway;
+  readonly tables: MessageTables;
+  readonly relations: Relations;
+  readonly touches: RecentSessionTouches;
+  readonly reader: MessageReader;
+  readonly unread: UnreadCounters;
+  readonly members: GroupMembers;
+  readonly store: MessageStore;
+  readonly loginFailures: LoginFailures;
+}

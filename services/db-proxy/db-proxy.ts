@@ -1,0 +1,229 @@
+/**
+ * db-proxy: the storage service. msg servers connect over TCP and send
+ * TeamTalk PDUs; this is the only process that touches MySQL/MariaDB and
+ * Redis. This file is the wiring: storage gateways, state classes, the
+ * dispatch table, the bounded request gate, the TCP server, and stop().
+ */
+import { IM, commandName } from '../../pdu/commands';
+import { Dispatcher, describePdu } from '../../pdu/dispatch';
+import { PduFlag, type Pdu } from '../../pdu/frame';
+import { PduServer } from '../../pdu/server';
+import { encryptMessageText } from '../../lib/message-crypto';
+import type { Logger } from '../../lib/log';
+import { checkDbProxyConfig, type DbProxyConfig } from './config';
+import type { DbProxyContext } from './context';
+import { DbRequest } from './db-request';
+import { acceptedCommandIds, expectsReply, sendFailureReply, tryDecode } from './failure-replies';
+import { GroupMembers } from './group-members';
+import { GroupSessionSync } from './group-session-sync';
+import { registerHandlers } from './handlers';
+import { LogThrottle } from './log-throttle';
+import { LoginFailures } from './login-failures';
+import { MessageReader } from './message-reader';
+import { MessageStore } from './message-store';
+import { MessageTables } from './message-tables';
+import { MsgIdCounters } from './msg-id-counters';
+import { MysqlGateway } from './mysql-gateway';
+import { RecentSessionTouches } from './recent-session-touches';
+import { RedisGateway } from './redis-gateway';
+import { Relations } from './relations';
+import { RequestGate, type LinkState, type MsgServerConn } from './request-gate';
+import { StorageUnavailableError, isStorageError } from './storage-errors';
+import { UnreadCounters } from './unread-counters';
+
+export interface RunningDbProxy {
+  host: string;
+  port: number;
+  /** Tells msg servers to stop sending (0x0702), finishes the work in flight, closes. */
+  stop(reason?: string): Promise<void>;
+}
+
+/** Requests are small; an audio message is the biggest (a 60 s clip is ~60 KB). */
+const MAX_REQUEST_PDU = 4 * 1024 * 1024;
+/** Replies can be big (a whole company's user list) and msg servers read them fast. */
+const MAX_WRITE_QUEUE = 256 * 1024 * 1024;
+/** How long stop() waits for requests in flight, as the original (exits 4 s after SIGTERM). */
+const DRAIN_MS = 4000;
+
+export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promise<RunningDbProxy> {
+  checkDbProxyConfig(config);
+  const tables = new MessageTables(config.messageTableCount);
+  const mysql = new MysqlGateway(
+    {
+      url: config.mysqlUrl,
+      poolSize: config.mysqlPoolSize,
+      timeoutMs: config.storageTimeoutMs,
+      connectTimeoutMs: config.storageConnectTimeoutMs,
+      requiredTables: tables.required(),
+    },
+    logger,
+  );
+  const redis = new RedisGateway(
+    {
+      url: config.redisUrl,
+      keyPrefix: config.redisKeyPrefix,
+      timeoutMs: config.storageTimeoutMs,
+      connectTimeoutMs: config.storageConnectTimeoutMs,
+    },
+    logger,
+  );
+  try {
+    await Promise.all([mysql.start(), redis.start()]);
+  } catch (err) {
+    await Promise.all([mysql.close(), redis.close()]);
+    throw err;
+  }
+
+  const relations = new Relations(mysql);
+  const touches = new RecentSessionTouches();
+  // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
+  // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
+  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey));
+  const ctx: DbProxyContext = {
+    config,
+    logger,
+    mysql,
+    redis,
+    tables,
+    relations,
+    touches,
+    reader,
+    unread: new UnreadCounters(redis, mysql, relations, reader),
+    members: new GroupMembers(redis),
+    store: new MessageStore(
+      mysql,
+      redis,
+      relations,
+      new MsgIdCounters(redis, mysql),
+      touches,
+      tables,
+      { maxBatch: config.storeBatchMaxMessages, concurrency: config.storeBatchConcurrency },
+      logger,
+    ),
+    loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
+  };
+
+  const throttle = new LogThrottle();
+  const dispatcher = new Dispatcher<DbRequest>({
+    unknown(pdu, req) {
+      throttle.run(`unknown:${pdu.commandId}`, (suppressed) =>
+        logger.error(
+          { conn: req.conn.id, cmd: `0x${pdu.commandId.toString(16).padStart(4, '0')}`, similarNotLogged: suppressed },
+          `unknown command ${describePdu(pdu)} dropped; the connection stays up`,
+        ),
+      );
+      req.finish();
+    },
+    malformed(pdu, req, err) {
+      throttle.run(`malformed:${pdu.commandId}`, (suppressed) =>
+        logger.warn(
+          { conn: req.conn.id, err: err.message, similarNotLogged: suppressed },
+          `malformed body of ${describePdu(pdu)}: answered as a bad request`,
+        ),
+      );
+      req.fail(PduFlag.BAD_REQUEST);
+    },
+    failed(pdu, req, err) {
+      if (!isStorageError(err)) {
+        logger.error({ conn: req.conn.id, err }, `handler of ${describePdu(pdu)} failed unexpectedly`);
+      } else if (!(err instanceof StorageUnavailableError)) {
+        throttle.run(`failed:${pdu.commandId}:${(err as { code?: string }).code ?? ''}`, (suppressed) =>
+          logger.warn(
+            { conn: req.conn.id, err: (err as Error).message, similarNotLogged: suppressed },
+            `${commandName(pdu.commandId)} failed on a storage error`,
+          ),
+        );
+      }
+      req.fail(PduFlag.STORAGE_ERROR);
+    },
+  });
+  registerHandlers(dispatcher, ctx);
+  for (const cid of acceptedCommandIds()) {
+    if (!dispatcher.handles(cid)) throw new Error(`db-proxy: no handler for ${commandName(cid)}`);
+  }
+
+  const gate = new RequestGate(config.maxQueuedRequests, config.maxQueuedPerConnection);
+  const finished = (req: DbRequest) => gate.leave(req.conn);
+  const answerBusy = (conn: MsgServerConn, pdu: Pdu) => {
+    throttle.run('busy', (suppressed) =>
+      logger.warn(
+        { conn: conn.id, inFlight: gate.inFlight, connInFlight: conn.context?.inFlight, similarNotLogged: suppressed },
+        `request queue full: ${describePdu(pdu)} ${expectsReply(pdu.commandId) ? 'answered BUSY' : 'dropped'}`,
+      ),
+    );
+    sendFailureReply(conn, pdu, PduFlag.BUSY, tryDecode(pdu));
+  };
+
+  let stopping = false;
+  const server = new PduServer<LinkState>(
+    {
+      onPdu(conn, pdu) {
+        if (!gate.tryEnter(conn)) return answerBusy(conn, pdu);
+        dispatcher.dispatch(pdu, new DbRequest(conn, pdu, finished));
+      },
+      onClose(conn, reason) {
+        logger.info({ conn: conn.id, peer: conn.remoteAddress, reason }, 'msg server disconnected');
+      },
+      onError(conn, err) {
+        logger.warn({ conn: conn.id, peer: conn.remoteAddress, err: err.message }, 'msg-server link error');
+      },
+    },
+    {
+      name: 'db-proxy',
+      maxConnections: config.maxConnections,
+      connection: {
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        idleTimeoutMs: config.linkTimeoutMs,
+        maxPduLength: MAX_REQUEST_PDU,
+        maxWriteQueueBytes: MAX_WRITE_QUEUE,
+      },
+      onConnection(conn) {
+        conn.context = { inFlight: 0 };
+        if (stopping) {
+          conn.destroy('db-proxy is stopping');
+          return;
+        }
+        logger.info({ conn: conn.id, peer: conn.remoteAddress }, 'msg server connected');
+      },
+      onReject(peer, reason) {
+        logger.warn({ peer }, reason);
+      },
+    },
+  );
+
+  const sync = new GroupSessionSync(mysql, redis, config.groupSessionSyncIntervalMs, logger);
+  let address: { host: string; port: number };
+  try {
+    address = await server.listen(config.listenHost, config.listenPort);
+  } catch (err) {
+    await Promise.all([mysql.close(), redis.close()]);
+    throw err;
+  }
+  sync.start();
+  logger.info({ host: address.host, port: address.port }, 'db-proxy listening for msg servers');
+
+  let stopped: Promise<void> | null = null;
+  const stop = (reason = 'db-proxy stopping'): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      logger.info({ reason, connections: server.connections.size }, 'db-proxy stopping: telling msg servers to stop sending');
+      for (const conn of server.connections) conn.send(IM.Server.IMStopReceivePacket, { result: 0 });
+      await sync.stop();
+      if (!(await gate.drained(DRAIN_MS))) {
+        logger.warn({ inFlight: gate.inFlight }, 'requests still in flight after the drain period; closing anyway');
+      }
+      for (const conn of server.connections) conn.close(reason);
+      await waitUntil(() => server.connections.size === 0, 1000);
+      await server.close(reason);
+      await Promise.all([mysql.close(), redis.close()]);
+      logger.info('db-proxy stopped');
+    })();
+    return stopped;
+  };
+  return { host: address.host, port: address.port, stop };
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}

@@ -1,0 +1,191 @@
+/**
+ * Reading stored messages back: history pages, messages by id, the newest
+ * message of many conversations at once (for unread counts and recent
+ * sessions), and audio rebuilt from IMAudio.
+ *
+ * Order is by msgId (newest first). The original sorts by `created`, which is
+ * the same order as long as msg servers' clocks agree; msgId is the order the
+ * conversation really had, and it is what msg_id_begin pages on.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import type { IM } from '../../pdu/commands';
+import { isAudioType, isGroupType, isSingleType, joinAudio } from './message-content';
+import type { MessageTables } from './message-tables';
+import type { MysqlGateway } from './mysql-gateway';
+
+/** Largest page a history request gets, whatever msg_cnt asks for (bounds the reply size). */
+export const MAX_PAGE = 500;
+/** As the original: at most 100 messages by id. */
+export const MAX_BY_ID = 100;
+
+export interface LatestMessage {
+  msgId: number;
+  type: number;
+  /** Text as stored; for audio the encrypted "[语音]" placeholder. */
+  data: Uint8Array;
+  /** Real sender (single conversations report the peer instead, see the callers). */
+  fromId: number;
+}
+
+type MsgInfo = IM.BaseDefine.IMsgInfo;
+
+export class MessageReader {
+  constructor(
+    private readonly mysql: MysqlGateway,
+    private readonly tables: MessageTables,
+    /** latest_msg_data of audio messages: the clients' encryption of "[语音]". */
+    private readonly audioPlaceholder: Uint8Array,
+  ) {}
+
+  // ---- newest message of many conversations ----
+
+  latestOfRelations(relationIds: readonly number[]): Promise<Map<number, LatestMessage>> {
+    return this.latestOf(relationIds, (id) => this.tables.single(id), 'relateId', 'fromId');
+  }
+
+  latestOfGroups(groupIds: readonly number[]): Promise<Map<number, LatestMessage>> {
+    return this.latestOf(groupIds, (id) => this.tables.group(id), 'groupId', 'userId');
+  }
+
+  private async latestOf(
+    ids: readonly number[],
+    tableOf: (id: number) => string,
+    column: 'relateId' | 'groupId',
+    senderColumn: 'fromId' | 'userId',
+  ): Promise<Map<number, LatestMessage>> {
+    const result = new Map<number, LatestMessage>();
+    const byTable = new Map<string, number[]>();
+    for (const id of new Set(ids)) {
+      const table = tableOf(id);
+      const list = byTable.get(table);
+      if (list) list.push(id);
+      else byTable.set(table, [id]);
+    }
+    await Promise.all(
+      [...byTable].map(async ([table, list]) => {
+        const rows = await this.mysql.query<RowDataPacket[]>(
+          `SELECT m.${column} AS cid, m.msgId, m.type, m.content, m.${senderColumn} AS sender
+             FROM ${table} m
+             JOIN (SELECT ${column}, MAX(msgId) AS top FROM ${table}
+                    WHERE ${column} IN (?) AND status = 0 GROUP BY ${column}) x
+               ON m.${column} = x.${column} AND m.msgId = x.top`,
+          [list],
+        );
+        for (const row of rows) {
+          const type = Number(row.type);
+          result.set(Number(row.cid), {
+            msgId: Number(row.msgId),
+            type,
+            data: isAudioType(type) ? this.audioPlaceholder : Buffer.from(String(row.content ?? ''), 'utf8'),
+            fromId: Number(row.sender),
+          });
+        }
+      }),
+    );
+    return result;
+  }
+
+  // ---- single conversations ----
+
+  async pageOfRelation(relationId: number, beginMsgId: number, count: number): Promise<MsgInfo[]> {
+    const limit = Math.min(count, MAX_PAGE);
+    if (limit === 0) return [];
+    const rows = await this.mysql.query<RowDataPacket[]>(
+      `SELECT msgId, fromId AS sender, type, content, created FROM ${this.tables.single(relationId)}
+        WHERE relateId = ? AND status = 0 ${beginMsgId > 0 ? 'AND msgId <= ?' : ''}
+        ORDER BY msgId DESC LIMIT ?`,
+      beginMsgId > 0 ? [relationId, beginMsgId, limit] : [relationId, limit],
+    );
+    return this.toMsgInfos(rows, isSingleType);
+  }
+
+  async byIdsOfRelation(relationId: number, msgIds: readonly number[]): Promise<MsgInfo[]> {
+    if (msgIds.length === 0) return [];
+    const rows = await this.mysql.query<RowDataPacket[]>(
+      `SELECT msgId, fromId AS sender, type, content, created FROM ${this.tables.single(relationId)}
+        WHERE relateId = ? AND status = 0 AND msgId IN (?) ORDER BY msgId DESC LIMIT ${MAX_BY_ID}`,
+      [relationId, uniqueIds(msgIds)],
+    );
+    return this.toMsgInfos(rows, isSingleType);
+  }
+
+  async latestIdOfRelation(relationId: number): Promise<number> {
+    const rows = await this.mysql.query<RowDataPacket[]>(
+      `SELECT MAX(msgId) AS top FROM ${this.tables.single(relationId)} WHERE relateId = ? AND status = 0`,
+      [relationId],
+    );
+    return Number(rows[0]?.top ?? 0);
+  }
+
+  // ---- groups (a member sees messages from their join time on) ----
+
+  async pageOfGroup(groupId: number, beginMsgId: number, count: number, since: number): Promise<MsgInfo[]> {
+    const limit = Math.min(count, MAX_PAGE);
+    if (limit === 0) return [];
+    const rows = await this.mysql.query<RowDataPacket[]>(
+      `SELECT msgId, userId AS sender, type, content, created FROM ${this.tables.group(groupId)}
+        WHERE groupId = ? AND status = 0 AND created >= ? ${beginMsgId > 0 ? 'AND msgId <= ?' : ''}
+        ORDER BY msgId DESC LIMIT ?`,
+      beginMsgId > 0 ? [groupId, since, beginMsgId, limit] : [groupId, since, limit],
+    );
+    return this.toMsgInfos(rows, isGroupType);
+  }
+
+  async byIdsOfGroup(groupId: number, msgIds: readonly number[], since: number): Promise<MsgInfo[]> {
+    if (msgIds.length === 0) return [];
+    const rows = await this.mysql.query<RowDataPacket[]>(
+      `SELECT msgId, userId AS sender, type, content, created FROM ${this.tables.group(groupId)}
+        WHERE groupId = ? AND status = 0 AND created >= ? AND msgId IN (?) ORDER BY msgId DESC LIMIT ${MAX_BY_ID}`,
+      [groupId, since, uniqueIds(msgIds)],
+    );
+    return this.toMsgInfos(rows, isGroupType);
+  }
+
+  async latestIdOfGroup(groupId: number): Promise<number> {
+    const rows = await this.mysql.query<RowDataPacket[]>(
+      `SELECT MAX(msgId) AS top FROM ${this.tables.group(groupId)} WHERE groupId = ? AND status = 0`,
+      [groupId],
+    );
+    return Number(rows[0]?.top ?? 0);
+  }
+
+  /** Rows -> MsgInfo, audio rebuilt from IMAudio; rows of unknown type or with lost audio are left out. */
+  private async toMsgInfos(rows: RowDataPacket[], typeFits: (type: number) => boolean): Promise<MsgInfo[]> {
+    const wanted = rows.filter((r) => typeFits(Number(r.type)));
+    const audioIds = wanted.filter((r) => isAudioType(Number(r.type))).map((r) => Number(r.content));
+    const audio = new Map<number, Buffer>();
+    if (audioIds.length > 0) {
+      const clips = await this.mysql.query<RowDataPacket[]>('SELECT id, duration, data FROM IMAudio WHERE id IN (?)', [
+        audioIds,
+      ]);
+      for (const clip of clips) {
+        audio.set(Number(clip.id), joinAudio(Number(clip.duration), (clip.data as Buffer | null) ?? Buffer.alloc(0)));
+      }
+    }
+    const out: MsgInfo[] = [];
+    for (const row of wanted) {
+      const type = Number(row.type);
+      let data: Uint8Array;
+      if (isAudioType(type)) {
+        const clip = audio.get(Number(row.content));
+        if (clip === undefined) continue;
+        data = clip;
+      } else {
+        data = Buffer.from(String(row.content ?? ''), 'utf8');
+      }
+      out.push({
+        msg_id: Number(row.msgId),
+        from_session_id: Number(row.sender),
+        create_time: Number(row.created),
+        msg_type: type,
+        msg_data: data,
+      });
+    }
+    return out;
+  }
+}
+
+/** Ids asked for in one request: duplicates dropped, at most 1000 (the reply holds 100). */
+function uniqueIds(ids: readonly number[]): number[] {
+  return [...new Set(ids)].slice(0, 1000);
+}

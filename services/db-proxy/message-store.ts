@@ -1,0 +1,456 @@
+/**
+ * The message-store path (CID_MSG_DATA), the throughput figure of the system.
+ * Messages that arrive while the event loop turns are stored together:
+ *
+ *   1. group messages from non-members are refused (membership is in Redis);
+ *   2. relation ids of single conversations (cached; created on first message);
+ *   3. msg ids: one Lua call allocates for every conversation in the batch,
+ *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
+ *   4. ONE transaction: audio rows, one multi-row INSERT per message table, the
+ *      recent-session touches of both sides (coalesced, RecentSessionTouches)
+ *      and groups' lastChated; COMMIT;
+ *   5. one Lua call for the unread counters (single: receiver's hash; group:
+ *      group count + sender's copy);
+ *   6. only then the replies, with the msg ids.
+ *
+ * If any step fails, every message of the batch is answered with msg_id 0 and
+ * PduFlag.STORAGE_ERROR: a message is acknowledged only when its row and its
+ * counters are written. Several batches run at once on different connections
+ * (storeBatchConcurrency); while all are busy, new messages wait and form the
+ * next, larger batch, which is what keeps the cost per message low under load.
+ */
+import { IM } from '../../pdu/commands';
+import { PduFlag } from '../../pdu/frame';
+import type { Logger } from '../../lib/log';
+import { LogThrottle } from './log-throttle';
+import {
+  MAX_AUDIO_BYTES,
+  isAudioType,
+  isGroupType,
+  isSingleType,
+  splitAudio,
+  textContent,
+  type AudioClip,
+} from './message-content';
+import { unixNow, type MessageTables } from './message-tables';
+import type { Conversation, MsgIdCounters } from './msg-id-counters';
+import type { MysqlGateway, Transaction } from './mysql-gateway';
+import type { RecentSessionTouches, SessionKey, TouchPlan } from './recent-session-touches';
+import type { RedisGateway } from './redis-gateway';
+import { RedisKeys } from './redis-keys';
+import { Relations } from './relations';
+import {
+  CommitOutcomeUnknownError,
+  MysqlErrno,
+  StorageUnavailableError,
+  isStorageError,
+  mysqlErrno,
+} from './storage-errors';
+
+const { SessionType } = IM.BaseDefine;
+
+export interface StoreResult {
+  /** 0 when the message was not stored. */
+  msgId: number;
+  flag: number;
+}
+
+interface PendingMessage {
+  readonly msg: IM.Message.IMMsgData;
+  readonly group: boolean;
+  readonly createdAt: number;
+  readonly audio: AudioClip | null;
+  /** Text as stored, or (audio) the IMAudio id once inserted. */
+  content: string;
+  conversation: Conversation | null;
+  msgId: number;
+  readonly resolve: (result: StoreResult) => void;
+}
+
+/** The messages of one batch that share a conversation (in arrival order) and their block of ids. */
+interface IdBlock {
+  readonly conversation: Conversation;
+  readonly messages: PendingMessage[];
+  /** Highest id allocated to them (ids are high - n + 1 .. high). */
+  high: number;
+}
+
+const MAX_TRANSACTION_ATTEMPTS = 3;
+
+/** A batch's statements and, once run, their results. */
+interface RowStatements {
+  statements: string[];
+  values: unknown[];
+  /** Index of the UPDATE of known session rows, -1 if none. */
+  updateAt: number;
+  results: unknown[];
+}
+
+export interface MessageStoreOptions {
+  maxBatch: number;
+  concurrency: number;
+}
+
+export class MessageStore {
+  private queue: PendingMessage[] = [];
+  private running = 0;
+  private scheduled = false;
+  private readonly throttle = new LogThrottle();
+
+  constructor(
+    private readonly mysql: MysqlGateway,
+    private readonly redis: RedisGateway,
+    private readonly relations: Relations,
+    private readonly counters: MsgIdCounters,
+    private readonly touches: RecentSessionTouches,
+    private readonly tables: MessageTables,
+    private readonly options: MessageStoreOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Stores one message. Resolves with its msg id, or msg id 0 and a flag:
+   * BAD_REQUEST when the message is invalid (never retried), STORAGE_ERROR when
+   * storage failed.
+   */
+  store(msg: IM.Message.IMMsgData): Promise<StoreResult> {
+    const refuse = (why: string) => this.refuse(msg, why);
+    const type = msg.msg_type;
+    const group = isGroupType(type);
+    if (!group && !isSingleType(type)) return refuse(`unknown msg_type ${type}`);
+    if (msg.msg_data.length === 0) return refuse('empty msg_data');
+    if (msg.from_user_id === 0 || msg.to_session_id === 0) return refuse('zero sender or receiver id');
+    if (!group && msg.from_user_id === msg.to_session_id) return refuse('a user cannot message themselves');
+    let audio: AudioClip | null = null;
+    let content = '';
+    if (isAudioType(type)) {
+      audio = splitAudio(msg.msg_data);
+      if (audio === null) return refuse('audio message without audio bytes');
+      if (audio.data.length > MAX_AUDIO_BYTES) return refuse('audio message too large');
+    } else {
+      const text = textContent(msg.msg_data);
+      if ('problem' in text) return refuse(text.problem);
+      content = text.text;
+    }
+    return new Promise<StoreResult>((resolve) => {
+      this.queue.push({
+        msg,
+        group,
+        createdAt: msg.create_time || unixNow(),
+        audio,
+        content,
+        conversation: null,
+        msgId: 0,
+        resolve,
+      });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running >= this.options.concurrency || this.queue.length === 0) return;
+    this.scheduled = true;
+    // Wait for the rest of this event-loop turn: PDUs read together are stored together.
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.running < this.options.concurrency && this.queue.length > 0) {
+        const batch = this.queue.length <= this.options.maxBatch ? this.queue : this.queue.slice(0, this.options.maxBatch);
+        this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+        this.running++;
+        void this.storeBatch(batch).finally(() => {
+          this.running--;
+          this.schedule();
+        });
+      }
+    });
+  }
+
+  private async storeBatch(batch: PendingMessage[]): Promise<void> {
+    const now = unixNow();
+    let live = batch;
+    try {
+      // Both stores are needed; failing before the first write keeps counters untouched.
+      this.mysql.assertUp();
+      this.redis.assertUp();
+      live = await this.refuseNonMembers(batch);
+      if (live.length === 0) return;
+      await this.assignConversations(live);
+      const blocks = await this.allocateIds(live);
+      const plan = this.touches.plan(now, sessionsTouchedBy(live), live.filter((m) => m.group).map((m) => m.msg.to_session_id));
+      await this.writeRows(live, blocks, plan, now);
+      this.touches.committed(now, plan);
+      // After COMMIT: should this fail, the rows are stored but the messages are still
+      // answered as failed (a message counts as delivered only with its unread count).
+      await this.bumpCounters(live);
+    } catch (err) {
+      this.reportFailure(err, live.length);
+      for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
+      return;
+    }
+    for (const m of live) m.resolve({ msgId: m.msgId, flag: PduFlag.NONE });
+  }
+
+  /** As behaviour §7: the group must exist and the sender be a member; others get msg id 0. */
+  private async refuseNonMembers(batch: PendingMessage[]): Promise<PendingMessage[]> {
+    const groupMessages = batch.filter((m) => m.group);
+    if (groupMessages.length === 0) return batch;
+    this.redis.assertUp();
+    const pipeline = this.redis.client.pipeline();
+    for (const m of groupMessages) pipeline.hget(RedisKeys.groupMembers(m.msg.to_session_id), String(m.msg.from_user_id));
+    const results = (await pipeline.exec()) ?? [];
+    const outsiders = new Set<PendingMessage>();
+    groupMessages.forEach((m, i) => {
+      const [err, joined] = results[i];
+      if (err) throw err;
+      if (joined === null) outsiders.add(m);
+    });
+    for (const m of outsiders) m.resolve({ msgId: 0, flag: PduFlag.BAD_REQUEST });
+    return outsiders.size === 0 ? batch : batch.filter((m) => !outsiders.has(m));
+  }
+
+  private async assignConversations(live: PendingMessage[]): Promise<void> {
+    const singles = live.filter((m) => !m.group);
+    const relations =
+      singles.length > 0
+        ? await this.relations.getOrCreateMany(singles.map((m) => [m.msg.from_user_id, m.msg.to_session_id]))
+        : new Map<string, number>();
+    for (const m of live) {
+      if (m.group) {
+        const gid = m.msg.to_session_id;
+        m.conversation = { counterKey: RedisKeys.groupMsgId(gid), table: this.tables.group(gid), column: 'groupId', id: gid };
+      } else {
+        const rid = relations.get(Relations.key(m.msg.from_user_id, m.msg.to_session_id));
+        if (rid === undefined) throw new Error(`relation of ${m.msg.from_user_id} and ${m.msg.to_session_id} was not created`);
+        m.conversation = { counterKey: RedisKeys.msgId(rid), table: this.tables.single(rid), column: 'relateId', id: rid };
+      }
+    }
+  }
+
+  private async allocateIds(live: PendingMessage[]): Promise<IdBlock[]> {
+    const byKey = new Map<string, IdBlock>();
+    for (const m of live) {
+      const c = m.conversation as Conversation;
+      const block = byKey.get(c.counterKey);
+      if (block) block.messages.push(m);
+      else byKey.set(c.counterKey, { conversation: c, messages: [m], high: 0 });
+    }
+    const blocks = [...byKey.values()];
+    await this.assignIds(blocks, false);
+    return blocks;
+  }
+
+  private async assignIds(blocks: IdBlock[], reverify: boolean): Promise<void> {
+    const highs = await this.counters.allocate(
+      blocks.map((b) => ({ conversation: b.conversation, count: b.messages.length })),
+      reverify,
+    );
+    blocks.forEach((b, i) => {
+      b.high = highs[i];
+      let id = b.high - b.messages.length;
+      for (const m of b.messages) m.msgId = ++id;
+    });
+  }
+
+  /** The transaction, retried on deadlock, and once with fresh ids if a counter turned out to be behind. */
+  private async writeRows(live: PendingMessage[], blocks: IdBlock[], plan: TouchPlan, now: number): Promise<void> {
+    const withAudio = live.some((m) => m.audio !== null);
+    let reallocated = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (withAudio) {
+          // Audio rows first: the message rows hold their ids.
+          await this.mysql.transaction(async (tx) => {
+            await this.insertAudio(tx, live);
+            const rows = this.rowStatements(live, plan, now);
+            const result = await tx.query<unknown>(rows.statements.join(';\n'), rows.values);
+            rows.results = (rows.statements.length === 1 ? [result] : result) as unknown[];
+            await this.recreateMissingSessions(rows, plan, now, tx);
+          });
+        } else {
+          // The common case: the whole transaction in one round trip.
+          const rows = this.rowStatements(live, plan, now);
+          rows.results = await this.mysql.transactionInOneTrip(rows.statements, rows.values);
+          await this.recreateMissingSessions(rows, plan, now, null);
+        }
+        return;
+      } catch (err) {
+        const errno = mysqlErrno(err);
+        if ((errno === MysqlErrno.LOCK_DEADLOCK || errno === MysqlErrno.LOCK_WAIT_TIMEOUT) && attempt < MAX_TRANSACTION_ATTEMPTS) {
+          continue;
+        }
+        if (errno === MysqlErrno.DUP_ENTRY && !reallocated) {
+          reallocated = true;
+          this.logger.warn({ err: (err as Error).message }, 'msg id already stored: counter was behind MySQL; re-verifying and retrying');
+          await this.reallocateConflicting(blocks);
+          continue;
+        }
+        if (!(err instanceof CommitOutcomeUnknownError)) await this.releaseIds(blocks);
+        throw err;
+      }
+    }
+  }
+
+  private async insertAudio(tx: Transaction, live: PendingMessage[]): Promise<void> {
+    for (const m of live) {
+      if (m.audio === null) continue;
+      const res = await tx.query<{ insertId: number }>(
+        "INSERT INTO IMAudio (fromId, toId, path, size, duration, created, data) VALUES (?, ?, '', ?, ?, ?, ?)",
+        [m.msg.from_user_id, m.msg.to_session_id, m.audio.data.length, m.audio.duration, m.createdAt, m.audio.data],
+      );
+      m.content = String(res.insertId);
+    }
+  }
+
+  /**
+   * One multi-row INSERT per message table, then the session touches and
+   * groups' lastChated: contended rows last, so their locks are held for the
+   * shortest time.
+   */
+  private rowStatements(live: PendingMessage[], plan: TouchPlan, now: number): RowStatements {
+    const statements: string[] = [];
+    const values: unknown[] = [];
+    const rowsByTable = new Map<string, unknown[][]>();
+    for (const m of live) {
+      const c = m.conversation as Conversation;
+      const row = m.group
+        ? [c.id, m.msg.from_user_id, m.msgId, m.content, m.msg.msg_type, 0, m.createdAt, m.createdAt]
+        : [c.id, m.msg.from_user_id, m.msg.to_session_id, m.msgId, m.content, 0, m.msg.msg_type, m.createdAt, m.createdAt];
+      const rows = rowsByTable.get(c.table);
+      if (rows) rows.push(row);
+      else rowsByTable.set(c.table, [row]);
+    }
+    for (const [table, rows] of rowsByTable) {
+      statements.push(
+        table.startsWith('IMGroupMessage_')
+          ? `INSERT INTO ${table} (groupId, userId, msgId, content, type, status, created, updated) VALUES ?`
+          : `INSERT INTO ${table} (relateId, fromId, toId, msgId, content, status, type, created, updated) VALUES ?`,
+      );
+      values.push(rows);
+    }
+    let updateAt = -1;
+    if (plan.update.length > 0) {
+      updateAt = statements.length;
+      statements.push('UPDATE IMRecentSession SET status = 0, updated = ? WHERE (userId, peerId, type) IN (?)');
+      values.push(now, plan.update.map((s) => [s.userId, s.peerId, s.type]));
+    }
+    if (plan.upsert.length > 0) {
+      statements.push(UPSERT_SESSIONS);
+      values.push(plan.upsert.map((s) => [s.userId, s.peerId, s.type, 0, now, now]));
+    }
+    if (plan.groups.length > 0) {
+      statements.push('UPDATE IMGroup SET lastChated = ? WHERE id IN (?)');
+      values.push(now, plan.groups);
+    }
+    return { statements, values, updateAt, results: [] };
+  }
+
+  /**
+   * Session rows believed to exist were not found by the UPDATE (deleted by
+   * hand): create them, inside the transaction when there is one, else right
+   * after it and before anything is acknowledged.
+   */
+  private async recreateMissingSessions(rows: RowStatements, plan: TouchPlan, now: number, tx: Transaction | null): Promise<void> {
+    if (rows.updateAt < 0) return;
+    const found = (rows.results[rows.updateAt] as { affectedRows?: number } | undefined)?.affectedRows ?? 0;
+    if (found >= plan.update.length) return;
+    this.touches.notExisting(plan.update);
+    const values = [plan.update.map((s) => [s.userId, s.peerId, s.type, 0, now, now])];
+    if (tx) await tx.query(UPSERT_SESSIONS, values);
+    else await this.mysql.query(UPSERT_SESSIONS, values);
+  }
+
+  /** After a duplicate msg id: fresh ids, checked against MySQL, for the conversations whose counter was behind. */
+  private async reallocateConflicting(blocks: IdBlock[]): Promise<void> {
+    const stored = await this.counters.highestStored(blocks.map((b) => b.conversation));
+    const behind = blocks.filter((b) => b.high - b.messages.length + 1 <= (stored.get(b.conversation.counterKey) ?? 0));
+    await this.assignIds(behind.length > 0 ? behind : blocks, true);
+  }
+
+  /** A rolled-back batch gives its ids back where nobody allocated after it, so ids stay dense. */
+  private async releaseIds(blocks: IdBlock[]): Promise<void> {
+    await this.counters.release(
+      blocks.map((b) => ({
+        counterKey: b.conversation.counterKey,
+        expected: b.high,
+        restoreTo: b.high - b.messages.length,
+      })),
+    );
+  }
+
+  /** Unread counters of the receivers, and group counts, in one atomic call. */
+  private async bumpCounters(live: PendingMessage[]): Promise<void> {
+    const keys: string[] = [];
+    const keyIndex = new Map<string, number>();
+    const indexOf = (key: string) => {
+      let i = keyIndex.get(key);
+      if (i === undefined) {
+        keys.push(key);
+        i = keys.length;
+        keyIndex.set(key, i);
+      }
+      return i;
+    };
+    const unread = new Map<string, { key: number; field: string; n: number }>();
+    const groupOps: number[] = [];
+    for (const m of live) {
+      if (m.group) {
+        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.msg.to_session_id)));
+        groupOps.push(indexOf(RedisKeys.userGroupCount(m.msg.from_user_id, m.msg.to_session_id)));
+      } else {
+        const id = `${m.msg.to_session_id}:${m.msg.from_user_id}`;
+        const entry = unread.get(id);
+        if (entry) entry.n++;
+        else unread.set(id, { key: indexOf(RedisKeys.unread(m.msg.to_session_id)), field: String(m.msg.from_user_id), n: 1 });
+      }
+    }
+    const args: Array<string | number> = [unread.size];
+    for (const u of unread.values()) args.push(u.key, u.field, u.n);
+    args.push(groupOps.length / 2, ...groupOps);
+    this.redis.assertUp();
+    await this.redis.client.ttAfterStore(keys.length, ...keys, ...args);
+  }
+
+  private refuse(msg: IM.Message.IMMsgData, why: string): Promise<StoreResult> {
+    this.throttle.run(`refused:${why}`, (suppressed) =>
+      this.logger.warn(
+        { from: msg.from_user_id, to: msg.to_session_id, msgType: msg.msg_type, similarNotLogged: suppressed },
+        `message refused: ${why}`,
+      ),
+    );
+    return Promise.resolve({ msgId: 0, flag: PduFlag.BAD_REQUEST });
+  }
+
+  private reportFailure(err: unknown, count: number): void {
+    if (err instanceof StorageUnavailableError) return; // the gateway logged the outage once
+    if (!isStorageError(err)) {
+      this.logger.error({ err, messages: count }, 'message store batch failed on an unexpected error');
+      return;
+    }
+    this.throttle.run(`store:${(err as { code?: string }).code ?? (err as Error).message}`, (suppressed) =>
+      this.logger.warn(
+        { err: (err as Error).message, messages: count, similarNotLogged: suppressed },
+        'message store batch failed; its messages were answered with a storage error',
+      ),
+    );
+  }
+}
+
+const UPSERT_SESSIONS =
+  'INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) VALUES ? ' +
+  'ON DUPLICATE KEY UPDATE status = 0, updated = VALUES(updated)';
+
+/** Both sides' single sessions, the sender's group session. */
+function sessionsTouchedBy(live: PendingMessage[]): SessionKey[] {
+  const sessions: SessionKey[] = [];
+  for (const m of live) {
+    const from = m.msg.from_user_id;
+    const to = m.msg.to_session_id;
+    if (m.group) {
+      sessions.push({ userId: from, peerId: to, type: SessionType.SESSION_TYPE_GROUP });
+    } else {
+      sessions.push({ userId: from, peerId: to, type: SessionType.SESSION_TYPE_SINGLE });
+      sessions.push({ userId: to, peerId: from, type: SessionType.SESSION_TYPE_SINGLE });
+    }
+  }
+  return sessions;
+}

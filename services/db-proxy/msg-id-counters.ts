@@ -1,0 +1,113 @@
+/**
+ * Msg ids come from Redis counters (INCR per conversation, as TeamTalk does),
+ * but a counter is never trusted blindly: Redis may have restarted and lost its
+ * last second of writes, or someone reset a key. Before the first allocation for
+ * a conversation in each Redis connection epoch, the counter is checked against
+ * MAX(msgId) in MySQL and raised atomically if it is behind. The UNIQUE
+ * (conversation, msgId) key of the message tables is the last guard (see
+ * MessageStore: a duplicate key re-verifies and retries).
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import type { MysqlGateway } from './mysql-gateway';
+import type { RedisGateway } from './redis-gateway';
+
+/** A conversation's counter key and where its messages are stored. */
+export interface Conversation {
+  /** Redis key of the counter (without the prefix). */
+  readonly counterKey: string;
+  readonly table: string;
+  readonly column: 'relateId' | 'groupId';
+  readonly id: number;
+}
+
+export interface Allocation {
+  readonly conversation: Conversation;
+  readonly count: number;
+}
+
+export class MsgIdCounters {
+  /** Counter key -> Redis epoch in which it was last verified against MySQL. */
+  private readonly verified = new Map<string, number>();
+
+  constructor(
+    private readonly redis: RedisGateway,
+    private readonly mysql: MysqlGateway,
+    private readonly maxTracked = 1_000_000,
+  ) {}
+
+  /**
+   * Allocates `count` consecutive ids per conversation (one entry per
+   * conversation). Returns the highest id of each; the ids are hi-count+1 .. hi.
+   * `reverify` forces the MySQL check even for conversations verified this epoch.
+   */
+  async allocate(allocations: readonly Allocation[], reverify = false): Promise<number[]> {
+    if (allocations.length === 0) return [];
+    const epoch = this.redis.epoch;
+    this.redis.assertUp();
+    const unverified = allocations
+      .map((a) => a.conversation)
+      .filter((c) => reverify || this.verified.get(c.counterKey) !== epoch);
+    const floors = unverified.length > 0 ? await this.highestStored(unverified) : new Map<string, number>();
+    const keys: string[] = [];
+    const args: number[] = [];
+    for (const a of allocations) {
+      keys.push(a.conversation.counterKey);
+      const floor = floors.get(a.conversation.counterKey);
+      args.push(a.count, floor === undefined ? -1 : floor);
+    }
+    this.redis.assertUp();
+    const highs = await this.redis.client.ttAllocMsgIds(keys.length, ...keys, ...args);
+    for (const c of unverified) this.markVerified(c.counterKey, epoch);
+    return highs.map(Number);
+  }
+
+  /**
+   * Gives ids of a rolled-back batch back (best effort): each counter returns to
+   * `restoreTo` only if it still stands at `expected`, i.e. nobody allocated since.
+   */
+  async release(entries: readonly { counterKey: string; expected: number; restoreTo: number }[]): Promise<void> {
+    if (entries.length === 0 || !this.redis.isUp) return;
+    const keys = entries.map((e) => e.counterKey);
+    const args = entries.flatMap((e) => [e.expected, e.restoreTo]);
+    await this.redis.client.ttReleaseMsgIds(keys.length, ...keys, ...args).catch(() => 0);
+  }
+
+  /** MAX(msgId) stored per conversation (0 when none), by counter key. */
+  async highestStored(conversations: readonly Conversation[]): Promise<Map<string, number>> {
+    const result = new Map<string, number>();
+    const byTable = new Map<string, Conversation[]>();
+    for (const c of conversations) {
+      result.set(c.counterKey, 0);
+      const key = `${c.table}.${c.column}`;
+      const list = byTable.get(key);
+      if (list) list.push(c);
+      else byTable.set(key, [c]);
+    }
+    await Promise.all(
+      [...byTable.values()].map(async (list) => {
+        const { table, column } = list[0];
+        const rows = await this.mysql.query<RowDataPacket[]>(
+          `SELECT ${column} AS id, MAX(msgId) AS top FROM ${table} WHERE ${column} IN (?) GROUP BY ${column}`,
+          [list.map((c) => c.id)],
+        );
+        const byId = new Map(list.map((c) => [c.id, c]));
+        for (const row of rows) {
+          const c = byId.get(Number(row.id));
+          if (c) result.set(c.counterKey, Number(row.top));
+        }
+      }),
+    );
+    return result;
+  }
+
+  private markVerified(key: string, epoch: number): void {
+    if (this.verified.size >= this.maxTracked && !this.verified.has(key)) {
+      let drop = Math.ceil(this.maxTracked / 10);
+      for (const k of this.verified.keys()) {
+        this.verified.delete(k);
+        if (--drop === 0) break;
+      }
+    }
+    this.verified.set(key, epoch);
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The only door to MySQL: a mysql2 pool with a circuit breaker. While MySQL is
+ * known to be down, requests fail at once (StorageUnavailableError) instead of
+ * each waiting for a connect timeout; a probe runs every half second and closes
+ * the breaker when MySQL answers and the schema is complete. Down/up changes are
+ * logged once each, not once per failed request.
+ */
+import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
+import type { Logger } from '../../lib/log';
+import { parseMysqlUrl, redactUrl } from '../../lib/mysql-url';
+import {
+  CommitOutcomeUnknownError,
+  SchemaError,
+  StorageUnavailableError,
+  isMysqlConnectionError,
+} from './storage-errors';
+
+export interface MysqlGatewayOptions {
+  url: string;
+  poolSize: number;
+  /** Per statement; a slower one fails (and its connection is dropped). */
+  timeoutMs: number;
+  connectTimeoutMs: number;
+  /** Tables that must exist; checked at start and before the breaker closes again. */
+  requiredTables: string[];
+}
+
+/** One transaction on one pooled connection. */
+export interface Transaction {
+  query<T = mysql.RowDataPacket[]>(sql: string, values?: unknown[]): Promise<T>;
+}
+
+const PROBE_INTERVAL_MS = 500;
+/** mysql2 refused to send the query on a connection it already knew was dead: nothing reached the server. */
+const NEVER_SENT = new Set(['PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT']);
+
+export class MysqlGateway {
+  readonly pool: Pool;
+  private up = true;
+  private downReason = '';
+  private probeTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly options: MysqlGatewayOptions,
+    private readonly logger: Logger,
+  ) {
+    this.pool = mysql.createPool({
+      ...parseMysqlUrl(options.url),
+      connectionLimit: options.poolSize,
+      // The request gate bounds how much work waits for a connection.
+      queueLimit: 0,
+      connectTimeout: options.connectTimeoutMs,
+      charset: 'utf8mb4_bin',
+      // The store path sends several statements of one transaction in one round trip.
+      // Values always go through placeholders, so this does not open an injection path.
+      multipleStatements: true,
+      enableKeepAlive: true,
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+    });
+    // A pooled connection that dies while idle reports here; the pool drops it.
+    this.pool.on('connection', (conn) => conn.on('error', () => {}));
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  /**
+   * Checks the connection and the schema. MySQL being unreachable is not fatal
+   * (the service starts and recovers later); missing tables are.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.checkSchema();
+      this.logger.info({ mysql: redactUrl(this.options.url) }, 'MySQL connected');
+    } catch (err) {
+      if (!isMysqlConnectionError(err)) throw err;
+      this.markDown(err);
+    }
+  }
+
+  async query<T = mysql.RowDataPacket[]>(sql: string, values: unknown[] = []): Promise<T> {
+    this.assertUp();
+    try {
+      const [rows] = await this.pool.query({ sql, values, timeout: this.options.timeoutMs });
+      return rows as T;
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `work` inside BEGIN ... COMMIT on one connection. Any error before
+   * COMMIT rolls back; an error at COMMIT is reported as CommitOutcomeUnknownError.
+   */
+  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    this.assertUp();
+    let conn: PoolConnection;
+    try {
+      conn = await this.pool.getConnection();
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+    const timeout = this.options.timeoutMs;
+    let reusable = true;
+    const tx: Transaction = {
+      query: async <R>(sql: string, values: unknown[] = []) => {
+        const [rows] = await conn.query({ sql, values, timeout });
+        return rows as R;
+      },
+    };
+    try {
+      await conn.query({ sql: 'BEGIN', timeout });
+      let result: T;
+      try {
+        result = await work(tx);
+      } catch (err) {
+        try {
+          await conn.query({ sql: 'ROLLBACK', timeout });
+        } catch {
+          reusable = false;
+        }
+        throw err;
+      }
+      try {
+        await conn.query({ sql: 'COMMIT', timeout });
+      } catch (err) {
+        reusable = false;
+        this.noteError(err);
+        throw new CommitOutcomeUnknownError(err);
+      }
+      return result;
+    } catch (err) {
+      if (isMysqlConnectionError(err)) reusable = false;
+      this.noteError(err);
+      throw err;
+    } finally {
+      if (reusable) conn.release();
+      else conn.destroy();
+    }
+  }
+
+  /**
+   * BEGIN; statements; COMMIT sent as one multi-statement query: one round trip
+   * for a whole transaction. Returns each statement's result. MySQL stops at the
+   * first failing statement, so a statement error means nothing was committed
+   * (the transaction is rolled back here); a broken connection means the
+   * outcome is unknown (CommitOutcomeUnknownError).
+   */
+  async transactionInOneTrip(statements: readonly string[], values: unknown[]): Promise<unknown[]> {
+    this.assertUp();
+    let conn: PoolConnection;
+    try {
+      conn = await this.pool.getConnection();
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+    const timeout = this.options.timeoutMs;
+    let reusable = true;
+    try {
+      const [results] = await conn.query({ sql: ['BEGIN', ...statements, 'COMMIT'].join(';\n'), values, timeout });
+      return (results as unknown as unknown[]).slice(1, -1);
+    } catch (err) {
+      if (isMysqlConnectionError(err)) {
+        reusable = false;
+        this.noteError(err);
+        if (NEVER_SENT.has((err as { code?: string }).code ?? '')) throw err;
+        throw new CommitOutcomeUnknownError(err);
+      }
+      try {
+        await conn.query({ sql: 'ROLLBACK', timeout });
+      } catch {
+        reusable = false;
+      }
+      throw err;
+    } finally {
+      if (reusable) conn.release();
+      else conn.destroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    await this.pool.end().catch(() => {});
+  }
+
+  /** Throws at once while MySQL is known to be down. */
+  assertUp(): void {
+    if (!this.up) throw new StorageUnavailableError('MySQL', this.downReason);
+  }
+
+  private noteError(err: unknown): void {
+    if (err instanceof StorageUnavailableError || err instanceof CommitOutcomeUnknownError) return;
+    if (isMysqlConnectionError(err)) this.markDown(err);
+  }
+
+  private markDown(err: unknown): void {
+    if (!this.up || this.closed) return;
+    this.up = false;
+    this.downReason = (err as { code?: string }).code ?? (err as Error).message ?? String(err);
+    this.logger.error(
+      { mysql: redactUrl(this.options.url), err: this.downReason },
+      'MySQL unavailable: requests fail with a storage error until it is back',
+    );
+    this.scheduleProbe(0);
+  }
+
+  private scheduleProbe(delayMs: number): void {
+    if (this.closed || this.probeTimer) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      void this.probe();
+    }, delayMs);
+    this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    try {
+      await this.checkSchema();
+    } catch (err) {
+      if (!isMysqlConnectionError(err)) {
+        this.downReason = (err as Error).message;
+      }
+      this.scheduleProbe(PROBE_INTERVAL_MS);
+      return;
+    }
+    if (this.closed) return;
+    this.up = true;
+    this.logger.info({ mysql: redactUrl(this.options.url) }, 'MySQL available again');
+  }
+
+  private async checkSchema(): Promise<void> {
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>({
+      sql: 'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE()',
+      timeout: this.options.timeoutMs,
+    });
+    const present = new Set(rows.map((r) => String(r.name)));
+    const missing = this.options.requiredTables.filter((t) => !present.has(t));
+    if (missing.length > 0) {
+      throw new SchemaError(
+        `database ${redactUrl(this.options.url)} lacks table(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}` +
+          ' (run "npm run db:migrate", or set messageTableCount to the number of IMMessage_N tables you have)',
+      );
+    }
+  }
+}

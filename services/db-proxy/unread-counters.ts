@@ -1,0 +1,167 @@
+/**
+ * Unread counts, kept in Redis as TeamTalk does:
+ *  - single: hash unread_<user>, field <peer> -> count, +1 per message, deleted on read;
+ *  - group: the group's message count (<gid>_im_group_msg) minus the user's copy
+ *    of it taken at their last read (<uid>_<gid>_im_user_group), never negative.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import { IM } from '../../pdu/commands';
+import type { MessageReader } from './message-reader';
+import type { MysqlGateway } from './mysql-gateway';
+import type { RedisGateway } from './redis-gateway';
+import { RedisKeys } from './redis-keys';
+import { Relations } from './relations';
+
+const { SessionType } = IM.BaseDefine;
+
+export interface UnreadSummary {
+  total: number;
+  list: IM.BaseDefine.IUnreadInfo[];
+}
+
+export class UnreadCounters {
+  constructor(
+    private readonly redis: RedisGateway,
+    private readonly mysql: MysqlGateway,
+    private readonly relations: Relations,
+    private readonly reader: MessageReader,
+  ) {}
+
+  /** Every conversation of the user with unread messages, each with its newest message. */
+  async summaryOf(userId: number): Promise<UnreadSummary> {
+    this.redis.assertUp();
+    const [singles, groupIds] = await Promise.all([
+      this.redis.client.hgetall(RedisKeys.unread(userId)),
+      this.activeGroupsOf([userId]).then((m) => m.get(userId) ?? []),
+    ]);
+    const groupCounts = await this.groupUnread(userId, groupIds);
+
+    const peers = Object.entries(singles)
+      .map(([peer, n]) => [Number(peer), Number(n)] as const)
+      .filter(([peer, n]) => peer > 0 && n > 0);
+    const relations = await this.relations.findMany(peers.map(([peer]) => [userId, peer]));
+    const [latestSingle, latestGroup] = await Promise.all([
+      this.reader.latestOfRelations([...relations.values()]),
+      this.reader.latestOfGroups([...groupCounts.keys()]),
+    ]);
+
+    const list: IM.BaseDefine.IUnreadInfo[] = [];
+    let total = 0;
+    for (const [peer, count] of peers) {
+      const relationId = relations.get(Relations.key(userId, peer));
+      const latest = relationId === undefined ? undefined : latestSingle.get(relationId);
+      if (latest === undefined) continue; // no stored message: nothing to show, not counted
+      total += count;
+      list.push({
+        session_id: peer,
+        session_type: SessionType.SESSION_TYPE_SINGLE,
+        unread_cnt: count,
+        latest_msg_id: latest.msgId,
+        latest_msg_data: latest.data,
+        latest_msg_type: latest.type,
+        // As the original: the peer, not the real sender of the newest message.
+        latest_msg_from_user_id: peer,
+      });
+    }
+    for (const [groupId, count] of groupCounts) {
+      const latest = latestGroup.get(groupId);
+      if (latest === undefined) continue;
+      total += count;
+      list.push({
+        session_id: groupId,
+        session_type: SessionType.SESSION_TYPE_GROUP,
+        unread_cnt: count,
+        latest_msg_id: latest.msgId,
+        latest_msg_data: latest.data,
+        latest_msg_type: latest.type,
+        latest_msg_from_user_id: latest.fromId,
+      });
+    }
+    return { total, list };
+  }
+
+  /** Total unread (single + group) per user: the badge count of a push. */
+  async totalsOf(userIds: readonly number[]): Promise<Map<number, number>> {
+    const totals = new Map<number, number>();
+    if (userIds.length === 0) return totals;
+    this.redis.assertUp();
+    const groupsByUser = await this.activeGroupsOf(userIds);
+    const pipeline = this.redis.client.pipeline();
+    for (const uid of userIds) pipeline.hvals(RedisKeys.unread(uid));
+    const pairs: Array<[number, number]> = [];
+    for (const uid of userIds) {
+      for (const gid of groupsByUser.get(uid) ?? []) {
+        pipeline.hget(RedisKeys.groupMsgCount(gid), 'count');
+        pipeline.hget(RedisKeys.userGroupCount(uid, gid), 'count');
+        pairs.push([uid, gid]);
+      }
+    }
+    const results = (await pipeline.exec()) ?? [];
+    let i = 0;
+    for (const uid of userIds) {
+      const [err, values] = results[i++];
+      if (err) throw err;
+      totals.set(uid, (values as string[]).reduce((sum, v) => sum + Math.max(0, Number(v) || 0), 0));
+    }
+    for (const [uid] of pairs) {
+      const [errGroup, groupCount] = results[i++];
+      const [errUser, userCount] = results[i++];
+      if (errGroup) throw errGroup;
+      if (errUser) throw errUser;
+      totals.set(uid, (totals.get(uid) ?? 0) + Math.max(0, Number(groupCount ?? 0) - Number(userCount ?? 0)));
+    }
+    return totals;
+  }
+
+  /** Read ack / removed session of a single conversation: the whole count goes. */
+  async clearSingle(userId: number, peerId: number): Promise<void> {
+    this.redis.assertUp();
+    await this.redis.client.hdel(RedisKeys.unread(userId), String(peerId));
+  }
+
+  /** The users have read everything in the group so far. */
+  async markGroupRead(userIds: readonly number[], groupId: number): Promise<void> {
+    if (userIds.length === 0) return;
+    this.redis.assertUp();
+    const keys = [RedisKeys.groupMsgCount(groupId), ...userIds.map((uid) => RedisKeys.userGroupCount(uid, groupId))];
+    await this.redis.client.ttCopyGroupCount(keys.length, ...keys);
+  }
+
+  /** group id -> unread count (> 0 only). */
+  private async groupUnread(userId: number, groupIds: readonly number[]): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    if (groupIds.length === 0) return counts;
+    const pipeline = this.redis.client.pipeline();
+    for (const gid of groupIds) {
+      pipeline.hget(RedisKeys.groupMsgCount(gid), 'count');
+      pipeline.hget(RedisKeys.userGroupCount(userId, gid), 'count');
+    }
+    const results = (await pipeline.exec()) ?? [];
+    groupIds.forEach((gid, i) => {
+      const [errGroup, groupCount] = results[2 * i];
+      const [errUser, userCount] = results[2 * i + 1];
+      if (errGroup) throw errGroup;
+      if (errUser) throw errUser;
+      const unread = Number(groupCount ?? 0) - Number(userCount ?? 0);
+      if (unread > 0) counts.set(gid, unread);
+    });
+    return counts;
+  }
+
+  /** The groups each user is an active member of (IMGroupMember status 0, as the original reads them). */
+  async activeGroupsOf(userIds: readonly number[]): Promise<Map<number, number[]>> {
+    const byUser = new Map<number, number[]>();
+    if (userIds.length === 0) return byUser;
+    const rows = await this.mysql.query<RowDataPacket[]>(
+      'SELECT userId, groupId FROM IMGroupMember WHERE userId IN (?) AND status = 0',
+      [[...new Set(userIds)]],
+    );
+    for (const row of rows) {
+      const uid = Number(row.userId);
+      const list = byUser.get(uid);
+      if (list) list.push(Number(row.groupId));
+      else byUser.set(uid, [Number(row.groupId)]);
+    }
+    return byUser;
+  }
+}

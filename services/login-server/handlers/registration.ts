@@ -1,0 +1,56 @@
+/**
+ * What msg servers tell the login server over their TCP link (behaviour.md §2.3):
+ *   0x0709 CID_OTHER_MSG_SERV_INFO  on every (re)connect: addresses, client port, capacity, current load
+ *   0x070b CID_OTHER_USER_CNT_UPDATE one client logged in (user_action 1) or out (anything else)
+ * The login server answers nothing; the link only carries heartbeats back.
+ */
+import { IM } from '../../../pdu/commands';
+import type { Dispatcher } from '../../../pdu/dispatch';
+import type { PduConnection } from '../../../pdu/connection';
+import type { Logger } from '../../../lib/log';
+import { isLoopbackAddress } from '../addresses';
+import type { MsgServerRegistry } from '../msg-server-registry';
+
+export interface MsgServerLinkState {
+  connectedAt: number;
+}
+
+export type MsgServerLink = PduConnection<MsgServerLinkState>;
+
+const USER_LOGGED_IN = 1;
+
+export function registerRegistrationHandlers(
+  dispatcher: Dispatcher<MsgServerLink>,
+  registry: MsgServerRegistry,
+  logger: Logger,
+): void {
+  dispatcher.on(IM.Server.IMMsgServInfo, (info, _pdu, link) => {
+    const log = { conn: link.id, peer: link.remoteAddress, ip1: info.ip1, ip2: info.ip2, port: info.port, hostName: info.host_name };
+    if (info.ip1 === '' || info.port < 1 || info.port > 65535) {
+      // Handing this to clients would only send them nowhere.
+      logger.warn(log, 'msg server registration without a usable address or port; not listed');
+      return;
+    }
+    const updating = registry.get(link.id) !== undefined;
+    const entry = registry.register(link.id, link.remoteAddress, link.context?.connectedAt ?? Date.now(), {
+      ip1: info.ip1,
+      ip2: info.ip2 === '' ? info.ip1 : info.ip2,
+      port: info.port,
+      maxConnections: info.max_conn_cnt,
+      currentConnections: info.cur_conn_cnt,
+      hostName: info.host_name,
+    });
+    const advertisesLoopback = isLoopbackAddress(entry.ip1) || isLoopbackAddress(entry.ip2);
+    logger.info(
+      { ...log, max: entry.maxConnections, cur: entry.currentConnections, advertisesLoopback, msgServers: registry.size },
+      updating ? 'msg server registration updated' : 'msg server registered',
+    );
+  });
+
+  dispatcher.on(IM.Server.IMUserCntUpdate, (update, _pdu, link) => {
+    const entry = registry.userCountChanged(link.id, update.user_action === USER_LOGGED_IN);
+    if (entry === undefined) {
+      logger.debug({ conn: link.id, userId: update.user_id }, 'user count update from a msg server that has not registered; ignored');
+    }
+  });
+}

@@ -1,0 +1,162 @@
+/**
+ * The login server (behaviour.md §2): msg servers register over TCP and report
+ * their load; clients ask over HTTP which msg server to use and get the
+ * least-loaded one that has room. It owns nothing but that list, so any number
+ * of login servers can run side by side (msg servers register with all).
+ *
+ * The original's legacy TCP client port (8008, CID_LOGIN_REQ_MSGSERVER) is not
+ * offered: it never processed a packet in the original (§18 bug 1) and clients
+ * use HTTP.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type express from 'express';
+import { describePdu, Dispatcher } from '../../pdu/dispatch';
+import { PduServer } from '../../pdu/server';
+import { FrameError } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import type { LoginServerConfig } from './config';
+import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
+import { createAdminApi } from './http/admin-api';
+import { createClientApi } from './http/client-api';
+import { LoopbackWarnings } from './loopback-warning';
+import { MsgServerRegistry, type MsgServerEntry } from './msg-server-registry';
+
+/** Registration PDUs are a few dozen bytes; anything near this is not a msg server talking. */
+const MSG_LINK_MAX_PDU = 64 * 1024;
+/** A client that has not sent its whole request by then is cut off (the original: 60 s idle). */
+const HTTP_REQUEST_TIMEOUT_MS = 15_000;
+
+export interface RunningLoginServer {
+  httpPort: number;
+  msgServerPort: number;
+  adminPort: number;
+  /** Registered msg servers (tests, status). */
+  registry: MsgServerRegistry;
+  stop(reason?: string): Promise<void>;
+}
+
+function listenHttp(app: express.Express, host: string, port: number, maxConnections: number): Promise<http.Server> {
+  const server = http.createServer(app);
+  server.maxConnections = maxConnections;
+  server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HTTP_REQUEST_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function closeHttp(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startLoginServer(config: LoginServerConfig, logger: Logger): Promise<RunningLoginServer> {
+  const startedAt = Date.now();
+  const registry = new MsgServerRegistry();
+  const links = new Map<number, MsgServerLink>();
+  // A link that timed out is closing (its peer may take a moment to hang up):
+  // from that moment on, no client is sent there.
+  const usable = (entry: MsgServerEntry) => links.get(entry.linkId)?.isOpen === true;
+
+  const dispatcher = new Dispatcher<MsgServerLink>({
+    unknown: (pdu, link) =>
+      logger.warn(
+        { conn: link.id, peer: link.remoteAddress, commandId: `0x${pdu.commandId.toString(16).padStart(4, '0')}`, pdu: describePdu(pdu) },
+        'unknown command from msg server; dropped',
+      ),
+    malformed: (pdu, link, err) =>
+      logger.warn({ conn: link.id, peer: link.remoteAddress, pdu: describePdu(pdu), err: err.message }, 'malformed PDU body from msg server; dropped'),
+    failed: (pdu, link, err) => logger.error({ conn: link.id, pdu: describePdu(pdu), err }, 'handler failed'),
+  });
+  registerRegistrationHandlers(dispatcher, registry, logger);
+
+  const msgServers = new PduServer<MsgServerLinkState>(
+    {
+      onPdu: (link, pdu) => dispatcher.dispatch(pdu, link),
+      onError: (link, err) => {
+        if (err instanceof FrameError) {
+          logger.warn({ conn: link.id, peer: link.remoteAddress, code: err.code, err: err.message }, 'bad PDU from msg server; closing its link');
+        } else {
+          logger.error({ conn: link.id, peer: link.remoteAddress, err }, 'error on msg-server link');
+        }
+      },
+      onClose: (link, reason) => {
+        links.delete(link.id);
+        const entry = registry.remove(link.id);
+        logger.info(
+          {
+            conn: link.id,
+            peer: link.remoteAddress,
+            reason,
+            hostName: entry?.hostName,
+            usersRemoved: entry?.currentConnections ?? 0,
+            msgServers: registry.size,
+          },
+          entry ? 'msg server disconnected; removed from the list' : 'unregistered msg-server link closed',
+        );
+      },
+    },
+    {
+      name: 'login-server msg-server port',
+      maxConnections: config.maxMsgServers,
+      connection: {
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        idleTimeoutMs: config.linkTimeoutMs,
+        maxPduLength: MSG_LINK_MAX_PDU,
+      },
+      onConnection: (link) => {
+        link.context = { connectedAt: Date.now() };
+        links.set(link.id, link);
+        logger.info({ conn: link.id, peer: link.remoteAddress }, 'msg server connected');
+      },
+      onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
+    },
+  );
+
+  const loopbackWarnings = new LoopbackWarnings(logger);
+  const opened: Array<() => Promise<void>> = [];
+  const closeAll = async (reason: string) => {
+    await Promise.all(opened.map((close) => close()));
+    logger.info({ reason }, 'login server stopped');
+  };
+  try {
+    const msgBound = await msgServers.listen(config.msgServerHost, config.msgServerPort);
+    opened.push(() => msgServers.close());
+    const clientHttp = await listenHttp(
+      createClientApi({ config, registry, usable, loopbackWarnings }),
+      config.httpHost,
+      config.httpPort,
+      config.httpMaxConnections,
+    );
+    opened.push(() => closeHttp(clientHttp));
+    const adminHttp = await listenHttp(createAdminApi({ registry, usable, startedAt }), config.adminHost, config.adminPort, 64);
+    opened.push(() => closeHttp(adminHttp));
+
+    const running: RunningLoginServer = {
+      httpPort: (clientHttp.address() as AddressInfo).port,
+      msgServerPort: msgBound.port,
+      adminPort: (adminHttp.address() as AddressInfo).port,
+      registry,
+      stop: (reason = 'login server stopping') => closeAll(reason),
+    };
+    logger.info(
+      {
+        http: `${config.httpHost}:${running.httpPort}`,
+        msgServers: `${config.msgServerHost}:${running.msgServerPort}`,
+        admin: `${config.adminHost}:${running.adminPort}`,
+      },
+      'login server listening',
+    );
+    return running;
+  } catch (err) {
+    await closeAll('start-up failed');
+    throw err;
+  }
+}

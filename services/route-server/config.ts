@@ -1,0 +1,25 @@
+import { defineConfig, field, type ConfigOf } from '../../lib/config';
+
+const spec = {
+  logLevel: field.logLevel(),
+  listenHost: field.string('127.0.0.1', 'address msg servers connect to (internal: keep it on a private interface)', {
+    nonEmpty: true,
+  }),
+  listenPort: field.port(8200, 'port msg servers connect to'),
+  heartbeatIntervalMs: field.int(5_000, 'a heartbeat is sent on a msg-server link when nothing else was sent for this long', {
+    min: 10,
+  }),
+  linkTimeoutMs: field.int(30_000, 'a msg-server link that sent nothing (not even a heartbeat) for this long is closed and its users removed', {
+    min: 50,
+  }),
+  maxMsgServers: field.int(1_000, 'msg-server connections accepted at most; more are refused with a log line', { min: 1 }),
+  maxPduBytes: field.int(16 * 1024 * 1024, 'largest PDU a msg server may send (the online-user snapshot is the big one: ~12 bytes per user)', {
+    min: 1024,
+  }),
+  maxWriteQueueBytes: field.int(64 * 1024 * 1024, 'a msg server that lets this much relayed output pile up is disconnected as too slow', {
+    min: 64 * 1024,
+  }),
+};
+
+export const routeServerConfig = defineConfig('route-server', 'TT_ROUTE', spec);
+export type RouteServerConfig = ConfigOf<typeof spec>;

@@ -1,0 +1,125 @@
+/**
+ * The route server: msg servers connect to it; it keeps the global map of who
+ * is online on which msg server, announces status changes to every msg server,
+ * answers users-status queries, and relays cross-server traffic (seed 004,
+ * behaviour.md §4). It never connects out and holds nothing on disk: a
+ * restarted route server is rebuilt from the snapshots msg servers send when
+ * they reconnect.
+ *
+ * Several route servers may run side by side; each is independent and every
+ * msg server connects to all of them.
+ */
+import { describePdu, Dispatcher } from '../../pdu/dispatch';
+import { PduServer } from '../../pdu/server';
+import { FrameError } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import type { RouteServerConfig } from './config';
+import type { RouteState } from './handlers/context';
+import { registerRelayHandlers } from './handlers/relay';
+import { registerRoleHandlers } from './handlers/role';
+import { registerUserStatusHandlers } from './handlers/user-status';
+import { registerUsersStatusQueryHandlers } from './handlers/users-status-query';
+import { MsgServerLinks, type LinkSummary, type MsgServerLink, type MsgServerLinkState } from './msg-server-links';
+import { OnlineUserMap, type OnlineUsersView } from './online-user-map';
+import { StatusNotifier } from './status-notifications';
+
+export interface RouteServerStatus {
+  users: number;
+  links: LinkSummary[];
+}
+
+export interface RunningRouteServer {
+  host: string;
+  port: number;
+  /** The online map, read-only (status pages and tests). */
+  users: OnlineUsersView;
+  /** Connected msg servers with their role and load. */
+  status(): RouteServerStatus;
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startRouteServer(config: RouteServerConfig, logger: Logger): Promise<RunningRouteServer> {
+  const users = new OnlineUserMap();
+  const links = new MsgServerLinks();
+  const state: RouteState = { users, links, notifier: new StatusNotifier(users, links), logger };
+  let stopping = false;
+
+  const dispatcher = new Dispatcher<MsgServerLink>({
+    unknown: (pdu, link) =>
+      logger.warn(
+        { conn: link.id, peer: link.remoteAddress, commandId: `0x${pdu.commandId.toString(16).padStart(4, '0')}`, pdu: describePdu(pdu) },
+        'unknown command from msg server; dropped',
+      ),
+    malformed: (pdu, link, err) =>
+      logger.warn({ conn: link.id, peer: link.remoteAddress, pdu: describePdu(pdu), err: err.message }, 'malformed PDU body from msg server; dropped'),
+    failed: (pdu, link, err) => logger.error({ conn: link.id, pdu: describePdu(pdu), err }, 'handler failed'),
+  });
+  registerUserStatusHandlers(dispatcher, state);
+  registerUsersStatusQueryHandlers(dispatcher, state);
+  registerRoleHandlers(dispatcher, state);
+  registerRelayHandlers(dispatcher, state);
+
+  const server = new PduServer<MsgServerLinkState>(
+    {
+      onPdu: (link, pdu) => dispatcher.dispatch(pdu, link),
+      onError: (link, err) => {
+        if (err instanceof FrameError) {
+          // Length below 16 or over the cap: the connection layer closes this link only.
+          logger.warn({ conn: link.id, peer: link.remoteAddress, code: err.code, err: err.message }, 'bad PDU from msg server; closing its link');
+        } else {
+          logger.error({ conn: link.id, peer: link.remoteAddress, err }, 'error on msg-server link');
+        }
+      },
+      onClose: (link, reason) => {
+        links.remove(link);
+        const changes = users.removeLink(link.id);
+        const announced = stopping ? 0 : state.notifier.presenceChanged(changes);
+        logger.info(
+          { conn: link.id, peer: link.remoteAddress, reason, usersRemoved: changes.length, statusChanges: announced, master: link.context?.master ?? null },
+          'msg server disconnected',
+        );
+      },
+    },
+    {
+      name: 'route-server msg-server port',
+      maxConnections: config.maxMsgServers,
+      connection: {
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        idleTimeoutMs: config.linkTimeoutMs,
+        maxPduLength: config.maxPduBytes,
+        maxWriteQueueBytes: config.maxWriteQueueBytes,
+      },
+      onConnection: (link) => {
+        links.add(link);
+        logger.info({ conn: link.id, peer: link.remoteAddress, links: links.size }, 'msg server connected');
+      },
+      onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
+    },
+  );
+
+  const bound = await server.listen(config.listenHost, config.listenPort);
+  logger.info({ host: bound.host, port: bound.port }, 'route server listening');
+
+  return {
+    host: bound.host,
+    port: bound.port,
+    users,
+    status: () => ({
+      users: users.size,
+      links: links.all().map((link) => ({
+        conn: link.id,
+        peer: link.remoteAddress,
+        connectedAt: new Date(link.context?.connectedAt ?? 0).toISOString(),
+        master: link.context?.master ?? null,
+        users: users.usersOnLink(link.id),
+        snapshots: link.context?.snapshots ?? 0,
+        queuedBytes: link.queuedBytes,
+      })),
+    }),
+    async stop(reason = 'route server stopping') {
+      stopping = true;
+      await server.close(reason);
+      logger.info({ reason }, 'route server stopped');
+    },
+  };
+}

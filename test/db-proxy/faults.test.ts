@@ -1,0 +1,290 @@
+/**
+ * Faults and load: MySQL or Redis going away mid-test (through a TCP relay the
+ * test cuts, never the shared servers), a full request queue, unknown commands,
+ * malformed bodies, broken framing, out-of-order completion, start-up checks
+ * and a graceful stop.
+ */
+import t from 'tap';
+import net from 'node:net';
+import { Writer } from 'protobufjs/minimal';
+import { IM, ServiceId, CID } from '../../pdu/commands';
+import { PduFlag, encodeFrame } from '../../pdu/frame';
+import { encodeHandleAttach } from '../../pdu/attach';
+import { RemoteError } from '../../lib/errors';
+import { sleep, waitFor } from '../helpers/wait';
+import { freshDatabase, freshRedis } from '../helpers/storage';
+import { addDepartment, addUser } from '../../scripts/db/accounts';
+import { startDbProxy } from '../../services/db-proxy/db-proxy';
+import { Harness, PASSWORD, TcpCutter, captureLogger, connectTo, harness, proxyConfig, startProxy, testLogger, withPort } from './harness';
+
+async function flagOf(promise: Promise<unknown>): Promise<{ flag: number; reply: unknown }> {
+  try {
+    const reply = await promise;
+    return { flag: 0, reply };
+  } catch (err) {
+    if (err instanceof RemoteError) return { flag: err.flag, reply: err.reply };
+    throw err;
+  }
+}
+
+t.test('MySQL stopped mid-test: error replies, no ack for anything unstored, then recovery with dense ids', async (t) => {
+  const db = await freshDatabase(t);
+  const redis = await freshRedis(t);
+  const cutter = await TcpCutter.in(t, db.url);
+  const { logger, lines } = captureLogger();
+  const proxy = await startProxy(
+    t,
+    proxyConfig({ mysqlUrl: withPort(db.url, cutter.port), redisUrl: redis.url, redisKeyPrefix: redis.prefix }),
+    logger,
+  );
+  const h = new Harness(t);
+  Object.assign(h, { db, redis, proxy, conn: await connectTo(t, proxy.port) });
+  const depart = await addDepartment(db.pool, 'd');
+  const a = await addUser(db.pool, { name: 'ann', password: PASSWORD, departId: depart });
+  const b = await addUser(db.pool, { name: 'ben', password: PASSWORD, departId: depart });
+
+  t.equal((await h.send(a, b, 'before')).msg_id, 1);
+  cutter.cut();
+
+  const failures = await Promise.all([
+    flagOf(h.send(a, b, 'during 1')),
+    flagOf(h.send(a, b, 'during 2')),
+    flagOf(h.request(IM.Message.IMUnreadMsgCntReq, { user_id: b }, IM.Message.IMUnreadMsgCntRsp)),
+    flagOf(h.request(IM.Buddy.IMUsersInfoReq, { user_id: a, user_id_list: [a, b] }, IM.Buddy.IMUsersInfoRsp)),
+  ]);
+  for (const f of failures) t.equal(f.flag, PduFlag.STORAGE_ERROR, 'answered with a storage error');
+  t.equal((failures[0].reply as IM.Message.IMMsgData).msg_id, 0, 'a failed store carries msg_id 0');
+  t.equal((failures[2].reply as IM.Message.IMUnreadMsgCntRsp).total_cnt, 0);
+  t.equal(proxy.port > 0, true, 'the process is still up');
+  t.ok(lines.some((l) => /MySQL unavailable/.test(String(l.msg))), 'the outage is logged');
+  t.ok(lines.filter((l) => /MySQL unavailable/.test(String(l.msg))).length === 1, 'once, not per request');
+
+  cutter.restore();
+  let reply: IM.Message.IMMsgData | null = null;
+  await waitFor(
+    async () => {
+      const r = await flagOf(h.send(a, b, 'after'));
+      if (r.flag === 0) reply = r.reply as IM.Message.IMMsgData;
+      return r.flag === 0;
+    },
+    10_000,
+    'the db-proxy to store again',
+  );
+  t.equal(reply!.msg_id, 2, 'failed stores gave their ids back: ids stay dense');
+  t.ok(lines.some((l) => /MySQL available again/.test(String(l.msg))));
+  const rows = await h.allMessages();
+  t.same(
+    rows.map((r) => [r.msgId, r.content]),
+    [
+      [1, 'before'],
+      [2, 'after'],
+    ],
+    'only acknowledged messages are stored',
+  );
+  t.same(await redis.redis.hgetall(redis.prefix + `unread_${b}`), { [a]: '2' }, 'unread counts only stored messages');
+});
+
+t.test('Redis down mid-test: error replies, then recovery; counters re-verified after the reconnection', async (t) => {
+  const db = await freshDatabase(t);
+  const redis = await freshRedis(t);
+  const cutter = await TcpCutter.in(t, redis.url);
+  const { logger, lines } = captureLogger();
+  const proxy = await startProxy(
+    t,
+    proxyConfig({ mysqlUrl: db.url, redisUrl: withPort(redis.url, cutter.port), redisKeyPrefix: redis.prefix }),
+    logger,
+  );
+  const h = new Harness(t);
+  Object.assign(h, { db, redis, proxy, conn: await connectTo(t, proxy.port) });
+  const depart = await addDepartment(db.pool, 'd');
+  const a = await addUser(db.pool, { name: 'ann', password: PASSWORD, departId: depart });
+  const b = await addUser(db.pool, { name: 'ben', password: PASSWORD, departId: depart });
+  for (let i = 1; i <= 3; i++) t.equal((await h.send(a, b, `m${i}`)).msg_id, i);
+  const [rel] = await h.rows('SELECT id FROM IMRelationShip');
+
+  cutter.cut();
+  await waitFor(() => lines.some((l) => /Redis unavailable/.test(String(l.msg))), 5000, 'the outage to be noticed');
+  const failed = await flagOf(h.send(a, b, 'during'));
+  t.equal(failed.flag, PduFlag.STORAGE_ERROR);
+  t.equal((failed.reply as IM.Message.IMMsgData).msg_id, 0);
+  const validate = await flagOf(h.request(IM.Server.IMValidateReq, { user_name: 'ann', password: 'x' }, IM.Server.IMValidateRsp));
+  t.equal(validate.flag, PduFlag.STORAGE_ERROR, 'login needs the failure counter in Redis');
+
+  // As if Redis restarted and lost the counter while we were cut off.
+  await redis.redis.del(redis.prefix + `msg_id_${rel.id}`);
+  cutter.restore();
+  await waitFor(() => lines.some((l) => /Redis available again/.test(String(l.msg))), 10_000, 'the reconnection');
+  t.equal((await h.send(a, b, 'after')).msg_id, 4, 'the lost counter was re-seeded from MySQL');
+  t.notOk(
+    lines.some((l) => /counter was behind/.test(String(l.msg))),
+    're-seeded on reconnection, before any duplicate msg id was tried',
+  );
+  t.equal(await redis.redis.get(redis.prefix + `msg_id_${rel.id}`), '4');
+});
+
+t.test('a db-proxy starts while MySQL and Redis are unreachable, answers with storage errors, and recovers', async (t) => {
+  const db = await freshDatabase(t);
+  const redis = await freshRedis(t);
+  const mysqlCutter = await TcpCutter.in(t, db.url);
+  const redisCutter = await TcpCutter.in(t, redis.url);
+  mysqlCutter.cut();
+  redisCutter.cut();
+  const proxy = await startProxy(
+    t,
+    proxyConfig({ mysqlUrl: withPort(db.url, mysqlCutter.port), redisUrl: withPort(redis.url, redisCutter.port), redisKeyPrefix: redis.prefix }),
+  );
+  const conn = await connectTo(t, proxy.port);
+  const departments = () => flagOf(conn.request(IM.Buddy.IMDepartmentReq, { user_id: 1, latest_update_time: 0 }, IM.Buddy.IMDepartmentRsp));
+  const unread = () => flagOf(conn.request(IM.Message.IMUnreadMsgCntReq, { user_id: 1 }, IM.Message.IMUnreadMsgCntRsp));
+  t.equal((await departments()).flag, PduFlag.STORAGE_ERROR);
+  t.equal((await unread()).flag, PduFlag.STORAGE_ERROR);
+  mysqlCutter.restore();
+  await waitFor(async () => (await departments()).flag === 0, 10_000, 'MySQL recovery');
+  t.equal((await unread()).flag, PduFlag.STORAGE_ERROR, 'still no Redis');
+  redisCutter.restore();
+  await waitFor(async () => (await unread()).flag === 0, 10_000, 'Redis recovery');
+});
+
+t.test('start-up refuses a database without the message tables, naming them', async (t) => {
+  const db = await freshDatabase(t);
+  const redis = await freshRedis(t);
+  await t.rejects(
+    startDbProxy(proxyConfig({ mysqlUrl: db.url, redisUrl: redis.url, redisKeyPrefix: redis.prefix, messageTableCount: 9 }), testLogger()),
+    /IMMessage_8/,
+  );
+  await t.rejects(
+    startDbProxy(proxyConfig({ mysqlUrl: db.url, redisUrl: redis.url, aesKey: 'short' }), testLogger()),
+    /aesKey/,
+  );
+});
+
+t.test('a full queue answers BUSY (msg_id 0 for stores) instead of growing', async (t) => {
+  const h = await harness(t, { maxQueuedRequests: 3, maxQueuedPerConnection: 2 });
+  const [a, b] = await h.addUsers('ann', 'ben');
+  // All written in one turn, so they arrive together: two are taken, the rest refused at once.
+  const results = await Promise.all([
+    ...Array.from({ length: 10 }, () => flagOf(h.request(IM.Message.IMUnreadMsgCntReq, { user_id: a }, IM.Message.IMUnreadMsgCntRsp))),
+    ...Array.from({ length: 5 }, (_, i) => flagOf(h.send(a, b, `m${i}`))),
+  ]);
+  const busy = results.filter((r) => r.flag === PduFlag.BUSY);
+  const done = results.filter((r) => r.flag === 0);
+  t.ok(busy.length >= 10, `most were refused (${busy.length} of 15)`);
+  t.ok(done.length >= 1, 'the first ones were served');
+  t.equal(busy.length + done.length, 15, 'every request got exactly one reply');
+  for (const r of results.slice(10)) {
+    if (r.flag === PduFlag.BUSY) t.equal((r.reply as IM.Message.IMMsgData).msg_id, 0);
+  }
+  const stored = (await h.allMessages()).length;
+  t.equal(stored, results.slice(10).filter((r) => r.flag === 0).length, 'exactly the acknowledged messages are stored');
+  const later = await h.request(IM.Message.IMUnreadMsgCntReq, { user_id: b }, IM.Message.IMUnreadMsgCntRsp);
+  t.equal(later.total_cnt, stored, 'once the queue drained, requests are served again');
+});
+
+t.test('unknown commands are logged and dropped; the connection stays up', async (t) => {
+  const { logger, lines } = captureLogger();
+  const h = await harness(t, {}, logger);
+  h.conn.sendFrame(encodeFrame(ServiceId.OTHER, 0x0799, 5, Buffer.alloc(0)));
+  h.conn.sendFrame(encodeFrame(ServiceId.LOGIN, CID.LOGIN_REQ_USERLOGIN, 6, Buffer.alloc(0)));
+  const reply = await h.request(IM.Buddy.IMDepartmentReq, { user_id: 1, latest_update_time: 0 }, IM.Buddy.IMDepartmentRsp);
+  t.equal(reply.user_id, 1, 'later requests are still served');
+  t.ok(h.conn.isOpen);
+  await waitFor(() => lines.filter((l) => /unknown command/.test(String(l.msg))).length === 2, 2000, 'two log lines');
+  const logged = lines.filter((l) => /unknown command/.test(String(l.msg)));
+  t.same(
+    logged.map((l) => l.cmd),
+    ['0x0799', '0x0103'],
+  );
+  t.equal(logged[0].level, 50, 'logged as an error');
+  t.equal(h.conn.pushes.length, 0, 'no reply to an unknown command');
+});
+
+t.test('a malformed body gets the matching reply flagged BAD_REQUEST, attach_data echoed', async (t) => {
+  const h = await harness(t);
+  const attach = encodeHandleAttach(77);
+  // An IMMsgData holding only attach_data (field 20, length-delimited): every required field is missing.
+  const body = Writer.create().uint32((20 << 3) | 2).bytes(attach).finish();
+  const pdu = await h.conn.requestFrame(ServiceId.MSG, CID.MSG_DATA, body, CID.MSG_DATA);
+  t.equal(pdu.flag, PduFlag.BAD_REQUEST);
+  const reply = IM.Message.IMMsgData.decode(pdu.body);
+  t.equal(reply.msg_id, 0);
+  t.same(Buffer.from(reply.attach_data), attach, 'attach_data read from the undecodable body');
+
+  const garbage = await h.conn.requestFrame(ServiceId.OTHER, CID.OTHER_VALIDATE_REQ, Buffer.from([0xff, 0xff, 0xff]), CID.OTHER_VALIDATE_RSP);
+  t.equal(garbage.flag, PduFlag.BAD_REQUEST);
+  t.match(IM.Server.IMValidateRsp.decode(garbage.body), { result_code: 2, user_name: '' }, 'validate: 2 = unparsable');
+
+  // Broken framing (length below the header size) closes that one connection only.
+  const raw = net.connect({ host: '127.0.0.1', port: h.proxy.port });
+  await new Promise((r) => raw.once('connect', r));
+  const closed = new Promise((r) => raw.once('close', r));
+  raw.write(Buffer.from([0, 0, 0, 5, 0, 1, 0, 0, 0, 7, 0, 1, 0, 1, 0, 0]));
+  await closed;
+  t.ok(h.conn.isOpen, 'other connections are unaffected');
+  const still = await h.request(IM.Buddy.IMDepartmentReq, { user_id: 1, latest_update_time: 0 }, IM.Buddy.IMDepartmentRsp);
+  t.equal(still.user_id, 1);
+});
+
+t.test('requests from one connection complete out of order, matched by seq_num', async (t) => {
+  const h = await harness(t);
+  const [a] = await h.addUsers('ann');
+  // Hold IMUser row a, so changing its signature waits...
+  const blocker = await h.db.pool.getConnection();
+  await blocker.query('BEGIN');
+  await blocker.query('SELECT id FROM IMUser WHERE id = ? FOR UPDATE', [a]);
+  const order: string[] = [];
+  const slow = h
+    .request(IM.Buddy.IMChangeSignInfoReq, { user_id: a, sign_info: 'later' }, IM.Buddy.IMChangeSignInfoRsp)
+    .then((r) => {
+      order.push('sign info');
+      return r;
+    });
+  // ...while a request sent after it is answered first.
+  const fast = await h.request(IM.Buddy.IMUsersInfoReq, { user_id: a, user_id_list: [a] }, IM.Buddy.IMUsersInfoRsp);
+  order.push('users info');
+  t.equal(fast.user_info_list[0].sign_info, '', 'read before the change committed');
+  await blocker.query('COMMIT');
+  blocker.release();
+  t.equal((await slow).result_code, 0);
+  t.same(order, ['users info', 'sign info']);
+});
+
+t.test('stop(): msg servers get CID_OTHER_STOP_RECV_PACKET, work in flight is finished', async (t) => {
+  const db = await freshDatabase(t);
+  const redis = await freshRedis(t);
+  const proxy = await startDbProxy(proxyConfig({ mysqlUrl: db.url, redisUrl: redis.url, redisKeyPrefix: redis.prefix }), testLogger());
+  const conn = await connectTo(t, proxy.port);
+  const depart = await addDepartment(db.pool, 'd');
+  const a = await addUser(db.pool, { name: 'ann', password: PASSWORD, departId: depart });
+  // A request that is surely in the db-proxy, held there by a row lock.
+  const blocker = await db.pool.getConnection();
+  await blocker.query('BEGIN');
+  await blocker.query('SELECT id FROM IMUser WHERE id = ? FOR UPDATE', [a]);
+  const inFlight = conn.request(IM.Buddy.IMChangeSignInfoReq, { user_id: a, sign_info: 'bye' }, IM.Buddy.IMChangeSignInfoRsp);
+  await sleep(200);
+  const stopped = proxy.stop('test');
+  await waitFor(() => conn.pushes.some((p) => p.commandId === CID.OTHER_STOP_RECV_PACKET), 2000, 'the stop notice');
+  const stop = conn.pushes.find((p) => p.commandId === CID.OTHER_STOP_RECV_PACKET);
+  t.equal(IM.Server.IMStopReceivePacket.decode(stop!.body).result, 0);
+  t.ok(conn.isOpen, 'the link stays open while work is in flight');
+  await blocker.query('COMMIT');
+  blocker.release();
+  t.equal((await inFlight).result_code, 0, 'the request in flight was answered');
+  await stopped;
+  await waitFor(() => !conn.isOpen, 3000, 'the connection to close');
+});
+
+t.test('msg-server links get heartbeats when quiet and are closed when silent too long', async (t) => {
+  const h = await harness(t, { heartbeatIntervalMs: 100, linkTimeoutMs: 800 });
+  const raw = net.connect({ host: '127.0.0.1', port: h.proxy.port });
+  const received: Buffer[] = [];
+  raw.on('data', (chunk) => received.push(chunk));
+  const closed = new Promise<number>((resolve) => raw.once('close', () => resolve(Date.now())));
+  await new Promise((r) => raw.once('connect', r));
+  const openedAt = Date.now();
+  await waitFor(() => Buffer.concat(received).length >= 16, 2000, 'a heartbeat');
+  const first = Buffer.concat(received).subarray(0, 16);
+  t.equal(first.readUInt32BE(0), 16, 'an empty PDU');
+  t.equal(first.readUInt16BE(10), CID.OTHER_HEARTBEAT);
+  const closedAt = await closed;
+  t.ok(closedAt - openedAt >= 700, 'closed only after the link timeout (we never sent anything)');
+});

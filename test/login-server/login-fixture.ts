@@ -1,0 +1,96 @@
+/**
+ * A login server in the test process on free ports, and fake msg servers that
+ * register with it over real TCP the way msg servers do.
+ */
+import type { Test } from 'tap';
+import { IM } from '../../pdu/commands';
+import { silentLogger, type Logger } from '../../lib/log';
+import { loginServerConfig, type LoginServerConfig } from '../../services/login-server/config';
+import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
+import { FakeMsgServer } from '../route-server/fake-msg-server';
+import { waitFor } from '../helpers/wait';
+
+export async function startLogin(
+  t: Test,
+  overrides: Partial<LoginServerConfig> = {},
+  logger: Logger = silentLogger(),
+): Promise<RunningLoginServer> {
+  const login = await startLoginServer(
+    loginServerConfig.load({ env: {}, overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...overrides } }),
+    logger,
+  );
+  t.teardown(() => login.stop('test over'));
+  return login;
+}
+
+export interface Registration {
+  ip1: string;
+  ip2?: string;
+  port: number;
+  max?: number;
+  cur?: number;
+  hostName?: string;
+}
+
+/** A msg server that registers (0x0709) on every connect; send count updates through it. */
+export async function registerMsgServer(
+  t: Test,
+  login: RunningLoginServer,
+  reg: Registration,
+  connection: { heartbeatIntervalMs?: number } = {},
+): Promise<FakeMsgServer> {
+  const before = await adminList(login);
+  const fake = await FakeMsgServer.start(t, login.msgServerPort, {
+    name: reg.hostName ?? `msg-${reg.port}`,
+    connection,
+    onUp: (conn) =>
+      conn.send(IM.Server.IMMsgServInfo, {
+        ip1: reg.ip1,
+        ip2: reg.ip2 ?? reg.ip1,
+        port: reg.port,
+        max_conn_cnt: reg.max ?? 100,
+        cur_conn_cnt: reg.cur ?? 0,
+        host_name: reg.hostName ?? `msg-${reg.port}`,
+      }),
+  });
+  await waitFor(async () => (await adminList(login)).length === before.length + 1, 3000, `${reg.hostName} registered`);
+  return fake;
+}
+
+export function userCount(fake: FakeMsgServer, loggedIn: boolean, userId = 1): void {
+  fake.send(IM.Server.IMUserCntUpdate, { user_action: loggedIn ? 1 : 2, user_id: userId });
+}
+
+export interface AdminEntry {
+  conn: number;
+  peer: string;
+  hostName: string;
+  ip1: string;
+  ip2: string;
+  port: number;
+  cur: number;
+  max: number;
+  full: boolean;
+  connectedSince: string;
+  registeredAt: string;
+}
+
+export async function adminList(login: RunningLoginServer): Promise<AdminEntry[]> {
+  const res = await fetch(`http://127.0.0.1:${login.adminPort}/msg_servers`);
+  return (await res.json()) as AdminEntry[];
+}
+
+/** Waits until the admin list shows msg server `port` with `cur` users (count updates have no reply). */
+export async function waitForCount(login: RunningLoginServer, port: number, cur: number): Promise<void> {
+  await waitFor(async () => (await adminList(login)).some((s) => s.port === port && s.cur === cur), 3000, `msg server ${port} at ${cur} users`);
+}
+
+export async function askMsgServer(
+  login: RunningLoginServer,
+  init: RequestInit & { path?: string; host?: string } = {},
+): Promise<{ status: number; text: string; headers: Headers; json: Record<string, unknown> }> {
+  const host = init.host ?? '127.0.0.1';
+  const res = await fetch(`http://${host}:${login.httpPort}${init.path ?? '/msg_server'}`, init);
+  const text = await res.text();
+  return { status: res.status, text, headers: res.headers, json: JSON.parse(text) as Record<string, unknown> };
+}
