@@ -4,8 +4,10 @@
 -- Beyond the original: UNIQUE keys where the original relied on
 -- select-then-insert (relations, recent sessions, group members, login names,
 -- and msgId per conversation), so concurrent first messages and retries can
--- never create duplicates. The original's index names are kept because the
--- original's queries name them (FORCE INDEX (idx_relateId_status_created)).
+-- never create duplicates. The original's index names are kept where queries
+-- name them (FORCE INDEX (idx_relateId_status_created)); indexes that only
+-- duplicated a unique key, or that no query uses, are left out: every index
+-- is paid for on each message insert and each recent-session touch.
 
 CREATE TABLE IF NOT EXISTS `IMAdmin` (
   `id` mediumint(6) unsigned NOT NULL AUTO_INCREMENT,
@@ -99,8 +101,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_0` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMGroupMessage_1` (
@@ -115,8 +116,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_1` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMGroupMessage_2` (
@@ -131,8 +131,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_2` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMGroupMessage_3` (
@@ -147,8 +146,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_3` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMGroupMessage_4` (
@@ -163,8 +161,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_4` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMGroupMessage_5` (
@@ -179,8 +176,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_5` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMGroupMessage_6` (
@@ -195,8 +191,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_6` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMGroupMessage_7` (
@@ -211,8 +206,7 @@ CREATE TABLE IF NOT EXISTS `IMGroupMessage_7` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_groupId_msgId` (`groupId`,`msgId`),
-  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`),
-  KEY `idx_groupId_msgId_status_created` (`groupId`,`msgId`,`status`,`created`)
+  KEY `idx_groupId_status_created` (`groupId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_0` (
@@ -229,8 +223,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_0` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_1` (
@@ -247,8 +240,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_1` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_2` (
@@ -265,8 +257,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_2` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_3` (
@@ -283,8 +274,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_3` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_4` (
@@ -301,8 +291,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_4` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_5` (
@@ -319,8 +308,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_5` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_6` (
@@ -337,8 +325,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_6` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMMessage_7` (
@@ -355,8 +342,7 @@ CREATE TABLE IF NOT EXISTS `IMMessage_7` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_relateId_msgId` (`relateId`,`msgId`),
   KEY `idx_relateId_status_created` (`relateId`,`status`,`created`),
-  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`),
-  KEY `idx_fromId_toId_created` (`fromId`,`toId`,`status`)
+  KEY `idx_relateId_status_msgId_created` (`relateId`,`status`,`msgId`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS `IMRecentSession` (
@@ -369,8 +355,6 @@ CREATE TABLE IF NOT EXISTS `IMRecentSession` (
   `updated` int(11) unsigned NOT NULL DEFAULT '0',
   PRIMARY KEY (`id`),
   UNIQUE KEY `uk_userId_peerId_type` (`userId`,`peerId`,`type`),
-  KEY `idx_userId_peerId_status_updated` (`userId`,`peerId`,`status`,`updated`),
-  KEY `idx_userId_peerId_type` (`userId`,`peerId`,`type`),
   KEY `idx_userId_status_updated` (`userId`,`status`,`updated`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 

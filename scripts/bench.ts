@@ -4,9 +4,11 @@
  * By default it starts its own cluster (db-proxy, route, login and N msg servers
  * as separate processes, on free loopback ports, database tt_bench), then:
  *   login   N users log in through the login server's /msg_server address
- *   chat    every user sends 1:1 messages to random peers at --rate msgs/s in
- *           total (open loop, each user under the 20/s flood cap); measures
- *           sender-ack and receiver-delivery latency, same- and cross-server
+ *   chat    every user sends 1:1 messages to random peers among its --contacts
+ *           (people chat with the same few people; a fixed seed keeps the pairs
+ *           the same from run to run) at --rate msgs/s in total (open loop, each
+ *           user under the 20/s flood cap), after a short unmeasured warm-up;
+ *           measures sender-ack and receiver-delivery latency, same- and cross-server
  *   group   group messages fanned out to --group-size members
  *   memory  RSS per idle logged-in connection on one msg server
  * and prints one JSON object (and a short table on stderr).
@@ -36,6 +38,7 @@ interface Options {
   msgServers: number;
   seconds: number;
   rate: number;
+  contacts: number;
   groupSize: number;
   groupRate: number;
   memoryConnections: number;
@@ -66,6 +69,7 @@ function parseArgs(argv: string[]): Options {
     msgServers: num('msg-servers', 2),
     seconds: num('seconds', 10),
     rate: num('rate', 10_000),
+    contacts: num('contacts', 20),
     groupSize: num('group-size', 20),
     groupRate: num('group-rate', 200),
     memoryConnections: num('memory-connections', 10_000),
@@ -240,8 +244,33 @@ interface ChatResult {
   cross_server: { deliver_p50_ms: number; deliver_p99_ms: number; count: number };
 }
 
+/** A small deterministic PRNG (mulberry32): the same contact graph on every run. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Each user's contacts: `count` other users, chosen by a fixed seed. */
+function contactLists(users: BenchUser[], count: number): BenchUser[][] {
+  const random = seededRandom(20261122);
+  return users.map((_user, i) => {
+    const picked = new Set<BenchUser>();
+    while (picked.size < Math.min(count, users.length - 1)) {
+      const peer = users[Math.floor(random() * users.length)];
+      if (peer !== users[i]) picked.add(peer);
+    }
+    return [...picked];
+  });
+}
+
 /** Open-loop 1:1 traffic: the schedule does not wait for acks, so latency is measured honestly. */
-async function chatPhase(users: BenchUser[], rate: number, seconds: number): Promise<ChatResult> {
+async function chatPhase(users: BenchUser[], contacts: BenchUser[][], rate: number, seconds: number): Promise<ChatResult> {
   const ack = new Latencies();
   const deliverSame = new Latencies();
   const deliverCross = new Latencies();
@@ -287,9 +316,9 @@ async function chatPhase(users: BenchUser[], rate: number, seconds: number): Pro
       due = target - sent;
       for (; due > 0; due--) {
         const from = users[cursor];
+        const peers = contacts[cursor];
         cursor = (cursor + 1) % users.length;
-        let to = users[Math.floor(Math.random() * users.length)];
-        if (to === from) to = users[(users.indexOf(from) + 1) % users.length];
+        const to = peers[Math.floor(Math.random() * peers.length)];
         const key = `b:${from.client.userId}:${seq++}`;
         const flight: InFlight = { sentAt: nowMs(), acked: false, delivered: false, sameServer: from.port === to.port };
         flights.set(key, flight);
@@ -503,8 +532,11 @@ async function main(): Promise<void> {
       result.users_per_msg_server = Object.fromEntries(spread);
     }
     if (opts.only.has('chat')) {
-      note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s`);
-      const chat = await chatPhase(users, opts.rate, opts.seconds);
+      const contacts = contactLists(users, opts.contacts);
+      note(`chat warm-up: ${opts.rate} msgs/s for 3 s (not measured)`);
+      await chatPhase(users, contacts, opts.rate, 3);
+      note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s, ${opts.contacts} contacts per user`);
+      const chat = await chatPhase(users, contacts, opts.rate, opts.seconds);
       Object.assign(result, chat);
     }
     if (opts.only.has('group')) {
