@@ -57,6 +57,22 @@ interface PendingRequest {
   reject(err: Error): void;
 }
 
+/**
+ * Options objects are shared, not copied per connection: a server passes the
+ * same partial options for every connection it accepts, and gets one resolved
+ * object back (memory per idle connection matters at 10 000s of them).
+ */
+const resolved = new WeakMap<Partial<ConnectionOptions>, ConnectionOptions>();
+
+function resolveOptions(partial: Partial<ConnectionOptions>): ConnectionOptions {
+  let options = resolved.get(partial);
+  if (options === undefined) {
+    options = Object.freeze({ ...DEFAULT_CONNECTION_OPTIONS, ...partial });
+    resolved.set(partial, options);
+  }
+  return options;
+}
+
 const kConnection = Symbol('pduConnection');
 type SocketWithConnection = Duplex & { [kConnection]?: PduConnection<unknown> };
 
@@ -79,7 +95,6 @@ export class PduConnection<C = unknown> {
   deadline = 0;
   deadlineReason = '';
 
-  readonly remoteAddress: string;
   lastReceivedAt: number;
   lastSentAt: number;
 
@@ -97,20 +112,27 @@ export class PduConnection<C = unknown> {
     this.id = nextConnectionId++;
     this.socket = socket;
     this.handler = handler;
-    this.options = { ...DEFAULT_CONNECTION_OPTIONS, ...options };
+    this.options = resolveOptions(options);
     this.idleTimeoutMs = this.options.idleTimeoutMs;
     this.requestTimeoutMs = this.options.requestTimeoutMs;
     this.decoder = new FrameDecoder(this.options.maxPduLength);
-    const net = socket as Duplex & { remoteAddress?: string; remotePort?: number; setNoDelay?(b: boolean): void };
-    this.remoteAddress = net.remoteAddress ? `${net.remoteAddress}:${net.remotePort}` : 'local';
-    net.setNoDelay?.(true);
+    (socket as Duplex & { setNoDelay?(b: boolean): void }).setNoDelay?.(true);
     this.lastReceivedAt = this.lastSentAt = Date.now();
     (socket as SocketWithConnection)[kConnection] = this as PduConnection<unknown>;
     socket.on('data', onSocketData);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
-    socket.on('end', onSocketEnd);
     sweeper.add(this as PduConnection<unknown>);
+  }
+
+  /** "ip:port" of the peer, for logs. */
+  get remoteAddress(): string {
+    const net = this.socket as Duplex & { remoteAddress?: string; remotePort?: number; _peername?: unknown };
+    const address = net.remoteAddress ? `${net.remoteAddress}:${net.remotePort}` : 'local';
+    // net.Socket caches the address object on first use; at tens of thousands of
+    // idle connections that cache is worth dropping (it is rebuilt on demand).
+    net._peername = undefined;
+    return address;
   }
 
   get isOpen(): boolean {
@@ -321,13 +343,6 @@ export class PduConnection<C = unknown> {
     this.reason ??= `socket error: ${err.code ?? err.message}`;
   }
 
-  /** @internal */
-  peerEnded(): void {
-    // The peer half-closed: it will send nothing more, so there is nothing left to wait for.
-    this.reason ??= 'peer closed the connection';
-    if (this.state === 'open') this.close(this.reason);
-  }
-
   private rejectPending(reason: string): void {
     const pending = this.pending;
     if (pending === null || pending.size === 0) return;
@@ -376,9 +391,6 @@ function onSocketClose(this: SocketWithConnection): void {
     this[kConnection] = undefined;
     conn.socketClosed();
   }
-}
-function onSocketEnd(this: SocketWithConnection): void {
-  this[kConnection]?.peerEnded();
 }
 
 // ---- one write flush per event loop turn, for all connections ----

@@ -136,7 +136,7 @@ export function checkLength(length: number, maxLength: number): FrameError | nul
  */
 export class FrameDecoder {
   private readonly maxLength: number;
-  private parts: Buffer[] = [];
+  private parts: Buffer[] | null = null;
   private partBytes = 0;
   /** Bytes needed before the buffered parts are worth joining. */
   private needed = HEADER_LENGTH;
@@ -159,12 +159,12 @@ export class FrameDecoder {
   push<T>(chunk: Buffer, onFrame: (this: T, pdu: Pdu) => void, thisArg?: T): FrameError | null {
     if (this.failed) return this.failed;
     let buf = chunk;
-    if (this.partBytes > 0) {
+    if (this.parts !== null) {
       this.parts.push(chunk);
       this.partBytes += chunk.length;
       if (this.partBytes < this.needed) return null;
       buf = Buffer.concat(this.parts, this.partBytes);
-      this.parts = [];
+      this.parts = null;
       this.partBytes = 0;
     }
     let offset = 0;
@@ -173,7 +173,7 @@ export class FrameDecoder {
       const error = checkLength(length, this.maxLength);
       if (error) {
         this.failed = error;
-        this.parts = [];
+        this.parts = null;
         this.partBytes = 0;
         return error;
       }

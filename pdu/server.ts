@@ -13,6 +13,11 @@ export interface PduServerOptions<C> {
   connection?: Partial<ConnectionOptions>;
   /** Connections beyond this are closed at once (and reported through onReject). */
   maxConnections?: number;
+  /**
+   * A subclass of PduConnection to create for each accepted socket, when a
+   * service keeps its per-connection state on the connection itself.
+   */
+  connectionClass?: new (socket: Duplex, handler: ConnectionHandler<C>, options?: Partial<ConnectionOptions>) => PduConnection<C>;
   /** A new connection was accepted (set its context, timeouts...). */
   onConnection?(conn: PduConnection<C>): void;
   /** A connection was refused at accept time. */
@@ -69,7 +74,8 @@ export class PduServer<C = unknown> {
       this.options.onReject?.(peer, `${this.options.name}: connection limit of ${max} reached`);
       return null;
     }
-    const conn = new PduConnection<C>(socket, this.tracking, this.options.connection);
+    const Connection = this.options.connectionClass ?? PduConnection;
+    const conn = new Connection(socket, this.tracking, this.options.connection) as PduConnection<C>;
     this.connections.add(conn);
     this.options.onConnection?.(conn);
     return conn;

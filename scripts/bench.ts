@@ -459,30 +459,45 @@ interface MemoryResult {
   rss_per_connection_bytes: number;
 }
 
+/** Connections kept open during the memory phase before the baseline is taken. */
+const MEMORY_WARMUP_CONNECTIONS = 2000;
+
+/**
+ * RSS per idle logged-in connection, as the slope between two populations on
+ * the same server: first MEMORY_WARMUP_CONNECTIONS (their login burst also
+ * grows V8's young generation to its working size), baseline, then N more.
+ */
 async function memoryPhase(opts: Options, names: string[], host: string, port: number, pid: number): Promise<MemoryResult> {
-  await sleep(2000);
-  const before = rssKb(pid);
   const clients: ImClient[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < names.length) {
-      const name = names[next++];
-      const c = await ImClient.connect({ host, port, keepInbox: false, heartbeatIntervalMs: 0, requestTimeoutMs: 60_000, autoAck: false });
-      await c.login(name, opts.password, { clientType: ClientType.CLIENT_TYPE_ANDROID });
-      clients.push(c);
-    }
+  const connectAll = async (batch: string[]) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < batch.length) {
+        const name = batch[next++];
+        const c = await ImClient.connect({ host, port, keepInbox: false, heartbeatIntervalMs: 0, requestTimeoutMs: 60_000, autoAck: false });
+        await c.login(name, opts.password, { clientType: ClientType.CLIENT_TYPE_ANDROID });
+        clients.push(c);
+      }
+    };
+    await Promise.all(Array.from({ length: 200 }, worker));
+    // Let the server settle after the burst (pending writes, login garbage of the last batch).
+    await sleep(5000);
   };
-  await Promise.all(Array.from({ length: 200 }, worker));
-  // Let the server settle (allocation bursts of the logins are returned).
-  await sleep(5000);
-  const after = rssKb(pid);
-  for (const c of clients) c.close();
-  return {
-    connections: clients.length,
-    rss_before_kb: before,
-    rss_after_kb: after,
-    rss_per_connection_bytes: Math.round(((after - before) * 1024) / clients.length),
-  };
+  try {
+    await connectAll(names.slice(0, MEMORY_WARMUP_CONNECTIONS));
+    const before = rssKb(pid);
+    await connectAll(names.slice(MEMORY_WARMUP_CONNECTIONS));
+    const after = rssKb(pid);
+    const added = names.length - MEMORY_WARMUP_CONNECTIONS;
+    return {
+      connections: added,
+      rss_before_kb: before,
+      rss_after_kb: after,
+      rss_per_connection_bytes: Math.round(((after - before) * 1024) / added),
+    };
+  } finally {
+    for (const c of clients) c.close();
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -505,7 +520,7 @@ async function main(): Promise<void> {
   } else {
     cluster = await startOwnCluster(opts);
     loginUrl = cluster.loginUrl;
-    const memoryUsers = opts.only.has('memory') ? opts.memoryConnections : 0;
+    const memoryUsers = opts.only.has('memory') ? MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections : 0;
     const pool = mysql.createPool({ ...parseMysqlUrl(cluster.storage.mysqlUrl), connectionLimit: 2 });
     const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users, memoryUsers + opts.users), opts.password);
     note(`bench users ready (${created.created} created)`);
@@ -550,8 +565,8 @@ async function main(): Promise<void> {
         note('memory: skipped (give --msg-server-pid for an external cluster)');
       } else {
         const port = cluster ? cluster.msgServerPorts[0] : 0;
-        const memNames = Array.from({ length: opts.memoryConnections }, (_, i) => `${opts.userPrefix}${opts.users + i}`);
-        note(`memory: ${memNames.length} idle logged-in connections on msg-server-1`);
+        const memNames = Array.from({ length: MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections }, (_, i) => `${opts.userPrefix}${opts.users + i}`);
+        note(`memory: ${MEMORY_WARMUP_CONNECTIONS} + ${opts.memoryConnections} idle logged-in connections on msg-server-1`);
         result.memory = await memoryPhase(opts, memNames, '127.0.0.1', port, pid);
       }
     }
@@ -568,7 +583,7 @@ async function main(): Promise<void> {
     ['group fan-out deliveries/s', (result.group as GroupResult | undefined)?.fanout_deliveries_per_s],
     ['RSS per idle connection (bytes)', (result.memory as MemoryResult | undefined)?.rss_per_connection_bytes],
   ];
-  for (const [k, v] of table) if (v !== undefined) process.stderr.write(`  ${String(k).padEnd(32)} ${String(v)}\n`);
+  for (const [k, v] of table) if (v !== undefined && !String(v).includes('undefined')) process.stderr.write(`  ${String(k).padEnd(32)} ${String(v)}\n`);
 }
 
 main().then(

@@ -13,6 +13,8 @@ export interface ChildSpec {
   /** Compiled entry point relative to the project root, e.g. dist/services/route-server/main.js. */
   script: string;
   env: Record<string, string>;
+  /** Extra node flags, e.g. V8 heap sizing. */
+  nodeArgs?: string[];
 }
 
 export interface SupervisorOptions {
@@ -44,7 +46,7 @@ class SupervisedChild {
 
   start(): void {
     this.startedAt = Date.now();
-    const proc = spawn(process.execPath, [join(projectRoot, this.spec.script)], {
+    const proc = spawn(process.execPath, [...(this.spec.nodeArgs ?? []), join(projectRoot, this.spec.script)], {
       cwd: projectRoot,
       env: { ...process.env, ...this.spec.env, TT_SUPERVISED: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,9 @@
 /**
- * What the msg server knows about one client connection (the PduConnection's
- * context). Kept small: a msg server holds tens of thousands of them.
+ * A client connection as the msg server sees it: the PDU connection plus what
+ * the server knows about its user. The fields live on the connection object
+ * itself (no separate session object): a msg server holds tens of thousands.
  */
-import type { PduConnection } from '../../pdu/connection';
+import { PduConnection } from '../../pdu/connection';
 import type { OnlineUser } from './online-users';
 import type { PendingDelivery } from './deliveries';
 
@@ -17,7 +18,7 @@ export const enum Phase {
   Closing,
 }
 
-export class ClientSession {
+export class ClientConn extends PduConnection {
   phase = Phase.New;
   userId = 0;
   loginName = '';
@@ -29,13 +30,7 @@ export class ClientSession {
   sentInWindow = 0;
   droppedInWindow = 0;
   /** Deliveries waiting for the client's CID_MSG_DATA_ACK (created on first use). */
-  pending: PendingDelivery[] | null = null;
-}
-
-export type ClientConn = PduConnection<ClientSession>;
-
-export function session(conn: ClientConn): ClientSession {
-  return conn.context as ClientSession;
+  unacked: PendingDelivery[] | null = null;
 }
 
 /** TeamTalk client classes: bit 0x10 set = mobile (iOS 0x11, Android 0x12); clear = PC (Windows 0x01, Mac 0x02). */

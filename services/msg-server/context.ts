@@ -30,6 +30,8 @@ export interface MsgServerContext {
   readonly deliveries: DeliveryTracker;
   readonly groups: GroupMembers;
   readonly stats: MsgServerStats;
+  /** Why a connection that never logged in is closed (one shared string). */
+  readonly loginDeadlineReason: string;
   /** The current one-second window number (flood control). */
   floodWindow: number;
   /** Connections that dropped messages in the current window (summarised when it ends). */

@@ -8,7 +8,7 @@
  * counts and history.
  */
 import type { Logger } from '../../lib/log';
-import { session, type ClientConn } from './client-session';
+import { type ClientConn } from './client-session';
 
 export interface PendingDelivery {
   msgId: number;
@@ -48,8 +48,7 @@ export class DeliveryTracker {
   deliver(conn: ClientConn, msgId: number, fromId: number, frame: Buffer, now: number): void {
     if (!conn.sendFrame(frame)) return;
     this.stats.delivered++;
-    const s = session(conn);
-    const pending = (s.pending ??= []);
+    const pending = (conn.unacked ??= []);
     if (pending.length >= this.options.maxPerConnection) {
       const dropped = pending.shift() as PendingDelivery;
       this.miss(conn, dropped, 'too many unacked deliveries on this connection');
@@ -60,7 +59,7 @@ export class DeliveryTracker {
 
   /** The client acked (msg_id, from): forget it. */
   ack(conn: ClientConn, msgId: number, fromId: number): void {
-    const pending = session(conn).pending;
+    const pending = conn.unacked;
     if (pending === null) return;
     const i = pending.findIndex((p) => p.msgId === msgId && p.fromId === fromId);
     if (i < 0) return;
@@ -71,29 +70,29 @@ export class DeliveryTracker {
 
   /** A read ack for a session covers every delivery from that peer up to msgId. */
   ackUpTo(conn: ClientConn, msgId: number, fromId: number): void {
-    const pending = session(conn).pending;
+    const pending = conn.unacked;
     if (pending === null) return;
     const before = pending.length;
     const kept = pending.filter((p) => !(p.fromId === fromId && p.msgId <= msgId));
     this.stats.acked += before - kept.length;
-    session(conn).pending = kept;
+    conn.unacked = kept;
     if (kept.length === 0) this.waiting.delete(conn);
   }
 
   /** The connection is gone: what it had not acked stays in storage (unread counts, history). */
   forget(conn: ClientConn): void {
-    const pending = session(conn).pending;
+    const pending = conn.unacked;
     if (pending !== null && pending.length > 0) {
-      this.logger.debug({ conn: conn.id, userId: session(conn).userId, unacked: pending.length }, 'connection closed with unacked deliveries');
+      this.logger.debug({ conn: conn.id, userId: conn.userId, unacked: pending.length }, 'connection closed with unacked deliveries');
     }
-    session(conn).pending = null;
+    conn.unacked = null;
     this.waiting.delete(conn);
   }
 
   /** Periodic: resend what is overdue, count as missed what ran out of retries. */
   check(now: number): void {
     for (const conn of this.waiting) {
-      const pending = session(conn).pending;
+      const pending = conn.unacked;
       if (pending === null || !conn.isOpen) {
         this.waiting.delete(conn);
         continue;
@@ -122,7 +121,7 @@ export class DeliveryTracker {
   private miss(conn: ClientConn, p: PendingDelivery, why: string): void {
     this.stats.missed++;
     this.logger.warn(
-      { conn: conn.id, userId: session(conn).userId, msgId: p.msgId, fromId: p.fromId, why },
+      { conn: conn.id, userId: conn.userId, msgId: p.msgId, fromId: p.fromId, why },
       'delivery missed (the message stays in storage)',
     );
   }

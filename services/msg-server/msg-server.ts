@@ -9,7 +9,7 @@ import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
-import { Phase, session, type ClientConn, type ClientSession } from './client-session';
+import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
 import type { MsgServerContext, MsgServerStats } from './context';
 import { DeliveryTracker } from './deliveries';
@@ -47,27 +47,29 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     {
       snapshot: () =>
         [...users.users()].flatMap((u) =>
-          u.connections.map((c) => ({ user_id: u.userId, status: session(c).onlineStatus, client_type: session(c).clientType })),
+          u.connections.map((c) => ({ user_id: u.userId, status: c.onlineStatus, client_type: c.clientType })),
         ),
       onPdu: (pdu, from) => routeDispatcher?.dispatch(pdu, from),
     },
     logger,
   );
-  const server = new PduServer<ClientSession>(
+  // Every accepted connection is a ClientConn (connectionClass below).
+  const server = new PduServer(
     {
-      onPdu: (conn, pdu) => onClientPdu(conn, pdu),
-      onClose: (conn, reason) => clientClosed(ctx, conn, reason),
-      onError: (conn, err) => logger.warn({ conn: conn.id, userId: conn.context?.userId, err: err.message }, 'client connection error'),
+      onPdu: (conn, pdu) => onClientPdu(conn as ClientConn, pdu),
+      onClose: (conn, reason) => clientClosed(ctx, conn as ClientConn, reason),
+      onError: (conn, err) => logger.warn({ conn: conn.id, userId: (conn as ClientConn).userId, err: err.message }, 'client connection error'),
     },
     {
       name: 'msg-server client port',
+      connectionClass: ClientConn,
       maxConnections: config.maxConnections,
       connection: {
         maxPduLength: config.clientMaxPduBytes,
         maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
         echoHeartbeats: true,
       },
-      onConnection: (conn) => acceptClient(ctx, conn),
+      onConnection: (conn) => acceptClient(ctx, conn as ClientConn),
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'client connection refused'),
     },
   );
@@ -99,16 +101,17 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     ),
     groups: new GroupMembers(db, config.groupMembersCacheMs),
     stats,
+    loginDeadlineReason: `not logged in within ${config.loginTimeoutMs} ms`,
     floodWindow: 0,
     floodedConnections: new Set(),
   };
   routeDispatcher = createRouteDispatcher(ctx);
 
   const clientDispatcher = new Dispatcher<ClientConn>({
-    unknown: (pdu, conn) => logger.warn({ conn: conn.id, userId: session(conn).userId, pdu: describePdu(pdu) }, 'unknown client command ignored'),
+    unknown: (pdu, conn) => logger.warn({ conn: conn.id, userId: conn.userId, pdu: describePdu(pdu) }, 'unknown client command ignored'),
     malformed: (pdu, conn, err) =>
-      logger.warn({ conn: conn.id, userId: session(conn).userId, pdu: describePdu(pdu), err: err.message }, 'malformed client PDU ignored'),
-    failed: (pdu, conn, err) => logger.error({ conn: conn.id, userId: session(conn).userId, pdu: describePdu(pdu), err }, 'client handler failed'),
+      logger.warn({ conn: conn.id, userId: conn.userId, pdu: describePdu(pdu), err: err.message }, 'malformed client PDU ignored'),
+    failed: (pdu, conn, err) => logger.error({ conn: conn.id, userId: conn.userId, pdu: describePdu(pdu), err }, 'client handler failed'),
   });
   registerLoginHandlers(clientDispatcher, ctx);
   registerMessageHandlers(clientDispatcher, ctx);
@@ -118,13 +121,12 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   registerSwitchHandlers(clientDispatcher, ctx);
 
   function onClientPdu(conn: ClientConn, pdu: Pdu): void {
-    const s = session(conn);
-    if (s.phase !== Phase.Online && pdu.commandId !== CID.LOGIN_REQ_USERLOGIN) {
-      if (s.phase === Phase.Closing) return; // kicked or logging out: nothing more is served
+    if (conn.phase !== Phase.Online && pdu.commandId !== CID.LOGIN_REQ_USERLOGIN) {
+      if (conn.phase === Phase.Closing) return; // kicked or logging out: nothing more is served
       // The original served requests before login as user 0; nothing is served before login here.
       stats.refusedBeforeLogin++;
       logger.warn({ conn: conn.id, pdu: describePdu(pdu), peer: conn.remoteAddress }, 'command before login: connection closed');
-      s.phase = Phase.Closing;
+      conn.phase = Phase.Closing;
       conn.close(`${describePdu(pdu)} before login`);
       return;
     }
@@ -134,9 +136,8 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   // Once a second: flood windows, delivery resends, flood summaries.
   const tick = setInterval(() => {
     for (const conn of ctx.floodedConnections) {
-      const s = session(conn);
-      if (s.droppedInWindow > 1) {
-        logger.warn({ conn: conn.id, userId: s.userId, dropped: s.droppedInWindow }, 'messages dropped by flood control in the last second');
+      if (conn.droppedInWindow > 1) {
+        logger.warn({ conn: conn.id, userId: conn.userId, dropped: conn.droppedInWindow }, 'messages dropped by flood control in the last second');
       }
     }
     ctx.floodedConnections.clear();

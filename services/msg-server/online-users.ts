@@ -2,31 +2,35 @@
  * The logged-in users of this msg server (TeamTalk's CImUser map): by user id
  * and by login name, each holding its connections, one per device.
  */
-import { isMobileClient, isPcClient, session, type ClientConn } from './client-session';
+import { isMobileClient, isPcClient, type ClientConn } from './client-session';
 
 export class OnlineUser {
-  readonly connections: ClientConn[] = [];
+  /** Created with the first connection: an exact one-slot array (push on [] reserves 17). */
+  readonly connections: ClientConn[];
   /** From the route server (0x070e): whether a PC client of this user is online anywhere. */
   pcOnlineSomewhere = false;
 
   constructor(
     readonly userId: number,
     readonly loginName: string,
-  ) {}
+    first: ClientConn,
+  ) {
+    this.connections = [first];
+  }
 
   /** The first other connection of the same class (PC or mobile) as `clientType`. */
   sameClassConnection(clientType: number, except?: ClientConn): ClientConn | undefined {
     return this.connections.find(
-      (c) => c !== except && isMobileClient(session(c).clientType) === isMobileClient(clientType),
+      (c) => c !== except && isMobileClient(c.clientType) === isMobileClient(clientType),
     );
   }
 
   pcConnections(): ClientConn[] {
-    return this.connections.filter((c) => isPcClient(session(c).clientType));
+    return this.connections.filter((c) => isPcClient(c.clientType));
   }
 
   mobileConnections(): ClientConn[] {
-    return this.connections.filter((c) => isMobileClient(session(c).clientType));
+    return this.connections.filter((c) => isMobileClient(c.clientType));
   }
 }
 
@@ -54,23 +58,22 @@ export class OnlineUsers {
 
   /** Adds a freshly logged-in connection to its user (created if needed). */
   add(conn: ClientConn): OnlineUser {
-    const s = session(conn);
-    let user = this.byId.get(s.userId);
+    let user = this.byId.get(conn.userId);
     if (user === undefined) {
-      user = new OnlineUser(s.userId, s.loginName);
-      this.byId.set(s.userId, user);
-      this.byName.set(s.loginName, user);
+      user = new OnlineUser(conn.userId, conn.loginName, conn);
+      this.byId.set(conn.userId, user);
+      this.byName.set(conn.loginName, user);
+    } else {
+      user.connections.push(conn);
     }
-    user.connections.push(conn);
-    s.user = user;
+    conn.user = user;
     this.connectionCount++;
     return user;
   }
 
   /** Removes a connection; drops the user when it was the last one. Returns whether it was registered. */
   remove(conn: ClientConn): boolean {
-    const s = session(conn);
-    const user = s.user;
+    const user = conn.user;
     if (user === null) return false;
     const i = user.connections.indexOf(conn);
     if (i < 0) return false;

@@ -7,7 +7,7 @@ import { encodeHandleAttach } from '../../../pdu/attach';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodeFrame } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import { session, type ClientConn } from '../client-session';
+import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 import { forwardToDb, withoutAttach } from './common';
 
@@ -15,53 +15,50 @@ const { SessionType } = IM.BaseDefine;
 
 export function registerBuddyHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   d.on(IM.Buddy.IMRecentContactSessionReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Buddy.IMRecentContactSessionReq, req, IM.Buddy.IMRecentContactSessionRsp);
   });
   d.on(IM.Buddy.IMUsersInfoReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Buddy.IMUsersInfoReq, req, IM.Buddy.IMUsersInfoRsp);
   });
   d.on(IM.Buddy.IMAllUserReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Buddy.IMAllUserReq, req, IM.Buddy.IMAllUserRsp);
   });
   d.on(IM.Buddy.IMDepartmentReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Buddy.IMDepartmentReq, req, IM.Buddy.IMDepartmentRsp);
   });
   d.on(IM.Buddy.IMRemoveSessionReq, (req, pdu, conn) => removeSession(ctx, conn, req, pdu));
   d.on(IM.Buddy.IMUsersStatReq, (req, pdu, conn) => usersStatus(ctx, conn, req, pdu));
   d.on(IM.Buddy.IMChangeAvatarReq, (req, pdu, conn) => {
-    const s = session(conn);
-    req.user_id = s.userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Buddy.IMChangeAvatarReq, req, IM.Buddy.IMChangeAvatarRsp, (rsp) => {
       // The user's other devices learn of the change too.
-      for (const c of s.user?.connections ?? []) {
+      for (const c of conn.user?.connections ?? []) {
         if (c !== conn) c.send(IM.Buddy.IMChangeAvatarRsp, withoutAttach(rsp));
       }
     });
   });
   d.on(IM.Buddy.IMChangeSignInfoReq, (req, pdu, conn) => {
-    const s = session(conn);
-    req.user_id = s.userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Buddy.IMChangeSignInfoReq, req, IM.Buddy.IMChangeSignInfoRsp, (rsp) => {
       if (rsp.result_code !== 0) return;
       // The route server sends this back to every msg server, this one included,
       // and each delivers it to all its clients (see route-inbound).
-      ctx.routes.relay(IM.Buddy.IMSignInfoChangedNotify, { changed_user_id: s.userId, sign_info: req.sign_info });
+      ctx.routes.relay(IM.Buddy.IMSignInfoChangedNotify, { changed_user_id: conn.userId, sign_info: req.sign_info });
     });
   });
 }
 
 function removeSession(ctx: MsgServerContext, conn: ClientConn, req: IM.Buddy.IMRemoveSessionReq, pdu: Parameters<typeof forwardToDb>[2]): void {
-  const s = session(conn);
-  req.user_id = s.userId;
+  req.user_id = conn.userId;
   if (req.session_type === SessionType.SESSION_TYPE_SINGLE) {
     // The user's other devices drop the session too, at once (as the original, before the db answers).
-    const notify = { user_id: s.userId, session_type: req.session_type, session_id: req.session_id };
+    const notify = { user_id: conn.userId, session_type: req.session_type, session_id: req.session_id };
     const frame = encodeFrame(ServiceId.BUDDY_LIST, CID.BUDDY_LIST_REMOVE_SESSION_NOTIFY, 0, IM.Buddy.IMRemoveSessionNotify.encode(notify).finish());
-    for (const c of s.user?.connections ?? []) {
+    for (const c of conn.user?.connections ?? []) {
       if (c !== conn) c.sendFrame(frame);
     }
     ctx.routes.relayFrame(frame);
@@ -70,15 +67,14 @@ function removeSession(ctx: MsgServerContext, conn: ClientConn, req: IM.Buddy.IM
 }
 
 function usersStatus(ctx: MsgServerContext, conn: ClientConn, req: IM.Buddy.IMUsersStatReq, pdu: Parameters<typeof forwardToDb>[2]): void {
-  const s = session(conn);
-  req.user_id = s.userId;
+  req.user_id = conn.userId;
   req.attach_data = encodePduAttachForStatus(conn.id);
   ctx.routes.request(IM.Buddy.IMUsersStatReq, req, IM.Buddy.IMUsersStatRsp).then(
     (rsp) => {
       if (conn.isOpen) conn.reply(pdu, IM.Buddy.IMUsersStatRsp, withoutAttach(rsp));
     },
     (err: unknown) => {
-      ctx.logger.warn({ conn: conn.id, userId: s.userId, err: errorMessage(err) }, 'users-status query failed at the route server');
+      ctx.logger.warn({ conn: conn.id, userId: conn.userId, err: errorMessage(err) }, 'users-status query failed at the route server');
     },
   );
 }

@@ -6,7 +6,7 @@ import { IM, commandName, commandOf, type BodyOf, type MessageClass, type Messag
 import { encodeHandleAttach } from '../../../pdu/attach';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
-import { session, type ClientConn } from '../client-session';
+import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 
 export { IM };
@@ -57,9 +57,8 @@ export function forwardToDb<Q extends MessageClass, R extends MessageClass>(
  * empty list, and retries on its own schedule.
  */
 export function reportDbFailure(ctx: MsgServerContext, conn: ClientConn, request: Pdu, replyType: MessageClass, err: unknown): void {
-  const s = session(conn);
   ctx.logger.warn(
-    { conn: conn.id, userId: s.userId, cmd: commandName(request.commandId), err: errorMessage(err) },
+    { conn: conn.id, userId: conn.userId, cmd: commandName(request.commandId), err: errorMessage(err) },
     'db-proxy request failed',
   );
   if (err instanceof RemoteError && err.reply !== null && typeof err.reply === 'object' && 'result_code' in err.reply) {

@@ -6,7 +6,7 @@
 import { CID, IM, ServiceId } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodeFrame } from '../../../pdu/frame';
-import { isPcClient, session, type ClientConn } from '../client-session';
+import { isPcClient, type ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 import { forwardToDb } from './common';
 
@@ -14,11 +14,10 @@ const { TransferFileType } = IM.BaseDefine;
 
 export function registerFileHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   d.on(IM.File.IMFileReq, (req, pdu, conn) => {
-    const s = session(conn);
-    ctx.logger.info({ conn: conn.id, userId: s.userId, to: req.to_user_id }, 'file transfer refused: no file server is configured');
+    ctx.logger.info({ conn: conn.id, userId: conn.userId, to: req.to_user_id }, 'file transfer refused: no file server is configured');
     conn.reply(pdu, IM.File.IMFileRsp, {
       result_code: 1,
-      from_user_id: s.userId,
+      from_user_id: conn.userId,
       to_user_id: req.to_user_id,
       file_name: req.file_name,
       task_id: '',
@@ -27,11 +26,11 @@ export function registerFileHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerCo
     });
   });
   d.on(IM.File.IMFileHasOfflineReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.File.IMFileHasOfflineReq, req, IM.File.IMFileHasOfflineRsp);
   });
   d.on(IM.File.IMFileAddOfflineReq, (req, _pdu, conn) => {
-    req.from_user_id = session(conn).userId;
+    req.from_user_id = conn.userId;
     ctx.db.send(IM.File.IMFileAddOfflineReq, req);
     const notify: IM.File.IIMFileNotify = {
       from_user_id: req.from_user_id,
@@ -46,14 +45,13 @@ export function registerFileHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerCo
     const frame = encodeFrame(ServiceId.FILE, CID.FILE_NOTIFY, 0, IM.File.IMFileNotify.encode(notify).finish());
     // Locally only the receiver's PC clients are told (as the original); other msg servers tell all devices.
     for (const c of ctx.users.get(req.to_user_id)?.connections ?? []) {
-      if (isPcClient(session(c).clientType)) c.sendFrame(frame);
+      if (isPcClient(c.clientType)) c.sendFrame(frame);
     }
     ctx.routes.relayFrame(frame);
   });
   d.on(IM.File.IMFileDelOfflineReq, (req, _pdu, conn) => {
-    const s = session(conn);
-    if (req.from_user_id !== s.userId && req.to_user_id !== s.userId) {
-      ctx.logger.warn({ conn: conn.id, userId: s.userId }, 'offline file delete for someone else\'s transfer refused');
+    if (req.from_user_id !== conn.userId && req.to_user_id !== conn.userId) {
+      ctx.logger.warn({ conn: conn.id, userId: conn.userId }, 'offline file delete for someone else\'s transfer refused');
       return;
     }
     ctx.db.send(IM.File.IMFileDelOfflineReq, req);

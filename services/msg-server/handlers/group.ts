@@ -6,7 +6,7 @@ import { CID, IM, ServiceId } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodeFrame } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import { session, type ClientConn } from '../client-session';
+import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 import { forwardToDb } from './common';
 
@@ -14,32 +14,30 @@ const { GroupType } = IM.BaseDefine;
 
 export function registerGroupHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   d.on(IM.Group.IMNormalGroupListReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Group.IMNormalGroupListReq, req, IM.Group.IMNormalGroupListRsp);
   });
   d.on(IM.Group.IMGroupInfoListReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Group.IMGroupInfoListReq, req, IM.Group.IMGroupInfoListRsp);
   });
   d.on(IM.Group.IMGroupCreateReq, (req, pdu, conn) => {
-    const s = session(conn);
-    req.user_id = s.userId;
+    req.user_id = conn.userId;
     if (req.group_type !== GroupType.GROUP_TYPE_TMP) {
       // Normal (fixed) groups are created by administrators, never by clients. The
       // original dropped such requests silently; the client gets a failure instead.
-      conn.reply(pdu, IM.Group.IMGroupCreateRsp, { user_id: s.userId, result_code: 1, group_name: req.group_name, user_id_list: [] });
+      conn.reply(pdu, IM.Group.IMGroupCreateRsp, { user_id: conn.userId, result_code: 1, group_name: req.group_name, user_id_list: [] });
       return;
     }
     forwardToDb(ctx, conn, pdu, IM.Group.IMGroupCreateReq, req, IM.Group.IMGroupCreateRsp);
   });
   d.on(IM.Group.IMGroupChangeMemberReq, (req, pdu, conn) => {
-    const s = session(conn);
-    req.user_id = s.userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Group.IMGroupChangeMemberReq, req, IM.Group.IMGroupChangeMemberRsp, (rsp) => {
       if (rsp.result_code !== 0) return;
       ctx.groups.invalidate(rsp.group_id);
       const notify: IM.Group.IIMGroupChangeMemberNotify = {
-        user_id: s.userId,
+        user_id: conn.userId,
         change_type: rsp.change_type,
         group_id: rsp.group_id,
         cur_user_id_list: rsp.cur_user_id_list,
@@ -51,7 +49,7 @@ export function registerGroupHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerC
     });
   });
   d.on(IM.Group.IMGroupShieldReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Group.IMGroupShieldReq, req, IM.Group.IMGroupShieldRsp);
   });
 }

@@ -7,7 +7,7 @@ import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
-import { ClientSession, Phase, isMobileClient, isPcClient, session, type ClientConn } from '../client-session';
+import { Phase, isMobileClient, isPcClient, type ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
 import { forwardToDb, handleAttach } from './common';
 
@@ -19,31 +19,29 @@ export function registerLoginHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerC
   d.on(IM.Login.IMKickPCClientReq, (_req, pdu, conn) => kickPcClients(ctx, conn, pdu));
   d.on(IM.Login.IMDeviceTokenReq, (req, pdu, conn) => setDeviceToken(ctx, conn, req, pdu));
   d.on(IM.Login.IMPushShieldReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Login.IMPushShieldReq, req, IM.Login.IMPushShieldRsp);
   });
   d.on(IM.Login.IMQueryPushShieldReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Login.IMQueryPushShieldReq, req, IM.Login.IMQueryPushShieldRsp);
   });
 }
 
 /** A new client connection: not logged in yet, so it gets the login deadline and PC idle timeout. */
 export function acceptClient(ctx: MsgServerContext, conn: ClientConn): void {
-  conn.context = new ClientSession();
   conn.idleTimeoutMs = ctx.config.pcIdleTimeoutMs;
   conn.deadline = Date.now() + ctx.config.loginTimeoutMs;
-  conn.deadlineReason = `not logged in within ${ctx.config.loginTimeoutMs} ms`;
+  conn.deadlineReason = ctx.loginDeadlineReason;
 }
 
 async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLoginReq, pdu: Pdu): Promise<void> {
-  const s = session(conn);
-  if (s.phase !== Phase.New) {
-    ctx.logger.debug({ conn: conn.id, userId: s.userId }, 'second login request on one connection ignored');
+  if (conn.phase !== Phase.New) {
+    ctx.logger.debug({ conn: conn.id, userId: conn.userId }, 'second login request on one connection ignored');
     return;
   }
-  s.loginName = req.user_name;
-  s.clientType = req.client_type;
+  conn.loginName = req.user_name;
+  conn.clientType = req.client_type;
   const refuse = (code: number, text: string) => refuseLogin(ctx, conn, pdu, code, text);
   if (!ctx.db.available) return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, 'no db-proxy is available');
   if (!ctx.logins.available) return refuse(ResultType.REFUSE_REASON_NO_LOGIN_SERVER, 'no login server is connected');
@@ -51,8 +49,8 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
   if (ctx.config.minClientVersion !== '' && isOlderVersion(req.client_version ?? '', ctx.config.minClientVersion)) {
     return refuse(ResultType.REFUSE_REASON_VERSION_TOO_OLD, `client version ${req.client_version || '(none)'} is older than ${ctx.config.minClientVersion}`);
   }
-  s.onlineStatus = req.online_status >= 1 && req.online_status <= 3 ? req.online_status : UserStatType.USER_STATUS_ONLINE;
-  s.phase = Phase.Validating;
+  conn.onlineStatus = req.online_status >= 1 && req.online_status <= 3 ? req.online_status : UserStatType.USER_STATUS_ONLINE;
+  conn.phase = Phase.Validating;
 
   let rsp: IM.Server.IMValidateRsp;
   try {
@@ -67,7 +65,7 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
     const why = err instanceof RemoteError ? 'storage is unavailable' : 'the db-proxy did not answer';
     return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, why);
   }
-  if (!conn.isOpen || s.phase !== Phase.Validating) return; // the client left meanwhile
+  if (!conn.isOpen || conn.phase !== Phase.Validating) return; // the client left meanwhile
   if (rsp.result_code !== 0 || !rsp.user_info) {
     ctx.stats.loginFailures++;
     return refuse(ResultType.REFUSE_REASON_DB_VALIDATE_FAILED, rsp.result_string || 'wrong user name or password');
@@ -82,110 +80,102 @@ function completeLogin(
   userInfo: IM.BaseDefine.IUserInfo,
   resultString: string,
 ): void {
-  const s = session(conn);
-  s.userId = userInfo.user_id;
-  s.loginName = userInfo.user_real_name || s.loginName;
+  conn.userId = userInfo.user_id;
+  conn.loginName = userInfo.user_real_name || conn.loginName;
   // One connection per client class: the older one here is kicked, and other msg
   // servers kick theirs when the route server relays this.
-  const older = ctx.users.get(s.userId)?.sameClassConnection(s.clientType);
+  const older = ctx.users.get(conn.userId)?.sameClassConnection(conn.clientType);
   if (older !== undefined) kickConnection(ctx, older, KickReasonType.KICK_REASON_DUPLICATE_USER, 'logged in again elsewhere');
   ctx.routes.relay(IM.Server.IMServerKickUser, {
-    user_id: s.userId,
-    client_type: s.clientType,
+    user_id: conn.userId,
+    client_type: conn.clientType,
     reason: KickReasonType.KICK_REASON_DUPLICATE_USER,
   });
 
-  s.phase = Phase.Online;
+  conn.phase = Phase.Online;
   conn.deadline = 0;
-  conn.idleTimeoutMs = isMobileClient(s.clientType) ? ctx.config.mobileIdleTimeoutMs : ctx.config.pcIdleTimeoutMs;
+  conn.idleTimeoutMs = isMobileClient(conn.clientType) ? ctx.config.mobileIdleTimeoutMs : ctx.config.pcIdleTimeoutMs;
   ctx.users.add(conn);
-  ctx.logins.userCountChanged(s.userId, true);
+  ctx.logins.userCountChanged(conn.userId, true);
   // The original always reports ONLINE here, whatever status the client asked for.
   ctx.routes.broadcast(IM.Server.IMUserStatusUpdate, {
     user_status: UserStatType.USER_STATUS_ONLINE,
-    user_id: s.userId,
-    client_type: s.clientType,
+    user_id: conn.userId,
+    client_type: conn.clientType,
   });
   conn.reply(pdu, IM.Login.IMLoginRes, {
     server_time: unixNow(),
     result_code: ResultType.REFUSE_REASON_NONE,
     result_string: resultString,
-    online_status: s.onlineStatus,
+    online_status: conn.onlineStatus,
     user_info: userInfo,
   });
   ctx.stats.logins++;
-  ctx.logger.info({ conn: conn.id, userId: s.userId, user: s.loginName, clientType: s.clientType, peer: conn.remoteAddress }, 'user logged in');
+  ctx.logger.info({ conn: conn.id, userId: conn.userId, user: conn.loginName, clientType: conn.clientType, peer: conn.remoteAddress }, 'user logged in');
 }
 
 function refuseLogin(ctx: MsgServerContext, conn: ClientConn, pdu: Pdu, code: number, text: string): void {
-  const s = session(conn);
-  s.phase = Phase.Closing;
+  conn.phase = Phase.Closing;
   conn.reply(pdu, IM.Login.IMLoginRes, { server_time: unixNow(), result_code: code, result_string: text });
   conn.close(`login refused: ${text}`);
-  ctx.logger.info({ conn: conn.id, user: s.loginName, resultCode: code, why: text }, 'login refused');
+  ctx.logger.info({ conn: conn.id, user: conn.loginName, resultCode: code, why: text }, 'login refused');
 }
 
 /** Sends the kick notice, then closes the connection (the original let kicked connections keep working). */
 export function kickConnection(ctx: MsgServerContext, conn: ClientConn, reason: number, why: string): void {
-  const s = session(conn);
-  if (s.phase === Phase.Closing) return;
-  s.phase = Phase.Closing;
-  conn.send(IM.Login.IMKickUser, { user_id: s.userId, kick_reason: reason });
+  if (conn.phase === Phase.Closing) return;
+  conn.phase = Phase.Closing;
+  conn.send(IM.Login.IMKickUser, { user_id: conn.userId, kick_reason: reason });
   conn.close(`kicked: ${why}`);
-  ctx.logger.info({ conn: conn.id, userId: s.userId, clientType: s.clientType, reason, why }, 'connection kicked');
+  ctx.logger.info({ conn: conn.id, userId: conn.userId, clientType: conn.clientType, reason, why }, 'connection kicked');
 }
 
 /** Called for every closed client connection: undo what its login registered. */
 export function clientClosed(ctx: MsgServerContext, conn: ClientConn, reason: string): void {
-  const s = session(conn);
-  if (s === undefined) return;
-  s.phase = Phase.Closing;
+  conn.phase = Phase.Closing;
   if (!ctx.users.remove(conn)) {
     ctx.logger.debug({ conn: conn.id, reason }, 'connection closed before login');
     return;
   }
-  s.user = null;
+  conn.user = null;
   ctx.deliveries.forget(conn);
-  ctx.logins.userCountChanged(s.userId, false);
+  ctx.logins.userCountChanged(conn.userId, false);
   ctx.routes.broadcast(IM.Server.IMUserStatusUpdate, {
     user_status: UserStatType.USER_STATUS_OFFLINE,
-    user_id: s.userId,
-    client_type: s.clientType,
+    user_id: conn.userId,
+    client_type: conn.clientType,
   });
-  ctx.logger.info({ conn: conn.id, userId: s.userId, clientType: s.clientType, reason }, 'user connection closed');
+  ctx.logger.info({ conn: conn.id, userId: conn.userId, clientType: conn.clientType, reason }, 'user connection closed');
 }
 
 function logout(ctx: MsgServerContext, conn: ClientConn, pdu: Pdu): void {
-  const s = session(conn);
   // Logging out stops pushes to this device. Only mobile clients register push
   // tokens, so a PC logout leaves the phone's token alone (the original cleared it).
-  if (isMobileClient(s.clientType)) {
-    ctx.db.send(IM.Login.IMDeviceTokenReq, { user_id: s.userId, device_token: '', client_type: s.clientType });
+  if (isMobileClient(conn.clientType)) {
+    ctx.db.send(IM.Login.IMDeviceTokenReq, { user_id: conn.userId, device_token: '', client_type: conn.clientType });
   }
   conn.reply(pdu, IM.Login.IMLogoutRsp, { result_code: 0 });
-  s.phase = Phase.Closing;
+  conn.phase = Phase.Closing;
   conn.close('logged out');
 }
 
 function kickPcClients(ctx: MsgServerContext, conn: ClientConn, pdu: Pdu): void {
-  const s = session(conn);
-  if (!isMobileClient(s.clientType)) return; // only a phone may kick the PC, as in the original
-  const pc = s.user?.connections.find((c) => isPcClient(session(c).clientType));
+  if (!isMobileClient(conn.clientType)) return; // only a phone may kick the PC, as in the original
+  const pc = conn.user?.connections.find((c) => isPcClient(c.clientType));
   if (pc !== undefined) kickConnection(ctx, pc, KickReasonType.KICK_REASON_MOBILE_KICK, 'kicked by the user\'s phone');
   ctx.routes.relay(IM.Server.IMServerKickUser, {
-    user_id: s.userId,
+    user_id: conn.userId,
     client_type: ClientType.CLIENT_TYPE_MAC,
     reason: KickReasonType.KICK_REASON_MOBILE_KICK,
   });
-  conn.reply(pdu, IM.Login.IMKickPCClientRsp, { user_id: s.userId, result_code: 0 });
+  conn.reply(pdu, IM.Login.IMKickPCClientRsp, { user_id: conn.userId, result_code: 0 });
 }
 
 function setDeviceToken(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMDeviceTokenReq, pdu: Pdu): void {
-  const s = session(conn);
-  if (!isMobileClient(s.clientType)) return; // push tokens exist only on phones; PC requests are ignored as in the original
+  if (!isMobileClient(conn.clientType)) return; // push tokens exist only on phones; PC requests are ignored as in the original
   // Answered at once, as the original does, but with the required user_id it left out.
-  conn.reply(pdu, IM.Login.IMDeviceTokenRsp, { user_id: s.userId });
-  ctx.db.send(IM.Login.IMDeviceTokenReq, { user_id: s.userId, device_token: req.device_token, client_type: s.clientType });
+  conn.reply(pdu, IM.Login.IMDeviceTokenRsp, { user_id: conn.userId });
+  ctx.db.send(IM.Login.IMDeviceTokenReq, { user_id: conn.userId, device_token: req.device_token, client_type: conn.clientType });
 }
 
 /** "1.2.10" vs "1.3": compares the first dotted number found in each. No number = older than anything. */

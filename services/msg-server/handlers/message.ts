@@ -6,7 +6,7 @@ import { CID, IM, ServiceId } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodeFrame, type Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import { session, type ClientConn } from '../client-session';
+import type { ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
 import { forwardToDb, handleAttach } from './common';
 import { fanOutGroupMessage } from './group';
@@ -32,41 +32,40 @@ export function registerMessageHandlers(d: Dispatcher<ClientConn>, ctx: MsgServe
     conn.reply(pdu, IM.Message.IMClientTimeRsp, { server_time: unixNow() });
   });
   d.on(IM.Message.IMUnreadMsgCntReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Message.IMUnreadMsgCntReq, req, IM.Message.IMUnreadMsgCntRsp);
   });
   d.on(IM.Message.IMGetMsgListReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Message.IMGetMsgListReq, req, IM.Message.IMGetMsgListRsp);
   });
   d.on(IM.Message.IMGetLatestMsgIdReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Message.IMGetLatestMsgIdReq, req, IM.Message.IMGetLatestMsgIdRsp);
   });
   d.on(IM.Message.IMGetMsgByIdReq, (req, pdu, conn) => {
-    req.user_id = session(conn).userId;
+    req.user_id = conn.userId;
     forwardToDb(ctx, conn, pdu, IM.Message.IMGetMsgByIdReq, req, IM.Message.IMGetMsgByIdRsp);
   });
 }
 
 /** Flood control as the original: at most floodLimitPerSecond messages per connection per one-second window. */
 function overFloodLimit(ctx: MsgServerContext, conn: ClientConn): boolean {
-  const s = session(conn);
-  if (s.floodWindow !== ctx.floodWindow) {
-    s.floodWindow = ctx.floodWindow;
-    s.sentInWindow = 0;
-    s.droppedInWindow = 0;
+  if (conn.floodWindow !== ctx.floodWindow) {
+    conn.floodWindow = ctx.floodWindow;
+    conn.sentInWindow = 0;
+    conn.droppedInWindow = 0;
   }
-  if (s.sentInWindow < ctx.config.floodLimitPerSecond) {
-    s.sentInWindow++;
+  if (conn.sentInWindow < ctx.config.floodLimitPerSecond) {
+    conn.sentInWindow++;
     return false;
   }
   // Every drop is counted; the first of a window is logged at once and the rest
   // are summed into one line when the window ends (see logFloodSummaries).
   ctx.stats.floodDropped++;
-  if (s.droppedInWindow++ === 0) {
+  if (conn.droppedInWindow++ === 0) {
     ctx.logger.warn(
-      { conn: conn.id, userId: s.userId, limit: ctx.config.floodLimitPerSecond },
+      { conn: conn.id, userId: conn.userId, limit: ctx.config.floodLimitPerSecond },
       'message dropped: more than the per-second limit',
     );
     ctx.floodedConnections.add(conn);
@@ -75,15 +74,14 @@ function overFloodLimit(ctx: MsgServerContext, conn: ClientConn): boolean {
 }
 
 async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Message.IMMsgData, pdu: Pdu): Promise<void> {
-  const s = session(conn);
-  const drop = (why: string) => ctx.logger.info({ conn: conn.id, userId: s.userId, to: msg.to_session_id, why }, 'message dropped');
+  const drop = (why: string) => ctx.logger.info({ conn: conn.id, userId: conn.userId, to: msg.to_session_id, why }, 'message dropped');
   if (overFloodLimit(ctx, conn)) return;
   if (msg.msg_data.length === 0) return drop('empty message');
   if (!isKnownMessageType(msg.msg_type)) return drop(`unknown msg_type ${msg.msg_type}`);
   const group = isGroupMessage(msg.msg_type);
-  if (!group && msg.to_session_id === s.userId) return drop('message to oneself');
+  if (!group && msg.to_session_id === conn.userId) return drop('message to oneself');
 
-  msg.from_user_id = s.userId;
+  msg.from_user_id = conn.userId;
   msg.create_time = unixNow();
   msg.attach_data = handleAttach(conn);
   let stored: IM.Message.IMMsgData;
@@ -91,19 +89,19 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
     stored = await ctx.db.request(IM.Message.IMMsgData, msg, IM.Message.IMMsgData);
   } catch (err) {
     ctx.stats.messagesFailed++;
-    ctx.logger.warn({ conn: conn.id, userId: s.userId, to: msg.to_session_id, err: errorMessage(err) }, 'message not stored; no ack sent');
+    ctx.logger.warn({ conn: conn.id, userId: conn.userId, to: msg.to_session_id, err: errorMessage(err) }, 'message not stored; no ack sent');
     return;
   }
   if (stored.msg_id === 0) {
     ctx.stats.messagesFailed++;
-    ctx.logger.warn({ conn: conn.id, userId: s.userId, to: msg.to_session_id }, 'db-proxy refused the message; no ack sent');
+    ctx.logger.warn({ conn: conn.id, userId: conn.userId, to: msg.to_session_id }, 'db-proxy refused the message; no ack sent');
     return;
   }
   ctx.stats.messagesStored++;
   // Stored: the sender's ack carries its own seq_num.
   if (conn.isOpen) {
     conn.reply(pdu, IM.Message.IMMsgDataAck, {
-      user_id: s.userId,
+      user_id: conn.userId,
       session_id: stored.to_session_id,
       msg_id: stored.msg_id,
       session_type: group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE,
@@ -137,19 +135,18 @@ export function deliverSingleMessage(ctx: MsgServerContext, msg: IM.Message.IMMs
 }
 
 function readAck(ctx: MsgServerContext, conn: ClientConn, ack: IM.Message.IMMsgDataReadAck): void {
-  const s = session(conn);
-  ack.user_id = s.userId;
+  ack.user_id = conn.userId;
   ctx.db.send(IM.Message.IMMsgDataReadAck, ack);
   if (ack.session_type === SessionType.SESSION_TYPE_SINGLE) ctx.deliveries.ackUpTo(conn, ack.msg_id, ack.session_id);
   const notify: IM.Message.IIMMsgDataReadNotify = {
-    user_id: s.userId,
+    user_id: conn.userId,
     session_id: ack.session_id,
     msg_id: ack.msg_id,
     session_type: ack.session_type,
   };
   // The reader's other devices learn the session is read (the sender is not told, as in the original).
   const frame = encodeFrame(ServiceId.MSG, CID.MSG_READ_NOTIFY, 0, IM.Message.IMMsgDataReadNotify.encode(notify).finish());
-  for (const c of s.user?.connections ?? []) {
+  for (const c of conn.user?.connections ?? []) {
     if (c !== conn) c.sendFrame(frame);
   }
   ctx.routes.relayFrame(frame);

@@ -8,7 +8,7 @@ import type { PduConnection } from '../../../pdu/connection';
 import { Dispatcher, describePdu } from '../../../pdu/dispatch';
 import { encodeFrame, type Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import { isMobileClient, isPcClient, sameClientClass, session } from '../client-session';
+import { isMobileClient, isPcClient, sameClientClass} from '../client-session';
 import type { MsgServerContext } from '../context';
 import { fanOutGroupMessage, notifyGroupChange } from './group';
 import { kickConnection } from './login';
@@ -35,7 +35,7 @@ export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConn
 
   d.on(IM.Server.IMServerKickUser, (kick) => {
     const user = ctx.users.get(kick.user_id);
-    const victim = user?.connections.find((c) => sameClientClass(session(c).clientType, kick.client_type));
+    const victim = user?.connections.find((c) => sameClientClass(c.clientType, kick.client_type));
     if (victim !== undefined) {
       const why = kick.reason === IM.BaseDefine.KickReasonType.KICK_REASON_MOBILE_KICK ? 'kicked by the user\'s phone' : 'logged in again elsewhere';
       kickConnection(ctx, victim, kick.reason, why);
@@ -46,7 +46,7 @@ export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConn
     // Buddy status goes to PC clients only (mobile clients poll), as the original.
     const frame = asPush(pdu);
     for (const user of ctx.users.users()) {
-      for (const c of user.connections) if (isPcClient(session(c).clientType)) c.sendFrame(frame);
+      for (const c of user.connections) if (isPcClient(c.clientType)) c.sendFrame(frame);
     }
   });
 
@@ -79,7 +79,7 @@ export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConn
     user.pcOnlineSomewhere = notify.login_status === 1;
     const status = user.pcOnlineSomewhere ? UserStatType.USER_STATUS_ONLINE : UserStatType.USER_STATUS_OFFLINE;
     for (const c of user.connections) {
-      if (isMobileClient(session(c).clientType)) {
+      if (isMobileClient(c.clientType)) {
         c.send(IM.Buddy.IMPCLoginStatusNotify, { user_id: notify.user_id, login_stat: status });
       }
     }

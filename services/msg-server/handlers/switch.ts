@@ -5,13 +5,13 @@
 import { CID, IM, ServiceId } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodeFrame } from '../../../pdu/frame';
-import { session, type ClientConn } from '../client-session';
+import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 
 export function registerSwitchHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   d.on(IM.SwitchService.IMP2PCmdMsg, (msg, _pdu, conn) => {
     // The original relayed whatever from_user_id the client wrote; the sender is who logged in.
-    msg.from_user_id = session(conn).userId;
+    msg.from_user_id = conn.userId;
     const frame = encodeFrame(ServiceId.SWITCH_SERVICE, CID.SWITCH_P2P_CMD, 0, IM.SwitchService.IMP2PCmdMsg.encode(msg).finish());
     deliverP2P(ctx, msg, frame, conn);
     ctx.routes.relayFrame(frame);
