@@ -81,6 +81,9 @@ export async function addUser(db: Db, user: NewUser): Promise<number> {
 
 export async function addDepartment(db: Db, name: string, parentId = 0, priority = 0): Promise<number> {
   if (name.length < 1 || name.length > 64) throw new AccountError('department name must be 1 to 64 characters');
+  if (parentId !== 0 && !(await departmentExists(db, parentId))) {
+    throw new AccountError(`parent department ${parentId} does not exist (list them with: npm run users -- departments)`);
+  }
   const now = Math.floor(Date.now() / 1000);
   const [res] = await db.query<ResultSetHeader>(
     'INSERT INTO IMDepart (departName, priority, parentId, status, created, updated) VALUES (?, ?, ?, 0, ?, ?)',
@@ -127,4 +130,106 @@ export async function bulkAddUsers(
     created += res.affectedRows;
   }
   return { created, existing: count - created };
+}
+
+/** IMUser.status values that matter to the servers: only 0 may log in. */
+export const UserStatus = {
+  ACTIVE: 0,
+  /** "Left the company": TeamTalk clients hide such users, and login requires status 0. */
+  DISABLED: 3,
+} as const;
+
+function unixNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** Sets a new password (and a new salt); fails clearly when the user does not exist. */
+export async function setPassword(db: Db, name: string, plain: string): Promise<void> {
+  validatePassword(plain);
+  const { salt, password } = hashForStorage(plain);
+  const [res] = await db.query<ResultSetHeader>('UPDATE IMUser SET password = ?, salt = ?, updated = ? WHERE name = ?', [
+    password,
+    salt,
+    unixNow(),
+    name,
+  ]);
+  if (res.affectedRows === 0) throw new AccountError(`user "${name}" does not exist`);
+}
+
+/**
+ * Sets IMUser.status (UserStatus.DISABLED hides the user and blocks login) and
+ * bumps `updated` so clients that sync by update time see the change.
+ * Returns the previous status.
+ */
+export async function setUserStatus(db: Db, name: string, status: number): Promise<number> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT status FROM IMUser WHERE name = ?', [name]);
+  if (rows.length === 0) throw new AccountError(`user "${name}" does not exist`);
+  await db.query('UPDATE IMUser SET status = ?, updated = ? WHERE name = ?', [status, unixNow(), name]);
+  return Number(rows[0].status);
+}
+
+/**
+ * The department `users add` uses when none is given: the oldest active one, or
+ * a new "Default" department on an empty server.
+ */
+export async function defaultDepartment(db: Db): Promise<{ id: number; created: boolean }> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT id FROM IMDepart WHERE status = 0 ORDER BY id LIMIT 1');
+  if (rows.length > 0) return { id: Number(rows[0].id), created: false };
+  return { id: await addDepartment(db, 'Default'), created: true };
+}
+
+export interface UserRow {
+  id: number;
+  name: string;
+  nick: string;
+  departId: number;
+  /** null when the department row is gone. */
+  departName: string | null;
+  status: number;
+}
+
+/** Users ordered by id, optionally only names starting with `prefix`. */
+export async function listUsers(db: Db, opts: { prefix?: string; limit?: number } = {}): Promise<UserRow[]> {
+  const where = opts.prefix ? 'WHERE u.name LIKE ?' : '';
+  const params: unknown[] = opts.prefix ? [opts.prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%'] : [];
+  const limit = opts.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(opts.limit))}` : '';
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT u.id, u.name, u.nick, u.departId, d.departName, u.status
+       FROM IMUser u LEFT JOIN IMDepart d ON d.id = u.departId
+       ${where} ORDER BY u.id ${limit}`,
+    params,
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    name: String(r.name),
+    nick: String(r.nick),
+    departId: Number(r.departId),
+    departName: r.departName === null ? null : String(r.departName),
+    status: Number(r.status),
+  }));
+}
+
+export interface DepartmentRow {
+  id: number;
+  name: string;
+  parentId: number;
+  priority: number;
+  status: number;
+  users: number;
+}
+
+export async function listDepartments(db: Db): Promise<DepartmentRow[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT d.id, d.departName, d.parentId, d.priority, d.status,
+            (SELECT COUNT(*) FROM IMUser u WHERE u.departId = d.id) AS users
+       FROM IMDepart d ORDER BY d.id`,
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    name: String(r.departName),
+    parentId: Number(r.parentId),
+    priority: Number(r.priority),
+    status: Number(r.status),
+    users: Number(r.users),
+  }));
 }

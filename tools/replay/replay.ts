@@ -1,0 +1,578 @@
+/**
+ * Replays the client side of a capture against a live msg server and compares
+ * what the server answers with what was recorded.
+ *
+ *   const report = await replayCapture(parseCapture(file), { server: '127.0.0.1:8000' });
+ *   // or { loginUrl: 'http://127.0.0.1:8080' } to ask a login server, like a client
+ *
+ * How it runs:
+ * - Every recorded connection gets a live one, opened when the recording opened
+ *   it. Client PDUs are sent in recorded order, with the original pacing (gaps
+ *   between records are kept) or back to back with `fast`.
+ * - Before each client PDU (and each client close) the replay waits until every
+ *   server PDU recorded before it, on any connection, has a live counterpart, or
+ *   `timeoutMs` passed (then those count as missing). This keeps cause and
+ *   effect in order (a reply before the next request, a push to one connection
+ *   before the next step of another) without depending on timing.
+ * - Live server PDUs are paired with recorded ones by command id in order per
+ *   connection: pushes and replies may interleave differently and still pair.
+ * - Rewritten on the way out: seq_num (the replay numbers each connection's
+ *   requests itself, and maps reply seq_nums back before comparing), ids the
+ *   server assigned (rewrite.ts), credentials with `as`.
+ * - Compared at the end, field by field (compare.ts), ignoring
+ *   DEFAULT_IGNORED_FIELDS and `ignore`.
+ */
+import net from 'node:net';
+import { CID, commandById, commandName } from '../../pdu/commands';
+import { FrameDecoder, type Pdu } from '../../pdu/frame';
+import { TTError, errorMessage } from '../../lib/errors';
+import { fetchMsgServer } from '../client/im-client';
+import {
+  bodyOf,
+  decodeBody,
+  frameOf,
+  type CaptureRecord,
+  type CloseRecord,
+  type ConnectionRecord,
+  type OpenRecord,
+  type ParsedCapture,
+  type PduRecord,
+} from '../capture/format';
+import { DEFAULT_IGNORED_FIELDS, IgnoreList, diffValues, type FieldDiff } from './compare';
+import { IdMaps, credentialsFor, learnIds, mapIds, parseCredentials, withCredentials, type ReplayCredentials } from './rewrite';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ReplayOptions {
+  /** The msg server, "HOST:PORT" or {host, port}. */
+  server?: string | HostPort;
+  /** Or a login server: its /msg_server answer names the msg server (asked once per connection, like a client). */
+  loginUrl?: string;
+  /** Log in as someone else: "USER:PASSWORD", "RECORDED=USER:PASSWORD", or objects. */
+  as?: string | ReplayCredentials | ReadonlyArray<string | ReplayCredentials>;
+  /** No pauses between client PDUs (still waits for the server's answers). */
+  fast?: boolean;
+  /** Fields ignored on top of DEFAULT_IGNORED_FIELDS. */
+  ignore?: readonly string[];
+  /** How long to wait for each expected server PDU (and for connects). Default 5000. */
+  timeoutMs?: number;
+  /** After the last expected PDU, how long to keep listening for unexpected ones. Default 200. */
+  settleMs?: number;
+  maxPduLength?: number;
+  /** Progress lines (connects, learned ids). */
+  log?: (line: string) => void;
+}
+
+export interface PduSummary {
+  name: string;
+  command: number;
+  /** Recorded seq_num (for live PDUs: mapped back to the recorded numbering). */
+  seq: number;
+  /** Line in the capture file (recorded PDUs, when known). */
+  line?: number;
+}
+
+export interface Mismatch {
+  expected: PduSummary;
+  diffs: FieldDiff[];
+}
+
+export interface ConnectionReport {
+  conn: number;
+  client: string;
+  /** Where the replay connected ("" when it could not). */
+  server: string;
+  sent: number;
+  matched: number;
+  mismatched: Mismatch[];
+  missing: PduSummary[];
+  unexpected: PduSummary[];
+  /** Failures that are not about one PDU (connect failed, closed early, expected close did not happen). */
+  problems: string[];
+  /** Facts about the capture worth knowing (a recorded framing error...); not failures. */
+  notes: string[];
+}
+
+export interface ReplayReport {
+  ok: boolean;
+  connections: ConnectionReport[];
+  totals: { matched: number; mismatched: number; missing: number; unexpected: number; problems: number };
+  /** Recorded id -> live id pairs learned and used. */
+  userIds: Array<[number, number]>;
+  groupIds: Array<[number, number]>;
+  ignored: string[];
+  durationMs: number;
+}
+
+/** Replies that teach recorded -> live id pairs (rewrite.ts learnIds). */
+const ID_SOURCES: ReadonlySet<number> = new Set([
+  CID.LOGIN_RES_USERLOGIN,
+  CID.GROUP_CREATE_RESPONSE,
+  CID.BUDDY_LIST_ALL_USER_RESPONSE,
+  CID.BUDDY_LIST_USER_INFO_RESPONSE,
+]);
+
+export const DEFAULT_REPLAY_TIMEOUT_MS = 5000;
+export const DEFAULT_SETTLE_MS = 200;
+
+/** A live server PDU. */
+interface LivePdu {
+  commandId: number;
+  serviceId: number;
+  seqNum: number;
+  version: number;
+  flag: number;
+  reserved: number;
+  body: Buffer;
+  claimed: boolean;
+}
+
+/** A recorded server PDU waiting for its live counterpart. */
+interface Expected {
+  record: PduRecord;
+  line?: number;
+  /** Position in the capture (orders the waits). */
+  index: number;
+  conn: number;
+  live: LivePdu | null;
+  /** Waited for in vain: no longer holds up the replay (still paired if it comes late). */
+  abandoned: boolean;
+}
+
+function parseServer(server: string | HostPort): HostPort {
+  if (typeof server !== 'string') return server;
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(server);
+  if (!m) throw new TTError('TT_ERR_REPLAY_OPTIONS', `server must be HOST:PORT, got "${server}"`);
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+function summary(record: PduRecord, line?: number): PduSummary {
+  return { name: record.name, command: record.command, seq: record.seq, ...(line !== undefined ? { line } : {}) };
+}
+
+/** One recorded connection and its live counterpart. */
+class ReplayConnection {
+  socket: net.Socket | null = null;
+  target = '';
+  failed = false;
+  /** The live server closed (or reset) the connection. */
+  serverClosed = false;
+  serverCloseReason = '';
+  /** We closed it (the recording's client close, or the end of the replay). */
+  clientClosed = false;
+  closed = false;
+  /** Client PDUs still to send after the live server closed on us. */
+  unsentAfterClose = 0;
+  private nextSeq = 1;
+  private readonly seqBack = new Map<number, number>();
+  readonly expectedByCommand = new Map<number, Expected[]>();
+  readonly live: LivePdu[] = [];
+  readonly report: ConnectionReport;
+  recordedClose: CloseRecord | null = null;
+
+  constructor(readonly open: OpenRecord) {
+    this.report = {
+      conn: open.conn,
+      client: open.client,
+      server: '',
+      sent: 0,
+      matched: 0,
+      mismatched: [],
+      missing: [],
+      unexpected: [],
+      problems: [],
+      notes: [],
+    };
+  }
+
+  /** A live seq_num for a recorded one (0 stays 0: pushes and fire-and-forget PDUs). */
+  liveSeq(recorded: number): number {
+    if (recorded === 0) return 0;
+    const seq = this.nextSeq;
+    this.nextSeq = this.nextSeq >= 0xffff ? 1 : this.nextSeq + 1;
+    this.seqBack.set(seq, recorded);
+    return seq;
+  }
+
+  recordedSeq(live: number): number {
+    return live === 0 ? 0 : (this.seqBack.get(live) ?? live);
+  }
+}
+
+export class Replayer {
+  private readonly options: ReplayOptions;
+  private readonly credentials: ReplayCredentials[];
+  private readonly ignore: IgnoreList;
+  private readonly timeoutMs: number;
+  private readonly ids = new IdMaps();
+  private readonly connections = new Map<number, ReplayConnection>();
+  /** Recorded server PDUs in capture order. */
+  private readonly expected: Expected[] = [];
+  /** Everything before this index is claimed or abandoned. */
+  private firstUnresolved = 0;
+  private wake: (() => void) | null = null;
+  private readonly log: (line: string) => void;
+
+  constructor(options: ReplayOptions) {
+    if (!options.server && !options.loginUrl) throw new TTError('TT_ERR_REPLAY_OPTIONS', 'replay needs a server (HOST:PORT) or a login URL');
+    this.options = options;
+    const as = options.as === undefined ? [] : Array.isArray(options.as) ? options.as : [options.as];
+    this.credentials = (as as Array<string | ReplayCredentials>).map((c) => (typeof c === 'string' ? parseCredentials(c) : c));
+    this.ignore = new IgnoreList([...DEFAULT_IGNORED_FIELDS, ...(options.ignore ?? [])]);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_REPLAY_TIMEOUT_MS;
+    this.log = options.log ?? (() => {});
+  }
+
+  async run(records: readonly ConnectionRecord[], lines: readonly number[] = []): Promise<ReplayReport> {
+    const started = Date.now();
+    this.plan(records, lines);
+    // Pacing counts from the first connection event, not from when the capture started listening.
+    const base = records.length > 0 ? records[0].t : 0;
+    let drift = 0;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      if (record.type === 'pdu' && record.dir === 's2c') continue;
+      if (!this.options.fast) {
+        // Original pacing; time spent waiting for answers shifts the rest of the schedule.
+        const due = started + (record.t - base) + drift;
+        if (due > Date.now()) await sleep(due - Date.now());
+      }
+      const conn = this.connections.get(record.conn) as ReplayConnection;
+      switch (record.type) {
+        case 'open':
+          await this.connect(conn);
+          break;
+        case 'pdu':
+          await this.waitForExpectedBefore(i);
+          this.send(conn, record);
+          break;
+        case 'close':
+          if (record.by === 'client') {
+            await this.waitForExpectedBefore(i);
+            this.closeLive(conn);
+          }
+          break;
+        case 'error':
+          conn.report.notes.push(
+            `the recorded ${record.dir === 'c2s' ? 'client' : 'server'} stream broke at t=${record.t} ms (${record.message})`,
+          );
+          break;
+        case 'resync':
+          conn.report.notes.push(`the recorded ${record.dir} stream dropped ${record.dropped} bytes at t=${record.t} ms`);
+          break;
+      }
+      if (!this.options.fast) drift = Math.max(drift, Date.now() - started - (record.t - base));
+    }
+    await this.waitForExpectedBefore(Infinity);
+    await this.waitForServerCloses();
+    await sleep(this.options.settleMs ?? DEFAULT_SETTLE_MS);
+    for (const conn of this.connections.values()) this.closeLive(conn, true);
+    return this.buildReport(Date.now() - started);
+  }
+
+  /** Indexes the capture: connections, and the server PDUs each is expected to receive. */
+  private plan(records: readonly ConnectionRecord[], lines: readonly number[]): void {
+    records.forEach((record, index) => {
+      if (record.type === 'open') {
+        this.connections.set(record.conn, new ReplayConnection(record));
+        return;
+      }
+      const conn = this.connections.get(record.conn);
+      if (!conn) throw new TTError('TT_ERR_REPLAY_CAPTURE', `capture record ${index + 1} refers to connection ${record.conn}, which was never opened`);
+      if (record.type === 'close') conn.recordedClose = record;
+      if (record.type === 'pdu' && record.dir === 's2c') {
+        const expected: Expected = { record, line: lines[index], index, conn: record.conn, live: null, abandoned: false };
+        this.expected.push(expected);
+        const list = conn.expectedByCommand.get(record.command) ?? [];
+        list.push(expected);
+        conn.expectedByCommand.set(record.command, list);
+      }
+    });
+  }
+
+  private async target(): Promise<HostPort> {
+    if (this.options.server) return parseServer(this.options.server);
+    const answer = await fetchMsgServer(this.options.loginUrl as string);
+    return { host: answer.host, port: answer.port };
+  }
+
+  private async connect(conn: ReplayConnection): Promise<void> {
+    let target: HostPort;
+    try {
+      target = await this.target();
+    } catch (err) {
+      this.fail(conn, `no msg server address: ${errorMessage(err)}`);
+      return;
+    }
+    conn.target = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no connection within ${this.timeoutMs} ms`)), this.timeoutMs);
+        socket.once('connect', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        socket.once('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+      });
+    } catch (err) {
+      socket.destroy();
+      this.fail(conn, `cannot connect to ${conn.target}: ${errorMessage(err)}`);
+      return;
+    }
+    conn.socket = socket;
+    conn.report.server = conn.target;
+    this.log(`connection ${conn.open.conn} (recorded from ${conn.open.client}): connected to ${conn.target}`);
+    const decoder = new FrameDecoder(this.options.maxPduLength ?? 64 * 1024 * 1024);
+    socket.on('data', (chunk: Buffer) => {
+      const error = decoder.push(chunk, (pdu) => this.receive(conn, pdu));
+      if (error) {
+        conn.report.problems.push(`the live server sent a stream that cannot be framed: ${error.message}`);
+        socket.destroy();
+      }
+    });
+    socket.on('error', (err) => {
+      if (!conn.clientClosed) conn.serverCloseReason ||= err.message;
+    });
+    socket.on('close', () => {
+      conn.closed = true;
+      if (!conn.clientClosed) {
+        conn.serverClosed = true;
+        conn.serverCloseReason ||= 'closed by the server';
+      }
+      this.abandonConnection(conn);
+      this.notify();
+    });
+  }
+
+  private fail(conn: ReplayConnection, problem: string): void {
+    conn.failed = true;
+    conn.closed = true;
+    conn.report.problems.push(problem);
+    this.abandonConnection(conn);
+  }
+
+  /** Nothing more can arrive on this connection: stop waiting for its PDUs. */
+  private abandonConnection(conn: ReplayConnection): void {
+    for (const list of conn.expectedByCommand.values()) for (const e of list) if (!e.live) e.abandoned = true;
+  }
+
+  private receive(conn: ReplayConnection, pdu: Pdu): void {
+    const live: LivePdu = {
+      commandId: pdu.commandId,
+      serviceId: pdu.serviceId,
+      seqNum: pdu.seqNum,
+      version: pdu.version,
+      flag: pdu.flag,
+      reserved: pdu.reserved,
+      body: Buffer.from(pdu.body),
+      claimed: false,
+    };
+    conn.live.push(live);
+    const candidates = conn.expectedByCommand.get(pdu.commandId);
+    const expected = candidates?.find((e) => e.live === null);
+    if (expected) {
+      expected.live = live;
+      live.claimed = true;
+      this.learnFrom(expected, live);
+    }
+    this.notify();
+  }
+
+  /** A live reply paired with a recorded one may teach us ids (login: user id; group create: group id). */
+  private learnFrom(expected: Expected, live: LivePdu): void {
+    if (!ID_SOURCES.has(expected.record.command)) return;
+    const recorded = decodeBody(expected.record.command, bodyOf(expected.record));
+    const actual = decodeBody(live.commandId, live.body);
+    if (!('decoded' in recorded) || !('decoded' in actual)) return;
+    for (const line of learnIds(expected.record.command, recorded.decoded, actual.decoded, this.ids)) this.log(`learned ${line}`);
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** Waits until every server PDU recorded before capture index `index` arrived, or the timeout. */
+  private async waitForExpectedBefore(index: number): Promise<void> {
+    const resolved = (e: Expected) => e.live !== null || e.abandoned;
+    const pending = (): Expected[] => {
+      while (this.firstUnresolved < this.expected.length && resolved(this.expected[this.firstUnresolved])) this.firstUnresolved++;
+      const out: Expected[] = [];
+      for (let i = this.firstUnresolved; i < this.expected.length && this.expected[i].index < index; i++) {
+        if (!resolved(this.expected[i])) out.push(this.expected[i]);
+      }
+      return out;
+    };
+    const deadline = Date.now() + this.timeoutMs;
+    let waiting = pending();
+    while (waiting.length > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        for (const e of waiting) e.abandoned = true;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      waiting = pending();
+    }
+  }
+
+  private async waitForServerCloses(): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    const waiting = () => [...this.connections.values()].some((c) => c.recordedClose?.by === 'server' && !c.closed);
+    while (waiting() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** The recorded client PDU as the live server must see it. */
+  private send(conn: ReplayConnection, record: PduRecord): void {
+    if (conn.failed) return;
+    if (conn.closed || !conn.socket) {
+      if (conn.serverClosed) conn.unsentAfterClose++;
+      return;
+    }
+    let body = bodyOf(record);
+    const info = commandById(record.command);
+    const credentials =
+      record.command === CID.LOGIN_REQ_USERLOGIN && this.credentials.length > 0 ? this.credentialsForLogin(record) : undefined;
+    if (info && (credentials || !this.ids.empty)) {
+      const decoded = decodeBody(record.command, body);
+      if ('decoded' in decoded) {
+        let rewritten = mapIds(decoded.decoded, this.ids);
+        if (credentials) rewritten = withCredentials(rewritten, credentials);
+        if (JSON.stringify(rewritten) !== JSON.stringify(decoded.decoded)) {
+          body = Buffer.from(info.type.encode(info.type.fromObject(rewritten) as never).finish());
+        }
+      }
+    }
+    conn.socket.write(frameOf({ ...record, seq: conn.liveSeq(record.seq) }, body));
+    conn.report.sent++;
+  }
+
+  private credentialsForLogin(record: PduRecord): ReplayCredentials | undefined {
+    const decoded = decodeBody(record.command, bodyOf(record));
+    const recordedUser = 'decoded' in decoded ? String(decoded.decoded.user_name ?? '') : '';
+    return credentialsFor(recordedUser, this.credentials);
+  }
+
+  private closeLive(conn: ReplayConnection, destroy = false): void {
+    if (!conn.socket || conn.closed) return;
+    conn.clientClosed = true;
+    if (destroy) conn.socket.destroy();
+    else conn.socket.end();
+  }
+
+  private buildReport(durationMs: number): ReplayReport {
+    const connections: ConnectionReport[] = [];
+    for (const conn of this.connections.values()) {
+      const report = conn.report;
+      for (const list of conn.expectedByCommand.values()) {
+        for (const e of list) {
+          if (!e.live) {
+            report.missing.push(summary(e.record, e.line));
+            continue;
+          }
+          const diffs = this.compare(conn, e.record, e.live);
+          if (diffs.length === 0) report.matched++;
+          else report.mismatched.push({ expected: summary(e.record, e.line), diffs });
+        }
+      }
+      report.missing.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+      report.mismatched.sort((a, b) => (a.expected.line ?? 0) - (b.expected.line ?? 0));
+      for (const live of conn.live) {
+        if (!live.claimed) report.unexpected.push({ name: commandName(live.commandId), command: live.commandId, seq: conn.recordedSeq(live.seqNum) });
+      }
+      if (conn.unsentAfterClose > 0) {
+        report.problems.push(
+          `the server closed the connection (${conn.serverCloseReason}) before the replay could send ${conn.unsentAfterClose} more client PDU(s)`,
+        );
+      }
+      if (conn.recordedClose?.by === 'server' && !conn.serverClosed && !conn.failed) {
+        report.problems.push(`recorded: the server closed the connection (${conn.recordedClose.reason}); live: it did not within ${this.timeoutMs} ms`);
+      }
+      connections.push(report);
+    }
+    const totals = { matched: 0, mismatched: 0, missing: 0, unexpected: 0, problems: 0 };
+    for (const c of connections) {
+      totals.matched += c.matched;
+      totals.mismatched += c.mismatched.length;
+      totals.missing += c.missing.length;
+      totals.unexpected += c.unexpected.length;
+      totals.problems += c.problems.length;
+    }
+    for (const conflict of this.ids.conflicts) connections[0]?.notes.push(conflict);
+    return {
+      ok: totals.mismatched + totals.missing + totals.unexpected + totals.problems === 0,
+      connections,
+      totals,
+      userIds: [...this.ids.user],
+      groupIds: [...this.ids.group],
+      ignored: this.ignore.entries,
+      durationMs,
+    };
+  }
+
+  private compare(conn: ReplayConnection, record: PduRecord, live: LivePdu): FieldDiff[] {
+    const header = (h: { service: number; seq: number; flag: number; version: number; reserved: number }) => ({
+      service: h.service,
+      seq: h.seq,
+      flag: h.flag,
+      version: h.version,
+      reserved: h.reserved,
+    });
+    const expectedBody = decodeBody(record.command, bodyOf(record));
+    const actualBody = decodeBody(live.commandId, live.body);
+    // Both decodable: compare field by field (recorded ids mapped to live ones). Otherwise the raw bytes must be equal.
+    const expected =
+      'decoded' in expectedBody && 'decoded' in actualBody ? mapIds(expectedBody.decoded, this.ids) : { body: record.body };
+    const actual =
+      'decoded' in expectedBody && 'decoded' in actualBody ? actualBody.decoded : { body: live.body.toString('base64') };
+    return diffValues(
+      { header: header(record), ...expected },
+      { header: header({ ...live, service: live.serviceId, seq: conn.recordedSeq(live.seqNum) }), ...actual },
+      this.ignore,
+    );
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Replays a capture (parsed file, or records as the proxy/importer produce them)
+ * and resolves with the comparison report. Never throws for a server that
+ * answers wrongly or not at all: that is what the report is for.
+ */
+export async function replayCapture(capture: ParsedCapture | readonly CaptureRecord[], options: ReplayOptions): Promise<ReplayReport> {
+  const records: ConnectionRecord[] = [];
+  let lines: number[] = [];
+  if (Array.isArray(capture)) {
+    for (const r of capture as readonly CaptureRecord[]) if (r.type !== 'capture') records.push(r);
+  } else {
+    const parsed = capture as ParsedCapture;
+    records.push(...parsed.records);
+    lines = parsed.lines;
+  }
+  return new Replayer(options).run(records, lines);
+}
