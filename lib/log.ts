@@ -3,6 +3,7 @@
  * `service` field; connection and user ids go in as `conn` and `userId`.
  */
 import pino from 'pino';
+import { FrameError } from './errors';
 
 export type Logger = pino.Logger;
 
@@ -38,4 +39,17 @@ export function reloadLogLevelOnSighup(logger: Logger, readLevel: () => string):
   };
   process.on('SIGHUP', onHup);
   return () => process.off('SIGHUP', onHup);
+}
+
+/**
+ * The onError of a PDU connection, as every service logs it: a framing error
+ * (length < 16 or over the limit; the connection layer closes that connection
+ * only) is the peer's fault and a warning; anything else is ours and an error.
+ */
+export function logConnectionError(logger: Logger, peerKind: string, conn: { id: number; remoteAddress: string }, err: Error): void {
+  if (err instanceof FrameError) {
+    logger.warn({ conn: conn.id, peer: conn.remoteAddress, code: err.code, err: err.message }, `bad PDU from ${peerKind}; closing its connection`);
+  } else {
+    logger.error({ conn: conn.id, peer: conn.remoteAddress, err }, `error on ${peerKind} connection`);
+  }
 }

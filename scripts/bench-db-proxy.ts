@@ -35,6 +35,7 @@ import { dbProxyConfig } from '../services/db-proxy/config';
 import { startDbProxy } from '../services/db-proxy/db-proxy';
 import { migrate } from './db/migrate';
 import { provisionStorage } from './infra/provision';
+import { freeLoopbackPort } from './infra/system';
 
 const DATABASE = 'tt_bench_db_proxy';
 const REDIS_PREFIX = 'tt_bench_db_proxy:';
@@ -71,16 +72,6 @@ function parseArgs(argv: string[]): Options {
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   const until = Date.now() + 20_000;
@@ -179,7 +170,7 @@ async function main(): Promise<void> {
       port = proxy.port;
       stopInProcess = () => proxy.stop('bench over');
     } else {
-      port = await freePort();
+      port = await freeLoopbackPort();
       child = spawn(process.execPath, [...process.execArgv, join(projectRoot, 'dist', 'services', 'db-proxy', 'main.js')], {
         stdio: ['ignore', 'ignore', 'inherit'],
         env: {

@@ -18,7 +18,6 @@
  * Only loopback targets are accepted unless --allow-remote is given. Stops by itself.
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import mysql from 'mysql2/promise';
 import { IM } from '../pdu/commands';
 import { errorMessage } from '../lib/errors';
@@ -28,7 +27,7 @@ import { Supervisor, type ChildSpec } from './cluster/supervisor';
 import { bulkAddUsers } from './db/accounts';
 import { migrate } from './db/migrate';
 import { provisionStorage, type Storage } from './infra/provision';
-import { sleep } from './infra/system';
+import { freeLoopbackPort, sleep } from './infra/system';
 import { msgServerEnv } from './start';
 
 const { MsgType, ClientType, GroupType } = IM.BaseDefine;
@@ -107,16 +106,6 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 // ---------------------------------------------------------------- own cluster
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface OwnCluster {
   loginUrl: string;
@@ -130,9 +119,9 @@ interface OwnCluster {
 async function startOwnCluster(opts: Options): Promise<OwnCluster> {
   const storage = await provisionStorage({ database: 'tt_bench', log: note });
   await migrate(storage.mysqlUrl);
-  const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all(Array.from({ length: 5 }, freeLoopbackPort));
   const msgPorts: number[] = [];
-  for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freePort());
+  for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freeLoopbackPort());
   const supervisor = new Supervisor({
     output: (line) => {
       if (opts.verbose || /\b(WARN|ERROR|FATAL)\b/.test(line)) process.stderr.write(line + '\n');

@@ -9,7 +9,7 @@ import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import { PduFlag, type Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
 import { encryptMessageText } from '../../lib/message-crypto';
-import type { Logger } from '../../lib/log';
+import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
 import type { DbProxyContext } from './context';
 import { DbRequest } from './db-request';
@@ -164,9 +164,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       onClose(conn, reason) {
         logger.info({ conn: conn.id, peer: conn.remoteAddress, reason }, 'msg server disconnected');
       },
-      onError(conn, err) {
-        logger.warn({ conn: conn.id, peer: conn.remoteAddress, err: err.message }, 'msg-server link error');
-      },
+      onError: (conn, err) => logConnectionError(logger, 'msg server', conn, err),
     },
     {
       name: 'db-proxy',

@@ -13,8 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import { describePdu, Dispatcher } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
-import { FrameError } from '../../lib/errors';
-import type { Logger } from '../../lib/log';
+import { logConnectionError, type Logger } from '../../lib/log';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
 import { createAdminApi } from './http/admin-api';
@@ -80,13 +79,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
   const msgServers = new PduServer<MsgServerLinkState>(
     {
       onPdu: (link, pdu) => dispatcher.dispatch(pdu, link),
-      onError: (link, err) => {
-        if (err instanceof FrameError) {
-          logger.warn({ conn: link.id, peer: link.remoteAddress, code: err.code, err: err.message }, 'bad PDU from msg server; closing its link');
-        } else {
-          logger.error({ conn: link.id, peer: link.remoteAddress, err }, 'error on msg-server link');
-        }
-      },
+      onError: (link, err) => logConnectionError(logger, 'msg server', link, err),
       onClose: (link, reason) => {
         links.delete(link.id);
         const entry = registry.remove(link.id);

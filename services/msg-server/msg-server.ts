@@ -7,7 +7,7 @@ import type { PduConnection } from '../../pdu/connection';
 import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
-import type { Logger } from '../../lib/log';
+import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
 import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
@@ -58,7 +58,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     {
       onPdu: (conn, pdu) => onClientPdu(conn as ClientConn, pdu),
       onClose: (conn, reason) => clientClosed(ctx, conn as ClientConn, reason),
-      onError: (conn, err) => logger.warn({ conn: conn.id, userId: (conn as ClientConn).userId, err: err.message }, 'client connection error'),
+      onError: (conn, err) => logConnectionError(logger, 'client', conn, err),
     },
     {
       name: 'msg-server client port',
@@ -154,11 +154,18 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       : null;
   statsTimer?.unref();
 
+  let stopped = false;
   const { port } = await server.listen(config.listenHost, config.listenPort);
   boundPort = port;
   db.start();
   routes.start();
-  logins.start();
+  // Advertised to clients (through the login servers) only once it can log them
+  // in: with a db-proxy and a route server connected.
+  void Promise.all([db.whenAvailable(), routes.whenAvailable()]).then(() => {
+    if (stopped) return;
+    logger.info('db-proxy and route server connected: registering with the login servers');
+    logins.start();
+  });
   logger.info(
     { port, host: config.listenHost, publicIp: config.publicIp1, dbProxies: config.dbProxies.length, routeServers: config.routeServers.length },
     'msg-server listening',
@@ -168,6 +175,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     port,
     context: ctx,
     async stop(reason = 'msg server stopping') {
+      stopped = true;
       clearInterval(tick);
       if (statsTimer) clearInterval(statsTimer);
       await server.close(reason);

@@ -11,8 +11,7 @@
  */
 import { describePdu, Dispatcher } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
-import { FrameError } from '../../lib/errors';
-import type { Logger } from '../../lib/log';
+import { logConnectionError, type Logger } from '../../lib/log';
 import type { RouteServerConfig } from './config';
 import type { RouteState } from './handlers/context';
 import { registerRelayHandlers } from './handlers/relay';
@@ -62,14 +61,7 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
   const server = new PduServer<MsgServerLinkState>(
     {
       onPdu: (link, pdu) => dispatcher.dispatch(pdu, link),
-      onError: (link, err) => {
-        if (err instanceof FrameError) {
-          // Length below 16 or over the cap: the connection layer closes this link only.
-          logger.warn({ conn: link.id, peer: link.remoteAddress, code: err.code, err: err.message }, 'bad PDU from msg server; closing its link');
-        } else {
-          logger.error({ conn: link.id, peer: link.remoteAddress, err }, 'error on msg-server link');
-        }
-      },
+      onError: (link, err) => logConnectionError(logger, 'msg server', link, err),
       onClose: (link, reason) => {
         links.remove(link);
         const changes = users.removeLink(link.id);

@@ -7,7 +7,6 @@ import t from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
@@ -16,18 +15,10 @@ import { IM } from '../../pdu/commands';
 import { projectRoot } from '../../lib/paths';
 import { parseMysqlUrl } from '../../lib/mysql-url';
 import { DEMO_PASSWORD } from '../../scripts/db/seed';
+import { freeLoopbackPort } from '../../scripts/infra/system';
 import { ImClient, fetchMsgServer } from '../../tools/client/im-client';
 import { waitFor } from '../helpers/wait';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -52,7 +43,7 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
   const prefix = `tt_test_start_${randomBytes(3).toString('hex')}:`;
   const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
-  const ports = await Promise.all(Array.from({ length: 8 }, freePort));
+  const ports = await Promise.all(Array.from({ length: 8 }, freeLoopbackPort));
   const [http, loginMsg, admin, route, db, msg1, msg2, msg3] = ports;
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -92,7 +92,7 @@ t.test('bad PDUs close only the sender\'s link; unknown commands are logged', as
   await waitFor(() => bad.downs > 0, 3000, 'bad link closed');
   await waitFor(() => lines().some((l) => l.msg === 'malformed PDU body from msg server; dropped'), 3000, 'malformed logged');
   t.ok(lines().some((l) => l.msg === 'unknown command from msg server; dropped' && l.commandId === '0x0799'));
-  t.ok(lines().some((l) => l.msg === 'bad PDU from msg server; closing its link' && l.code === 'TT_ERR_PDU_LENGTH_TOO_SMALL'));
+  t.ok(lines().some((l) => l.msg === 'bad PDU from msg server; closing its connection' && l.code === 'TT_ERR_PDU_LENGTH_TOO_SMALL'));
   t.equal(good.downs, 0, 'the well-behaved msg server keeps its link');
   userCount(good, true);
   await waitForCount(login, 8001, 1);

@@ -263,7 +263,7 @@ t.test('bad PDUs close only the sender\'s link; unknown commands and bad bodies 
 
   t.equal(a.downs, 0, 'A was never disconnected');
   t.same(await a.statusOf([70, 71]), { 70: ONLINE, 71: OFFLINE });
-  const bad = lines().filter((l) => l.msg === 'bad PDU from msg server; closing its link');
+  const bad = lines().filter((l) => l.msg === 'bad PDU from msg server; closing its connection');
   t.same(bad.map((l) => l.code).sort(), ['TT_ERR_PDU_LENGTH_TOO_LARGE', 'TT_ERR_PDU_LENGTH_TOO_SMALL']);
 
   // The others reconnected (fresh links) and relaying between everyone works again.

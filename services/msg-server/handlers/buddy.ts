@@ -9,27 +9,15 @@ import { encodeFrame } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
-import { forwardToDb, withoutAttach } from './common';
+import { forwardAsUser, forwardToDb, withoutAttach } from './common';
 
 const { SessionType } = IM.BaseDefine;
 
 export function registerBuddyHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
-  d.on(IM.Buddy.IMRecentContactSessionReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Buddy.IMRecentContactSessionReq, req, IM.Buddy.IMRecentContactSessionRsp);
-  });
-  d.on(IM.Buddy.IMUsersInfoReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Buddy.IMUsersInfoReq, req, IM.Buddy.IMUsersInfoRsp);
-  });
-  d.on(IM.Buddy.IMAllUserReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Buddy.IMAllUserReq, req, IM.Buddy.IMAllUserRsp);
-  });
-  d.on(IM.Buddy.IMDepartmentReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Buddy.IMDepartmentReq, req, IM.Buddy.IMDepartmentRsp);
-  });
+  forwardAsUser(d, ctx, IM.Buddy.IMRecentContactSessionReq, IM.Buddy.IMRecentContactSessionRsp);
+  forwardAsUser(d, ctx, IM.Buddy.IMUsersInfoReq, IM.Buddy.IMUsersInfoRsp);
+  forwardAsUser(d, ctx, IM.Buddy.IMAllUserReq, IM.Buddy.IMAllUserRsp);
+  forwardAsUser(d, ctx, IM.Buddy.IMDepartmentReq, IM.Buddy.IMDepartmentRsp);
   d.on(IM.Buddy.IMRemoveSessionReq, (req, pdu, conn) => removeSession(ctx, conn, req, pdu));
   d.on(IM.Buddy.IMUsersStatReq, (req, pdu, conn) => usersStatus(ctx, conn, req, pdu));
   d.on(IM.Buddy.IMChangeAvatarReq, (req, pdu, conn) => {

@@ -4,6 +4,7 @@
  */
 import { IM, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
 import { encodeHandleAttach } from '../../../pdu/attach';
+import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
@@ -48,6 +49,23 @@ export function forwardToDb<Q extends MessageClass, R extends MessageClass>(
     },
     (err: unknown) => reportDbFailure(ctx, conn, request, replyType, err),
   );
+}
+
+/**
+ * Registers a request the db-proxy answers as it is: the user id is set to the
+ * logged-in user's (a client can only ask about itself), the reply goes back
+ * with the client's seq_num.
+ */
+export function forwardAsUser<Q extends MessageClass, R extends MessageClass>(
+  d: Dispatcher<ClientConn>,
+  ctx: MsgServerContext,
+  type: Q,
+  replyType: R,
+): void {
+  d.on(type, (req, pdu, conn) => {
+    (req as { user_id: number }).user_id = conn.userId;
+    forwardToDb(ctx, conn, pdu, type, req as unknown as BodyOf<Q> & { attach_data?: Uint8Array | null }, replyType);
+  });
 }
 
 /**

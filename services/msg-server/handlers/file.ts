@@ -8,7 +8,8 @@ import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodeFrame } from '../../../pdu/frame';
 import { isPcClient, type ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
-import { forwardToDb } from './common';
+import { forwardAsUser } from './common';
+
 
 const { TransferFileType } = IM.BaseDefine;
 
@@ -25,10 +26,7 @@ export function registerFileHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerCo
       trans_mode: req.trans_mode,
     });
   });
-  d.on(IM.File.IMFileHasOfflineReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.File.IMFileHasOfflineReq, req, IM.File.IMFileHasOfflineRsp);
-  });
+  forwardAsUser(d, ctx, IM.File.IMFileHasOfflineReq, IM.File.IMFileHasOfflineRsp);
   d.on(IM.File.IMFileAddOfflineReq, (req, _pdu, conn) => {
     req.from_user_id = conn.userId;
     ctx.db.send(IM.File.IMFileAddOfflineReq, req);

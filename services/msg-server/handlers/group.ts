@@ -8,19 +8,13 @@ import { encodeFrame } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
-import { forwardToDb } from './common';
+import { forwardAsUser, forwardToDb } from './common';
 
 const { GroupType } = IM.BaseDefine;
 
 export function registerGroupHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
-  d.on(IM.Group.IMNormalGroupListReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Group.IMNormalGroupListReq, req, IM.Group.IMNormalGroupListRsp);
-  });
-  d.on(IM.Group.IMGroupInfoListReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Group.IMGroupInfoListReq, req, IM.Group.IMGroupInfoListRsp);
-  });
+  forwardAsUser(d, ctx, IM.Group.IMNormalGroupListReq, IM.Group.IMNormalGroupListRsp);
+  forwardAsUser(d, ctx, IM.Group.IMGroupInfoListReq, IM.Group.IMGroupInfoListRsp);
   d.on(IM.Group.IMGroupCreateReq, (req, pdu, conn) => {
     req.user_id = conn.userId;
     if (req.group_type !== GroupType.GROUP_TYPE_TMP) {
@@ -48,10 +42,7 @@ export function registerGroupHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerC
       notifyGroupChange(ctx, notify, frame, conn);
     });
   });
-  d.on(IM.Group.IMGroupShieldReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Group.IMGroupShieldReq, req, IM.Group.IMGroupShieldRsp);
-  });
+  forwardAsUser(d, ctx, IM.Group.IMGroupShieldReq, IM.Group.IMGroupShieldRsp);
 }
 
 /** Local delivery of a member-change notify: current and changed members, minus the requesting connection. */

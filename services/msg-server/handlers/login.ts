@@ -9,7 +9,7 @@ import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
 import { Phase, isMobileClient, isPcClient, type ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
-import { forwardToDb, handleAttach } from './common';
+import { forwardAsUser, handleAttach } from './common';
 
 const { ResultType, UserStatType, KickReasonType, ClientType } = IM.BaseDefine;
 
@@ -18,14 +18,8 @@ export function registerLoginHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerC
   d.on(IM.Login.IMLogoutReq, (_req, pdu, conn) => logout(ctx, conn, pdu));
   d.on(IM.Login.IMKickPCClientReq, (_req, pdu, conn) => kickPcClients(ctx, conn, pdu));
   d.on(IM.Login.IMDeviceTokenReq, (req, pdu, conn) => setDeviceToken(ctx, conn, req, pdu));
-  d.on(IM.Login.IMPushShieldReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Login.IMPushShieldReq, req, IM.Login.IMPushShieldRsp);
-  });
-  d.on(IM.Login.IMQueryPushShieldReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Login.IMQueryPushShieldReq, req, IM.Login.IMQueryPushShieldRsp);
-  });
+  forwardAsUser(d, ctx, IM.Login.IMPushShieldReq, IM.Login.IMPushShieldRsp);
+  forwardAsUser(d, ctx, IM.Login.IMQueryPushShieldReq, IM.Login.IMQueryPushShieldRsp);
 }
 
 /** A new client connection: not logged in yet, so it gets the login deadline and PC idle timeout. */

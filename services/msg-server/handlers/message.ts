@@ -8,7 +8,7 @@ import { encodeFrame, type Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
-import { forwardToDb, handleAttach } from './common';
+import { forwardAsUser, handleAttach } from './common';
 import { fanOutGroupMessage } from './group';
 
 const { MsgType, SessionType } = IM.BaseDefine;
@@ -31,22 +31,10 @@ export function registerMessageHandlers(d: Dispatcher<ClientConn>, ctx: MsgServe
   d.on(IM.Message.IMClientTimeReq, (_req, pdu, conn) => {
     conn.reply(pdu, IM.Message.IMClientTimeRsp, { server_time: unixNow() });
   });
-  d.on(IM.Message.IMUnreadMsgCntReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Message.IMUnreadMsgCntReq, req, IM.Message.IMUnreadMsgCntRsp);
-  });
-  d.on(IM.Message.IMGetMsgListReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Message.IMGetMsgListReq, req, IM.Message.IMGetMsgListRsp);
-  });
-  d.on(IM.Message.IMGetLatestMsgIdReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Message.IMGetLatestMsgIdReq, req, IM.Message.IMGetLatestMsgIdRsp);
-  });
-  d.on(IM.Message.IMGetMsgByIdReq, (req, pdu, conn) => {
-    req.user_id = conn.userId;
-    forwardToDb(ctx, conn, pdu, IM.Message.IMGetMsgByIdReq, req, IM.Message.IMGetMsgByIdRsp);
-  });
+  forwardAsUser(d, ctx, IM.Message.IMUnreadMsgCntReq, IM.Message.IMUnreadMsgCntRsp);
+  forwardAsUser(d, ctx, IM.Message.IMGetMsgListReq, IM.Message.IMGetMsgListRsp);
+  forwardAsUser(d, ctx, IM.Message.IMGetLatestMsgIdReq, IM.Message.IMGetLatestMsgIdRsp);
+  forwardAsUser(d, ctx, IM.Message.IMGetMsgByIdReq, IM.Message.IMGetMsgByIdRsp);
 }
 
 /** Flood control as the original: at most floodLimitPerSecond messages per connection per one-second window. */

@@ -36,6 +36,7 @@ export class DbProxyLinks {
   /** Connections whose db-proxy said it stops taking work. */
   private readonly draining = new WeakSet<PduConnection>();
   private next = 0;
+  private upWaiters: Array<() => void> = [];
 
   constructor(
     endpoints: HostPort[],
@@ -54,7 +55,7 @@ export class DbProxyLinks {
               connection: serverLinkConnectionOptions(options),
               logger,
             },
-            { onPdu: (conn, pdu) => this.onPdu(conn, pdu) },
+            { onPdu: (conn, pdu) => this.onPdu(conn, pdu), onUp: () => this.notifyAvailable() },
           ),
         );
       }
@@ -72,6 +73,18 @@ export class DbProxyLinks {
   /** Whether any db-proxy connection can take a request now. */
   get available(): boolean {
     return this.pick() !== null;
+  }
+
+  /** Resolves once some db-proxy connection can take requests. */
+  whenAvailable(): Promise<void> {
+    if (this.available) return Promise.resolve();
+    return new Promise((resolve) => this.upWaiters.push(resolve));
+  }
+
+  private notifyAvailable(): void {
+    const waiters = this.upWaiters;
+    this.upWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** The next usable connection, round robin. */

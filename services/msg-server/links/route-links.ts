@@ -25,6 +25,7 @@ export class RouteLinks {
   private readonly links: ReconnectingLink[];
   private readonly upSince = new Map<ReconnectingLink, number>();
   private master: ReconnectingLink | null = null;
+  private upWaiters: Array<() => void> = [];
 
   constructor(
     endpoints: HostPort[],
@@ -63,6 +64,12 @@ export class RouteLinks {
     return this.masterConnection() !== null;
   }
 
+  /** Resolves once a route server is connected (and master). */
+  whenAvailable(): Promise<void> {
+    if (this.available) return Promise.resolve();
+    return new Promise((resolve) => this.upWaiters.push(resolve));
+  }
+
   masterConnection(): PduConnection | null {
     const conn = this.master?.connection ?? null;
     return conn !== null && conn.isOpen ? conn : null;
@@ -99,6 +106,9 @@ export class RouteLinks {
     const users = this.hooks.snapshot();
     conn.send(IM.Server.IMOnlineUserInfo, { user_stat_list: users });
     this.logger.info({ link: link.name, conn: conn.id, users: users.length, master: this.master === link }, 'online users sent to route server');
+    const waiters = this.upWaiters;
+    this.upWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private onDown(link: ReconnectingLink): void {
