@@ -130,7 +130,7 @@ t.test('an unacked delivery is resent with the same msg id, then counted as miss
   const bob = await cluster.loginAs('bob', 1, { autoAck: false });
   const ack = await alice.sendText(bobId, 'are you there?');
   const server = cluster.msgServers[1].context;
-  await waitFor(() => server.deliveries.stats.missed === 1, 5000, 'delivery counted as missed');
+  await waitFor(() => server.deliveries.stats.missed === 1, 15_000, 'delivery counted as missed');
   const copies = bob.received(IM.Message.IMMsgData).filter((m) => m.msg_id === ack.msg_id);
   t.equal(copies.length, 3, 'first delivery + 2 resends');
   t.equal(server.deliveries.stats.resent, 2);
@@ -145,7 +145,8 @@ t.test('an acked delivery is not resent', async (t) => {
   const bob = await cluster.loginAs('bob', 0);
   const ack = await alice.sendText(bobId, 'ack me');
   await bob.next(IM.Message.IMMsgData, (m) => m.msg_id === ack.msg_id);
-  await sleep(700);
+  // Resends are checked once a second: two checks must pass without one.
+  await sleep(2500);
   const server = cluster.msgServers[0].context;
   t.equal(server.deliveries.stats.acked, 1);
   t.equal(server.deliveries.stats.resent, 0);

@@ -2,7 +2,7 @@
  * Helpers shared by the client handlers: forwarding a client request to the
  * db-proxy and the reply back to that client, with the original's attach_data.
  */
-import { IM, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
+import { IM, commandName, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
 import { encodeHandleAttach } from '../../../pdu/attach';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
@@ -83,9 +83,4 @@ export function reportDbFailure(ctx: MsgServerContext, conn: ClientConn, request
     const reply = withoutAttach(err.reply as { attach_data?: Uint8Array | null });
     answer(conn, request, replyType, reply as BodyOf<typeof replyType>);
   }
-}
-
-/** For log lines. */
-export function nameOf(type: MessageClass): string {
-  return commandOf(type).name;
 }
