@@ -213,6 +213,34 @@ export class ImClient extends EventEmitter {
     return this.request(IM.Buddy.IMUsersStatReq, { user_id: this.userId, user_id_list: userIds }, IM.Buddy.IMUsersStatRsp);
   }
 
+  /** Normal (fixed) groups the user is in; temporary groups show up in recent sessions. */
+  normalGroups(): Promise<IM.Group.IMNormalGroupListRsp> {
+    return this.request(IM.Group.IMNormalGroupListReq, { user_id: this.userId }, IM.Group.IMNormalGroupListRsp);
+  }
+
+  groupInfo(groupIds: number[]): Promise<IM.Group.IMGroupInfoListRsp> {
+    return this.request(
+      IM.Group.IMGroupInfoListReq,
+      { user_id: this.userId, group_version_list: groupIds.map((group_id) => ({ group_id, version: 0 })) },
+      IM.Group.IMGroupInfoListRsp,
+    );
+  }
+
+  /** A temporary group (clients may not create normal ones) with these members (the creator is added by the server). */
+  createGroup(name: string, memberIds: number[]): Promise<IM.Group.IMGroupCreateRsp> {
+    return this.request(
+      IM.Group.IMGroupCreateReq,
+      {
+        user_id: this.userId,
+        group_type: IM.BaseDefine.GroupType.GROUP_TYPE_TMP,
+        group_name: name,
+        group_avatar: '',
+        member_id_list: memberIds,
+      },
+      IM.Group.IMGroupCreateRsp,
+    );
+  }
+
   async logout(): Promise<void> {
     if (!this.conn.isOpen) return;
     const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
