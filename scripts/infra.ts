@@ -17,7 +17,7 @@ async function main(command: string): Promise<void> {
   const log = (line: string) => process.stderr.write(`[infra] ${line}\n`);
   switch (command) {
     case 'start': {
-      const storage = await provisionStorage({ database: 'teamtalk', log, detached: true });
+      const storage = await provisionStorage({ database: 'teamtalk', log, keepRunning: true });
       process.stdout.write(`MYSQL_URL=${storage.mysqlUrl}\nREDIS_URL=${storage.redisUrl}\n`);
       log(`running (${redactUrl(storage.mysqlUrl)}, ${redactUrl(storage.redisUrl)}); stop with: npm run infra -- stop`);
       return;

@@ -50,6 +50,10 @@ class SupervisedChild {
       cwd: projectRoot,
       env: { ...process.env, ...this.spec.env, TT_SUPERVISED: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C in the terminal reaches only the
+      // supervisor, which stops the children in order (and a child that crashes
+      // is one we restart, never one the terminal interrupted).
+      detached: true,
     });
     this.proc = proc;
     for (const stream of [proc.stdout, proc.stderr]) {

@@ -29,7 +29,7 @@ export async function startLocalMariaDb(opts: {
   database: string;
   log: (line: string) => void;
   /** Keep running after this process exits (`npm run infra -- start`). */
-  detached?: boolean;
+  keepRunning?: boolean;
 }): Promise<LocalServer> {
   const dir = join(opts.runDir, 'mariadb');
   const dataDir = join(dir, 'data');
@@ -103,8 +103,10 @@ export async function startLocalMariaDb(opts: {
     '--innodb-buffer-pool-size=256M',
   ];
   opts.log(`starting MariaDB on 127.0.0.1:${opts.port} (data in ${dataDir})`);
-  const child = spawn(mariadbd, args, { stdio: 'ignore', detached: opts.detached === true });
-  if (opts.detached) child.unref();
+  // Its own process group: a Ctrl-C in the terminal reaches only our process,
+  // which stops the services first and the storage last.
+  const child = spawn(mariadbd, args, { stdio: 'ignore', detached: true });
+  if (opts.keepRunning) child.unref();
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = `exit code ${code ?? signal}`;

@@ -35,7 +35,7 @@ export async function provisionStorage(opts: {
   log: (line: string) => void;
   env?: NodeJS.ProcessEnv;
   /** Leave local servers running when this process exits. */
-  detached?: boolean;
+  keepRunning?: boolean;
 }): Promise<Storage> {
   const env = opts.env ?? process.env;
   const needMysql = !env.MYSQL_URL;
@@ -49,7 +49,7 @@ export async function provisionStorage(opts: {
       mysqlUrl = withDatabase(env.MYSQL_URL, opts.database);
     } else {
       const port = Number(env.TT_LOCAL_MYSQL_PORT ?? DEFAULT_LOCAL_MYSQL_PORT);
-      const server = await startLocalMariaDb({ runDir, port, database: opts.database, log: opts.log, detached: opts.detached });
+      const server = await startLocalMariaDb({ runDir, port, database: opts.database, log: opts.log, keepRunning: opts.keepRunning });
       servers.push(server);
       mysqlUrl = server.url;
     }
@@ -58,7 +58,7 @@ export async function provisionStorage(opts: {
       redisUrl = env.REDIS_URL;
     } else {
       const port = Number(env.TT_LOCAL_REDIS_PORT ?? DEFAULT_LOCAL_REDIS_PORT);
-      const server = await startLocalRedis({ runDir, port, log: opts.log, detached: opts.detached });
+      const server = await startLocalRedis({ runDir, port, log: opts.log, keepRunning: opts.keepRunning });
       servers.push(server);
       redisUrl = server.url;
     }

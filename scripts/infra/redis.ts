@@ -18,7 +18,7 @@ export async function startLocalRedis(opts: {
   port: number;
   log: (line: string) => void;
   /** Keep running after this process exits (`npm run infra -- start`). */
-  detached?: boolean;
+  keepRunning?: boolean;
 }): Promise<LocalServer> {
   const dir = join(opts.runDir, 'redis');
   const pidFile = join(dir, 'redis.pid');
@@ -61,8 +61,10 @@ export async function startLocalRedis(opts: {
     { mode: 0o600 },
   );
   opts.log(`starting Redis on 127.0.0.1:${opts.port} (AOF in ${dir})`);
-  const child = spawn(redisServer, [confFile], { stdio: 'ignore', detached: opts.detached === true });
-  if (opts.detached) child.unref();
+  // Its own process group: a Ctrl-C in the terminal reaches only our process,
+  // which stops the services first and the storage last.
+  const child = spawn(redisServer, [confFile], { stdio: 'ignore', detached: true });
+  if (opts.keepRunning) child.unref();
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = `exit code ${code ?? signal}`;
