@@ -76,3 +76,27 @@ export class Dispatcher<Ctx> {
 export function describePdu(pdu: Pdu): string {
   return `${commandName(pdu.commandId)} (0x${pdu.commandId.toString(16).padStart(4, '0')}) seq ${pdu.seqNum}`;
 }
+
+export interface DispatchLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * The usual hooks: unknown commands and undecodable bodies are the peer's
+ * problem (a warning, the PDU is dropped, the connection stays up); a handler
+ * that throws is ours (an error). `fields` adds e.g. the user id to each line.
+ */
+export function loggingDispatchHooks<Ctx extends { id: number; remoteAddress: string }>(
+  logger: DispatchLogger,
+  peerKind: string,
+  fields: (ctx: Ctx) => object = () => ({}),
+): DispatchHooks<Ctx> {
+  const base = (pdu: Pdu, ctx: Ctx) => ({ conn: ctx.id, peer: ctx.remoteAddress, ...fields(ctx), pdu: describePdu(pdu) });
+  return {
+    unknown: (pdu, ctx) =>
+      logger.warn({ ...base(pdu, ctx), commandId: `0x${pdu.commandId.toString(16).padStart(4, '0')}` }, `unknown command from ${peerKind}; dropped`),
+    malformed: (pdu, ctx, err) => logger.warn({ ...base(pdu, ctx), err: err.message }, `malformed PDU body from ${peerKind}; dropped`),
+    failed: (pdu, ctx, err) => logger.error({ ...base(pdu, ctx), err }, `handler for a PDU from ${peerKind} failed`),
+  };
+}

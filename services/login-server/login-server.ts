@@ -11,7 +11,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
-import { describePdu, Dispatcher } from '../../pdu/dispatch';
+import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { LoginServerConfig } from './config';
@@ -64,16 +64,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
   // from that moment on, no client is sent there.
   const usable = (entry: MsgServerEntry) => links.get(entry.linkId)?.isOpen === true;
 
-  const dispatcher = new Dispatcher<MsgServerLink>({
-    unknown: (pdu, link) =>
-      logger.warn(
-        { conn: link.id, peer: link.remoteAddress, commandId: `0x${pdu.commandId.toString(16).padStart(4, '0')}`, pdu: describePdu(pdu) },
-        'unknown command from msg server; dropped',
-      ),
-    malformed: (pdu, link, err) =>
-      logger.warn({ conn: link.id, peer: link.remoteAddress, pdu: describePdu(pdu), err: err.message }, 'malformed PDU body from msg server; dropped'),
-    failed: (pdu, link, err) => logger.error({ conn: link.id, pdu: describePdu(pdu), err }, 'handler failed'),
-  });
+  const dispatcher = new Dispatcher<MsgServerLink>(loggingDispatchHooks(logger, 'msg server'));
   registerRegistrationHandlers(dispatcher, registry, logger);
 
   const msgServers = new PduServer<MsgServerLinkState>(

@@ -4,7 +4,7 @@
  */
 import { CID } from '../../pdu/commands';
 import type { PduConnection } from '../../pdu/connection';
-import { Dispatcher, describePdu } from '../../pdu/dispatch';
+import { Dispatcher, describePdu, loggingDispatchHooks } from '../../pdu/dispatch';
 import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
 import { logConnectionError, type Logger } from '../../lib/log';
@@ -107,12 +107,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   };
   routeDispatcher = createRouteDispatcher(ctx);
 
-  const clientDispatcher = new Dispatcher<ClientConn>({
-    unknown: (pdu, conn) => logger.warn({ conn: conn.id, userId: conn.userId, pdu: describePdu(pdu) }, 'unknown client command ignored'),
-    malformed: (pdu, conn, err) =>
-      logger.warn({ conn: conn.id, userId: conn.userId, pdu: describePdu(pdu), err: err.message }, 'malformed client PDU ignored'),
-    failed: (pdu, conn, err) => logger.error({ conn: conn.id, userId: conn.userId, pdu: describePdu(pdu), err }, 'client handler failed'),
-  });
+  const clientDispatcher = new Dispatcher<ClientConn>(loggingDispatchHooks(logger, 'client', (conn) => ({ userId: conn.userId })));
   registerLoginHandlers(clientDispatcher, ctx);
   registerMessageHandlers(clientDispatcher, ctx);
   registerBuddyHandlers(clientDispatcher, ctx);

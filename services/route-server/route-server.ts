@@ -9,7 +9,7 @@
  * Several route servers may run side by side; each is independent and every
  * msg server connects to all of them.
  */
-import { describePdu, Dispatcher } from '../../pdu/dispatch';
+import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RouteServerConfig } from './config';
@@ -43,16 +43,7 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
   const state: RouteState = { users, links, notifier: new StatusNotifier(users, links), logger };
   let stopping = false;
 
-  const dispatcher = new Dispatcher<MsgServerLink>({
-    unknown: (pdu, link) =>
-      logger.warn(
-        { conn: link.id, peer: link.remoteAddress, commandId: `0x${pdu.commandId.toString(16).padStart(4, '0')}`, pdu: describePdu(pdu) },
-        'unknown command from msg server; dropped',
-      ),
-    malformed: (pdu, link, err) =>
-      logger.warn({ conn: link.id, peer: link.remoteAddress, pdu: describePdu(pdu), err: err.message }, 'malformed PDU body from msg server; dropped'),
-    failed: (pdu, link, err) => logger.error({ conn: link.id, pdu: describePdu(pdu), err }, 'handler failed'),
-  });
+  const dispatcher = new Dispatcher<MsgServerLink>(loggingDispatchHooks(logger, 'msg server'));
   registerUserStatusHandlers(dispatcher, state);
   registerUsersStatusQueryHandlers(dispatcher, state);
   registerRoleHandlers(dispatcher, state);

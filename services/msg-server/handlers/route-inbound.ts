@@ -5,7 +5,7 @@
  */
 import { CID, IM, ServiceId } from '../../../pdu/commands';
 import type { PduConnection } from '../../../pdu/connection';
-import { Dispatcher, describePdu } from '../../../pdu/dispatch';
+import { Dispatcher, loggingDispatchHooks } from '../../../pdu/dispatch';
 import { encodeFrame, type Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
 import { isMobileClient, isPcClient, sameClientClass} from '../client-session';
@@ -26,12 +26,7 @@ function asPush(pdu: Pdu): Buffer {
 }
 
 export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConnection> {
-  const d = new Dispatcher<PduConnection>({
-    unknown: (pdu, conn) => ctx.logger.warn({ conn: conn.id, pdu: describePdu(pdu) }, 'unexpected command from route server ignored'),
-    malformed: (pdu, conn, err) =>
-      ctx.logger.warn({ conn: conn.id, pdu: describePdu(pdu), err: err.message }, 'malformed PDU from route server ignored'),
-    failed: (pdu, conn, err) => ctx.logger.error({ conn: conn.id, pdu: describePdu(pdu), err }, 'route PDU handler failed'),
-  });
+  const d = new Dispatcher<PduConnection>(loggingDispatchHooks(ctx.logger, 'route server'));
 
   d.on(IM.Server.IMServerKickUser, (kick) => {
     const user = ctx.users.get(kick.user_id);
