@@ -8,6 +8,7 @@
  *           (people chat with the same few people; a fixed seed keeps the pairs
  *           the same from run to run) at --rate msgs/s in total (open loop, each
  *           user under the 20/s flood cap), after a short unmeasured warm-up;
+ *           --pairs cross keeps every conversation between two msg servers;
  *           measures sender-ack and receiver-delivery latency, same- and cross-server
  *   group   group messages fanned out to --group-size members
  *   memory  RSS per idle logged-in connection on one msg server
@@ -38,6 +39,7 @@ interface Options {
   seconds: number;
   rate: number;
   contacts: number;
+  pairs: PairMode;
   groupSize: number;
   groupRate: number;
   memoryConnections: number;
@@ -69,6 +71,7 @@ function parseArgs(argv: string[]): Options {
     seconds: num('seconds', 10),
     rate: num('rate', 10_000),
     contacts: num('contacts', 20),
+    pairs: parsePairs(value('pairs') ?? 'any'),
     groupSize: num('group-size', 20),
     groupRate: num('group-rate', 200),
     memoryConnections: num('memory-connections', 10_000),
@@ -80,6 +83,11 @@ function parseArgs(argv: string[]): Options {
     allowRemote: argv.includes('--allow-remote'),
     verbose: argv.includes('--verbose'),
   };
+}
+
+function parsePairs(raw: string): PairMode {
+  if (raw !== 'any' && raw !== 'cross' && raw !== 'same') throw new Error(`--pairs must be any, cross or same, got "${raw}"`);
+  return raw;
 }
 
 const note = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -245,15 +253,21 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-/** Each user's contacts: `count` other users, chosen by a fixed seed. */
-function contactLists(users: BenchUser[], count: number): BenchUser[][] {
+export type PairMode = 'any' | 'cross' | 'same';
+
+/**
+ * Each user's contacts: `count` other users, chosen by a fixed seed, on any msg
+ * server, only on another one (cross) or only on the same one (same).
+ */
+function contactLists(users: BenchUser[], count: number, mode: PairMode): BenchUser[][] {
   const random = seededRandom(20261122);
-  return users.map((_user, i) => {
+  return users.map((user) => {
+    const candidates = users.filter(
+      (peer) => peer !== user && (mode === 'any' || (mode === 'cross') === (peer.port !== user.port)),
+    );
+    if (candidates.length === 0) throw new Error(`no ${mode}-server peers for ${user.name}: need users on more than one msg server`);
     const picked = new Set<BenchUser>();
-    while (picked.size < Math.min(count, users.length - 1)) {
-      const peer = users[Math.floor(random() * users.length)];
-      if (peer !== users[i]) picked.add(peer);
-    }
+    while (picked.size < Math.min(count, candidates.length)) picked.add(candidates[Math.floor(random() * candidates.length)]);
     return [...picked];
   });
 }
@@ -536,10 +550,10 @@ async function main(): Promise<void> {
       result.users_per_msg_server = Object.fromEntries(spread);
     }
     if (opts.only.has('chat')) {
-      const contacts = contactLists(users, opts.contacts);
+      const contacts = contactLists(users, opts.contacts, opts.pairs);
       note(`chat warm-up: ${opts.rate} msgs/s for 3 s (not measured)`);
       await chatPhase(users, contacts, opts.rate, 3);
-      note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s, ${opts.contacts} contacts per user`);
+      note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s, ${opts.contacts} contacts per user (${opts.pairs}-server pairs)`);
       const chat = await chatPhase(users, contacts, opts.rate, opts.seconds);
       Object.assign(result, chat);
     }
