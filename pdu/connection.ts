@@ -9,6 +9,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { CID, ServiceId, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from './commands';
+import { encodeBody, encodePdu } from './encode';
 import { DEFAULT_MAX_PDU_LENGTH, FrameDecoder, describeFlag, encodeFrame, type Pdu } from './frame';
 import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError, RequestTimeoutError } from '../lib/errors';
 
@@ -161,9 +162,7 @@ export class PduConnection<C = unknown> {
    */
   send<T extends MessageClass>(type: T, body: BodyOf<T>, seqNum = 0, flag = 0): boolean {
     if (this.state !== 'open') return false;
-    const info = commandOf(type);
-    const bytes = (type as unknown as { encode(m: unknown): { finish(): Uint8Array } }).encode(body).finish();
-    return this.sendFrame(encodeFrame(info.serviceId, info.commandId, seqNum, bytes, 1, flag));
+    return this.sendFrame(encodePdu(type, body, seqNum, flag));
   }
 
   /** Answers `request` with the same seq_num, as every TeamTalk reply does. */
@@ -239,9 +238,7 @@ export class PduConnection<C = unknown> {
     replyType: R,
   ): Promise<MessageOf<R>> {
     const info = commandOf(type);
-    const reply = commandOf(replyType);
-    const bytes = (type as unknown as { encode(m: unknown): { finish(): Uint8Array } }).encode(body).finish();
-    const pdu = await this.requestFrame(info.serviceId, info.commandId, bytes, reply.commandId);
+    const pdu = await this.requestFrame(info.serviceId, info.commandId, encodeBody(type, body), commandOf(replyType).commandId);
     const message = replyType.decode(pdu.body) as MessageOf<R>;
     if (pdu.flag !== 0) throw new RemoteError(info.name, pdu.flag, describeFlag(pdu.flag), message);
     return message;

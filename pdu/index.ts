@@ -1,4 +1,5 @@
 export * from './frame';
+export * from './encode';
 export * from './commands';
 export * from './connection';
 export * from './server';

@@ -92,19 +92,23 @@ export class MysqlGateway {
     }
   }
 
+  /** A pooled connection for a transaction (the pool being down is noted and rethrown). */
+  private async connection(): Promise<PoolConnection> {
+    this.assertUp();
+    try {
+      return await this.pool.getConnection();
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
   /**
    * Runs `work` inside BEGIN ... COMMIT on one connection. Any error before
    * COMMIT rolls back; an error at COMMIT is reported as CommitOutcomeUnknownError.
    */
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    this.assertUp();
-    let conn: PoolConnection;
-    try {
-      conn = await this.pool.getConnection();
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+    const conn = await this.connection();
     const timeout = this.options.timeoutMs;
     let reusable = true;
     const tx: Transaction = {
@@ -152,14 +156,7 @@ export class MysqlGateway {
    * outcome is unknown (CommitOutcomeUnknownError).
    */
   async transactionInOneTrip(statements: readonly string[], values: unknown[]): Promise<unknown[]> {
-    this.assertUp();
-    let conn: PoolConnection;
-    try {
-      conn = await this.pool.getConnection();
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+    const conn = await this.connection();
     const timeout = this.options.timeoutMs;
     let reusable = true;
     try {

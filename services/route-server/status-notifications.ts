@@ -6,18 +6,12 @@
  *                                         whether a PC client of theirs is logged in
  * Only PC devices drive these: a mobile login or logout is not announced.
  */
-import { IM, commandOf, type BodyOf, type MessageClass } from '../../pdu/commands';
-import { encodeFrame } from '../../pdu/frame';
+import { IM } from '../../pdu/commands';
+import { encodePdu } from '../../pdu/encode';
 import { isPcClientType, type OnlineUserMap, type PresenceChange } from './online-user-map';
 import type { MsgServerLinks } from './msg-server-links';
 
 const { UserStatType } = IM.BaseDefine;
-
-function frameOf<T extends MessageClass>(type: T, body: BodyOf<T>): Buffer {
-  const info = commandOf(type);
-  const bytes = (type as unknown as { encode(m: unknown): { finish(): Uint8Array } }).encode(body).finish();
-  return encodeFrame(info.serviceId, info.commandId, 0, bytes);
-}
 
 export class StatusNotifier {
   constructor(
@@ -72,11 +66,11 @@ export class StatusNotifier {
 
   private loginStatus(userId: number, pcLoggedIn: boolean): void {
     this.links.sendToAll(
-      frameOf(IM.Server.IMServerPCLoginStatusNotify, { user_id: userId, login_status: pcLoggedIn ? 1 : 0 }),
+      encodePdu(IM.Server.IMServerPCLoginStatusNotify, { user_id: userId, login_status: pcLoggedIn ? 1 : 0 }),
     );
   }
 
   private buddyStatus(userId: number, status: number): void {
-    this.links.sendToAll(frameOf(IM.Buddy.IMUserStatNotify, { user_stat: { user_id: userId, status } }));
+    this.links.sendToAll(encodePdu(IM.Buddy.IMUserStatNotify, { user_stat: { user_id: userId, status } }));
   }
 }

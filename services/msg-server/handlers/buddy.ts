@@ -2,10 +2,11 @@
  * Buddy-list family: recent sessions, people and departments (from the
  * db-proxy), online status (from the route server), avatar and signature changes.
  */
-import { CID, IM, ServiceId } from '../../../pdu/commands';
+import { IM } from '../../../pdu/commands';
 import { encodeHandleAttach } from '../../../pdu/attach';
 import type { Dispatcher } from '../../../pdu/dispatch';
-import { encodeFrame } from '../../../pdu/frame';
+import { encodePdu } from '../../../pdu/encode';
+
 import { errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
@@ -45,7 +46,7 @@ function removeSession(ctx: MsgServerContext, conn: ClientConn, req: IM.Buddy.IM
   if (req.session_type === SessionType.SESSION_TYPE_SINGLE) {
     // The user's other devices drop the session too, at once (as the original, before the db answers).
     const notify = { user_id: conn.userId, session_type: req.session_type, session_id: req.session_id };
-    const frame = encodeFrame(ServiceId.BUDDY_LIST, CID.BUDDY_LIST_REMOVE_SESSION_NOTIFY, 0, IM.Buddy.IMRemoveSessionNotify.encode(notify).finish());
+    const frame = encodePdu(IM.Buddy.IMRemoveSessionNotify, notify);
     for (const c of conn.user?.connections ?? []) {
       if (c !== conn) c.sendFrame(frame);
     }

@@ -3,9 +3,10 @@
  * which this project does not provide: online requests are answered with a
  * failure ("no file server"), offline-file bookkeeping is stored and notified.
  */
-import { CID, IM, ServiceId } from '../../../pdu/commands';
+import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
-import { encodeFrame } from '../../../pdu/frame';
+import { encodePdu } from '../../../pdu/encode';
+
 import { isPcClient, type ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 import { forwardAsUser } from './common';
@@ -40,7 +41,7 @@ export function registerFileHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerCo
       trans_mode: TransferFileType.FILE_TYPE_OFFLINE,
       offline_ready: 1,
     };
-    const frame = encodeFrame(ServiceId.FILE, CID.FILE_NOTIFY, 0, IM.File.IMFileNotify.encode(notify).finish());
+    const frame = encodePdu(IM.File.IMFileNotify, notify);
     // Locally only the receiver's PC clients are told (as the original); other msg servers tell all devices.
     for (const c of ctx.users.get(req.to_user_id)?.connections ?? []) {
       if (isPcClient(c.clientType)) c.sendFrame(frame);

@@ -2,9 +2,10 @@
  * Group family: list, info, create, member changes (notified to members here and
  * on other msg servers), shield, and fanning out group messages.
  */
-import { CID, IM, ServiceId } from '../../../pdu/commands';
+import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
-import { encodeFrame } from '../../../pdu/frame';
+import { encodePdu } from '../../../pdu/encode';
+
 import { errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
@@ -37,7 +38,7 @@ export function registerGroupHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerC
         cur_user_id_list: rsp.cur_user_id_list,
         chg_user_id_list: rsp.chg_user_id_list,
       };
-      const frame = encodeFrame(ServiceId.GROUP, CID.GROUP_CHANGE_MEMBER_NOTIFY, 0, IM.Group.IMGroupChangeMemberNotify.encode(notify).finish());
+      const frame = encodePdu(IM.Group.IMGroupChangeMemberNotify, notify);
       ctx.routes.relayFrame(frame);
       notifyGroupChange(ctx, notify, frame, conn);
     });

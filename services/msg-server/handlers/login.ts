@@ -92,11 +92,7 @@ function completeLogin(
   ctx.users.add(conn);
   ctx.logins.userCountChanged(conn.userId, true);
   // The original always reports ONLINE here, whatever status the client asked for.
-  ctx.routes.broadcast(IM.Server.IMUserStatusUpdate, {
-    user_status: UserStatType.USER_STATUS_ONLINE,
-    user_id: conn.userId,
-    client_type: conn.clientType,
-  });
+  reportStatus(ctx, conn, UserStatType.USER_STATUS_ONLINE);
   conn.reply(pdu, IM.Login.IMLoginRes, {
     server_time: unixNow(),
     result_code: ResultType.REFUSE_REASON_NONE,
@@ -124,6 +120,11 @@ export function kickConnection(ctx: MsgServerContext, conn: ClientConn, reason: 
   ctx.logger.info({ conn: conn.id, userId: conn.userId, clientType: conn.clientType, reason, why }, 'connection kicked');
 }
 
+/** Every route server keeps its own online map: all of them hear each login and logout. */
+function reportStatus(ctx: MsgServerContext, conn: ClientConn, status: number): void {
+  ctx.routes.broadcast(IM.Server.IMUserStatusUpdate, { user_status: status, user_id: conn.userId, client_type: conn.clientType });
+}
+
 /** Called for every closed client connection: undo what its login registered. */
 export function clientClosed(ctx: MsgServerContext, conn: ClientConn, reason: string): void {
   conn.phase = Phase.Closing;
@@ -134,11 +135,7 @@ export function clientClosed(ctx: MsgServerContext, conn: ClientConn, reason: st
   conn.user = null;
   ctx.deliveries.forget(conn);
   ctx.logins.userCountChanged(conn.userId, false);
-  ctx.routes.broadcast(IM.Server.IMUserStatusUpdate, {
-    user_status: UserStatType.USER_STATUS_OFFLINE,
-    user_id: conn.userId,
-    client_type: conn.clientType,
-  });
+  reportStatus(ctx, conn, UserStatType.USER_STATUS_OFFLINE);
   ctx.logger.info({ conn: conn.id, userId: conn.userId, clientType: conn.clientType, reason }, 'user connection closed');
 }
 

@@ -2,9 +2,10 @@
  * Message family: sending (store -> ack -> deliver here and through the route
  * server), delivery receipts, read acks, and the history/unread queries.
  */
-import { CID, IM, ServiceId } from '../../../pdu/commands';
+import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
-import { encodeFrame, type Pdu } from '../../../pdu/frame';
+import { encodePdu } from '../../../pdu/encode';
+import type { Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
@@ -98,7 +99,7 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   // One frame for everyone: seq 0 and no attach_data (the original leaked the
   // sender's seq and attach through the route server).
   delete (stored as { attach_data?: Uint8Array | null }).attach_data;
-  const frame = encodeFrame(ServiceId.MSG, CID.MSG_DATA, 0, IM.Message.IMMsgData.encode(stored).finish());
+  const frame = encodePdu(IM.Message.IMMsgData, stored);
   ctx.routes.relayFrame(frame);
   if (group) {
     await fanOutGroupMessage(ctx, stored, frame, conn);
@@ -133,7 +134,7 @@ function readAck(ctx: MsgServerContext, conn: ClientConn, ack: IM.Message.IMMsgD
     session_type: ack.session_type,
   };
   // The reader's other devices learn the session is read (the sender is not told, as in the original).
-  const frame = encodeFrame(ServiceId.MSG, CID.MSG_READ_NOTIFY, 0, IM.Message.IMMsgDataReadNotify.encode(notify).finish());
+  const frame = encodePdu(IM.Message.IMMsgDataReadNotify, notify);
   for (const c of conn.user?.connections ?? []) {
     if (c !== conn) c.sendFrame(frame);
   }

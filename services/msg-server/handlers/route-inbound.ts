@@ -3,12 +3,13 @@
  * status notifications the route server generates. Each is delivered to the
  * local connections concerned (behaviour.md §4.4).
  */
-import { CID, IM, ServiceId } from '../../../pdu/commands';
+import { CID, IM } from '../../../pdu/commands';
 import type { PduConnection } from '../../../pdu/connection';
 import { Dispatcher, loggingDispatchHooks } from '../../../pdu/dispatch';
-import { encodeFrame, type Pdu } from '../../../pdu/frame';
+import { encodePdu } from '../../../pdu/encode';
+import type { Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import { isMobileClient, isPcClient, sameClientClass} from '../client-session';
+import { isMobileClient, isPcClient, sameClientClass } from '../client-session';
 import type { MsgServerContext } from '../context';
 import { fanOutGroupMessage, notifyGroupChange } from './group';
 import { kickConnection } from './login';
@@ -55,7 +56,7 @@ export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConn
     if (Object.prototype.hasOwnProperty.call(msg, 'attach_data')) {
       // An original msg_server relays the message with its sender's attach_data inside: clients must not see it.
       delete (msg as { attach_data?: Uint8Array | null }).attach_data;
-      frame = encodeFrame(ServiceId.MSG, CID.MSG_DATA, 0, IM.Message.IMMsgData.encode(msg).finish());
+      frame = encodePdu(IM.Message.IMMsgData, msg);
     }
     if (isGroupMessage(msg.msg_type)) {
       fanOutGroupMessage(ctx, msg, frame, null).catch((err: unknown) =>

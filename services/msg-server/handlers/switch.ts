@@ -2,9 +2,10 @@
  * P2P commands (e.g. "typing..."): an opaque string relayed to the peer's
  * devices and the sender's other devices, here and through the route server.
  */
-import { CID, IM, ServiceId } from '../../../pdu/commands';
+import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
-import { encodeFrame } from '../../../pdu/frame';
+import { encodePdu } from '../../../pdu/encode';
+
 import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 
@@ -12,7 +13,7 @@ export function registerSwitchHandlers(d: Dispatcher<ClientConn>, ctx: MsgServer
   d.on(IM.SwitchService.IMP2PCmdMsg, (msg, _pdu, conn) => {
     // The original relayed whatever from_user_id the client wrote; the sender is who logged in.
     msg.from_user_id = conn.userId;
-    const frame = encodeFrame(ServiceId.SWITCH_SERVICE, CID.SWITCH_P2P_CMD, 0, IM.SwitchService.IMP2PCmdMsg.encode(msg).finish());
+    const frame = encodePdu(IM.SwitchService.IMP2PCmdMsg, msg);
     deliverP2P(ctx, msg, frame, conn);
     ctx.routes.relayFrame(frame);
   });

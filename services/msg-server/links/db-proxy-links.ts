@@ -10,6 +10,7 @@ import type { Pdu } from '../../../pdu/frame';
 import { ReconnectingLink } from '../../../pdu/link';
 import type { HostPort } from '../../../lib/config';
 import { LinkUnavailableError } from '../../../lib/errors';
+import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
 
 export interface ServerLinkOptions {
@@ -36,7 +37,7 @@ export class DbProxyLinks {
   /** Connections whose db-proxy said it stops taking work. */
   private readonly draining = new WeakSet<PduConnection>();
   private next = 0;
-  private upWaiters: Array<() => void> = [];
+  private readonly upWaiters = new Waiters();
 
   constructor(
     endpoints: HostPort[],
@@ -55,7 +56,7 @@ export class DbProxyLinks {
               connection: serverLinkConnectionOptions(options),
               logger,
             },
-            { onPdu: (conn, pdu) => this.onPdu(conn, pdu), onUp: () => this.notifyAvailable() },
+            { onPdu: (conn, pdu) => this.onPdu(conn, pdu), onUp: () => this.upWaiters.release() },
           ),
         );
       }
@@ -77,14 +78,7 @@ export class DbProxyLinks {
 
   /** Resolves once some db-proxy connection can take requests. */
   whenAvailable(): Promise<void> {
-    if (this.available) return Promise.resolve();
-    return new Promise((resolve) => this.upWaiters.push(resolve));
-  }
-
-  private notifyAvailable(): void {
-    const waiters = this.upWaiters;
-    this.upWaiters = [];
-    for (const resolve of waiters) resolve();
+    return this.available ? Promise.resolve() : this.upWaiters.wait();
   }
 
   /** The next usable connection, round robin. */

@@ -6,11 +6,12 @@
  */
 import { IM, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
 import type { PduConnection } from '../../../pdu/connection';
-import { encodeFrame, type Pdu } from '../../../pdu/frame';
+import { encodePdu } from '../../../pdu/encode';
+import type { Pdu } from '../../../pdu/frame';
 import { ReconnectingLink } from '../../../pdu/link';
-import { commandOf } from '../../../pdu/commands';
 import type { HostPort } from '../../../lib/config';
 import { LinkUnavailableError } from '../../../lib/errors';
+import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
 import { serverLinkConnectionOptions, type ServerLinkOptions } from './db-proxy-links';
 
@@ -25,7 +26,7 @@ export class RouteLinks {
   private readonly links: ReconnectingLink[];
   private readonly upSince = new Map<ReconnectingLink, number>();
   private master: ReconnectingLink | null = null;
-  private upWaiters: Array<() => void> = [];
+  private readonly upWaiters = new Waiters();
 
   constructor(
     endpoints: HostPort[],
@@ -66,8 +67,7 @@ export class RouteLinks {
 
   /** Resolves once a route server is connected (and master). */
   whenAvailable(): Promise<void> {
-    if (this.available) return Promise.resolve();
-    return new Promise((resolve) => this.upWaiters.push(resolve));
+    return this.available ? Promise.resolve() : this.upWaiters.wait();
   }
 
   masterConnection(): PduConnection | null {
@@ -82,9 +82,7 @@ export class RouteLinks {
   }
 
   relay<T extends MessageClass>(type: T, body: BodyOf<T>): boolean {
-    const info = commandOf(type);
-    const bytes = (type as unknown as { encode(m: unknown): { finish(): Uint8Array } }).encode(body).finish();
-    return this.relayFrame(encodeFrame(info.serviceId, info.commandId, 0, bytes));
+    return this.relayFrame(encodePdu(type, body));
   }
 
   /** Sent to every route server (each keeps its own user map). */
@@ -106,9 +104,7 @@ export class RouteLinks {
     const users = this.hooks.snapshot();
     conn.send(IM.Server.IMOnlineUserInfo, { user_stat_list: users });
     this.logger.info({ link: link.name, conn: conn.id, users: users.length, master: this.master === link }, 'online users sent to route server');
-    const waiters = this.upWaiters;
-    this.upWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.upWaiters.release();
   }
 
   private onDown(link: ReconnectingLink): void {
