@@ -2,7 +2,8 @@
  * `npm run bench`: the whole system under load, through the real protocol.
  *
  * By default it starts its own cluster (db-proxy, route, login and N msg servers
- * as separate processes, on free loopback ports, database tt_bench), then:
+ * as separate processes, on free loopback ports, database tt_bench emptied first
+ * unless --keep-data), then:
  *   login   N users log in through the login server's /msg_server address
  *   chat    every user sends 1:1 messages to random peers among its --contacts
  *           (people chat with the same few people; a fixed seed keeps the pairs
@@ -20,6 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
+import Redis from 'ioredis';
 import { IM } from '../pdu/commands';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
@@ -49,6 +51,7 @@ interface Options {
   userPrefix: string;
   msgServerPid: number | null;
   allowRemote: boolean;
+  keepData: boolean;
   verbose: boolean;
 }
 
@@ -81,6 +84,7 @@ function parseArgs(argv: string[]): Options {
     userPrefix: value('user-prefix') ?? 'bench_',
     msgServerPid: value('msg-server-pid') ? Number(value('msg-server-pid')) : null,
     allowRemote: argv.includes('--allow-remote'),
+    keepData: argv.includes('--keep-data'),
     verbose: argv.includes('--verbose'),
   };
 }
@@ -126,6 +130,11 @@ interface OwnCluster {
 
 async function startOwnCluster(opts: Options): Promise<OwnCluster> {
   const storage = await provisionStorage({ database: 'tt_bench', log: note });
+  if (!opts.keepData) {
+    // Every run starts from an empty database and Redis prefix, so runs compare:
+    // millions of rows left by earlier runs outgrow the local MariaDB's buffer pool.
+    await dropBenchData(storage);
+  }
   await migrate(storage.mysqlUrl);
   const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all(Array.from({ length: 5 }, freeLoopbackPort));
   const msgPorts: number[] = [];
@@ -146,7 +155,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
         TT_DB_PROXY_LISTEN_PORT: String(db),
         TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
         TT_DB_PROXY_REDIS_URL: storage.redisUrl,
-        TT_DB_PROXY_REDIS_KEY_PREFIX: 'bench:',
+        TT_DB_PROXY_REDIS_KEY_PREFIX: BENCH_REDIS_PREFIX,
         TT_DB_PROXY_LOG_LEVEL: level,
       },
     },
@@ -198,6 +207,23 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       await storage.stop();
     },
   };
+}
+
+const BENCH_REDIS_PREFIX = 'bench:';
+
+async function dropBenchData(storage: Storage): Promise<void> {
+  const target = parseMysqlUrl(storage.mysqlUrl);
+  const conn = await mysql.createConnection({ ...target, database: undefined });
+  await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
+  await conn.end();
+  const redis = new Redis(storage.redisUrl);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${BENCH_REDIS_PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
 }
 
 // ---------------------------------------------------------------- phases
