@@ -1,39 +1,54 @@
 /**
  * The terminal chat client, driven through stdin/stdout as a person would use
- * it: two real client processes against a real cluster, on two msg servers.
+ * it: real client processes against a real cluster (two msg servers), with a
+ * protocol-level observer checking what the server recorded (unread counts,
+ * online status).
  */
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
+import { IM } from '../../pdu/commands';
 import { projectRoot } from '../../lib/paths';
-import { PASSWORD, startCluster } from '../helpers/cluster';
+import type { ImClient } from '../../tools/client/im-client';
+import { PASSWORD, startCluster, type TestCluster } from '../helpers/cluster';
 import { freeLoopbackPort } from '../../scripts/infra/system';
 import { waitFor } from '../helpers/wait';
+
+const { ClientType, SessionType, UserStatType } = IM.BaseDefine;
+
+/** Generous: the CI machine may be slow; nothing here measures time. */
+const WAIT_MS = 20_000;
+/** "[14:02]", or "[2026-11-20 14:02]" when a test runs across midnight. */
+const TIME = String.raw`\[[-\d :]+\]`;
+const time = (pattern: string, flags = '') => new RegExp(pattern.replace('TIME', TIME), flags);
 
 interface ChatProcess {
   proc: ChildProcessWithoutNullStreams;
   output(): string;
+  /** Index into the output: expectations after it only see newer lines. */
+  mark(): number;
   type(line: string): void;
-  /** Waits for `pattern` in the output after `from` (an index into the output). */
+  /** Waits for `pattern` in the output after `from`; returns the index just after the match. */
   expect(pattern: RegExp, from?: number): Promise<number>;
   exited: Promise<number>;
 }
 
-function chat(t: Test, args: string[]): ChatProcess {
+function chat(t: Test, args: string[], env: NodeJS.ProcessEnv = {}): ChatProcess {
   const proc = spawn(process.execPath, [join(projectRoot, 'dist/tools/client/cli.js'), ...args], {
     cwd: projectRoot,
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, TT_PASSWORD: '', NO_COLOR: '1', ...env },
   });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number>((resolve) => proc.on('exit', (code) => resolve(code ?? 1)));
+  const exited = new Promise<number>((resolve) => proc.on('exit', (code) => resolve(code ?? -1)));
   t.teardown(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
   return {
     proc,
     output: () => out,
+    mark: () => out.length,
     type: (line) => proc.stdin.write(line + '\n'),
     async expect(pattern, from = 0) {
       let index = -1;
@@ -43,8 +58,8 @@ function chat(t: Test, args: string[]): ChatProcess {
           if (m) index = from + m.index + m[0].length;
           return m !== null;
         },
-        15_000,
-        `${pattern} in:\n${out}`,
+        WAIT_MS,
+        `${pattern} in:\n${out.slice(from)}`,
       );
       return index;
     },
@@ -52,89 +67,214 @@ function chat(t: Test, args: string[]): ChatProcess {
   };
 }
 
+function loginArgs(cluster: TestCluster, user: string): string[] {
+  return ['--user', user, '--password', PASSWORD, '--login-url', cluster.loginUrl];
+}
+
+/** The server's unread count of `owner` for a session, as seen by `observer` (logged in as owner). */
+async function unreadOf(observer: ImClient, sessionId: number, group = false): Promise<number> {
+  const rsp = await observer.unreadCounts();
+  const type = group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE;
+  return rsp.unreadinfo_list.find((u) => u.session_id === sessionId && u.session_type === type)?.unread_cnt ?? 0;
+}
+
 t.test('two people chat through the terminal client across two msg servers', async (t) => {
   const cluster = await startCluster(t);
-  await cluster.addUsers(['alice', 'bob', 'carol']);
-  const login = ['--password', PASSWORD, '--login-url', cluster.loginUrl];
+  const [aliceId, bobId] = await cluster.addUsers(['alice', 'bob', 'carol']);
 
-  const alice = chat(t, ['--user', 'alice', ...login]);
+  const alice = chat(t, loginArgs(cluster, 'alice'));
   await alice.expect(/logged in as alice \(ALICE\), user id \d+, on 127\.0\.0\.1:(\d+)/);
   await alice.expect(/no recent conversations/);
   await alice.expect(/type \/help for commands/);
-  const bob = chat(t, ['--user', 'bob', ...login]);
+  const bob = chat(t, loginArgs(cluster, 'bob'));
   await bob.expect(/type \/help for commands/);
   const port = (s: string) => /on 127\.0\.0\.1:(\d+)/.exec(s)?.[1];
   t.not(port(alice.output()), port(bob.output()), 'the login server put them on different msg servers');
+  // Bob's phone: a second device of bob (a phone does not log the computer out), used to read what the server recorded.
+  const bobsPhone = await cluster.loginAs('bob', 0, { clientType: ClientType.CLIENT_TYPE_ANDROID });
 
+  let mark = alice.mark();
   alice.type('/help');
-  await alice.expect(/\/newgroup NAME a,b,c/);
+  for (const command of ['/sessions', '/users', '/online', '/open NAME', '/group NAME|ID', '/groups', '/newgroup NAME a,b,c', '/history [N]', '/msg NAME TEXT', '/close', '/quit']) {
+    await alice.expect(new RegExp(`^  ${command.replace(/[|[\]]/g, '\\$&')}\\s`, 'm'), mark);
+  }
 
   alice.type('/open bob');
-  await alice.expect(/--- conversation with bob ---/);
-  await alice.expect(/\(no messages yet\)/);
+  await alice.expect(/--- conversation with bob ---\n\(no messages yet\)/);
   alice.type('hello bob, how are you?');
   await alice.expect(/sent to bob \(msg id 1\)/);
-  await bob.expect(/\* new message from alice \(1 unread\)/);
+  await bob.expect(/\* new message from alice \(1 unread\) at \d\d:\d\d: hello bob, how are you\?/);
+  t.equal(await unreadOf(bobsPhone, aliceId), 1, 'the server counts it unread for bob');
 
-  let mark = bob.output().length;
+  mark = bob.mark();
   bob.type('/sessions');
-  await bob.expect(/alice\s+1 unread\s+\d\d:\d\d\s+hello bob, how are you\?/, mark);
+  await bob.expect(/recent conversations:\n {2}alice {2}1 unread {2}\d\d:\d\d {2}hello bob, how are you\?\n/, mark);
 
+  mark = bob.mark();
   bob.type('/open alice');
-  mark = await bob.expect(/\[\d\d:\d\d\] alice: hello bob, how are you\?/);
-  // Shown, so read: the unread count is cleared on the server.
+  await bob.expect(time(`--- conversation with alice ---\nTIME alice: hello bob, how are you\\?\n`), mark);
+  await waitFor(async () => (await unreadOf(bobsPhone, aliceId)) === 0, WAIT_MS, 'the read ack of /open to clear the unread count');
+  mark = bob.mark();
   bob.type('/sessions');
-  await bob.expect(/recent conversations:\n\s+alice\s+\d\d:\d\d/, mark);
+  await bob.expect(/recent conversations:\n {2}alice {2,}\d\d:\d\d {2}hello bob, how are you\?\n/, mark);
+
+  // A message arriving in the open conversation is shown and read at once.
+  mark = bob.mark();
+  alice.type('are you there?');
+  await alice.expect(/sent to bob \(msg id 2\)/);
+  await bob.expect(time(`TIME alice: are you there\\?`), mark);
+  t.notMatch(bob.output().slice(mark), /new message from/, 'shown in the conversation, not announced');
+  await waitFor(async () => (await unreadOf(bobsPhone, aliceId)) === 0, WAIT_MS, 'the live read ack to clear the unread count');
 
   bob.type('fine, thanks!');
-  await alice.expect(/\[\d\d:\d\d\] bob: fine, thanks!/);
+  await bob.expect(/sent to alice \(msg id 3\)/);
+  await alice.expect(time(`TIME bob: fine, thanks!`));
 
-  mark = alice.output().length;
+  mark = alice.mark();
   alice.type('/users');
-  await alice.expect(/bob\s+BOB\s+online/, mark);
-  await alice.expect(/carol\s+CAROL\s+offline/, mark);
+  await alice.expect(/^ {2}alice\s+ALICE\s+online \(you\)$/m, mark);
+  await alice.expect(/^ {2}bob\s+BOB\s+online$/m, mark);
+  await alice.expect(/^ {2}carol\s+CAROL\s+offline$/m, mark);
+  mark = alice.mark();
   alice.type('/online');
-  mark = await alice.expect(/alice\s+ALICE\s+online/, mark);
+  await alice.expect(/^ {2}alice\s+ALICE\s+online \(you\)\n {2}bob\s+BOB\s+online\n/m, mark);
+  t.notMatch(alice.output().slice(mark), /carol/, 'carol is not online');
 
+  // A group: created by alice with bob and carol, and a message each way.
   alice.type('/newgroup lunch bob,carol');
-  await alice.expect(/created group #lunch \(id \d+\)/);
-  await alice.expect(/--- group #lunch ---/);
+  const created = /created group #lunch \(id (\d+)\)/;
+  await alice.expect(created);
+  const groupId = Number(created.exec(alice.output())?.[1]);
+  await alice.expect(/--- group #lunch ---\n\(no messages yet\)/);
   alice.type('pizza at noon?');
-  await alice.expect(/sent to #lunch/);
-  await bob.expect(/\* new message from alice in #lunch \(1 unread\)/);
+  await alice.expect(/sent to #lunch \(msg id 1\)/);
+  await bob.expect(/\* new message from alice in #lunch \(1 unread\) at \d\d:\d\d: pizza at noon\?/);
+  t.equal(await unreadOf(bobsPhone, groupId, true), 1, 'the group message is unread for bob');
+  mark = bob.mark();
+  bob.type('/sessions');
+  await bob.expect(/^ {2}#lunch {2}1 unread {2}\S+ +alice: pizza at noon\?$/m, mark);
+  mark = bob.mark();
+  bob.type('/groups');
+  await bob.expect(new RegExp(`#lunch\\s+id ${groupId}\\s+alice, bob, carol`), mark);
   bob.type('/group lunch');
-  await bob.expect(/\[\d\d:\d\d\] alice: pizza at noon\?/);
+  await bob.expect(time(`--- group #lunch ---\nTIME alice: pizza at noon\\?\n`), mark);
+  await waitFor(async () => (await unreadOf(bobsPhone, groupId, true)) === 0, WAIT_MS, 'opening the group to clear its unread count');
+  bob.type('yes!');
+  await bob.expect(/sent to #lunch \(msg id 2\)/);
+  await alice.expect(time(`TIME bob: yes!`));
 
+  // A one-off message and leaving the conversation.
+  mark = bob.mark();
+  bob.type('/msg carol see you at lunch');
+  await bob.expect(/sent to carol \(msg id 1\)/, mark);
+  bob.type('/close');
+  await bob.expect(/--- left group #lunch ---/, mark);
+  bob.type('still here?');
+  await bob.expect(/error: open a conversation first/, mark);
+
+  mark = bob.mark();
   alice.type('/quit');
+  await alice.expect(/logging out/);
   t.equal(await alice.exited, 0, 'alice logs out cleanly');
+  await bob.expect(/\* alice is offline/, mark);
+  const status = await bobsPhone.usersStatus([aliceId, bobId]);
+  const statusOf = new Map(status.user_stat_list.map((s) => [s.user_id, s.status]));
+  t.equal(statusOf.get(aliceId), UserStatType.USER_STATUS_OFFLINE, 'the server knows alice left');
+  t.equal(statusOf.get(bobId), UserStatType.USER_STATUS_ONLINE, 'bob is still online');
   bob.proc.stdin.end(); // Ctrl-D
   t.equal(await bob.exited, 0, 'end of input logs out too');
+  await waitFor(async () => {
+    const s = await bobsPhone.usersStatus([bobId]);
+    return s.user_stat_list[0]?.status === UserStatType.USER_STATUS_OFFLINE;
+  }, WAIT_MS, 'bob offline after Ctrl-D');
 });
 
-t.test('clear errors: wrong password, login server down, unknown command', async (t) => {
+t.test('clear errors: wrong password, servers down or missing, bad input', async (t) => {
   const cluster = await startCluster(t, { msgServers: 1 });
   await cluster.addUsers(['alice']);
+
   const wrong = chat(t, ['--user', 'alice', '--password', 'nope', '--login-url', cluster.loginUrl]);
-  t.equal(await wrong.exited, 1);
-  t.match(wrong.output(), /login failed: /);
+  t.equal(await wrong.exited, 1, 'wrong password: exit 1');
+  t.match(wrong.output(), /^login failed: wrong user name or password\n$/);
 
   const closedPort = await freeLoopbackPort();
   const down = chat(t, ['--user', 'alice', '--password', PASSWORD, '--login-url', `http://127.0.0.1:${closedPort}/msg_server`]);
-  t.equal(await down.exited, 1);
-  t.match(down.output(), /cannot reach the login server at http:\/\/127\.0\.0\.1:\d+\/msg_server — is the cluster running\? \(npm start\)/);
+  t.equal(await down.exited, 1, 'login server down: exit 1');
+  t.equal(down.output(), `cannot reach the login server at http://127.0.0.1:${closedPort}/msg_server — is the cluster running? (npm start)\n`);
+
+  const noServer = chat(t, ['--user', 'alice', '--password', PASSWORD, '--server', `127.0.0.1:${closedPort}`]);
+  t.equal(await noServer.exited, 1, 'msg server down: exit 1');
+  t.match(noServer.output(), new RegExp(`^cannot connect to the msg server 127\\.0\\.0\\.1:${closedPort}: .*ECONNREFUSED.* — is it running\\?\n$`));
 
   const usage = chat(t, ['--password', 'x']);
-  t.equal(await usage.exited, 2);
-  t.match(usage.output(), /--user is required/);
+  t.equal(await usage.exited, 2, 'usage error: exit 2');
+  t.match(usage.output(), /--user is required\nusage: npm run client -- --user NAME/);
 
-  const alice = chat(t, ['--user', 'alice', '--password', PASSWORD, '--login-url', cluster.loginUrl]);
+  const noPassword = chat(t, ['--user', 'alice', '--login-url', cluster.loginUrl]);
+  t.equal(await noPassword.exited, 1, 'no password and no terminal: exit 1');
+  t.match(noPassword.output(), /no password given: use --password P, set TT_PASSWORD/);
+
+  // The password from the environment, the msg server given directly, a phone client.
+  const direct = chat(t, ['--user', 'alice', '--server', `127.0.0.1:${cluster.msgServers[0].port}`, '--client-type', 'android'], {
+    TT_PASSWORD: PASSWORD,
+  });
+  await direct.expect(/type \/help for commands/);
+  let mark = direct.mark();
+  direct.type('/dance');
+  await direct.expect(/error: unknown command \/dance \(try \/help\)/, mark);
+  direct.type('hello?');
+  await direct.expect(/error: open a conversation first/, mark);
+  direct.type('/open nobody');
+  await direct.expect(/error: no user named "nobody" \(see \/users\)/, mark);
+  direct.type('/open alice');
+  await direct.expect(/error: that is you/, mark);
+  direct.type('/history');
+  await direct.expect(/error: open a conversation first/, mark);
+  direct.type('/msg alice');
+  await direct.expect(/error: usage: \/msg NAME TEXT/, mark);
+  direct.type('/newgroup lunch');
+  await direct.expect(/error: usage: \/newgroup NAME user1,user2/, mark);
+  direct.type('/group nowhere');
+  await direct.expect(/error: no group "nowhere" \(see \/groups\)/, mark);
+  mark = direct.mark();
+  direct.type('/quit');
+  t.equal(await direct.exited, 0, 'still works after the errors, and quits cleanly');
+
+  const empty = await startCluster(t, { msgServers: 0 });
+  const none = chat(t, ['--user', 'alice', '--password', PASSWORD, '--login-url', empty.loginUrl]);
+  t.equal(await none.exited, 1, 'no msg server registered: exit 1');
+  t.match(none.output(), /^no msg server available: .*no msg server is available.* — start one/);
+});
+
+t.test('older messages page by page with /history, oldest first', async (t) => {
+  // Carol's 25 quick messages would otherwise trip the 20-per-second flood limit.
+  const cluster = await startCluster(t, { msgServers: 1, msg: { floodLimitPerSecond: 1000 } });
+  const [aliceId] = await cluster.addUsers(['alice', 'carol']);
+  const carol = await cluster.loginAs('carol', 0);
+  for (let i = 1; i <= 25; i++) await carol.sendText(aliceId, `note ${i}`);
+
+  const alice = chat(t, loginArgs(cluster, 'alice'));
+  await alice.expect(/recent conversations:\n {2}carol {2}25 unread {2}\d\d:\d\d {2}note 25\n/);
   await alice.expect(/type \/help for commands/);
-  alice.type('/dance');
-  await alice.expect(/error: unknown command \/dance \(try \/help\)/);
-  alice.type('hello?');
-  await alice.expect(/error: open a conversation first/);
-  alice.type('/open nobody');
-  await alice.expect(/error: no user named "nobody"/);
+  const notes = (from: number) => [...alice.output().slice(from).matchAll(time(`TIME carol: note (\\d+)`, 'g'))].map((m) => Number(m[1]));
+
+  let mark = alice.mark();
+  alice.type('/open carol');
+  await alice.expect(/note 25\n/, mark);
+  t.same(notes(mark), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25], 'the last 20, oldest first');
+  mark = alice.mark();
+  alice.type('/history 3');
+  await alice.expect(/note 5\n/, mark);
+  t.same(notes(mark), [3, 4, 5]);
+  mark = alice.mark();
+  alice.type('/history');
+  await alice.expect(/note 2\n/, mark);
+  t.same(notes(mark), [1, 2]);
+  mark = alice.mark();
+  alice.type('/history');
+  await alice.expect(/\(no older messages\)/, mark);
+  t.same(notes(mark), []);
+
   alice.type('/quit');
   t.equal(await alice.exited, 0);
 });
@@ -142,9 +282,20 @@ t.test('clear errors: wrong password, login server down, unknown command', async
 t.test('a second login elsewhere logs the terminal client out with a clear message', async (t) => {
   const cluster = await startCluster(t, { msgServers: 1 });
   await cluster.addUsers(['alice']);
-  const first = chat(t, ['--user', 'alice', '--password', PASSWORD, '--login-url', cluster.loginUrl]);
+  const first = chat(t, loginArgs(cluster, 'alice'));
   await first.expect(/type \/help for commands/);
   await cluster.loginAs('alice', 0);
-  await first.expect(/you were logged out: you logged in elsewhere/);
+  await first.expect(/you were logged out: logged in elsewhere/);
   t.equal(await first.exited, 3);
+  t.notMatch(first.output(), /connection to the msg server lost/, 'a kick is not reported as a lost connection');
+});
+
+t.test('a msg server going away ends the client with a clear message and a failure code', async (t) => {
+  const cluster = await startCluster(t, { msgServers: 1 });
+  await cluster.addUsers(['alice']);
+  const alice = chat(t, loginArgs(cluster, 'alice'));
+  await alice.expect(/type \/help for commands/);
+  await cluster.msgServers[0].stop('test: msg server gone');
+  await alice.expect(/connection to the msg server lost: \S/);
+  t.equal(await alice.exited, 1);
 });

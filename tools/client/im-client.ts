@@ -37,6 +37,8 @@ export interface ImClientOptions {
   keepInbox?: boolean;
   /** Largest PDU accepted from the server (user lists can be big). */
   maxPduLength?: number;
+  /** Give up connecting after this long (default: the OS's own TCP timeout). */
+  connectTimeoutMs?: number;
 }
 
 export interface Push {
@@ -52,20 +54,33 @@ export interface LoginOptions {
   clientVersion?: string;
 }
 
-/** The msg server address a login server hands out (GET /msg_server). */
-export async function fetchMsgServer(loginUrl: string): Promise<{ host: string; port: number; raw: Record<string, unknown> }> {
+/**
+ * The msg server address a login server hands out (GET /msg_server); `backupHost`
+ * is its other address (the answer's backupIP). No time limit unless timeoutMs.
+ */
+export async function fetchMsgServer(
+  loginUrl: string,
+  options: { timeoutMs?: number } = {},
+): Promise<{ host: string; port: number; backupHost: string; raw: Record<string, unknown> }> {
   const url = loginUrl.includes('/msg_server') ? loginUrl : `${loginUrl.replace(/\/$/, '')}/msg_server`;
   let res: Response;
+  let body: Record<string, unknown>;
   try {
-    res = await fetch(url);
+    res = await fetch(url, options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) });
   } catch (err) {
-    throw new TTError('TT_ERR_LOGIN_SERVER_UNREACHABLE', `cannot reach the login server at ${url}: ${(err as Error).message}`);
+    const why = (err as Error).name === 'TimeoutError' ? 'no answer in time' : String((err as { cause?: Error }).cause?.message ?? (err as Error).message);
+    throw new TTError('TT_ERR_LOGIN_SERVER_UNREACHABLE', `cannot reach the login server at ${url}: ${why}`);
   }
-  const body = (await res.json()) as Record<string, unknown>;
+  try {
+    body = (await res.json()) as Record<string, unknown>;
+  } catch {
+    throw new TTError('TT_ERR_LOGIN_SERVER_ANSWER', `${url} answered HTTP ${res.status} with something that is not a login server answer`);
+  }
   if (body.code !== 0) {
     throw new TTError('TT_ERR_NO_MSG_SERVER', `login server has no msg server for us (code ${String(body.code)}: ${String(body.msg)})`);
   }
-  return { host: String(body.priorIP), port: Number(body.port), raw: body };
+  const host = String(body.priorIP);
+  return { host, port: Number(body.port), backupHost: typeof body.backupIP === 'string' && body.backupIP !== '' ? body.backupIP : host, raw: body };
 }
 
 export class ImClient extends EventEmitter {
@@ -103,9 +118,18 @@ export class ImClient extends EventEmitter {
 
   static connect(options: ImClientOptions): Promise<ImClient> {
     return new Promise((resolve, reject) => {
+      const where = `${options.host}:${options.port}`;
       const socket = net.connect({ host: options.host, port: options.port, noDelay: true });
-      socket.once('error', (err) => reject(new TTError('TT_ERR_CONNECT', `cannot connect to the msg server ${options.host}:${options.port}: ${err.message}`)));
+      const timer =
+        options.connectTimeoutMs === undefined
+          ? null
+          : setTimeout(() => socket.destroy(new Error(`no answer within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
+      socket.once('error', (err) => {
+        if (timer) clearTimeout(timer);
+        reject(new TTError('TT_ERR_CONNECT', `cannot connect to the msg server ${where}: ${err.message}`));
+      });
       socket.once('connect', () => {
+        if (timer) clearTimeout(timer);
         socket.removeAllListeners('error');
         resolve(new ImClient(socket, options));
       });

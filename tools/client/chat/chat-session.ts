@@ -1,14 +1,18 @@
 /**
- * The chat client's state and what each command does over the protocol: who is
- * who, which conversation is open, what is unread; live messages are shown in
- * the open conversation (and marked read) or announced.
+ * The chat client's state and what each command does over the protocol: which
+ * conversation is open, what is unread, and what to do with what the server
+ * pushes. Messages of the open conversation are shown and marked read at once
+ * (they have been seen); others are announced with the unread count.
  */
-import { IM } from '../../../pdu/commands';
-import { encryptMessageText } from '../../../lib/message-crypto';
+import { CID, IM } from '../../../pdu/commands';
+import { PduFlag, describeFlag } from '../../../pdu/frame';
+import { errorMessage } from '../../../lib/errors';
 import type { ImClient, Push } from '../im-client';
-import { clock, messageLine, messageText, table, type Style } from './render';
+import { Directory } from './directory';
+import { clock, isGroupMessageType, messageLine, messageText, preview, table, type Style } from './render';
+import type { Output } from './terminal';
 
-const { SessionType, MsgType, UserStatType, KickReasonType } = IM.BaseDefine;
+const { SessionType, UserStatType, KickReasonType } = IM.BaseDefine;
 
 export interface Conversation {
   kind: 'user' | 'group';
@@ -16,181 +20,148 @@ export interface Conversation {
   name: string;
 }
 
-export interface Output {
-  line(text: string): void;
-}
+/** Messages shown when a conversation is opened. */
+export const OPEN_HISTORY_COUNT = 20;
 
-interface Group {
-  name: string;
-  members: number[];
-}
+/** What a recent session and an unread entry both tell about a conversation. */
+type SessionSummary = Pick<IM.BaseDefine.IContactSessionInfo, 'session_id' | 'session_type' | 'latest_msg_type' | 'latest_msg_data' | 'latest_msg_from_user_id'>;
 
-const key = (kind: 'user' | 'group', id: number) => `${kind}:${id}`;
+const key = (kind: Conversation['kind'], id: number) => `${kind}:${id}`;
+const kindOf = (sessionType: number): Conversation['kind'] => (sessionType === SessionType.SESSION_TYPE_GROUP ? 'group' : 'user');
 
 export class ChatSession {
   conversation: Conversation | null = null;
-  private readonly users = new Map<number, IM.BaseDefine.IUserInfo>();
-  private readonly groups = new Map<number, Group>();
+  /** Set when the server logged us out because we logged in elsewhere. */
+  kickReason: string | null = null;
+  readonly directory: Directory;
   private readonly unread = new Map<string, number>();
-  private usersUpdatedAt = 0;
-  /** Oldest msg id shown in the open conversation (for /history paging); 0 = none. */
+  /** Oldest msg id shown in the open conversation (for /history paging); 0 = none shown yet. */
   private oldestShown = 0;
+  /** Pushes are handled one at a time, in arrival order, so lines never interleave. */
+  private pushes: Promise<void> = Promise.resolve();
 
   constructor(
     readonly client: ImClient,
     private readonly out: Output,
     private readonly style: Style,
-  ) {}
+  ) {
+    this.directory = new Directory(client);
+  }
 
   get me(): number {
     return this.client.userId;
   }
 
-  /** After login: directory, groups, unread counts, recent sessions; then live pushes. */
+  /** After login: who is who, then live pushes, then the recent sessions. */
   async start(): Promise<void> {
-    await this.refreshUsers();
-    await this.refreshGroups();
-    const unread = await this.client.unreadCounts();
-    for (const u of unread.unreadinfo_list) {
-      this.unread.set(key(u.session_type === SessionType.SESSION_TYPE_GROUP ? 'group' : 'user', u.session_id), u.unread_cnt);
-    }
-    this.client.on('push', (push: Push) => void this.onPush(push));
+    await this.directory.refreshUsers();
+    await this.directory.refreshGroups();
+    this.client.on('push', (push: Push) => this.queuePush(push));
     await this.showSessions();
   }
 
-  userName(id: number): string {
-    const u = this.users.get(id);
-    return u ? u.user_real_name : `user#${id}`;
-  }
-
-  private findUser(name: string): IM.BaseDefine.IUserInfo | undefined {
-    const lower = name.toLowerCase();
-    for (const u of this.users.values()) if (u.user_real_name.toLowerCase() === lower) return u;
-    return undefined;
-  }
-
-  async refreshUsers(): Promise<void> {
-    const rsp = await this.client.allUsers(this.usersUpdatedAt);
-    for (const u of rsp.user_list) this.users.set(u.user_id, u);
-    this.usersUpdatedAt = rsp.latest_update_time;
-  }
-
-  /** Normal groups, plus the temporary ones that appear in recent sessions. */
-  async refreshGroups(extra: number[] = []): Promise<void> {
-    const ids = new Set<number>(extra);
-    for (const g of (await this.client.normalGroups()).group_version_list) ids.add(g.group_id);
-    for (const s of (await this.client.recentSessions(0)).contact_session_list) {
-      if (s.session_type === SessionType.SESSION_TYPE_GROUP) ids.add(s.session_id);
-    }
-    if (ids.size === 0) return;
-    const info = await this.client.groupInfo([...ids]);
-    for (const g of info.group_info_list) this.groups.set(g.group_id, { name: g.group_name, members: [...(g.group_member_list ?? [])] });
+  /** Resolves once every push received so far has been handled (and printed). */
+  settled(): Promise<void> {
+    return this.pushes;
   }
 
   async showSessions(): Promise<void> {
     const [sessions, unread] = await Promise.all([this.client.recentSessions(0), this.client.unreadCounts()]);
-    for (const u of unread.unreadinfo_list) {
-      this.unread.set(key(u.session_type === SessionType.SESSION_TYPE_GROUP ? 'group' : 'user', u.session_id), u.unread_cnt);
-    }
-    if (sessions.contact_session_list.length === 0) {
+    this.unread.clear();
+    for (const u of unread.unreadinfo_list) this.unread.set(key(kindOf(u.session_type), u.session_id), u.unread_cnt);
+    const listed = new Set(sessions.contact_session_list.map((s) => key(kindOf(s.session_type), s.session_id)));
+    // A group's session row for its members is written by the server's periodic sync
+    // (every few seconds): until then a new group's unread messages show only here.
+    const unlisted = unread.unreadinfo_list.filter((u) => !listed.has(key(kindOf(u.session_type), u.session_id)));
+    const groupIds = [...sessions.contact_session_list, ...unlisted].filter((s) => s.session_type === SessionType.SESSION_TYPE_GROUP).map((s) => s.session_id);
+    const unknownGroups = groupIds.filter((id) => !this.directory.knowsGroup(id));
+    if (unknownGroups.length > 0) await this.directory.loadGroups(unknownGroups);
+    if (sessions.contact_session_list.length === 0 && unlisted.length === 0) {
       this.out.line('no recent conversations');
       return;
     }
+    const row = (s: SessionSummary, when: string) => {
+      const kind = kindOf(s.session_type);
+      const name = kind === 'group' ? `#${this.directory.groupName(s.session_id)}` : this.directory.userName(s.session_id);
+      const count = this.unread.get(key(kind, s.session_id)) ?? 0;
+      const text = messageText(s.latest_msg_type, s.latest_msg_data);
+      // For a single session the server reports the peer as sender whoever wrote it; for a group it is the real sender.
+      const last = kind === 'group' ? `${this.directory.userName(s.latest_msg_from_user_id)}: ${text}` : text;
+      return [name, count > 0 ? `${count} unread` : '', when, preview(last)];
+    };
+    const rows = [...unlisted.map((u) => row(u, 'new')), ...sessions.contact_session_list.map((s) => row(s, clock(s.updated_time)))];
     this.out.line('recent conversations:');
-    const rows = sessions.contact_session_list.map((s) => {
-      const group = s.session_type === SessionType.SESSION_TYPE_GROUP;
-      const name = group ? `#${this.groups.get(s.session_id)?.name ?? s.session_id}` : this.userName(s.session_id);
-      const count = this.unread.get(key(group ? 'group' : 'user', s.session_id)) ?? 0;
-      const preview = messageText(s.latest_msg_type, s.latest_msg_data).slice(0, 40);
-      return [name, count > 0 ? `${count} unread` : '', clock(s.updated_time), preview];
-    });
     for (const line of table(rows)) this.out.line(line);
   }
 
   async showUsers(onlineOnly: boolean): Promise<void> {
-    await this.refreshUsers();
-    const users = [...this.users.values()].filter((u) => u.status !== 3);
-    const status = await this.client.usersStatus(users.map((u) => u.user_id));
-    const online = new Set(status.user_stat_list.filter((s) => s.status === UserStatType.USER_STATUS_ONLINE).map((s) => s.user_id));
-    const shown = users.filter((u) => !onlineOnly || online.has(u.user_id));
+    await this.directory.refreshUsers();
+    const users = this.directory.activeUsers();
+    const status = users.length > 0 ? await this.client.usersStatus(users.map((u) => u.user_id)) : { user_stat_list: [] };
+    const statusOf = new Map(status.user_stat_list.map((s) => [s.user_id, s.status]));
+    const shown = users.filter((u) => !onlineOnly || statusOf.get(u.user_id) === UserStatType.USER_STATUS_ONLINE);
     if (shown.length === 0) {
-      this.out.line(onlineOnly ? 'nobody is online (on a PC client)' : 'no users');
+      // Only computer clients count as online (as in TeamTalk); phones do not.
+      this.out.line(onlineOnly ? 'nobody is online' : 'no users');
       return;
     }
-    const rows = shown.map((u) => [u.user_real_name, u.user_nick_name, online.has(u.user_id) ? 'online' : 'offline']);
+    const rows = shown.map((u) => [u.user_real_name, u.user_nick_name, statusName(statusOf.get(u.user_id)) + (u.user_id === this.me ? ' (you)' : '')]);
     for (const line of table(rows)) this.out.line(line);
   }
 
   async showGroups(): Promise<void> {
-    await this.refreshGroups();
-    if (this.groups.size === 0) {
+    await this.directory.refreshGroups();
+    const groups = this.directory.allGroups();
+    if (groups.length === 0) {
       this.out.line('no groups (create one with /newgroup NAME user1,user2)');
       return;
     }
-    const rows = [...this.groups.entries()].map(([id, g]) => [`#${g.name}`, `id ${id}`, g.members.map((m) => this.userName(m)).join(', ')]);
+    const rows = groups.map((g) => [`#${g.name}`, `id ${g.id}`, g.members.map((m) => this.directory.userName(m)).sort().join(', ')]);
     for (const line of table(rows)) this.out.line(line);
   }
 
   async open(name: string): Promise<void> {
-    let user = this.findUser(name);
-    if (!user) {
-      await this.refreshUsers();
-      user = this.findUser(name);
-    }
+    const user = await this.directory.findUser(name);
     if (!user) throw new Error(`no user named "${name}" (see /users)`);
-    if (user.user_id === this.me) throw new Error('that is you');
+    if (user.user_id === this.me) throw new Error('that is you; open a conversation with someone else');
     await this.enter({ kind: 'user', id: user.user_id, name: user.user_real_name });
   }
 
   async openGroup(nameOrId: string): Promise<void> {
-    const find = () => {
-      for (const [id, g] of this.groups) if (String(id) === nameOrId || g.name.toLowerCase() === nameOrId.toLowerCase()) return id;
-      return undefined;
-    };
-    let id = find();
-    if (id === undefined) {
-      await this.refreshGroups(/^\d+$/.test(nameOrId) ? [Number(nameOrId)] : []);
-      id = find();
-    }
-    if (id === undefined) throw new Error(`no group "${nameOrId}" (see /groups)`);
-    await this.enter({ kind: 'group', id, name: (this.groups.get(id) as Group).name });
+    const group = await this.directory.findGroup(nameOrId);
+    if (!group) throw new Error(`no group "${nameOrId}" (see /groups)`);
+    await this.enter({ kind: 'group', id: group.id, name: group.name });
   }
 
   async newGroup(name: string, memberNames: string[]): Promise<void> {
-    const ids: number[] = [];
+    const ids = new Set<number>([this.me]); // real clients list themselves (the original server does not add the creator)
     for (const n of memberNames) {
-      const u = this.findUser(n);
-      if (!u) throw new Error(`no user named "${n}"`);
-      ids.push(u.user_id);
+      const u = await this.directory.findUser(n);
+      if (!u) throw new Error(`no user named "${n}" (see /users)`);
+      ids.add(u.user_id);
     }
-    const rsp = await this.client.createGroup(name, ids);
-    if (rsp.result_code !== 0) throw new Error(`the server refused to create the group (code ${rsp.result_code})`);
-    await this.refreshGroups([rsp.group_id]);
+    let rsp: IM.Group.IMGroupCreateRsp;
+    try {
+      rsp = await this.client.createGroup(name, [...ids]);
+    } catch (err) {
+      throw new Error(`group not created: ${failureReason(err)}`);
+    }
+    if (rsp.result_code !== 0) throw new Error(`group not created: the server refused (code ${rsp.result_code})`);
+    await this.directory.loadGroups([rsp.group_id]);
     this.out.line(`created group #${name} (id ${rsp.group_id})`);
     await this.enter({ kind: 'group', id: rsp.group_id, name });
   }
 
   close(): void {
-    if (this.conversation) this.out.line(`--- left ${this.describe(this.conversation)} ---`);
+    if (!this.conversation) throw new Error('no conversation is open');
+    this.out.line(`--- left ${describe(this.conversation)} ---`);
     this.conversation = null;
   }
 
-  private describe(c: Conversation): string {
-    return c.kind === 'group' ? `group #${c.name}` : `conversation with ${c.name}`;
-  }
-
-  private async enter(conversation: Conversation): Promise<void> {
-    this.conversation = conversation;
-    this.oldestShown = 0;
-    this.out.line(`--- ${this.describe(conversation)} ---`);
-    const shown = await this.showHistory(20);
-    if (shown === 0) this.out.line(this.style.dim('(no messages yet)'));
-  }
-
-  /** Shows up to `count` messages older than those shown; marks the conversation read. */
+  /** Shows up to `count` messages older than those shown, oldest first; the first page marks the conversation read. */
   async showHistory(count: number): Promise<number> {
     const c = this.conversation;
-    if (!c) throw new Error('open a conversation first (/open NAME)');
+    if (!c) throw new Error('open a conversation first (/open NAME or /group NAME)');
     if (this.oldestShown === 1) {
       this.out.line(this.style.dim('(no older messages)'));
       return 0;
@@ -200,21 +171,17 @@ export class ChatSession {
       fromMsgId: this.oldestShown > 0 ? this.oldestShown - 1 : 0,
       count,
     });
-    const messages = [...rsp.msg_list].reverse();
-    for (const m of messages) this.out.line(messageLine(this.style, m.create_time, this.userName(m.from_session_id), messageText(m.msg_type, m.msg_data)));
-    if (messages.length > 0) {
-      const newest = messages[messages.length - 1].msg_id;
-      if (this.oldestShown === 0) this.markRead(c, newest);
-      this.oldestShown = messages[0].msg_id;
-    } else if (this.oldestShown > 0) {
-      this.out.line(this.style.dim('(no older messages)'));
+    const messages = [...rsp.msg_list].sort((a, b) => a.msg_id - b.msg_id);
+    for (const m of messages) {
+      this.out.line(messageLine(this.style, m.create_time, this.directory.userName(m.from_session_id), messageText(m.msg_type, m.msg_data)));
     }
+    if (messages.length === 0) {
+      if (this.oldestShown > 0) this.out.line(this.style.dim('(no older messages)'));
+      return 0;
+    }
+    if (this.oldestShown === 0) this.markRead(c, messages[messages.length - 1].msg_id);
+    this.oldestShown = messages[0].msg_id;
     return messages.length;
-  }
-
-  private markRead(c: Conversation, msgId: number): void {
-    this.client.readAck(c.id, msgId, c.kind === 'group');
-    this.unread.delete(key(c.kind, c.id));
   }
 
   async send(text: string): Promise<void> {
@@ -224,31 +191,74 @@ export class ChatSession {
   }
 
   async sendToName(name: string, text: string): Promise<void> {
-    const user = this.findUser(name);
+    const user = await this.directory.findUser(name);
     if (!user) throw new Error(`no user named "${name}" (see /users)`);
+    if (user.user_id === this.me) throw new Error('you cannot send a message to yourself');
     await this.sendTo({ kind: 'user', id: user.user_id, name: user.user_real_name }, text);
   }
 
+  private async enter(conversation: Conversation): Promise<void> {
+    this.conversation = conversation;
+    this.oldestShown = 0;
+    this.out.line(`--- ${describe(conversation)} ---`);
+    const shown = await this.showHistory(OPEN_HISTORY_COUNT);
+    if (shown === 0) this.out.line(this.style.dim('(no messages yet)'));
+  }
+
+  private markRead(c: Conversation, msgId: number): void {
+    this.client.readAck(c.id, msgId, c.kind === 'group');
+    this.unread.delete(key(c.kind, c.id));
+  }
+
   private async sendTo(c: Conversation, text: string): Promise<void> {
-    const msgType = c.kind === 'group' ? MsgType.MSG_TYPE_GROUP_TEXT : MsgType.MSG_TYPE_SINGLE_TEXT;
-    const ack = await this.client.sendMessage(c.id, encryptMessageText(text), msgType);
-    this.out.line(this.style.dim(`sent to ${c.kind === 'group' ? '#' + c.name : c.name} (msg id ${ack.msg_id})`));
+    const target = c.kind === 'group' ? `#${c.name}` : c.name;
+    let ack: IM.Message.IMMsgDataAck;
+    try {
+      ack = await this.client.sendText(c.id, text, { group: c.kind === 'group' });
+    } catch (err) {
+      throw new Error(`message to ${target} not sent: ${failureReason(err)}`);
+    }
+    this.out.line(this.style.dim(`sent to ${target} (msg id ${ack.msg_id})`));
+  }
+
+  private queuePush(push: Push): void {
+    if (push.commandId === CID.LOGIN_KICK_USER) {
+      // Noted at once: the connection closes right after this notice.
+      const kick = push.message as IM.Login.IMKickUser;
+      this.kickReason = kick.kick_reason === KickReasonType.KICK_REASON_MOBILE_KICK ? 'your phone logged this client out' : 'logged in elsewhere';
+    }
+    this.pushes = this.pushes
+      .then(() => this.onPush(push))
+      .catch((err: unknown) => {
+        // A lookup failing because the connection just closed is reported by the close itself.
+        if (this.client.isOpen) this.out.line(this.style.error(`error: ${errorMessage(err)}`));
+      });
   }
 
   private async onPush(push: Push): Promise<void> {
     switch (push.commandId) {
-      case 0x0301:
+      case CID.MSG_DATA:
         return this.onMessage(push.message as IM.Message.IMMsgData);
-      case 0x0107: {
-        const kick = push.message as IM.Login.IMKickUser;
-        const why = kick.kick_reason === KickReasonType.KICK_REASON_MOBILE_KICK ? 'logged out by your phone' : 'you logged in elsewhere';
-        this.out.line(this.style.error(`you were logged out: ${why}`));
+      case CID.MSG_READ_NOTIFY: {
+        // Read on another of my devices.
+        const n = push.message as IM.Message.IMMsgDataReadNotify;
+        this.unread.delete(key(kindOf(n.session_type), n.session_id));
         return;
       }
-      case 0x040b: {
+      case CID.LOGIN_KICK_USER:
+        this.out.line(this.style.error(`you were logged out: ${this.kickReason}`));
+        return;
+      case CID.BUDDY_LIST_STATUS_NOTIFY: {
+        const { user_id, status } = (push.message as IM.Buddy.IMUserStatNotify).user_stat;
+        if (user_id === this.me) return;
+        if (!this.directory.knowsUser(user_id)) await this.directory.refreshUsers();
+        this.out.line(this.style.dim(`* ${this.directory.userName(user_id)} is ${statusName(status)}`));
+        return;
+      }
+      case CID.GROUP_CHANGE_MEMBER_NOTIFY: {
         const n = push.message as IM.Group.IMGroupChangeMemberNotify;
-        await this.refreshGroups([n.group_id]);
-        this.out.line(this.style.notice(`* members of #${this.groups.get(n.group_id)?.name ?? n.group_id} changed`));
+        await this.directory.loadGroups([n.group_id]);
+        this.out.line(this.style.notice(`* members of #${this.directory.groupName(n.group_id)} changed`));
         return;
       }
       default:
@@ -257,15 +267,16 @@ export class ChatSession {
   }
 
   private async onMessage(m: IM.Message.IMMsgData): Promise<void> {
-    const group = m.msg_type === MsgType.MSG_TYPE_GROUP_TEXT || m.msg_type === MsgType.MSG_TYPE_GROUP_AUDIO;
-    if (!this.users.has(m.from_user_id)) await this.refreshUsers();
-    if (group && !this.groups.has(m.to_session_id)) await this.refreshGroups([m.to_session_id]);
-    const peer = group ? m.to_session_id : m.from_user_id === this.me ? m.to_session_id : m.from_user_id;
+    const group = isGroupMessageType(m.msg_type);
+    if (!this.directory.knowsUser(m.from_user_id)) await this.directory.refreshUsers();
+    if (group && !this.directory.knowsGroup(m.to_session_id)) await this.directory.loadGroups([m.to_session_id]);
+    // A single message I sent from another device has the peer in to_session_id.
+    const peer = group || m.from_user_id === this.me ? m.to_session_id : m.from_user_id;
     const kind = group ? 'group' : 'user';
     const c = this.conversation;
     if (c && c.kind === kind && c.id === peer) {
-      this.out.line(messageLine(this.style, m.create_time, this.userName(m.from_user_id), messageText(m.msg_type, m.msg_data)));
-      // Shown, so read: the sender's other devices and the unread count learn it.
+      this.out.line(messageLine(this.style, m.create_time, this.directory.userName(m.from_user_id), messageText(m.msg_type, m.msg_data)));
+      // Shown, so read: the unread count is cleared and my other devices learn it.
       if (m.from_user_id !== this.me) this.markRead(c, m.msg_id);
       return;
     }
@@ -273,7 +284,35 @@ export class ChatSession {
     const k = key(kind, peer);
     const count = (this.unread.get(k) ?? 0) + 1;
     this.unread.set(k, count);
-    const where = group ? ` in #${this.groups.get(peer)?.name ?? peer}` : '';
-    this.out.line(this.style.notice(`* new message from ${this.userName(m.from_user_id)}${where} (${count} unread)`));
+    const where = group ? ` in #${this.directory.groupName(peer)}` : '';
+    const text = preview(messageText(m.msg_type, m.msg_data), 60);
+    this.out.line(this.style.notice(`* new message from ${this.directory.userName(m.from_user_id)}${where} (${count} unread) at ${clock(m.create_time)}: ${text}`));
+  }
+}
+
+function describe(c: Conversation): string {
+  return c.kind === 'group' ? `group #${c.name}` : `conversation with ${c.name}`;
+}
+
+function statusName(status: number | undefined): string {
+  if (status === UserStatType.USER_STATUS_ONLINE) return 'online';
+  if (status === UserStatType.USER_STATUS_LEAVE) return 'away';
+  return 'offline';
+}
+
+/** Why a request failed, for a person. */
+function failureReason(err: unknown): string {
+  const e = err as { code?: string; flag?: number };
+  switch (e.code) {
+    case 'TT_ERR_REMOTE':
+      return e.flag === PduFlag.STORAGE_ERROR
+        ? 'the server could not store it; try again'
+        : `the server refused (${describeFlag(e.flag ?? 0)})`;
+    case 'TT_ERR_REQUEST_TIMEOUT':
+      return 'no answer from the server in time (it may or may not have been stored)';
+    case 'TT_ERR_CONNECTION_CLOSED':
+      return 'the connection to the msg server closed';
+    default:
+      return errorMessage(err);
   }
 }

@@ -1,70 +1,96 @@
 /**
- * One input line -> one action of the chat session.
+ * One input line -> one action of the chat session. The table below is also
+ * what /help prints, so the two cannot drift apart.
  */
 import type { ChatSession } from './chat-session';
-import { HELP } from './render';
+import type { Output } from './terminal';
+import { table } from './render';
 
 export type CommandResult = 'continue' | 'quit';
 
-export async function runCommand(session: ChatSession, input: string, say: (line: string) => void): Promise<CommandResult> {
+interface Command {
+  usage: string;
+  summary: string;
+  /** `arg` is the rest of the line after the command, trimmed. */
+  run(session: ChatSession, arg: string, out: Output): Promise<CommandResult | void> | CommandResult | void;
+}
+
+const MAX_HISTORY_PAGE = 100;
+
+const COMMANDS: Record<string, Command> = {
+  '/sessions': { usage: '/sessions', summary: 'recent conversations with unread counts', run: (s) => s.showSessions() },
+  '/users': { usage: '/users', summary: 'everyone, with who is online', run: (s) => s.showUsers(false) },
+  '/online': { usage: '/online', summary: 'who is online', run: (s) => s.showUsers(true) },
+  '/open': {
+    usage: '/open NAME',
+    summary: 'open a conversation (shows the last 20 messages, marks them read)',
+    run: (s, arg) => s.open(required(arg, '/open NAME')),
+  },
+  '/group': {
+    usage: '/group NAME|ID',
+    summary: 'open a group conversation',
+    run: (s, arg) => s.openGroup(required(arg, '/group NAME|ID')),
+  },
+  '/groups': { usage: '/groups', summary: 'your groups', run: (s) => s.showGroups() },
+  '/newgroup': {
+    usage: '/newgroup NAME a,b,c',
+    summary: 'create a group with these people (and you)',
+    run: (s, arg) => {
+      const m = /^(.+)\s+(\S+)$/.exec(arg);
+      if (!m) throw new Error('usage: /newgroup NAME user1,user2');
+      return s.newGroup(m[1], m[2].split(',').filter(Boolean));
+    },
+  },
+  '/history': {
+    usage: '/history [N]',
+    summary: `N more (older) messages of the open conversation (default 20, at most ${MAX_HISTORY_PAGE})`,
+    run: async (s, arg) => {
+      const n = arg ? Number(arg) : 20;
+      if (!Number.isInteger(n) || n < 1 || n > MAX_HISTORY_PAGE) throw new Error(`usage: /history [1-${MAX_HISTORY_PAGE}]`);
+      await s.showHistory(n);
+    },
+  },
+  '/msg': {
+    usage: '/msg NAME TEXT',
+    summary: 'send one message without opening the conversation',
+    run: (s, arg) => {
+      const m = /^(\S+)\s+(.+)$/.exec(arg);
+      if (!m) throw new Error('usage: /msg NAME TEXT');
+      return s.sendToName(m[1], m[2]);
+    },
+  },
+  '/close': { usage: '/close', summary: 'leave the open conversation', run: (s) => s.close() },
+  '/help': {
+    usage: '/help',
+    summary: 'this list',
+    run: (_s, _arg, out) => {
+      out.line('commands:');
+      for (const line of helpLines()) out.line(line);
+    },
+  },
+  '/quit': { usage: '/quit', summary: 'log out and exit (Ctrl-D too)', run: () => 'quit' },
+};
+
+function helpLines(): string[] {
+  const rows = Object.values(COMMANDS).map((c) => [c.usage, c.summary]);
+  rows.push(['anything else', 'is sent to the open conversation (start it with // to send a leading /)']);
+  return table(rows);
+}
+
+function required(arg: string, usage: string): string {
+  if (!arg) throw new Error(`usage: ${usage}`);
+  return arg;
+}
+
+export async function runCommand(session: ChatSession, input: string, out: Output): Promise<CommandResult> {
   const line = input.trim();
   if (line === '') return 'continue';
-  if (!line.startsWith('/')) {
-    await session.send(line);
+  if (!line.startsWith('/') || line.startsWith('//')) {
+    await session.send(line.startsWith('//') ? line.slice(1) : line);
     return 'continue';
   }
-  const [command, ...rest] = line.split(/\s+/);
-  const arg = line.slice(command.length).trim();
-  switch (command) {
-    case '/help':
-      for (const l of HELP.split('\n')) say(l);
-      return 'continue';
-    case '/sessions':
-      await session.showSessions();
-      return 'continue';
-    case '/users':
-      await session.showUsers(false);
-      return 'continue';
-    case '/online':
-      await session.showUsers(true);
-      return 'continue';
-    case '/open':
-      if (!arg) throw new Error('usage: /open NAME');
-      await session.open(arg);
-      return 'continue';
-    case '/group':
-      if (!arg) throw new Error('usage: /group NAME|ID');
-      await session.openGroup(arg);
-      return 'continue';
-    case '/groups':
-      await session.showGroups();
-      return 'continue';
-    case '/newgroup': {
-      const [name, members] = rest;
-      if (!name || !members) throw new Error('usage: /newgroup NAME user1,user2');
-      await session.newGroup(name, members.split(',').filter(Boolean));
-      return 'continue';
-    }
-    case '/history': {
-      const n = arg ? Number(arg) : 20;
-      if (!Number.isInteger(n) || n < 1 || n > 100) throw new Error('usage: /history [1-100]');
-      await session.showHistory(n);
-      return 'continue';
-    }
-    case '/msg': {
-      const [name] = rest;
-      const text = arg.slice(name?.length ?? 0).trim();
-      if (!name || !text) throw new Error('usage: /msg NAME TEXT');
-      await session.sendToName(name, text);
-      return 'continue';
-    }
-    case '/close':
-      session.close();
-      return 'continue';
-    case '/quit':
-    case '/exit':
-      return 'quit';
-    default:
-      throw new Error(`unknown command ${command} (try /help)`);
-  }
+  const name = line.split(/\s/, 1)[0].toLowerCase();
+  const command = Object.prototype.hasOwnProperty.call(COMMANDS, name) ? COMMANDS[name] : name === '/exit' ? COMMANDS['/quit'] : undefined;
+  if (!command) throw new Error(`unknown command ${name} (try /help)`);
+  return (await command.run(session, line.slice(name.length).trim(), out)) ?? 'continue';
 }

@@ -58,7 +58,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChatOption
   if (clientType === undefined) throw new UsageError(`--client-type must be one of ${Object.keys(CLIENT_TYPES).join(', ')}`);
   return {
     user,
-    password: values.get('password') ?? env.TT_PASSWORD ?? null,
+    // An empty TT_PASSWORD counts as unset (e.g. `TT_PASSWORD= npm run client`).
+    password: values.get('password') ?? (env.TT_PASSWORD || null),
     loginUrl: values.get('login-url') ?? 'http://127.0.0.1:8080/msg_server',
     server,
     clientType,

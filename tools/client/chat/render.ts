@@ -19,9 +19,18 @@ export function makeStyle(color: boolean): Style {
   return { name: wrap(36), dim: wrap(90), error: wrap(31), notice: wrap(33) };
 }
 
-export function clock(unixSeconds: number): string {
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** "14:02" for today, "2026-11-20 14:02" for other days (local time). */
+export function clock(unixSeconds: number, now = new Date()): string {
   const d = new Date(unixSeconds * 1000);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  const time = `${two(d.getHours())}:${two(d.getMinutes())}`;
+  const sameDay = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+  return sameDay ? time : `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${time}`;
+}
+
+export function isGroupMessageType(msgType: number): boolean {
+  return msgType === MsgType.MSG_TYPE_GROUP_TEXT || msgType === MsgType.MSG_TYPE_GROUP_AUDIO;
 }
 
 /** The text of a message as a person reads it: decrypted text, or a description of audio. */
@@ -31,7 +40,8 @@ export function messageText(msgType: number, data: Uint8Array): string {
     return `[voice message, ${seconds} s]`;
   }
   const plain = decryptMessageText(data);
-  return plain === null ? '[message that cannot be decrypted]' : plain.toString('utf8');
+  // Control characters could move the cursor or fake other lines: one message, one line.
+  return plain === null ? '[message that cannot be decrypted]' : plain.toString('utf8').replace(/[\x00-\x1f\x7f]+/g, ' ');
 }
 
 /** "[14:02] bob: hello" */
@@ -39,23 +49,15 @@ export function messageLine(style: Style, time: number, sender: string, text: st
   return `${style.dim(`[${clock(time)}]`)} ${style.name(sender)}: ${text}`;
 }
 
-export function table(rows: string[][]): string[] {
-  if (rows.length === 0) return [];
-  const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length)));
-  return rows.map((r) => '  ' + r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]))).join('  '));
+/** A short one-line preview of a message. */
+export function preview(text: string, width = 40): string {
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text;
 }
 
-export const HELP = `commands:
-  /sessions              recent conversations with unread counts
-  /users                 everyone, with who is online
-  /online                who is online
-  /open NAME             open a conversation (shows the last messages, marks them read)
-  /group NAME|ID         open a group conversation
-  /groups                your groups
-  /newgroup NAME a,b,c   create a group with these people
-  /history [N]           N more older messages of the open conversation (default 20)
-  /msg NAME TEXT         send one message without opening the conversation
-  /close                 leave the open conversation
-  /help                  this list
-  /quit                  log out and exit (Ctrl-D too)
-  anything else          is sent to the open conversation`;
+/** Rows as aligned columns, each line indented by two spaces. */
+export function table(rows: string[][]): string[] {
+  if (rows.length === 0) return [];
+  const columns = Math.max(...rows.map((r) => r.length));
+  const widths = Array.from({ length: columns }, (_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length)));
+  return rows.map((r) => ('  ' + r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]))).join('  ')).trimEnd());
+}
