@@ -279,6 +279,19 @@ t.test('older messages page by page with /history, oldest first', async (t) => {
   t.equal(await alice.exited, 0);
 });
 
+t.test('a script piped in before the login finishes runs every line', async (t) => {
+  const cluster = await startCluster(t, { msgServers: 1 });
+  const [aliceId] = await cluster.addUsers(['alice', 'bob']);
+  // Everything is written at once, while the client is still connecting and logging in.
+  const alice = chat(t, loginArgs(cluster, 'alice'));
+  alice.proc.stdin.end('/open bob\nfirst line\nsecond line\n/quit\n');
+  t.equal(await alice.exited, 0, 'the script ends with /quit');
+  t.match(alice.output(), /sent to bob \(msg id 1\)[^]*sent to bob \(msg id 2\)/);
+  const bob = await cluster.loginAs('bob', 0);
+  const history = await bob.history(aliceId);
+  t.equal(history.msg_list.length, 2, 'both lines were stored for bob to read');
+});
+
 t.test('a second login elsewhere logs the terminal client out with a clear message', async (t) => {
   const cluster = await startCluster(t, { msgServers: 1 });
   await cluster.addUsers(['alice']);

@@ -10,18 +10,17 @@ export interface Output {
 }
 
 export class Terminal implements Output {
-  private readonly rl: readline.Interface;
+  /** Created by start(): a readline reads at once, and lines typed before anyone listens would be lost. */
+  private rl: readline.Interface | null = null;
   private readonly interactive: boolean;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(
-    input: NodeJS.ReadStream,
+    private readonly input: NodeJS.ReadStream,
     private readonly output: NodeJS.WriteStream,
   ) {
     this.interactive = input.isTTY === true && output.isTTY === true;
-    this.rl = readline.createInterface({ input, output: this.interactive ? output : undefined, terminal: this.interactive });
-    this.rl.setPrompt('> ');
   }
 
   line(text: string): void {
@@ -32,7 +31,7 @@ export class Terminal implements Output {
     readline.clearLine(this.output, 0);
     readline.cursorTo(this.output, 0);
     this.output.write(text + '\n');
-    if (!this.closed) this.rl.prompt(true);
+    if (!this.closed) this.rl?.prompt(true);
   }
 
   /**
@@ -40,15 +39,18 @@ export class Terminal implements Output {
    * after the last line once input ends (Ctrl-D or end of the pipe).
    */
   start(handle: (line: string) => Promise<void>, onEnd: () => void): void {
-    this.rl.on('line', (line) => {
+    const rl = readline.createInterface({ input: this.input, output: this.interactive ? this.output : undefined, terminal: this.interactive });
+    this.rl = rl;
+    rl.setPrompt('> ');
+    rl.on('line', (line) => {
       this.queue = this.queue
         .then(() => handle(line))
         .catch((err: unknown) => this.line(`error: ${err instanceof Error ? err.message : String(err)}`))
         .then(() => this.prompt());
     });
     // On a terminal Ctrl-C reaches us as a key, not a signal: leave the way Ctrl-D does (logging out).
-    this.rl.on('SIGINT', () => this.rl.close());
-    this.rl.on('close', () => {
+    rl.on('SIGINT', () => rl.close());
+    rl.on('close', () => {
       this.closed = true;
       void this.queue.then(onEnd);
     });
@@ -57,10 +59,10 @@ export class Terminal implements Output {
 
   close(): void {
     this.closed = true;
-    this.rl.close();
+    this.rl?.close();
   }
 
   private prompt(): void {
-    if (this.interactive && !this.closed) this.rl.prompt();
+    if (this.interactive && !this.closed) this.rl?.prompt();
   }
 }
