@@ -41,9 +41,12 @@ import { RedisKeys } from './redis-keys';
 import { Relations } from './relations';
 import {
   CommitOutcomeUnknownError,
+  LOCK_CONFLICT_ATTEMPTS,
   MysqlErrno,
   StorageUnavailableError,
+  isLockConflict,
   isStorageError,
+  lockRetryPause,
   mysqlErrno,
 } from './storage-errors';
 
@@ -75,7 +78,6 @@ interface IdBlock {
   high: number;
 }
 
-const MAX_TRANSACTION_ATTEMPTS = 3;
 
 /** A batch's statements and, once run, their results. */
 interface RowStatements {
@@ -275,7 +277,12 @@ export class MessageStore {
         return;
       } catch (err) {
         const errno = mysqlErrno(err);
-        if ((errno === MysqlErrno.LOCK_DEADLOCK || errno === MysqlErrno.LOCK_WAIT_TIMEOUT) && attempt < MAX_TRANSACTION_ATTEMPTS) {
+        // Concurrent batches creating the same new session rows can deadlock on InnoDB's gap locks even with rows sorted.
+        if (isLockConflict(err) && attempt < LOCK_CONFLICT_ATTEMPTS) {
+          this.throttle.run('store:lock-retry', (suppressed) =>
+            this.logger.info({ errno, attempt, messages: live.length, similarNotLogged: suppressed }, 'message store transaction hit a lock conflict; retrying'),
+          );
+          await lockRetryPause(attempt);
           continue;
         }
         if (errno === MysqlErrno.DUP_ENTRY && !reallocated) {

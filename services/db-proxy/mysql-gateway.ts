@@ -10,9 +10,12 @@ import type { Logger } from '../../lib/log';
 import { parseMysqlUrl, redactUrl } from '../../lib/mysql-url';
 import {
   CommitOutcomeUnknownError,
+  LOCK_CONFLICT_ATTEMPTS,
   SchemaError,
   StorageUnavailableError,
+  isLockConflict,
   isMysqlConnectionError,
+  lockRetryPause,
 } from './storage-errors';
 
 export interface MysqlGatewayOptions {
@@ -81,14 +84,24 @@ export class MysqlGateway {
     }
   }
 
+  /**
+   * One statement in autocommit. A statement InnoDB rolled back over a lock
+   * conflict (concurrent relation or session upserts) is run again: it had no effect.
+   */
   async query<T = mysql.RowDataPacket[]>(sql: string, values: unknown[] = []): Promise<T> {
-    this.assertUp();
-    try {
-      const [rows] = await this.pool.query({ sql, values, timeout: this.options.timeoutMs });
-      return rows as T;
-    } catch (err) {
-      this.noteError(err);
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      this.assertUp();
+      try {
+        const [rows] = await this.pool.query({ sql, values, timeout: this.options.timeoutMs });
+        return rows as T;
+      } catch (err) {
+        if (isLockConflict(err) && attempt < LOCK_CONFLICT_ATTEMPTS) {
+          await lockRetryPause(attempt);
+          continue;
+        }
+        this.noteError(err);
+        throw err;
+      }
     }
   }
 

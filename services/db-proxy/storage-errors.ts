@@ -65,6 +65,20 @@ export function mysqlErrno(err: unknown): number | undefined {
   return err && typeof err === 'object' ? (err as { errno?: number }).errno : undefined;
 }
 
+/** InnoDB rolled the statement or transaction back over a lock conflict: running it again is safe. */
+export function isLockConflict(err: unknown): boolean {
+  const errno = mysqlErrno(err);
+  return errno === MysqlErrno.LOCK_DEADLOCK || errno === MysqlErrno.LOCK_WAIT_TIMEOUT;
+}
+
+/**
+ * Attempts for work that InnoDB rolled back over a lock conflict. Each retry
+ * waits a short random time first, or the same concurrent transactions meet
+ * again in the same order and deadlock again.
+ */
+export const LOCK_CONFLICT_ATTEMPTS = 6;
+export const lockRetryPause = (attempt: number) => new Promise<void>((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 20));
+
 /** Errors that come from MySQL or Redis (as opposed to a bug in this service). */
 export function isStorageError(err: unknown): boolean {
   if (err instanceof StorageUnavailableError || err instanceof CommitOutcomeUnknownError) return true;

@@ -5,6 +5,7 @@
  * and a graceful stop.
  */
 import t from 'tap';
+import type { RowDataPacket } from 'mysql2/promise';
 import net from 'node:net';
 import { Writer } from 'protobufjs/minimal';
 import { IM, ServiceId, CID } from '../../pdu/commands';
@@ -155,6 +156,59 @@ t.test('start-up refuses a database without the message tables, naming them', as
   await t.rejects(
     startDbProxy(proxyConfig({ mysqlUrl: db.url, redisUrl: redis.url, aesKey: 'short' }), testLogger()),
     /aesKey/,
+  );
+});
+
+t.test('a store transaction chosen as a deadlock victim is retried: the message is acked once and stored once', async (t) => {
+  const { logger, lines } = captureLogger();
+  const h = await harness(t, {}, logger);
+  const [a, b] = await h.addUsers('ann', 'ben');
+  const first = await h.send(a, b, 'first');
+  t.equal(first.msg_id, 1);
+  const [{ id: relateId }] = await h.rows<{ id: number }>('SELECT id FROM IMRelationShip');
+  const shard = `IMMessage_${relateId % 8}`;
+  // Session rows are touched at most once a second: the next message must come in a later second to lock them.
+  const sentAt = Math.floor(Date.now() / 1000);
+  await waitFor(() => Math.floor(Date.now() / 1000) > sentAt, 3000, 'the next second');
+
+  // Another client's transaction: big (so InnoDB rolls back the store, the smaller one) and holding ann's session row.
+  const other = await h.db.pool.getConnection();
+  t.teardown(() => other.release());
+  await other.query('BEGIN');
+  await other.query('INSERT INTO IMGroupMessage_0 (groupId, userId, msgId, content, type, status, created, updated) VALUES ?', [
+    Array.from({ length: 200 }, (_, i) => [999, a, i + 1, 'ballast', 17, 0, sentAt, sentAt]),
+  ]);
+  await other.query('SELECT * FROM IMRecentSession WHERE userId = ? AND peerId = ? FOR UPDATE', [a, b]);
+
+  const second = h.send(a, b, 'second');
+  // The store has inserted its message row (the statement before) and now waits for the session row.
+  await waitFor(
+    async () =>
+      (
+        await h.rows("SELECT 1 FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'UPDATE IMRecentSession %'", [h.db.name])
+      ).length > 0,
+    10_000,
+    'the store transaction to wait for the session row lock',
+  );
+  // Waiting for the store's new message row closes the cycle: a deadlock.
+  const [seen] = await other.query<RowDataPacket[]>(`SELECT * FROM ${shard} WHERE relateId = ? AND msgId = 2 FOR UPDATE`, [relateId]);
+  t.equal(seen.length, 0, 'the store was the victim: its row was rolled back');
+  await other.query('ROLLBACK');
+
+  const reply = await second;
+  t.equal(reply.msg_id, 2, 'acked with the next msg id after the retry');
+  const stored = await h.rows<{ msgId: number; content: string }>(`SELECT msgId, content FROM ${shard} WHERE relateId = ? ORDER BY msgId`, [relateId]);
+  t.same(
+    stored.map((r) => [r.msgId, r.content]),
+    [
+      [1, 'first'],
+      [2, 'second'],
+    ],
+    'stored exactly once',
+  );
+  t.ok(
+    lines.some((l) => l.errno === 1213 && /lock conflict; retrying/.test(String(l.msg))),
+    'the retry is logged with the MySQL error number',
   );
 });
 
