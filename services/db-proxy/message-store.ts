@@ -15,7 +15,8 @@
  *
  * If any step fails, every message of the batch is answered with msg_id 0 and
  * PduFlag.STORAGE_ERROR: a message is acknowledged only when its row and its
- * counters are written. Several batches run at once on different connections
+ * counters are written. (A COMMIT whose answer was lost is looked up first:
+ * storedDespite.) Several batches run at once on different connections
  * (storeBatchConcurrency); while all are busy, new messages wait and form the
  * next, larger batch, which is what keeps the cost per message low under load.
  */
@@ -34,19 +35,19 @@ import {
 } from './message-content';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
-import type { MysqlGateway, Transaction } from './mysql-gateway';
+import type { MysqlGateway, SettleQuery, Transaction } from './mysql-gateway';
 import type { RecentSessionTouches, SessionKey, TouchPlan } from './recent-session-touches';
 import type { RedisGateway } from './redis-gateway';
 import { RedisKeys } from './redis-keys';
 import { Relations } from './relations';
 import {
   CommitOutcomeUnknownError,
-  LOCK_CONFLICT_ATTEMPTS,
+  DEADLOCK_ATTEMPTS,
   MysqlErrno,
   StorageUnavailableError,
-  isLockConflict,
+  isDeadlock,
   isStorageError,
-  lockRetryPause,
+  deadlockRetryPause,
   mysqlErrno,
 } from './storage-errors';
 
@@ -179,7 +180,11 @@ export class MessageStore {
       await this.assignConversations(live);
       const blocks = await this.allocateIds(live);
       const plan = this.touches.plan(now, sessionsTouchedBy(live), live.filter((m) => m.group).map((m) => m.msg.to_session_id));
-      await this.writeRows(live, blocks, plan, now);
+      try {
+        await this.writeRows(live, blocks, plan, now);
+      } catch (err) {
+        if (!(err instanceof CommitOutcomeUnknownError) || !(await this.storedDespite(err, live, blocks))) throw err;
+      }
       this.touches.committed(now, plan);
       // After COMMIT: should this fail, the rows are stored but the messages are still
       // answered as failed (a message counts as delivered only with its unread count).
@@ -278,11 +283,11 @@ export class MessageStore {
       } catch (err) {
         const errno = mysqlErrno(err);
         // Concurrent batches creating the same new session rows can deadlock on InnoDB's gap locks even with rows sorted.
-        if (isLockConflict(err) && attempt < LOCK_CONFLICT_ATTEMPTS) {
+        if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
           this.throttle.run('store:lock-retry', (suppressed) =>
-            this.logger.info({ errno, attempt, messages: live.length, similarNotLogged: suppressed }, 'message store transaction hit a lock conflict; retrying'),
+            this.logger.info({ errno, attempt, messages: live.length, similarNotLogged: suppressed }, 'message store transaction was a deadlock victim; retrying'),
           );
-          await lockRetryPause(attempt);
+          await deadlockRetryPause(attempt);
           continue;
         }
         if (errno === MysqlErrno.DUP_ENTRY && !reallocated) {
@@ -295,6 +300,38 @@ export class MessageStore {
         throw err;
       }
     }
+  }
+
+  /**
+   * The connection broke (or timed out) around COMMIT. Rather than answer
+   * "failed" for messages that may be stored (the client would send them again,
+   * as duplicates), MySQL is asked once the transaction's thread has ended.
+   * Stored: the batch goes on to its counters and acks. Not stored, or MySQL
+   * cannot tell: it fails as before, and ids of a batch known not stored are given back.
+   */
+  private async storedDespite(err: CommitOutcomeUnknownError, live: PendingMessage[], blocks: IdBlock[]): Promise<boolean> {
+    const found = await this.mysql.settleUnknownCommit(err, (query) => this.countStoredRows(query, live));
+    const outcome = found === null ? 'unknown' : found === live.length ? 'stored' : found === 0 ? 'not stored' : 'partly stored';
+    this.logger.warn({ threadId: err.threadId, messages: live.length, found, outcome, err: err.message }, 'message store: COMMIT outcome was unknown; checked in MySQL');
+    if (found === 0) await this.releaseIds(blocks).catch(() => undefined);
+    return outcome === 'stored';
+  }
+
+  /** How many of the batch's message rows are in MySQL (all or none: they were one transaction). */
+  private async countStoredRows(query: SettleQuery, live: PendingMessage[]): Promise<number> {
+    const keysByTable = new Map<string, { column: string; keys: number[][] }>();
+    for (const m of live) {
+      const c = m.conversation as Conversation;
+      const entry = keysByTable.get(c.table) ?? { column: c.column, keys: [] };
+      entry.keys.push([c.id, m.msgId]);
+      keysByTable.set(c.table, entry);
+    }
+    let found = 0;
+    for (const [table, { column, keys }] of keysByTable) {
+      const rows = await query(`SELECT COUNT(*) AS n FROM ${table} WHERE (${column}, msgId) IN (?)`, [keys]);
+      found += Number(rows[0]?.n ?? 0);
+    }
+    return found;
   }
 
   private async insertAudio(tx: Transaction, live: PendingMessage[]): Promise<void> {

@@ -6,16 +6,19 @@
  * logged once each, not once per failed request.
  */
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
+import type { PoolConnection as CorePoolConnection } from 'mysql2';
 import type { Logger } from '../../lib/log';
 import { parseMysqlUrl, redactUrl } from '../../lib/mysql-url';
 import {
   CommitOutcomeUnknownError,
-  LOCK_CONFLICT_ATTEMPTS,
+  DEADLOCK_ATTEMPTS,
+  MysqlErrno,
   SchemaError,
   StorageUnavailableError,
-  isLockConflict,
+  deadlockRetryPause,
+  isDeadlock,
   isMysqlConnectionError,
-  lockRetryPause,
+  mysqlErrno,
 } from './storage-errors';
 
 export interface MysqlGatewayOptions {
@@ -27,6 +30,8 @@ export interface MysqlGatewayOptions {
   /** Tables that must exist; checked at start and before the breaker closes again. */
   requiredTables: string[];
 }
+
+export type SettleQuery = (sql: string, values: unknown[]) => Promise<mysql.RowDataPacket[]>;
 
 /** One transaction on one pooled connection. */
 export interface Transaction {
@@ -62,8 +67,17 @@ export class MysqlGateway {
       supportBigNumbers: true,
       bigNumberStrings: false,
     });
-    // A pooled connection that dies while idle reports here; the pool drops it.
-    this.pool.on('connection', (conn) => conn.on('error', () => {}));
+    // Lock waits end inside MySQL (error 1205, a clean rollback) before our own
+    // statement timeout gives up on a statement whose outcome it then cannot know.
+    const lockWaitSeconds = Math.max(1, Math.floor(options.timeoutMs / 1000) - 1);
+    this.pool.on('connection', (promiseTyped) => {
+      // mysql2 passes its callback-style connection here, whatever the promise typings say.
+      const conn = promiseTyped as unknown as CorePoolConnection;
+      // A pooled connection that dies while idle reports here; the pool drops it.
+      conn.on('error', () => {});
+      // Queued ahead of the first query the pool hands this connection to.
+      conn.query(`SET SESSION innodb_lock_wait_timeout = ${lockWaitSeconds}`, () => {});
+    });
   }
 
   get isUp(): boolean {
@@ -85,8 +99,8 @@ export class MysqlGateway {
   }
 
   /**
-   * One statement in autocommit. A statement InnoDB rolled back over a lock
-   * conflict (concurrent relation or session upserts) is run again: it had no effect.
+   * One statement in autocommit. A statement InnoDB rolled back as a deadlock
+   * victim (concurrent relation or session upserts) is run again: it had no effect.
    */
   async query<T = mysql.RowDataPacket[]>(sql: string, values: unknown[] = []): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -95,8 +109,8 @@ export class MysqlGateway {
         const [rows] = await this.pool.query({ sql, values, timeout: this.options.timeoutMs });
         return rows as T;
       } catch (err) {
-        if (isLockConflict(err) && attempt < LOCK_CONFLICT_ATTEMPTS) {
-          await lockRetryPause(attempt);
+        if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
+          await deadlockRetryPause(attempt);
           continue;
         }
         this.noteError(err);
@@ -148,7 +162,7 @@ export class MysqlGateway {
       } catch (err) {
         reusable = false;
         this.noteError(err);
-        throw new CommitOutcomeUnknownError(err);
+        throw new CommitOutcomeUnknownError(err, conn.threadId);
       }
       return result;
     } catch (err) {
@@ -180,7 +194,7 @@ export class MysqlGateway {
         reusable = false;
         this.noteError(err);
         if (NEVER_SENT.has((err as { code?: string }).code ?? '')) throw err;
-        throw new CommitOutcomeUnknownError(err);
+        throw new CommitOutcomeUnknownError(err, conn.threadId);
       }
       try {
         await conn.query({ sql: 'ROLLBACK', timeout });
@@ -191,6 +205,54 @@ export class MysqlGateway {
     } finally {
       if (reusable) conn.release();
       else conn.destroy();
+    }
+  }
+
+  /**
+   * After a COMMIT with an unknown outcome: ends the server thread that ran the
+   * transaction (KILL, on a fresh connection, since the pool may be stuck), waits
+   * until it is gone, so the transaction is committed or rolled back for good,
+   * then runs `check` to see which. Null when MySQL cannot be asked in time.
+   */
+  async settleUnknownCommit<T>(err: CommitOutcomeUnknownError, check: (query: SettleQuery) => Promise<T>): Promise<T | null> {
+    const timeout = this.options.timeoutMs;
+    const deadline = Date.now() + timeout;
+    let conn: mysql.Connection | null = null;
+    try {
+      conn = await mysql.createConnection({
+        ...parseMysqlUrl(this.options.url),
+        connectTimeout: this.options.connectTimeoutMs,
+        charset: 'utf8mb4_bin',
+        supportBigNumbers: true,
+        bigNumberStrings: false,
+      });
+      conn.on('error', () => {});
+      const open = conn;
+      try {
+        await open.query({ sql: 'KILL ?', values: [err.threadId], timeout });
+      } catch (killErr) {
+        if (mysqlErrno(killErr) !== MysqlErrno.NO_SUCH_THREAD) throw killErr;
+      }
+      // KILL only flags the thread; it may still be finishing a statement.
+      for (;;) {
+        const [rows] = await open.query<mysql.RowDataPacket[]>({
+          sql: 'SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = ?',
+          values: [err.threadId],
+          timeout,
+        });
+        if (rows.length === 0) break;
+        if (Date.now() > deadline) return null;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return await check(async (sql, values) => {
+        const [rows] = await open.query({ sql, values, timeout });
+        return rows as mysql.RowDataPacket[];
+      });
+    } catch (settleErr) {
+      this.logger.warn({ threadId: err.threadId, err: (settleErr as Error).message }, 'could not settle an unknown COMMIT outcome');
+      return null;
+    } finally {
+      conn?.destroy();
     }
   }
 

@@ -12,9 +12,17 @@ export class StorageUnavailableError extends TTError {
   }
 }
 
-/** COMMIT was sent but its outcome is unknown (the connection broke): the rows may or may not be stored. */
+/**
+ * COMMIT was sent but its outcome is unknown (the connection broke or timed
+ * out): the rows may or may not be stored. MysqlGateway.settleUnknownCommit can
+ * often still tell, through the server thread that ran it.
+ */
 export class CommitOutcomeUnknownError extends TTError {
-  constructor(cause: unknown) {
+  constructor(
+    cause: unknown,
+    /** The MySQL connection (server thread) id the transaction ran on. */
+    readonly threadId: number,
+  ) {
     super('TT_ERR_COMMIT_UNKNOWN', `COMMIT failed, outcome unknown: ${(cause as Error)?.message ?? String(cause)}`, { cause });
   }
 }
@@ -56,6 +64,7 @@ export function isMysqlConnectionError(err: unknown): boolean {
 
 /** MySQL error numbers the store path reacts to. */
 export const MysqlErrno = {
+  NO_SUCH_THREAD: 1094,
   DUP_ENTRY: 1062,
   LOCK_WAIT_TIMEOUT: 1205,
   LOCK_DEADLOCK: 1213,
@@ -65,19 +74,22 @@ export function mysqlErrno(err: unknown): number | undefined {
   return err && typeof err === 'object' ? (err as { errno?: number }).errno : undefined;
 }
 
-/** InnoDB rolled the statement or transaction back over a lock conflict: running it again is safe. */
-export function isLockConflict(err: unknown): boolean {
-  const errno = mysqlErrno(err);
-  return errno === MysqlErrno.LOCK_DEADLOCK || errno === MysqlErrno.LOCK_WAIT_TIMEOUT;
+/**
+ * InnoDB chose this transaction as a deadlock victim and rolled it back:
+ * running it again is safe, and usually succeeds at once. (A lock wait timeout
+ * is not retried: it already took seconds, and the msg server is waiting.)
+ */
+export function isDeadlock(err: unknown): boolean {
+  return mysqlErrno(err) === MysqlErrno.LOCK_DEADLOCK;
 }
 
 /**
- * Attempts for work that InnoDB rolled back over a lock conflict. Each retry
+ * Attempts for work that InnoDB rolled back as a deadlock victim. Each retry
  * waits a short random time first, or the same concurrent transactions meet
  * again in the same order and deadlock again.
  */
-export const LOCK_CONFLICT_ATTEMPTS = 6;
-export const lockRetryPause = (attempt: number) => new Promise<void>((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 20));
+export const DEADLOCK_ATTEMPTS = 6;
+export const deadlockRetryPause = (attempt: number) => new Promise<void>((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 20));
 
 /** Errors that come from MySQL or Redis (as opposed to a bug in this service). */
 export function isStorageError(err: unknown): boolean {

@@ -5,6 +5,7 @@
  * and a graceful stop.
  */
 import t from 'tap';
+import type { Test } from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
 import net from 'node:net';
 import { Writer } from 'protobufjs/minimal';
@@ -16,6 +17,7 @@ import { sleep, waitFor } from '../helpers/wait';
 import { freshDatabase, freshRedis } from '../helpers/storage';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { startDbProxy } from '../../services/db-proxy/db-proxy';
+import type { DbProxyConfig } from '../../services/db-proxy/config';
 import { Harness, PASSWORD, TcpCutter, captureLogger, connectTo, harness, proxyConfig, startProxy, testLogger, withPort } from './harness';
 
 async function flagOf(promise: Promise<unknown>): Promise<{ flag: number; reply: unknown }> {
@@ -28,14 +30,15 @@ async function flagOf(promise: Promise<unknown>): Promise<{ flag: number; reply:
   }
 }
 
-t.test('MySQL stopped mid-test: error replies, no ack for anything unstored, then recovery with dense ids', async (t) => {
+/** A db-proxy whose MySQL connections run through a relay the test controls. */
+async function behindMysqlRelay(t: Test, overrides: Partial<DbProxyConfig> = {}) {
   const db = await freshDatabase(t);
   const redis = await freshRedis(t);
-  const cutter = await TcpCutter.in(t, db.url);
+  const relay = await TcpCutter.in(t, db.url);
   const { logger, lines } = captureLogger();
   const proxy = await startProxy(
     t,
-    proxyConfig({ mysqlUrl: withPort(db.url, cutter.port), redisUrl: redis.url, redisKeyPrefix: redis.prefix }),
+    proxyConfig({ mysqlUrl: withPort(db.url, relay.port), redisUrl: redis.url, redisKeyPrefix: redis.prefix, ...overrides }),
     logger,
   );
   const h = new Harness(t);
@@ -43,6 +46,23 @@ t.test('MySQL stopped mid-test: error replies, no ack for anything unstored, the
   const depart = await addDepartment(db.pool, 'd');
   const a = await addUser(db.pool, { name: 'ann', password: PASSWORD, departId: depart });
   const b = await addUser(db.pool, { name: 'ben', password: PASSWORD, departId: depart });
+  return { h, relay, lines, a, b };
+}
+
+/** Sends until a store succeeds (MySQL may be marked down for a moment after a fault); returns its reply. */
+async function sendUntilStored(h: Harness, from: number, to: number, text: string): Promise<IM.Message.IMMsgData> {
+  let reply: IM.Message.IMMsgData | null = null;
+  await waitFor(async () => {
+    const r = await flagOf(h.send(from, to, text));
+    if (r.flag === 0) reply = r.reply as IM.Message.IMMsgData;
+    return reply !== null;
+  }, 15_000, `"${text}" to be stored`);
+  return reply as unknown as IM.Message.IMMsgData;
+}
+
+t.test('MySQL stopped mid-test: error replies, no ack for anything unstored, then recovery with dense ids', async (t) => {
+  const { h, relay: cutter, lines, a, b } = await behindMysqlRelay(t);
+  const proxy = h.proxy;
 
   t.equal((await h.send(a, b, 'before')).msg_id, 1);
   cutter.cut();
@@ -82,7 +102,7 @@ t.test('MySQL stopped mid-test: error replies, no ack for anything unstored, the
     ],
     'only acknowledged messages are stored',
   );
-  t.same(await redis.redis.hgetall(redis.prefix + `unread_${b}`), { [a]: '2' }, 'unread counts only stored messages');
+  t.same(await h.redis.redis.hgetall(h.key(`unread_${b}`)), { [a]: '2' }, 'unread counts only stored messages');
 });
 
 t.test('Redis down mid-test: error replies, then recovery; counters re-verified after the reconnection', async (t) => {
@@ -207,8 +227,73 @@ t.test('a store transaction chosen as a deadlock victim is retried: the message 
     'stored exactly once',
   );
   t.ok(
-    lines.some((l) => l.errno === 1213 && /lock conflict; retrying/.test(String(l.msg))),
+    lines.some((l) => l.errno === 1213 && /deadlock victim; retrying/.test(String(l.msg))),
     'the retry is logged with the MySQL error number',
+  );
+});
+
+t.test('a lock held longer than the storage timeout ends inside MySQL: a clean failure, ids given back', async (t) => {
+  const { logger, lines } = captureLogger();
+  const h = await harness(t, { storageTimeoutMs: 2000 }, logger);
+  const [a, b] = await h.addUsers('ann', 'ben');
+  t.equal((await h.send(a, b, 'one')).msg_id, 1);
+  const sentAt = Math.floor(Date.now() / 1000);
+  await waitFor(() => Math.floor(Date.now() / 1000) > sentAt, 3000, 'the next second');
+  const other = await h.db.pool.getConnection();
+  t.teardown(() => other.release());
+  await other.query('BEGIN');
+  await other.query('SELECT * FROM IMRecentSession WHERE userId = ? AND peerId = ? FOR UPDATE', [a, b]);
+  const blocked = await flagOf(h.send(a, b, 'blocked'));
+  await other.query('ROLLBACK');
+  t.equal(blocked.flag, PduFlag.STORAGE_ERROR, 'answered with a storage error');
+  t.ok(lines.some((l) => /Lock wait timeout/.test(String(l.err))), 'MySQL ended the wait (error 1205)');
+  t.notOk(lines.some((l) => /COMMIT outcome was unknown/.test(String(l.msg))), 'not our own timeout, so the outcome was never in doubt');
+  t.equal((await h.send(a, b, 'two')).msg_id, 2, 'the id was given back');
+});
+
+t.test('COMMIT ran but its answer was lost: the db-proxy finds the rows and acks the message once', async (t) => {
+  const { h, relay, lines, a, b } = await behindMysqlRelay(t, { storageTimeoutMs: 1000 });
+  t.equal((await h.send(a, b, 'one')).msg_id, 1);
+  relay.hold('replies');
+  const reply = await h.send(a, b, 'two');
+  t.equal(reply.msg_id, 2, 'acked with its msg id although COMMIT never answered');
+  t.ok(
+    lines.some((l) => l.outcome === 'stored' && /COMMIT outcome was unknown/.test(String(l.msg))),
+    'the unknown outcome and how it was settled are logged',
+  );
+  relay.cut(); // drop the held connections
+  relay.restore();
+  t.equal((await sendUntilStored(h, a, b, 'three')).msg_id, 3, 'the next message follows on');
+  t.same(
+    (await h.allMessages()).map((m) => [m.msgId, m.content]),
+    [
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+    ],
+    'each stored exactly once',
+  );
+  const unread = await h.request(IM.Message.IMUnreadMsgCntReq, { user_id: b }, IM.Message.IMUnreadMsgCntRsp);
+  t.equal(unread.total_cnt, 3, 'the settled message counts as unread too');
+});
+
+t.test('statements that never reached MySQL: the db-proxy finds no rows, answers failed, and gives the id back', async (t) => {
+  const { h, relay, lines, a, b } = await behindMysqlRelay(t, { storageTimeoutMs: 1000 });
+  t.equal((await h.send(a, b, 'one')).msg_id, 1);
+  relay.hold('requests');
+  const failed = await flagOf(h.send(a, b, 'lost in transit'));
+  t.equal(failed.flag, PduFlag.STORAGE_ERROR, 'answered with a storage error');
+  t.equal((failed.reply as IM.Message.IMMsgData).msg_id, 0);
+  t.ok(lines.some((l) => l.outcome === 'not stored' && /COMMIT outcome was unknown/.test(String(l.msg))), 'settled as not stored');
+  relay.cut();
+  relay.restore();
+  t.equal((await sendUntilStored(h, a, b, 'resent')).msg_id, 2, 'the id was given back: ids stay dense');
+  t.same(
+    (await h.allMessages()).map((m) => [m.msgId, m.content]),
+    [
+      [1, 'one'],
+      [2, 'resent'],
+    ],
   );
 });
 

@@ -152,6 +152,7 @@ export class TcpCutter {
   port = 0;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly links = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private blocked = false;
 
   constructor(private readonly target: { host: string; port: number }) {
@@ -173,6 +174,18 @@ export class TcpCutter {
     this.sockets.clear();
   }
 
+  /**
+   * Stops forwarding one direction of the connections open now (new ones flow):
+   * 'requests' never reach MySQL; 'replies' are held after MySQL ran the statements.
+   */
+  hold(direction: 'requests' | 'replies'): void {
+    for (const { client, upstream } of this.links) {
+      const [from, to] = direction === 'requests' ? [client, upstream] : [upstream, client];
+      from.unpipe(to);
+      from.pause();
+    }
+  }
+
   restore(): void {
     this.blocked = false;
   }
@@ -188,6 +201,9 @@ export class TcpCutter {
       return;
     }
     const upstream = net.connect(this.target);
+    const link = { client, upstream };
+    this.links.add(link);
+    upstream.on('close', () => this.links.delete(link));
     for (const [a, b] of [
       [client, upstream],
       [upstream, client],
