@@ -39,6 +39,12 @@ export interface Transaction {
 }
 
 const PROBE_INTERVAL_MS = 500;
+/**
+ * Time allowed to settle an unknown COMMIT outcome. Added to a statement that
+ * already timed out (storageTimeoutMs, 5 s by default), it stays inside the msg
+ * server's 10 s request timeout: a late answer would come after it gave up.
+ */
+const SETTLE_BUDGET_MS = 2_000;
 /** mysql2 refused to send the query on a connection it already knew was dead: nothing reached the server. */
 const NEVER_SENT = new Set(['PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT']);
 
@@ -215,39 +221,34 @@ export class MysqlGateway {
    * then runs `check` to see which. Null when MySQL cannot be asked in time.
    */
   async settleUnknownCommit<T>(err: CommitOutcomeUnknownError, check: (query: SettleQuery) => Promise<T>): Promise<T | null> {
-    const timeout = this.options.timeoutMs;
-    const deadline = Date.now() + timeout;
+    const deadline = Date.now() + SETTLE_BUDGET_MS;
+    const remaining = () => Math.max(1, deadline - Date.now());
     let conn: mysql.Connection | null = null;
     try {
       conn = await mysql.createConnection({
         ...parseMysqlUrl(this.options.url),
-        connectTimeout: this.options.connectTimeoutMs,
+        connectTimeout: Math.min(this.options.connectTimeoutMs, SETTLE_BUDGET_MS),
         charset: 'utf8mb4_bin',
         supportBigNumbers: true,
         bigNumberStrings: false,
       });
       conn.on('error', () => {});
       const open = conn;
+      const query: SettleQuery = async (sql, values) => {
+        const [rows] = await open.query({ sql, values, timeout: remaining() });
+        return rows as mysql.RowDataPacket[];
+      };
       try {
-        await open.query({ sql: 'KILL ?', values: [err.threadId], timeout });
+        await query('KILL ?', [err.threadId]);
       } catch (killErr) {
         if (mysqlErrno(killErr) !== MysqlErrno.NO_SUCH_THREAD) throw killErr;
       }
       // KILL only flags the thread; it may still be finishing a statement.
-      for (;;) {
-        const [rows] = await open.query<mysql.RowDataPacket[]>({
-          sql: 'SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = ?',
-          values: [err.threadId],
-          timeout,
-        });
-        if (rows.length === 0) break;
+      while ((await query('SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = ?', [err.threadId])).length > 0) {
         if (Date.now() > deadline) return null;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      return await check(async (sql, values) => {
-        const [rows] = await open.query({ sql, values, timeout });
-        return rows as mysql.RowDataPacket[];
-      });
+      return await check(query);
     } catch (settleErr) {
       this.logger.warn({ threadId: err.threadId, err: (settleErr as Error).message }, 'could not settle an unknown COMMIT outcome');
       return null;
