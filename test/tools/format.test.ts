@@ -9,7 +9,7 @@ import { encodeFrame } from '../../pdu/frame';
 import { clientPasswordDigest } from '../../lib/password';
 import { CaptureFormatError, parseCapture, serializeRecord, type CaptureRecord, type PduRecord } from '../../tools/capture/format';
 import { CaptureRecorder } from '../../tools/capture/recorder';
-import { DEFAULT_IGNORED_FIELDS, IgnoreList, diffValues } from '../../tools/replay/compare';
+import { DEFAULT_IGNORED_FIELDS, DEFAULT_UNORDERED_LISTS, IgnoreList, diffValues } from '../../tools/replay/compare';
 import { IdMaps, credentialsFor, learnIds, mapIds, parseCredentials, withCredentials } from '../../tools/replay/rewrite';
 
 function record(emit: CaptureRecord[]) {
@@ -150,7 +150,39 @@ t.test('structural diff and the ignore list', async (t) => {
     { path: 'extra', expected: undefined, actual: 1 },
   ]);
   t.same(diffValues(expected, expected, new IgnoreList([])), [], 'equal values have no diff');
-  t.equal(diffValues({ a: [1, 2, 3] }, { a: [3, 2, 1] }, new IgnoreList([]), 2).length, 2, 'limit');
+  t.equal(diffValues({ a: [1, 2, 3] }, { a: [3, 2, 1] }, new IgnoreList([]), { limit: 2 }).length, 2, 'limit');
+});
+
+t.test('unordered lists are compared as multisets; ordered ones position by position', async (t) => {
+  const ignore = new IgnoreList(DEFAULT_IGNORED_FIELDS);
+  const unordered = new Set(DEFAULT_UNORDERED_LISTS);
+  const user = (id: number, nick: string, extra: Record<string, unknown> = {}) => ({ user_id: id, user_nick_name: nick, ...extra });
+  const recorded = { user_list: [user(1, 'A'), user(2, 'B'), user(3, 'C')], user_id_list: [1, 2, 2] };
+
+  const shuffled = { user_list: [user(3, 'C'), user(1, 'A'), user(2, 'B')], user_id_list: [2, 1, 2] };
+  t.same(diffValues(recorded, shuffled, ignore, { unordered }), [], 'same elements in another order: no difference');
+  t.equal(diffValues(recorded, shuffled, ignore).length > 0, true, 'without the unordered rule, order counts');
+
+  const volatile = { user_list: [user(2, 'B', { updated_time: 9 }), user(3, 'C'), user(1, 'A', { updated_time: 7 })], user_id_list: [2, 2, 1] };
+  t.same(diffValues(recorded, volatile, ignore, { unordered }), [], 'ignored fields do not stop elements from pairing');
+
+  const changed = { user_list: [user(3, 'C'), user(2, 'B (new)'), user(1, 'A'), user(4, 'D')], user_id_list: [1, 2] };
+  t.same(
+    diffValues(recorded, changed, ignore, { unordered }),
+    [
+      { path: 'user_list[1].user_nick_name', expected: 'B', actual: 'B (new)' },
+      { path: 'user_list[3]', expected: undefined, actual: user(4, 'D') },
+      { path: 'user_id_list[2]', expected: 2, actual: undefined },
+    ],
+    'only elements without an equal partner are reported',
+  );
+
+  const messages = { msg_list: [{ msg_data: 'x' }, { msg_data: 'y' }] };
+  t.equal(
+    diffValues(messages, { msg_list: [{ msg_data: 'y' }, { msg_data: 'x' }] }, ignore, { unordered }).length,
+    2,
+    'message lists keep their order',
+  );
 });
 
 t.test('id maps, credentials', async (t) => {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { CaptureFormatError, parseCapture } from '../capture/format';
 import { UsageError, parseCommandLine, parseHostPort, parseIntOption, runMain } from '../capture/cli-support';
-import { DEFAULT_IGNORED_FIELDS } from './compare';
+import { DEFAULT_IGNORED_FIELDS, DEFAULT_UNORDERED_LISTS } from './compare';
 import { DEFAULT_REPLAY_TIMEOUT_MS, replayCapture } from './replay';
 import { formatReport } from './report';
 import { parseCredentials } from './rewrite';
@@ -23,6 +23,8 @@ const USAGE = `usage: npm run replay -- FILE (--server HOST:PORT | --login-url U
   --fast                 no pauses between client PDUs (still waits for each expected answer)
   --ignore F1,F2         more fields to ignore when comparing (names, or dotted paths like user_info.user_nick_name);
                          always ignored: ${DEFAULT_IGNORED_FIELDS.join(', ')}
+  --unordered L1,L2      more lists to compare regardless of element order;
+                         always: ${DEFAULT_UNORDERED_LISTS.join(', ')}
   --timeout MS           how long to wait for each expected server PDU (default ${DEFAULT_REPLAY_TIMEOUT_MS})
   --json                 print the report as JSON instead of text
   --verbose              log connects and learned ids on stderr`;
@@ -37,6 +39,7 @@ async function main(): Promise<number> {
     as: { type: 'string', multiple: true },
     fast: { type: 'boolean' },
     ignore: { type: 'string', multiple: true },
+    unordered: { type: 'string', multiple: true },
     timeout: { type: 'string' },
     json: { type: 'boolean' },
     verbose: { type: 'boolean' },
@@ -54,7 +57,9 @@ async function main(): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   });
-  const ignore = (values.ignore ?? []).flatMap((list) => list.split(',')).map((s) => s.trim()).filter(Boolean);
+  const names = (lists: string[] | undefined) => (lists ?? []).flatMap((list) => list.split(',')).map((s) => s.trim()).filter(Boolean);
+  const ignore = names(values.ignore);
+  const unordered = names(values.unordered);
 
   const file = positionals[0];
   let data: Buffer;
@@ -79,6 +84,7 @@ async function main(): Promise<number> {
     as,
     fast: values.fast === true,
     ignore,
+    unordered,
     timeoutMs,
     log: values.verbose ? (line) => process.stderr.write(`replay: ${line}\n`) : undefined,
   });

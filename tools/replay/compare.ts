@@ -9,6 +9,12 @@
  * under it) or a dotted path from the top of the message
  * ("user_info.user_nick_name", "header.reserved"); array positions are not part
  * of paths ("msg_list.create_time" covers every element).
+ *
+ * Lists whose order carries no meaning (DEFAULT_UNORDERED_LISTS, extended with
+ * --unordered) are compared as multisets: each recorded element is paired with
+ * an equal live one wherever it is, and only elements left without a partner
+ * are reported. Message lists and recent sessions keep their order: it is
+ * part of what the server promises.
  */
 
 /**
@@ -23,6 +29,35 @@ export const DEFAULT_IGNORED_FIELDS: readonly string[] = Object.freeze([
   'updated_time',
   'latest_update_time',
 ]);
+
+/** Repeated fields (by name) whose element order a server is free to choose. */
+export const DEFAULT_UNORDERED_LISTS: readonly string[] = Object.freeze([
+  'user_list',
+  'user_info_list',
+  'user_stat_list',
+  'user_id_list',
+  'user_id',
+  'member_id_list',
+  'cur_user_id_list',
+  'chg_user_id_list',
+  'group_member_list',
+  'group_version_list',
+  'group_info_list',
+  'dept_list',
+  'unreadinfo_list',
+  'shield_status_list',
+  'user_token_list',
+  'user_token_info',
+  'offline_file_list',
+  'push_result_list',
+]);
+
+export interface DiffOptions {
+  /** Report at most this many differences (default 50). */
+  limit?: number;
+  /** Field names of lists compared regardless of order. */
+  unordered?: ReadonlySet<string>;
+}
 
 export interface FieldDiff {
   /** e.g. "user_info.user_nick_name", "msg_list[2].msg_data", "header.seq". */
@@ -72,13 +107,47 @@ function formatPath(segments: ReadonlyArray<string | number>): string {
  * Every difference between two decoded values (objects from protobuf toObject),
  * in field order; at most `limit` of them.
  */
-export function diffValues(expected: unknown, actual: unknown, ignore: IgnoreList, limit = 50): FieldDiff[] {
+export function diffValues(expected: unknown, actual: unknown, ignore: IgnoreList, options: DiffOptions = {}): FieldDiff[] {
+  const limit = options.limit ?? 50;
+  const unordered = options.unordered ?? new Set<string>();
   const out: FieldDiff[] = [];
+  /** A value reduced to what is compared: ignored fields dropped, unordered lists sorted. */
+  const canonical = (value: unknown, names: string[]): unknown => {
+    if (Array.isArray(value)) {
+      const items = value.map((item) => canonical(item, names));
+      return unordered.has(names[names.length - 1]) ? items.map((item) => JSON.stringify(item)).sort() : items;
+    }
+    if (!isPlainObject(value)) return value;
+    const kept: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const path = [...names, key];
+      if (!ignore.ignores(path)) kept[key] = canonical(value[key], path);
+    }
+    return kept;
+  };
+  /** `actual` reordered so that each element equal to one of `expected` stands at that element's index. */
+  const aligned = (e: unknown[], a: unknown[], names: string[]): unknown[] => {
+    const waiting = new Map<string, number[]>();
+    a.forEach((item, i) => {
+      const key = JSON.stringify(canonical(item, names));
+      const list = waiting.get(key);
+      if (list) list.push(i);
+      else waiting.set(key, [i]);
+    });
+    const partner: Array<number | undefined> = e.map((item) => waiting.get(JSON.stringify(canonical(item, names)))?.shift());
+    const taken = new Set(partner.filter((i): i is number => i !== undefined));
+    const leftovers = a.map((_, i) => i).filter((i) => !taken.has(i));
+    // Recorded elements without an equal live one are compared with the live ones left over, in order.
+    const live = partner.map((i) => (i !== undefined ? a[i] : leftovers.length > 0 ? a[leftovers.shift() as number] : undefined));
+    for (const i of leftovers) live.push(a[i]);
+    return live;
+  };
   const walk = (e: unknown, a: unknown, segments: Array<string | number>, names: string[]): void => {
     if (out.length >= limit) return;
     if (names.length > 0 && ignore.ignores(names)) return;
     if (Array.isArray(e) && Array.isArray(a)) {
-      for (let i = 0; i < Math.max(e.length, a.length); i++) walk(e[i], a[i], [...segments, i], names);
+      const live = unordered.has(names[names.length - 1]) ? aligned(e, a, names) : a;
+      for (let i = 0; i < Math.max(e.length, live.length); i++) walk(e[i], live[i], [...segments, i], names);
       return;
     }
     if (isPlainObject(e) && isPlainObject(a)) {

@@ -38,7 +38,7 @@ import {
   type ParsedCapture,
   type PduRecord,
 } from '../capture/format';
-import { DEFAULT_IGNORED_FIELDS, IgnoreList, diffValues, type FieldDiff } from './compare';
+import { DEFAULT_IGNORED_FIELDS, DEFAULT_UNORDERED_LISTS, IgnoreList, diffValues, type FieldDiff } from './compare';
 import { IdMaps, credentialsFor, learnIds, mapIds, parseCredentials, withCredentials, type ReplayCredentials } from './rewrite';
 
 export interface HostPort {
@@ -57,6 +57,8 @@ export interface ReplayOptions {
   fast?: boolean;
   /** Fields ignored on top of DEFAULT_IGNORED_FIELDS. */
   ignore?: readonly string[];
+  /** Lists compared regardless of order, on top of DEFAULT_UNORDERED_LISTS. */
+  unordered?: readonly string[];
   /** How long to wait for each expected server PDU (and for connects). Default 5000. */
   timeoutMs?: number;
   /** After the last expected PDU, how long to keep listening for unexpected ones. Default 200. */
@@ -206,6 +208,7 @@ export class Replayer {
   private readonly options: ReplayOptions;
   private readonly credentials: ReplayCredentials[];
   private readonly ignore: IgnoreList;
+  private readonly unordered: ReadonlySet<string>;
   private readonly timeoutMs: number;
   private readonly ids = new IdMaps();
   private readonly connections = new Map<number, ReplayConnection>();
@@ -222,6 +225,7 @@ export class Replayer {
     const as = options.as === undefined ? [] : Array.isArray(options.as) ? options.as : [options.as];
     this.credentials = (as as Array<string | ReplayCredentials>).map((c) => (typeof c === 'string' ? parseCredentials(c) : c));
     this.ignore = new IgnoreList([...DEFAULT_IGNORED_FIELDS, ...(options.ignore ?? [])]);
+    this.unordered = new Set([...DEFAULT_UNORDERED_LISTS, ...(options.unordered ?? [])]);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REPLAY_TIMEOUT_MS;
     this.log = options.log ?? (() => {});
   }
@@ -551,6 +555,7 @@ export class Replayer {
       { header: header(record), ...expected },
       { header: header({ ...live, service: live.serviceId, seq: conn.recordedSeq(live.seqNum) }), ...actual },
       this.ignore,
+      { unordered: this.unordered },
     );
   }
 }
