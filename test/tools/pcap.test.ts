@@ -8,10 +8,11 @@
  * the real C++ msg server, corrupt files, and the CLI.
  */
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCapture, bodyOf, frameOf, serializeRecord, type CaptureRecord, type PduRecord } from '../../tools/capture/format';
-import { importPacketCapture } from '../../tools/capture/pcap-import';
+import { importPacketCapture, streamPacketCapture } from '../../tools/capture/pcap-import';
+import { FileSource } from '../../tools/capture/byte-source';
 import { PcapFormatError } from '../../tools/capture/pcap';
 import { LinkType } from '../../tools/capture/packets';
 import { projectRoot } from '../../lib/paths';
@@ -308,6 +309,30 @@ t.test('corrupt and truncated files: a clear error naming the byte offset', asyn
   fails(writePcap(frames, { linkType: 105 }), /packet #1 uses link type 105, which is not supported .*\(at byte offset 24\)/, 'wifi link type');
 });
 
+t.test('read from the file a window at a time, a capture gives the same records as read whole', async (t) => {
+  const { capture } = await recordSession(t);
+  const dir = tempDir(t);
+  const frames = sessionFrames(tcpSession(sentOf(capture.records), { reorder: true }), V4, LinkType.ETHERNET);
+  const files: Array<[string, Buffer]> = [
+    ['session.pcap', writePcap(frames, { linkType: LinkType.ETHERNET })],
+    ['session.pcapng', writePcapng(frames, { linkType: LinkType.ETHERNET })],
+  ];
+  for (const [name, bytes] of files) {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    const whole = importPacketCapture(bytes, { serverPort: 8000 });
+    // Windows smaller than one record, cutting records anywhere, and larger than the file.
+    for (const windowBytes of [5, 64, 1000, 1 << 20]) {
+      const source = FileSource.open(path, windowBytes);
+      const records: CaptureRecord[] = [];
+      const summary = streamPacketCapture(source, { serverPort: 8000 }, (r) => records.push(r));
+      source.close();
+      t.equal(records.map(serializeRecord).join(''), whole.records.map(serializeRecord).join(''), `${name}, ${windowBytes}-byte windows`);
+      t.same(summary.stats, whole.stats);
+    }
+  }
+});
+
 t.test('the pcap-import CLI', async (t) => {
   const { capture } = await recordSession(t);
   const dir = tempDir(t);
@@ -330,6 +355,16 @@ t.test('the pcap-import CLI', async (t) => {
   const bad = await runCli('tools/capture/pcap-cli.js', [broken, '--out', join(dir, 'never.jsonl')]);
   t.equal(bad.code, 1);
   t.match(bad.stderr, /broken\.pcap: truncated file: .*\(at byte offset \d+\)/);
+  t.notOk(existsSync(join(dir, 'never.jsonl')), 'nothing imported: no output file left behind');
+  // tcpdump killed mid-write: the records before the cut are kept, and the error says so.
+  const cutOff = join(dir, 'cut-off.pcapng');
+  const whole = readFileSync(pcapFile);
+  writeFileSync(cutOff, whole.subarray(0, whole.length - 10));
+  const partialOut = join(dir, 'partial.jsonl');
+  const partial = await runCli('tools/capture/pcap-cli.js', [cutOff, '--out', partialOut]);
+  t.equal(partial.code, 1);
+  t.match(partial.stderr, /cut-off\.pcapng: truncated file: .*\(the \d+ records before it are in .*partial\.jsonl\)/);
+  t.ok(pdus(parseCapture(readFileSync(partialOut)).records).length > 0, 'the partial capture parses and holds the PDUs before the cut');
   const wrongPort = await runCli('tools/capture/pcap-cli.js', [pcapFile, '--port', '9000', '--out', join(dir, 'empty.jsonl')]);
   t.equal(wrongPort.code, 0);
   t.match(wrongPort.stderr, /warning: no TCP connection to or from port 9000 was found/);

@@ -3,7 +3,7 @@
  * produces many small lines); close() flushes everything before it resolves, so
  * a CLI can stop on SIGINT/SIGTERM without losing the tail of the capture.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, writeSync, type WriteStream } from 'node:fs';
 import { TTError } from '../../lib/errors';
 import { serializeRecord, type CaptureRecord } from './format';
 
@@ -23,13 +23,7 @@ export class CaptureFileWriter {
   static open(path: string, overwrite = false): Promise<CaptureFileWriter> {
     return new Promise((resolve, reject) => {
       const stream = createWriteStream(path, { flags: overwrite ? 'w' : 'wx' });
-      stream.once('error', (err: NodeJS.ErrnoException) => {
-        reject(
-          err.code === 'EEXIST'
-            ? new TTError('TT_ERR_FILE_EXISTS', `${path} already exists (pass --force to overwrite it)`)
-            : new TTError('TT_ERR_FILE', `cannot write ${path}: ${err.message}`),
-        );
-      });
+      stream.once('error', (err: NodeJS.ErrnoException) => reject(openError(path, err)));
       stream.once('open', () => {
         stream.removeAllListeners('error');
         resolve(new CaptureFileWriter(stream));
@@ -49,4 +43,51 @@ export class CaptureFileWriter {
       this.stream.end(() => (this.failure ? reject(this.failure) : resolve()));
     });
   }
+}
+
+/**
+ * The same file format written synchronously, for a producer that runs in one
+ * synchronous loop (the pcap import): an async stream would only start writing
+ * after the loop, holding every record in memory until then.
+ */
+export class SyncCaptureFileWriter {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  records = 0;
+
+  private constructor(private readonly fd: number) {}
+
+  static open(path: string, overwrite = false): SyncCaptureFileWriter {
+    try {
+      return new SyncCaptureFileWriter(openSync(path, overwrite ? 'w' : 'wx'));
+    } catch (err) {
+      throw openError(path, err as NodeJS.ErrnoException);
+    }
+  }
+
+  write(record: CaptureRecord): void {
+    const line = serializeRecord(record);
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    this.records++;
+    if (this.pendingBytes >= 1 << 20) this.flush();
+  }
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    writeSync(this.fd, this.pending.join(''));
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+}
+
+function openError(path: string, err: NodeJS.ErrnoException): TTError {
+  return err.code === 'EEXIST'
+    ? new TTError('TT_ERR_FILE_EXISTS', `${path} already exists (pass --force to overwrite it)`)
+    : new TTError('TT_ERR_FILE', `cannot write ${path}: ${err.message}`);
 }

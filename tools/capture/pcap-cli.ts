@@ -4,10 +4,11 @@
  * Turns a tcpdump / Wireshark capture of client <-> msg server traffic into the
  * capture format the proxy writes, so it can be read, diffed and replayed.
  */
-import { readFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { basename } from 'node:path';
-import { CaptureFileWriter } from './file-writer';
-import { importPacketCapture } from './pcap-import';
+import { FileSource } from './byte-source';
+import { SyncCaptureFileWriter } from './file-writer';
+import { streamPacketCapture } from './pcap-import';
 import { UsageError, parseCommandLine, parseIntOption, runMain } from './cli-support';
 
 const USAGE = `usage: npm run pcap-import -- FILE.pcap|FILE.pcapng --out FILE [--port PORT] [--force]
@@ -29,22 +30,29 @@ async function main(): Promise<number> {
   const serverPort = parseIntOption('port', values.port ?? '8000', 1, 65535) as number;
   const file = positionals[0];
 
-  let data: Buffer;
+  let source: FileSource;
   try {
-    data = readFileSync(file);
+    source = FileSource.open(file);
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as Error).message}`);
   }
+  const writer = SyncCaptureFileWriter.open(values.out, values.force === true);
   let result;
   try {
-    result = importPacketCapture(data, { serverPort, file: basename(file) });
+    result = streamPacketCapture(source, { serverPort, file: basename(file) }, (record) => writer.write(record));
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
+    writer.close();
+    if (writer.records === 0) {
+      rmSync(values.out, { force: true });
+      throw new Error(`${file}: ${(err as Error).message}`);
+    }
+    // What was imported up to the broken spot is kept: it is often what the QA engineer needs.
+    throw new Error(`${file}: ${(err as Error).message} (the ${writer.records} records before it are in ${values.out})`);
+  } finally {
+    source.close();
   }
+  writer.close();
   for (const warning of result.warnings) process.stderr.write(`pcap-import: warning: ${warning}\n`);
-  const writer = await CaptureFileWriter.open(values.out, values.force === true);
-  for (const record of result.records) writer.write(record);
-  await writer.close();
   const s = result.stats;
   process.stderr.write(
     `pcap-import: ${file} (${result.format}) -> ${values.out}: packets ${s.packets}, connections ${s.connections}, PDUs ${s.pdus}, ` +

@@ -1,6 +1,7 @@
 /**
  * A packet capture (libpcap or pcapng bytes) -> TeamTalk capture records, the
- * same format the live proxy writes. Pure: the CLI reads the file.
+ * same format the live proxy writes. No I/O of its own: bytes come from a Buffer
+ * or a ByteSource, records go to a callback (the CLI streams both through files).
  *
  *   packets (pcap.ts) -> TCP segments (packets.ts) -> byte streams per
  *   connection and direction (tcp-reassembly.ts) -> PDUs (recorder.ts)
@@ -9,6 +10,7 @@
  */
 import { CaptureRecorder } from './recorder';
 import { PcapFormatError, detectCaptureFormat, readCapturedPackets, type CaptureFileFormat } from './pcap';
+import { bufferSource, type ByteSource } from './byte-source';
 import { SUPPORTED_LINK_TYPES, decodePacket } from './packets';
 import { TcpReassembler, type ReassemblyStats } from './tcp-reassembly';
 import type { CaptureRecord } from './format';
@@ -29,20 +31,35 @@ export interface PcapImportStats extends ReassemblyStats {
   pdus: number;
 }
 
-export interface PcapImportResult {
+export interface PcapImportSummary {
   format: CaptureFileFormat;
-  records: CaptureRecord[];
   stats: PcapImportStats;
   /** Things an operator should know (malformed packets, cut packets), each naming the packet and its offset. */
   warnings: string[];
 }
 
+export interface PcapImportResult extends PcapImportSummary {
+  records: CaptureRecord[];
+}
+
 /** At most this many per-packet warnings are listed (a count says how many more). */
 const MAX_WARNINGS = 20;
 
+/** The whole capture in memory, its records returned together. */
 export function importPacketCapture(buf: Buffer, options: PcapImportOptions): PcapImportResult {
-  const format = detectCaptureFormat(buf);
   const records: CaptureRecord[] = [];
+  const summary = streamPacketCapture(bufferSource(buf), options, (r) => records.push(r));
+  return { ...summary, records };
+}
+
+/** Packets read as needed from `src`, each record handed to `onRecord` as soon as it is complete. */
+export function streamPacketCapture(
+  src: ByteSource,
+  options: PcapImportOptions,
+  onRecord: (record: CaptureRecord) => void,
+): PcapImportSummary {
+  const format = detectCaptureFormat(src);
+  let pdus = 0;
   const warnings: string[] = [];
   let moreWarnings = 0;
   const warn = (text: string) => {
@@ -56,7 +73,7 @@ export function importPacketCapture(buf: Buffer, options: PcapImportOptions): Pc
   let malformed = 0;
   let lastTime = 0;
 
-  for (const packet of readCapturedPackets(buf)) {
+  for (const packet of readCapturedPackets(src)) {
     packets++;
     if (!SUPPORTED_LINK_TYPES.has(packet.linkType)) {
       throw new PcapFormatError(
@@ -65,7 +82,11 @@ export function importPacketCapture(buf: Buffer, options: PcapImportOptions): Pc
       );
     }
     if (recorder === null || reassembler === null) {
-      recorder = new CaptureRecorder((r) => records.push(r), {
+      const emit = (r: CaptureRecord) => {
+        if (r.type === 'pdu') pdus++;
+        onRecord(r);
+      };
+      recorder = new CaptureRecorder(emit, {
         header: { source: 'pcap', ...(options.file ? { file: options.file } : {}), serverPort: options.serverPort },
         startTime: packet.timeMs,
         maxPduLength: options.maxPduLength,
@@ -93,13 +114,12 @@ export function importPacketCapture(buf: Buffer, options: PcapImportOptions): Pc
     reassembler.push(seg, packet.timeMs);
   }
   if (recorder === null || reassembler === null) {
-    throw new PcapFormatError(buf.length, 'the capture holds no packets');
+    throw new PcapFormatError(src.length, 'the capture holds no packets');
   }
   reassembler.finish(lastTime);
   if (moreWarnings > 0) warnings.push(`... and ${moreWarnings} more such packets`);
-  const pdus = records.filter((r) => r.type === 'pdu').length;
   if (reassembler.stats.connections === 0) {
     warnings.push(`no TCP connection to or from port ${options.serverPort} was found (is --port the msg server's client port?)`);
   }
-  return { format, records, stats: { ...reassembler.stats, packets, notTcp, malformed, pdus }, warnings };
+  return { format, stats: { ...reassembler.stats, packets, notTcp, malformed, pdus }, warnings };
 }

@@ -1,6 +1,7 @@
 /**
- * Readers for packet capture files, pure (a Buffer in, packets out; the CLI does
- * the file I/O):
+ * Readers for packet capture files: bytes in (a Buffer, or a ByteSource that
+ * reads the file a window at a time), packets out, one record or block read at
+ * a time:
  *
  *   libpcap  (tcpdump -w): 24-byte global header, then 16-byte record header +
  *            captured bytes per packet. Magic a1b2c3d4 (microsecond timestamps)
@@ -17,6 +18,7 @@
  * the structure that is broken.
  */
 import { TTError } from '../../lib/errors';
+import { bufferSource, type ByteSource } from './byte-source';
 
 export class PcapFormatError extends TTError {
   constructor(
@@ -36,7 +38,7 @@ export interface CapturedPacket {
   timeMs: number;
   /** LINKTYPE_* of the interface it was captured on. */
   linkType: number;
-  /** The captured bytes (a view into the file buffer). */
+  /** The captured bytes. */
   data: Buffer;
   /** Length on the wire; larger than data.length when the capture's snaplen cut it. */
   originalLength: number;
@@ -49,10 +51,12 @@ const PCAP_MAGIC_NANO = 0xa1b23c4d;
 const PCAPNG_SHB = 0x0a0d0d0a;
 const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 
-export function detectCaptureFormat(buf: Buffer): CaptureFileFormat {
-  if (buf.length < 4) throw new PcapFormatError(0, `file too short to be a packet capture (${buf.length} bytes)`);
-  const be = buf.readUInt32BE(0);
-  const le = buf.readUInt32LE(0);
+export function detectCaptureFormat(input: Buffer | ByteSource): CaptureFileFormat {
+  const src = sourceOf(input);
+  const magic = src.read(0, 4);
+  if (magic.length < 4) throw new PcapFormatError(0, `file too short to be a packet capture (${magic.length} bytes)`);
+  const be = magic.readUInt32BE(0);
+  const le = magic.readUInt32LE(0);
   if (be === PCAPNG_SHB) return 'pcapng';
   if (be === PCAP_MAGIC_MICRO || le === PCAP_MAGIC_MICRO || be === PCAP_MAGIC_NANO || le === PCAP_MAGIC_NANO) return 'pcap';
   throw new PcapFormatError(
@@ -62,15 +66,20 @@ export function detectCaptureFormat(buf: Buffer): CaptureFileFormat {
 }
 
 /** Every packet of a libpcap or pcapng file, in file order. */
-export function* readCapturedPackets(buf: Buffer): Generator<CapturedPacket> {
-  if (detectCaptureFormat(buf) === 'pcap') yield* readPcap(buf);
-  else yield* readPcapng(buf);
+export function* readCapturedPackets(input: Buffer | ByteSource): Generator<CapturedPacket> {
+  const src = sourceOf(input);
+  if (detectCaptureFormat(src) === 'pcap') yield* readPcap(src);
+  else yield* readPcapng(src);
 }
 
-/** Endian-aware reads over one buffer. */
+function sourceOf(input: Buffer | ByteSource): ByteSource {
+  return Buffer.isBuffer(input) ? bufferSource(input) : input;
+}
+
+/** Endian-aware reads over the record or block at hand. */
 class Reader {
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     public littleEndian: boolean,
   ) {}
   u16(offset: number): number {
@@ -79,33 +88,29 @@ class Reader {
   u32(offset: number): number {
     return this.littleEndian ? this.buf.readUInt32LE(offset) : this.buf.readUInt32BE(offset);
   }
-  i32(offset: number): number {
-    return this.littleEndian ? this.buf.readInt32LE(offset) : this.buf.readInt32BE(offset);
-  }
-  u64(offset: number): bigint {
-    return this.littleEndian ? this.buf.readBigUInt64LE(offset) : this.buf.readBigUInt64BE(offset);
-  }
   i64(offset: number): bigint {
     return this.littleEndian ? this.buf.readBigInt64LE(offset) : this.buf.readBigInt64BE(offset);
   }
 }
 
-function need(buf: Buffer, offset: number, bytes: number, what: string): void {
-  if (offset + bytes > buf.length) {
+/** `bytes` read at file offset `offset` for `what`: a short read means the file was cut off. */
+function need(got: Buffer, bytes: number, offset: number, what: string): Buffer {
+  if (got.length < bytes) {
     throw new PcapFormatError(
       offset,
-      `truncated file: ${what} needs ${bytes} bytes but only ${buf.length - offset} remain (the capture was cut off)`,
+      `truncated file: ${what} needs ${bytes} bytes but only ${got.length} remain (the capture was cut off)`,
     );
   }
+  return got;
 }
 
 // ---------------------------------------------------------------------------
 // libpcap
 
-function* readPcap(buf: Buffer): Generator<CapturedPacket> {
-  need(buf, 0, 24, 'the pcap global header');
-  const littleEndian = buf.readUInt32LE(0) === PCAP_MAGIC_MICRO || buf.readUInt32LE(0) === PCAP_MAGIC_NANO;
-  const r = new Reader(buf, littleEndian);
+function* readPcap(src: ByteSource): Generator<CapturedPacket> {
+  const header = need(src.read(0, 24), 24, 0, 'the pcap global header');
+  const littleEndian = header.readUInt32LE(0) === PCAP_MAGIC_MICRO || header.readUInt32LE(0) === PCAP_MAGIC_NANO;
+  const r = new Reader(header, littleEndian);
   const nanos = r.u32(0) === PCAP_MAGIC_NANO;
   const major = r.u16(4);
   if (major !== 2) throw new PcapFormatError(4, `unsupported pcap version ${major}.${r.u16(6)} (expected 2.4)`);
@@ -114,12 +119,12 @@ function* readPcap(buf: Buffer): Generator<CapturedPacket> {
   const linkType = r.u32(20) & 0x0fffffff;
   let offset = 24;
   let index = 0;
-  while (offset < buf.length) {
-    need(buf, offset, 16, `the header of packet #${index + 1}`);
-    const seconds = r.u32(offset);
-    const fraction = r.u32(offset + 4);
-    const captured = r.u32(offset + 8);
-    const original = r.u32(offset + 12);
+  while (offset < src.length) {
+    r.buf = need(src.read(offset, 16), 16, offset, `the header of packet #${index + 1}`);
+    const seconds = r.u32(0);
+    const fraction = r.u32(4);
+    const captured = r.u32(8);
+    const original = r.u32(12);
     if (fraction >= (nanos ? 1e9 : 1e6)) {
       throw new PcapFormatError(offset + 4, `packet #${index + 1}: timestamp fraction ${fraction} is out of range (corrupt record header)`);
     }
@@ -129,13 +134,13 @@ function* readPcap(buf: Buffer): Generator<CapturedPacket> {
         `packet #${index + 1}: captured length ${captured} exceeds the snaplen ${snaplen} (corrupt record header)`,
       );
     }
-    need(buf, offset + 16, captured, `packet #${index + 1} (${captured} captured bytes)`);
+    const data = need(src.read(offset + 16, captured), captured, offset + 16, `packet #${index + 1} (${captured} captured bytes)`);
     yield {
       index,
       offset,
       timeMs: seconds * 1000 + (nanos ? fraction / 1e6 : fraction / 1e3),
       linkType,
-      data: buf.subarray(offset + 16, offset + 16 + captured),
+      data,
       originalLength: Math.max(original, captured),
     };
     offset += 16 + captured;
@@ -160,71 +165,75 @@ function timestampMs(units: bigint, iface: Interface): number {
   return Number(seconds) * 1000 + (Number(rest) * 1000) / Number(iface.unitsPerSecond);
 }
 
-/** Options of an IDB: code, length, value padded to 4 bytes, ending with opt_endofopt (0). */
-function readInterfaceOptions(r: Reader, start: number, end: number, iface: Interface): void {
-  let offset = start;
-  while (offset + 4 <= end) {
-    const code = r.u16(offset);
-    const length = r.u16(offset + 2);
-    const value = offset + 4;
+/**
+ * Options of an IDB: code, length, value padded to 4 bytes, ending with
+ * opt_endofopt (0). Positions are within the block at file offset `base`.
+ */
+function readInterfaceOptions(r: Reader, base: number, start: number, end: number, iface: Interface): void {
+  let at = start;
+  while (at + 4 <= end) {
+    const code = r.u16(at);
+    const length = r.u16(at + 2);
+    const value = at + 4;
     if (code === 0) return;
-    if (value + length > end) throw new PcapFormatError(offset, `interface option ${code} runs past the end of its block`);
+    if (value + length > end) throw new PcapFormatError(base + at, `interface option ${code} runs past the end of its block`);
     if (code === 9 && length >= 1) {
       // if_tsresol: high bit clear = 10^-n seconds, set = 2^-n seconds.
       const v = r.buf[value];
       const exponent = BigInt(v & 0x7f);
       iface.unitsPerSecond = v & 0x80 ? 2n ** exponent : 10n ** exponent;
-      if (iface.unitsPerSecond === 0n) throw new PcapFormatError(value, 'interface timestamp resolution is zero');
+      if (iface.unitsPerSecond === 0n) throw new PcapFormatError(base + value, 'interface timestamp resolution is zero');
     } else if (code === 14 && length >= 8) {
       iface.offsetSeconds = r.i64(value);
     }
-    offset = value + ((length + 3) & ~3);
+    at = value + ((length + 3) & ~3);
   }
 }
 
-function* readPcapng(buf: Buffer): Generator<CapturedPacket> {
-  const r = new Reader(buf, true);
+function* readPcapng(src: ByteSource): Generator<CapturedPacket> {
+  const r = new Reader(Buffer.alloc(0), true);
   let interfaces: Interface[] = [];
   let sectionSeen = false;
   let offset = 0;
   let index = 0;
   // Simple Packet Blocks carry no timestamp: they get the previous packet's.
   let lastTime = 0;
-  while (offset < buf.length) {
-    need(buf, offset, 12, 'a pcapng block header');
-    const typeBE = buf.readUInt32BE(offset);
-    if (typeBE === PCAPNG_SHB) {
+  while (offset < src.length) {
+    const head = need(src.read(offset, 12), 12, offset, 'a pcapng block header');
+    if (head.readUInt32BE(0) === PCAPNG_SHB) {
       // The byte order magic decides how this whole section (its length fields included) is read.
-      need(buf, offset, 28, 'a section header block');
-      const magicLE = buf.readUInt32LE(offset + 8);
-      if (magicLE === PCAPNG_BYTE_ORDER_MAGIC) r.littleEndian = true;
-      else if (buf.readUInt32BE(offset + 8) === PCAPNG_BYTE_ORDER_MAGIC) r.littleEndian = false;
+      const shb = need(src.read(offset, 28), 28, offset, 'a section header block');
+      if (shb.readUInt32LE(8) === PCAPNG_BYTE_ORDER_MAGIC) r.littleEndian = true;
+      else if (shb.readUInt32BE(8) === PCAPNG_BYTE_ORDER_MAGIC) r.littleEndian = false;
       else throw new PcapFormatError(offset + 8, 'section header block has no valid byte-order magic (1a2b3c4d)');
-      const major = r.u16(offset + 12);
-      if (major !== 1) throw new PcapFormatError(offset + 12, `unsupported pcapng version ${major}.${r.u16(offset + 14)}`);
+      r.buf = shb;
+      const major = r.u16(12);
+      if (major !== 1) throw new PcapFormatError(offset + 12, `unsupported pcapng version ${major}.${r.u16(14)}`);
       interfaces = [];
       sectionSeen = true;
     } else if (!sectionSeen) {
       throw new PcapFormatError(offset, 'pcapng file does not start with a section header block');
     }
-    const type = r.u32(offset);
-    const length = r.u32(offset + 4);
+    r.buf = head;
+    const type = r.u32(0);
+    const length = r.u32(4);
     if (length < 12 || length % 4 !== 0) {
       throw new PcapFormatError(offset + 4, `pcapng block (type 0x${type.toString(16)}) has an invalid total length ${length}`);
     }
-    need(buf, offset, length, `a pcapng block of ${length} bytes (type 0x${type.toString(16)})`);
-    const trailer = r.u32(offset + length - 4);
+    r.buf = need(src.read(offset, length), length, offset, `a pcapng block of ${length} bytes (type 0x${type.toString(16)})`);
+    const trailer = r.u32(length - 4);
     if (trailer !== length) {
       throw new PcapFormatError(
         offset + length - 4,
         `pcapng block at byte ${offset} ends with length ${trailer}, not ${length} (corrupt block)`,
       );
     }
-    const body = offset + 8;
-    const bodyEnd = offset + length - 4;
+    // Positions below are within the block.
+    const body = 8;
+    const bodyEnd = length - 4;
     const interfaceOf = (id: number, at: number): Interface => {
       const iface = interfaces[id];
-      if (!iface) throw new PcapFormatError(at, `packet refers to interface ${id}, which no interface description block defined`);
+      if (!iface) throw new PcapFormatError(offset + at, `packet refers to interface ${id}, which no interface description block defined`);
       return iface;
     };
     switch (type) {
@@ -232,7 +241,7 @@ function* readPcapng(buf: Buffer): Generator<CapturedPacket> {
         // Interface Description Block
         if (bodyEnd - body < 8) throw new PcapFormatError(offset, 'interface description block is too short');
         const iface: Interface = { linkType: r.u16(body), snaplen: r.u32(body + 4), unitsPerSecond: 1_000_000n, offsetSeconds: 0n };
-        readInterfaceOptions(r, body + 8, bodyEnd, iface);
+        readInterfaceOptions(r, offset, body + 8, bodyEnd, iface);
         interfaces.push(iface);
         break;
       }
@@ -246,7 +255,7 @@ function* readPcapng(buf: Buffer): Generator<CapturedPacket> {
         const captured = r.u32(body + 12);
         const original = r.u32(body + 16);
         if (body + 20 + captured > bodyEnd) {
-          throw new PcapFormatError(body + 12, `packet #${index + 1}: captured length ${captured} runs past the end of its block`);
+          throw new PcapFormatError(offset + body + 12, `packet #${index + 1}: captured length ${captured} runs past the end of its block`);
         }
         lastTime = timestampMs(units, iface);
         yield {
@@ -254,7 +263,7 @@ function* readPcapng(buf: Buffer): Generator<CapturedPacket> {
           offset,
           timeMs: lastTime,
           linkType: iface.linkType,
-          data: buf.subarray(body + 20, body + 20 + captured),
+          data: r.buf.subarray(body + 20, body + 20 + captured),
           originalLength: Math.max(original, captured),
         };
         break;
@@ -270,7 +279,7 @@ function* readPcapng(buf: Buffer): Generator<CapturedPacket> {
           offset,
           timeMs: lastTime,
           linkType: iface.linkType,
-          data: buf.subarray(body + 4, body + 4 + captured),
+          data: r.buf.subarray(body + 4, body + 4 + captured),
           originalLength: original,
         };
         break;
