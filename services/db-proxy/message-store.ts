@@ -79,7 +79,6 @@ interface IdBlock {
   high: number;
 }
 
-
 /** A batch's statements and, once run, their results. */
 interface RowStatements {
   statements: string[];
