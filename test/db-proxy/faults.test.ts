@@ -30,17 +30,17 @@ async function flagOf(promise: Promise<unknown>): Promise<{ flag: number; reply:
   }
 }
 
-/** A db-proxy whose MySQL connections run through a relay the test controls. */
-async function behindMysqlRelay(t: Test, overrides: Partial<DbProxyConfig> = {}) {
+/** A db-proxy whose MySQL (or Redis) connections run through a relay the test controls, and two users. */
+async function behindRelay(t: Test, store: 'mysql' | 'redis', overrides: Partial<DbProxyConfig> = {}) {
   const db = await freshDatabase(t);
   const redis = await freshRedis(t);
-  const relay = await TcpCutter.in(t, db.url);
+  const relay = await TcpCutter.in(t, store === 'mysql' ? db.url : redis.url);
   const { logger, lines } = captureLogger();
-  const proxy = await startProxy(
-    t,
-    proxyConfig({ mysqlUrl: withPort(db.url, relay.port), redisUrl: redis.url, redisKeyPrefix: redis.prefix, ...overrides }),
-    logger,
-  );
+  const urls =
+    store === 'mysql'
+      ? { mysqlUrl: withPort(db.url, relay.port), redisUrl: redis.url }
+      : { mysqlUrl: db.url, redisUrl: withPort(redis.url, relay.port) };
+  const proxy = await startProxy(t, proxyConfig({ ...urls, redisKeyPrefix: redis.prefix, ...overrides }), logger);
   const h = new Harness(t);
   Object.assign(h, { db, redis, proxy, conn: await connectTo(t, proxy.port) });
   const depart = await addDepartment(db.pool, 'd');
@@ -61,7 +61,7 @@ async function sendUntilStored(h: Harness, from: number, to: number, text: strin
 }
 
 t.test('MySQL stopped mid-test: error replies, no ack for anything unstored, then recovery with dense ids', async (t) => {
-  const { h, relay: cutter, lines, a, b } = await behindMysqlRelay(t);
+  const { h, relay: cutter, lines, a, b } = await behindRelay(t, 'mysql');
   const proxy = h.proxy;
 
   t.equal((await h.send(a, b, 'before')).msg_id, 1);
@@ -106,20 +106,8 @@ t.test('MySQL stopped mid-test: error replies, no ack for anything unstored, the
 });
 
 t.test('Redis down mid-test: error replies, then recovery; counters re-verified after the reconnection', async (t) => {
-  const db = await freshDatabase(t);
-  const redis = await freshRedis(t);
-  const cutter = await TcpCutter.in(t, redis.url);
-  const { logger, lines } = captureLogger();
-  const proxy = await startProxy(
-    t,
-    proxyConfig({ mysqlUrl: db.url, redisUrl: withPort(redis.url, cutter.port), redisKeyPrefix: redis.prefix }),
-    logger,
-  );
-  const h = new Harness(t);
-  Object.assign(h, { db, redis, proxy, conn: await connectTo(t, proxy.port) });
-  const depart = await addDepartment(db.pool, 'd');
-  const a = await addUser(db.pool, { name: 'ann', password: PASSWORD, departId: depart });
-  const b = await addUser(db.pool, { name: 'ben', password: PASSWORD, departId: depart });
+  const { h, relay: cutter, lines, a, b } = await behindRelay(t, 'redis');
+  const redis = h.redis;
   for (let i = 1; i <= 3; i++) t.equal((await h.send(a, b, `m${i}`)).msg_id, i);
   const [rel] = await h.rows('SELECT id FROM IMRelationShip');
 
@@ -252,7 +240,7 @@ t.test('a lock held longer than the storage timeout ends inside MySQL: a clean f
 });
 
 t.test('COMMIT ran but its answer was lost: the db-proxy finds the rows and acks the message once', async (t) => {
-  const { h, relay, lines, a, b } = await behindMysqlRelay(t, { storageTimeoutMs: 1000 });
+  const { h, relay, lines, a, b } = await behindRelay(t, 'mysql', { storageTimeoutMs: 1000 });
   t.equal((await h.send(a, b, 'one')).msg_id, 1);
   relay.hold('replies');
   const reply = await h.send(a, b, 'two');
@@ -278,7 +266,7 @@ t.test('COMMIT ran but its answer was lost: the db-proxy finds the rows and acks
 });
 
 t.test('statements that never reached MySQL: the db-proxy finds no rows, answers failed, and gives the id back', async (t) => {
-  const { h, relay, lines, a, b } = await behindMysqlRelay(t, { storageTimeoutMs: 1000 });
+  const { h, relay, lines, a, b } = await behindRelay(t, 'mysql', { storageTimeoutMs: 1000 });
   t.equal((await h.send(a, b, 'one')).msg_id, 1);
   relay.hold('requests');
   const failed = await flagOf(h.send(a, b, 'lost in transit'));
