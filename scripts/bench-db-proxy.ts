@@ -35,6 +35,7 @@ import { dbProxyConfig } from '../services/db-proxy/config';
 import { startDbProxy } from '../services/db-proxy/db-proxy';
 import { migrate } from './db/migrate';
 import { provisionStorage } from './infra/provision';
+import { deleteKeysWithPrefix } from './infra/redis';
 import { freeLoopbackPort } from './infra/system';
 
 const DATABASE = 'tt_bench_db_proxy';
@@ -93,12 +94,7 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
 async function wipeRedisPrefix(redisUrl: string): Promise<void> {
   const redis = new Redis(redisUrl, { lazyConnect: true });
   await redis.connect();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, REDIS_PREFIX);
   redis.disconnect();
 }
 

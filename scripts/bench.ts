@@ -30,6 +30,7 @@ import { Supervisor, type ChildSpec } from './cluster/supervisor';
 import { bulkAddUsers } from './db/accounts';
 import { migrate } from './db/migrate';
 import { provisionStorage, type Storage } from './infra/provision';
+import { deleteKeysWithPrefix } from './infra/redis';
 import { freeLoopbackPort, sleep } from './infra/system';
 import { msgServerEnv } from './start';
 
@@ -217,12 +218,7 @@ async function dropBenchData(storage: Storage): Promise<void> {
   await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
   await conn.end();
   const redis = new Redis(storage.redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${BENCH_REDIS_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, BENCH_REDIS_PREFIX);
   redis.disconnect();
 }
 

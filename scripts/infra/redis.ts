@@ -91,3 +91,13 @@ export async function startLocalRedis(opts: {
   const pid = child.pid as number;
   return { url, owned: true, pid, stop: () => stopProcess(pid) };
 }
+
+/** Deletes every key starting with `prefix` (what a test or bench run wrote), a SCAN page at a time. */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}

@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import Redis from 'ioredis';
 import { parseMysqlUrl, withDatabase } from '../../lib/mysql-url';
 import { migrate } from '../../scripts/db/migrate';
+import { deleteKeysWithPrefix } from '../../scripts/infra/redis';
 
 function requireEnv(name: string): string {
   const value = process.env[name];
@@ -59,12 +60,7 @@ export async function freshRedis(t: Test): Promise<TestRedis> {
   const redis = new Redis(url, { lazyConnect: true });
   await redis.connect();
   t.teardown(async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
   });
   return { url, prefix, redis };
