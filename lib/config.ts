@@ -9,12 +9,12 @@
  * TT_MSG_LISTEN_PORT. Some keys also accept a shared variable (MYSQL_URL...).
  */
 import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors';
+import { parseHostPort as splitHostPort, type HostPort } from './host-port';
+import { projectRoot } from './paths';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export type { HostPort } from './host-port';
 
 export interface Field<T> {
   readonly doc: string;
@@ -49,9 +49,9 @@ function parseHostPort(raw: unknown): HostPort {
     return { host: o.host, port: parseInteger(o.port, 1, 65535) };
   }
   if (typeof raw !== 'string') throw new Invalid();
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(raw.trim());
-  if (!m) throw new Invalid();
-  return { host: m[1], port: parseInteger(m[2], 1, 65535) };
+  const parsed = splitHostPort(raw);
+  if (parsed === null) throw new Invalid();
+  return parsed;
 }
 
 export const field = {
@@ -103,6 +103,21 @@ export const field = {
       const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
       if (!Array.isArray(items) || items.length < min) throw new Invalid();
       return items.map((p) => parseInteger(p, 1, 65535));
+    });
+  },
+  /** A list of non-empty words (addresses, names), as a JSON array or a comma-separated env string. */
+  stringList(def: string[], doc: string): Field<string[]> {
+    return make('a list of non-empty strings without spaces', def, doc, (raw) => {
+      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(items) || !items.every((i) => typeof i === 'string' && i !== '' && !/\s/.test(i))) throw new Invalid();
+      return items as string[];
+    });
+  },
+  /** A file path; a relative one is taken from the project's top folder (not the working directory). */
+  file(def: string, doc: string): Field<string> {
+    return make('a file path', def, doc, (raw) => {
+      if (typeof raw !== 'string' || raw === '') throw new Invalid();
+      return isAbsolute(raw) ? raw : resolve(projectRoot, raw);
     });
   },
   url(def: string, doc: string, opts: { protocols: string[]; aliases?: string[] }): Field<string> {

@@ -5,6 +5,7 @@
  * exponential backoff and jitter until stopped.
  */
 import net from 'node:net';
+import type { InternalTls, ServiceRole } from '../lib/internal-tls';
 import { PduConnection, type ConnectionHandler, type ConnectionOptions } from './connection';
 import type { Pdu } from './frame';
 import { LinkUnavailableError } from '../lib/errors';
@@ -25,6 +26,11 @@ export interface LinkOptions {
   maxBackoffMs?: number;
   connectTimeoutMs?: number;
   logger?: LinkLogger;
+  /**
+   * Mutual TLS with the cluster's certificates: the server must present one of
+   * role `expectRole` (unless its host is one of tls.plaintextPeers).
+   */
+  tls?: { tls: InternalTls; expectRole: ServiceRole };
 }
 
 export interface LinkHandler {
@@ -35,6 +41,9 @@ export interface LinkHandler {
   onDown?(link: ReconnectingLink, reason: string): void;
   onError?(conn: PduConnection, error: Error, link: ReconnectingLink): void;
 }
+
+/** A connection that lasted this long counts as a success: the next reconnect starts from the shortest backoff. */
+const STABLE_LINK_MS = 3_000;
 
 export class ReconnectingLink implements ConnectionHandler {
   readonly name: string;
@@ -48,6 +57,8 @@ export class ReconnectingLink implements ConnectionHandler {
   private readonly maxBackoffMs: number;
   private readonly connectTimeoutMs: number;
   private failures = 0;
+  /** When the current connection came up: a link that drops right away (e.g. the server refused our certificate) keeps backing off. */
+  private upAt = 0;
   private stopped = true;
   private socket: net.Socket | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -105,29 +116,46 @@ export class ReconnectingLink implements ConnectionHandler {
     });
   }
 
+  /** Whether this link authenticates with TLS (false: plain TCP to a plaintext peer, or no TLS configured). */
+  get secure(): boolean {
+    const tls = this.options.tls;
+    return tls !== undefined && !tls.tls.isPlaintextPeer(this.host);
+  }
+
   private connect(): void {
     if (this.stopped) return;
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const tls = this.options.tls;
+    const secure = this.secure;
+    const socket = secure && tls ? tls.tls.connect(this.host, this.port, tls.expectRole) : net.connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
     this.socket = socket;
     socket.setTimeout(this.connectTimeoutMs);
+    const upEvent = secure ? 'secureConnect' : 'connect';
+    const onTimeout = () => fail(`connect timeout after ${this.connectTimeoutMs} ms`);
+    const onError = (err: NodeJS.ErrnoException) => fail(describeConnectError(err));
+    // Only our own listeners are removed: a TLS socket has internal ones.
+    const detach = () => {
+      socket.off('timeout', onTimeout);
+      socket.off('error', onError);
+      socket.off(upEvent, onUp);
+    };
     const fail = (reason: string) => {
-      socket.removeAllListeners();
+      detach();
       socket.on('error', () => {});
       socket.destroy();
       if (this.socket === socket) this.socket = null;
       this.scheduleReconnect(reason);
     };
-    socket.once('timeout', () => fail(`connect timeout after ${this.connectTimeoutMs} ms`));
-    socket.once('error', (err: NodeJS.ErrnoException) => fail(err.code ?? err.message));
-    socket.once('connect', () => {
-      socket.removeAllListeners();
+    // Over TLS the link is up once the server is authenticated, not at the TCP connect.
+    const onUp = () => {
+      detach();
       socket.setTimeout(0);
       this.socket = null;
       if (this.stopped) {
         socket.destroy();
         return;
       }
-      this.failures = 0;
+      this.upAt = Date.now();
       this.connects++;
       const conn = new PduConnection(socket, this, this.options.connection);
       this.connection = conn;
@@ -140,7 +168,10 @@ export class ReconnectingLink implements ConnectionHandler {
       const waiters = this.waiters;
       this.waiters = [];
       for (const waiter of waiters) waiter(conn);
-    });
+    };
+    socket.once('timeout', onTimeout);
+    socket.once('error', onError);
+    socket.once(upEvent, onUp);
   }
 
   private scheduleReconnect(reason: string): void {
@@ -171,10 +202,16 @@ export class ReconnectingLink implements ConnectionHandler {
   onClose(conn: PduConnection, reason: string): void {
     if (this.connection === conn) this.connection = null;
     this.options.logger?.warn({ link: this.name, peer: this.address, conn: conn.id, reason }, 'link down');
+    if (Date.now() - this.upAt >= STABLE_LINK_MS) this.failures = 0;
     try {
       this.handler.onDown?.(this, reason);
     } finally {
       this.scheduleReconnect(reason);
     }
   }
+}
+
+/** System errors by their code (ECONNREFUSED); TLS and authentication failures by their message, which says what was wrong. */
+function describeConnectError(err: NodeJS.ErrnoException): string {
+  return err.code !== undefined && /^E[A-Z]+$/.test(err.code) ? err.code : err.message;
 }

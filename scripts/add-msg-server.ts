@@ -4,7 +4,9 @@
  * on it once it is the least loaded) and the route server. Ctrl-C stops it; its
  * users leave the route map at once.
  */
+import { parseArgs } from 'node:util';
 import { errorMessage } from '../lib/errors';
+import { localPki } from './cluster/pki';
 import { reachable, readRunningCluster } from './cluster/running';
 import { Supervisor } from './cluster/supervisor';
 import { msgServerEnv } from './start';
@@ -12,33 +14,28 @@ import { portAcceptsConnections } from './infra/system';
 
 const log = (line: string) => process.stderr.write(`[msg-server] ${line}\n`);
 
-function portFromArgs(argv: string[]): number | null {
-  const i = argv.indexOf('--port');
-  const raw = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--port='))?.slice('--port='.length);
+function portOption(raw: string | undefined): number | null {
   if (raw === undefined) return null;
   const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port must be a port number, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || port < 1 || port > 65535) throw new Error(`--port must be a port number from 1 to 65535, got "${raw}"`);
   return port;
 }
 
 async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { port: { type: 'string' } }, strict: true, allowPositionals: false });
   const cluster = readRunningCluster();
   if (cluster === null) throw new Error('no running cluster: start one with "npm start" first');
-  const port = portFromArgs(process.argv.slice(2)) ?? Math.max(...cluster.msgServerPorts) + 1;
-  const local = reachable(cluster.host);
-  if (await portAcceptsConnections(local, port)) throw new Error(`port ${port} is already in use; pick another with --port`);
+  const port = portOption(values.port) ?? Math.max(...cluster.msgServerPorts) + 1;
+  const client = reachable(cluster.clientHost);
+  if (await portAcceptsConnections(client, port)) throw new Error(`port ${port} is already in use; pick another with --port`);
   const n = cluster.msgServerPorts.length + 1;
   const supervisor = new Supervisor({ output: (line) => process.stdout.write(line + '\n'), note: log, color: process.stdout.isTTY === true });
   supervisor.start({
     name: `msg-server-${port}`,
     script: 'dist/services/msg-server/main.js',
-    env: msgServerEnv(cluster.host, cluster.publicIp, port, n, process.env.TT_MSG_LOG_LEVEL ?? 'info', {
-      login: `${local}:${cluster.loginMsgServerPort}`,
-      route: `${local}:${cluster.routePort}`,
-      db: `${local}:${cluster.dbProxyPort}`,
-    }),
+    env: msgServerEnv({ ...cluster, logLevel: process.env.TT_MSG_LOG_LEVEL ?? 'info' }, localPki(), port, n),
   });
-  log(`msg server on ${local}:${port} joining the cluster of pid ${cluster.pid} (${cluster.loginUrl}); Ctrl-C stops it`);
+  log(`msg server on ${client}:${port} joining the cluster of pid ${cluster.pid} (${cluster.loginUrl}); Ctrl-C stops it`);
   const stop = () => void supervisor.stopAll().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -14,6 +14,7 @@
  *   --target host:port use a running db-proxy instead; it must use the database
  *                      tt_bench_db_proxy and Redis key prefix "tt_bench_db_proxy:"
  *   --keep             keep the bench database afterwards
+ *   --plaintext        plain TCP to the db-proxy (it lists 127.0.0.1 in plaintextPeers), to measure what TLS costs
  *
  * Loopback only; it stops by itself. Its own database (tt_bench_db_proxy) and
  * Redis prefix are wiped at start and removed at the end.
@@ -21,12 +22,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import Redis from 'ioredis';
 import { IM } from '../pdu/commands';
 import { PduConnection } from '../pdu/connection';
 import { encodeHandleAttach } from '../pdu/attach';
 import { encryptMessageText } from '../lib/message-crypto';
+import { isLoopbackHost, parseHostPort } from '../lib/host-port';
+import { dialInternal, type InternalTls } from '../lib/internal-tls';
 import { silentLogger } from '../lib/log';
 import { parseMysqlUrl, withDatabase } from '../lib/mysql-url';
 import { projectRoot } from '../lib/paths';
@@ -37,6 +41,7 @@ import { migrate } from './db/migrate';
 import { provisionStorage } from './infra/provision';
 import { deleteKeysWithPrefix } from './infra/redis';
 import { freeLoopbackPort } from './infra/system';
+import { localIdentity, localPki, tlsEnv } from './cluster/pki';
 
 const DATABASE = 'tt_bench_db_proxy';
 const REDIS_PREFIX = 'tt_bench_db_proxy:';
@@ -48,27 +53,35 @@ interface Options {
   mode: 'process' | 'in-process';
   target: { host: string; port: number } | null;
   keep: boolean;
+  /** Plain TCP instead of mutual TLS to the db-proxy (to measure what TLS costs). */
+  plaintext: boolean;
 }
 
-function parseArgs(argv: string[]): Options {
-  const value = (name: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const senders = Number(value('--senders') ?? 64);
-  const seconds = Number(value('--seconds') ?? 10);
-  const mode = (value('--db-proxy') ?? 'process') as Options['mode'];
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      senders: { type: 'string' },
+      seconds: { type: 'string' },
+      'db-proxy': { type: 'string' },
+      target: { type: 'string' },
+      keep: { type: 'boolean' },
+      plaintext: { type: 'boolean' },
+    },
+  });
+  const senders = Number(values.senders ?? 64);
+  const seconds = Number(values.seconds ?? 10);
+  const mode = (values['db-proxy'] ?? 'process') as Options['mode'];
   if (!Number.isInteger(senders) || senders < 1 || senders > 2000) throw new Error('--senders must be an integer from 1 to 2000');
   if (!(seconds > 0 && seconds <= 600)) throw new Error('--seconds must be from 0 to 600');
   if (mode !== 'process' && mode !== 'in-process') throw new Error('--db-proxy must be "process" or "in-process"');
-  let target: Options['target'] = null;
-  const t = value('--target');
-  if (t !== undefined) {
-    const m = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1):(\d+)$/.exec(t);
-    if (!m) throw new Error('--target must be a loopback host:port (this bench never targets other machines)');
-    target = { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+  const target = values.target === undefined ? null : parseHostPort(values.target);
+  if (values.target !== undefined && (target === null || !isLoopbackHost(target.host))) {
+    throw new Error('--target must be a loopback host:port (this bench never targets other machines)');
   }
-  return { senders, seconds, mode, target, keep: argv.includes('--keep') };
+  return { senders, seconds, mode, target, keep: values.keep === true, plaintext: values.plaintext === true };
 }
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -130,12 +143,8 @@ async function countStoredRows(url: string): Promise<number> {
   return total;
 }
 
-async function connect(host: string, port: number): Promise<PduConnection> {
-  const socket = net.connect({ host, port });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
+async function connect(identity: InternalTls | null, host: string, port: number): Promise<PduConnection> {
+  const socket = await dialInternal(identity, host, port, 'db-proxy');
   return new PduConnection(socket, { onPdu: () => {} }, { requestTimeoutMs: 30_000 });
 }
 
@@ -145,7 +154,7 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseOptions(process.argv.slice(2));
   const storage = await provisionStorage({ database: DATABASE, log });
   const mysqlUrl = withDatabase(storage.mysqlUrl, DATABASE);
   let child: ChildProcess | null = null;
@@ -156,11 +165,15 @@ async function main(): Promise<void> {
 
     let host = '127.0.0.1';
     let port: number;
+    const serverTls: Record<string, string> = {
+      ...tlsEnv(localPki(), 'TT_DB_PROXY', 'db-proxy', 'bench-db-proxy', ['127.0.0.1']),
+      TT_DB_PROXY_PLAINTEXT_PEERS: options.plaintext ? '127.0.0.1' : '',
+    };
     if (options.target) {
       ({ host, port } = options.target);
     } else if (options.mode === 'in-process') {
       const proxy = await startDbProxy(
-        dbProxyConfig.load({ env: {}, overrides: { listenPort: 0, mysqlUrl, redisUrl: storage.redisUrl, redisKeyPrefix: REDIS_PREFIX } }),
+        dbProxyConfig.load({ env: serverTls, overrides: { listenPort: 0, mysqlUrl, redisUrl: storage.redisUrl, redisKeyPrefix: REDIS_PREFIX } }),
         silentLogger(),
       );
       port = proxy.port;
@@ -177,6 +190,7 @@ async function main(): Promise<void> {
           TT_DB_PROXY_REDIS_URL: storage.redisUrl,
           TT_DB_PROXY_REDIS_KEY_PREFIX: REDIS_PREFIX,
           TT_DB_PROXY_LOG_LEVEL: 'warn',
+          ...serverTls,
           // The child stops by itself if this process dies without stopping it.
           TT_SUPERVISED: '1',
         },
@@ -185,7 +199,8 @@ async function main(): Promise<void> {
     }
 
     const text = encryptMessageText('bench message: how is the weather over there today?');
-    const connections = await Promise.all(pairs.map(() => connect(host, port)));
+    const identity = options.plaintext ? null : localIdentity('msg-server', 'bench-msg-server');
+    const connections = await Promise.all(pairs.map(() => connect(identity, host, port)));
     log(`${options.senders} senders, ${WARMUP_SECONDS} s warm-up + ${options.seconds} s measured, db-proxy: ${options.target ? 'target' : options.mode}`);
 
     const start = Date.now();
@@ -243,6 +258,7 @@ async function main(): Promise<void> {
       senders: options.senders,
       seconds: options.seconds,
       stores_per_s: Math.round(measured / elapsed),
+      links: options.plaintext ? 'plain TCP' : 'mutual TLS',
       p50_ms: Number(percentile(sorted, 50).toFixed(2)),
       p99_ms: Number(percentile(sorted, 99).toFixed(2)),
       errors,

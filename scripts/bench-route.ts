@@ -9,18 +9,23 @@
  *   --window N       PDUs in flight per direction (default 1000, at most 30000)
  *   --one-way        only A -> B (default: both directions at once)
  *   --target H:P     use a running route server on this loopback address instead of starting one
+ *   --plaintext      plain TCP links (the route server lists 127.0.0.1 in plaintextPeers), to measure what TLS costs
  *   --same-thread    run the in-process route server on the bench's own thread (default: its own worker thread,
  *                    i.e. its own core, as a separate process would have)
  *
  * Latency: each PDU's seq_num indexes the time it was handed to the socket; the
  * route server forwards the frame unchanged, so the receiver finds it again.
  */
-import net from 'node:net';
-import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+import { parseArgs } from 'node:util';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { IM, CID, ServiceId } from '../pdu/commands';
 import { PduConnection } from '../pdu/connection';
 import { encodeFrame, type Pdu } from '../pdu/frame';
+import { parseHostPort, isLoopbackHost } from '../lib/host-port';
+import { dialInternal, type InternalTls } from '../lib/internal-tls';
 import { silentLogger } from '../lib/log';
+import { ensureCertificate } from '../lib/pki';
+import { localIdentity, localPki } from './cluster/pki';
 import { routeServerConfig } from '../services/route-server/config';
 import { startRouteServer } from '../services/route-server/route-server';
 
@@ -31,32 +36,40 @@ interface Options {
   duplex: boolean;
   target: { host: string; port: number } | null;
   sameThread: boolean;
+  /** Plain TCP instead of mutual TLS between the fake msg servers and the route server (to measure what TLS costs). */
+  plaintext: boolean;
 }
 
-function parseArgs(argv: string[]): Options {
-  const options: Options = { seconds: 10, warmupSeconds: 1, window: 1000, duplex: true, target: null, sameThread: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === '--seconds') options.seconds = Number(value());
-    else if (arg === '--window') options.window = Number(value());
-    else if (arg === '--one-way') options.duplex = false;
-    else if (arg === '--same-thread') options.sameThread = true;
-    else if (arg === '--target') {
-      const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value());
-      if (!m) throw new Error('--target must be host:port');
-      options.target = { host: m[1], port: Number(m[2]) };
-    } else throw new Error(`unknown argument ${arg}`);
-  }
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      seconds: { type: 'string' },
+      window: { type: 'string' },
+      'one-way': { type: 'boolean' },
+      'same-thread': { type: 'boolean' },
+      plaintext: { type: 'boolean' },
+      target: { type: 'string' },
+    },
+  });
+  const target = values.target === undefined ? null : parseHostPort(values.target);
+  if (values.target !== undefined && target === null) throw new Error(`--target must be host:port, got "${values.target}"`);
+  const options: Options = {
+    seconds: Number(values.seconds ?? 10),
+    warmupSeconds: 1,
+    window: Number(values.window ?? 1000),
+    duplex: !values['one-way'],
+    target,
+    sameThread: values['same-thread'] === true,
+    plaintext: values.plaintext === true,
+  };
   if (!(options.seconds > 0 && options.seconds <= 600)) throw new Error('--seconds must be between 0 and 600');
   if (!(Number.isInteger(options.window) && options.window >= 1 && options.window <= 30_000)) {
     throw new Error('--window must be an integer from 1 to 30000 (seq_num is 16 bits)');
   }
-  if (options.target && !['127.0.0.1', 'localhost', '::1'].includes(options.target.host) && !options.target.host.startsWith('127.')) {
+  if (options.target && !isLoopbackHost(options.target.host)) {
     throw new Error('load tests only target loopback: --target must be 127.x.x.x, ::1 or localhost');
   }
   return options;
@@ -70,18 +83,31 @@ interface RouteHandle {
   stop(): Promise<void>;
 }
 
-function routeConfig() {
-  return routeServerConfig.load({ env: {}, overrides: { listenHost: '127.0.0.1', listenPort: 0, logLevel: 'silent' } });
+function routeConfig(plaintext: boolean) {
+  const pki = localPki();
+  const cert = ensureCertificate(pki, { role: 'route-server', name: 'bench-route-server', hosts: ['127.0.0.1'] });
+  return routeServerConfig.load({
+    env: {},
+    overrides: {
+      listenHost: '127.0.0.1',
+      listenPort: 0,
+      logLevel: 'silent',
+      tlsCaFile: pki.caFile,
+      tlsCertFile: cert.certFile,
+      tlsKeyFile: cert.keyFile,
+      plaintextPeers: plaintext ? ['127.0.0.1'] : [],
+    },
+  });
 }
 
-async function startRouteInThisThread(): Promise<RouteHandle> {
-  const route = await startRouteServer(routeConfig(), silentLogger());
+async function startRouteInThisThread(plaintext: boolean): Promise<RouteHandle> {
+  const route = await startRouteServer(routeConfig(plaintext), silentLogger());
   return { host: '127.0.0.1', port: route.port, stop: () => route.stop('bench over') };
 }
 
-function startRouteInWorker(): Promise<RouteHandle> {
+function startRouteInWorker(plaintext: boolean): Promise<RouteHandle> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(__filename, { argv: ['--route-worker'] });
+    const worker = new Worker(__filename, { argv: ['--route-worker'], workerData: { plaintext } });
     worker.once('error', reject);
     worker.once('message', (port: number) =>
       resolve({
@@ -98,7 +124,7 @@ function startRouteInWorker(): Promise<RouteHandle> {
 }
 
 async function routeWorkerMain(): Promise<void> {
-  const route = await startRouteServer(routeConfig(), silentLogger());
+  const route = await startRouteServer(routeConfig((workerData as { plaintext: boolean }).plaintext), silentLogger());
   parentPort?.on('message', () => {
     void route.stop('bench over').then(() => process.exit(0));
   });
@@ -188,17 +214,9 @@ class Stream {
   }
 }
 
-function connect(host: string, port: number, onPdu: (pdu: Pdu) => void): Promise<PduConnection> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true });
-    socket.once('error', reject);
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      resolve(
-        new PduConnection(socket, { onPdu: (_conn, pdu) => onPdu(pdu) }, { heartbeatIntervalMs: 5000, maxWriteQueueBytes: 64 * 1024 * 1024 }),
-      );
-    });
-  });
+async function connect(identity: InternalTls | null, host: string, port: number, onPdu: (pdu: Pdu) => void): Promise<PduConnection> {
+  const socket = await dialInternal(identity, host, port, 'route-server');
+  return new PduConnection(socket, { onPdu: (_conn, pdu) => onPdu(pdu) }, { heartbeatIntervalMs: 5000, maxWriteQueueBytes: 64 * 1024 * 1024 });
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -210,20 +228,21 @@ const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** di
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseOptions(process.argv.slice(2));
   const route: RouteHandle | null = options.target
     ? null
     : options.sameThread
-      ? await startRouteInThisThread()
-      : await startRouteInWorker();
+      ? await startRouteInThisThread(options.plaintext)
+      : await startRouteInWorker(options.plaintext);
   const host = options.target?.host ?? route!.host;
   const port = options.target?.port ?? route!.port;
 
   const streams: Stream[] = [];
   const toA: Array<(pdu: Pdu) => void> = [];
   const toB: Array<(pdu: Pdu) => void> = [];
-  const a = await connect(host, port, (pdu) => toA.forEach((f) => f(pdu)));
-  const b = await connect(host, port, (pdu) => toB.forEach((f) => f(pdu)));
+  const identity = options.plaintext ? null : localIdentity('msg-server', 'bench-msg-server');
+  const a = await connect(identity, host, port, (pdu) => toA.forEach((f) => f(pdu)));
+  const b = await connect(identity, host, port, (pdu) => toB.forEach((f) => f(pdu)));
   // Let the route server register both links before traffic starts.
   await sleep(100);
   const aToB = new Stream(a, options.window, 100_001, 100_002);
@@ -271,6 +290,7 @@ async function main(): Promise<void> {
       pdu_bytes: aToB.pduBytes,
       verified_pdus: streams.reduce((n, s) => n + s.checked, 0),
       route: options.target ? `${host}:${port}` : options.sameThread ? 'in-process, same thread' : 'in-process, worker thread',
+      links: options.plaintext ? 'plain TCP' : 'mutual TLS',
     })}\n`,
   );
 }

@@ -26,13 +26,15 @@ import { IM } from '../pdu/commands';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
-import { Supervisor, type ChildSpec } from './cluster/supervisor';
+import { clusterConfig } from './cluster/config';
+import { localPki } from './cluster/pki';
+import { Supervisor } from './cluster/supervisor';
 import { bulkAddUsers } from './db/accounts';
 import { migrate } from './db/migrate';
 import { provisionStorage, type Storage } from './infra/provision';
 import { deleteKeysWithPrefix } from './infra/redis';
 import { freeLoopbackPort, sleep } from './infra/system';
-import { msgServerEnv } from './start';
+import { serviceSpecs } from './start';
 
 const { MsgType, ClientType, GroupType } = IM.BaseDefine;
 
@@ -54,6 +56,8 @@ interface Options {
   allowRemote: boolean;
   keepData: boolean;
   verbose: boolean;
+  /** Plain TCP between the services instead of mutual TLS (to measure what TLS costs). */
+  plaintext: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -87,6 +91,7 @@ function parseArgs(argv: string[]): Options {
     allowRemote: argv.includes('--allow-remote'),
     keepData: argv.includes('--keep-data'),
     verbose: argv.includes('--verbose'),
+    plaintext: argv.includes('--plaintext'),
   };
 }
 
@@ -147,43 +152,28 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     note,
     color: false,
   });
-  const level = opts.verbose ? 'info' : 'warn';
-  const specs: ChildSpec[] = [
-    {
-      name: 'db-proxy',
-      script: 'dist/services/db-proxy/main.js',
-      env: {
-        TT_DB_PROXY_LISTEN_PORT: String(db),
-        TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
-        TT_DB_PROXY_REDIS_URL: storage.redisUrl,
-        TT_DB_PROXY_REDIS_KEY_PREFIX: BENCH_REDIS_PREFIX,
-        TT_DB_PROXY_LOG_LEVEL: level,
-      },
+  const cluster = clusterConfig.load({
+    env: {},
+    overrides: {
+      logLevel: opts.verbose ? 'info' : 'warn',
+      loginHttpPort: loginHttp,
+      loginMsgServerPort: loginMsg,
+      loginAdminPort: loginAdmin,
+      routePort: route,
+      dbProxyPort: db,
+      msgServerPorts: msgPorts,
+      redisKeyPrefix: BENCH_REDIS_PREFIX,
     },
-    { name: 'route-server', script: 'dist/services/route-server/main.js', env: { TT_ROUTE_LISTEN_PORT: String(route), TT_ROUTE_LOG_LEVEL: level } },
-    {
-      name: 'login-server',
-      script: 'dist/services/login-server/main.js',
-      env: {
-        TT_LOGIN_HTTP_PORT: String(loginHttp),
-        TT_LOGIN_MSG_SERVER_PORT: String(loginMsg),
-        TT_LOGIN_ADMIN_PORT: String(loginAdmin),
-        TT_LOGIN_LOG_LEVEL: level,
-      },
-    },
-    ...msgPorts.map((port, i) => ({
-      name: `msg-server-${i + 1}`,
-      script: 'dist/services/msg-server/main.js',
-      env: {
-        ...msgServerEnv('127.0.0.1', '127.0.0.1', port, i + 1, level, {
-          login: `127.0.0.1:${loginMsg}`,
-          route: `127.0.0.1:${route}`,
-          db: `127.0.0.1:${db}`,
-        }),
-        TT_MSG_STATS_INTERVAL_MS: '0',
-      },
-    })),
-  ];
+  });
+  // The same services, environment and certificates as `npm start`.
+  const plaintext: Record<string, string> = opts.plaintext
+    ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1' }
+    : {};
+  const quiet: Record<string, string> = { TT_MSG_STATS_INTERVAL_MS: '0' };
+  const specs = serviceSpecs(cluster, storage, localPki()).map((spec) => ({
+    ...spec,
+    env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
+  }));
   for (const spec of specs) supervisor.start(spec);
   const until = Date.now() + 60_000;
   for (;;) {

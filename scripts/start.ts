@@ -10,8 +10,11 @@ import mysql from 'mysql2/promise';
 import { configFileFromArgs } from '../lib/config';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl, redactUrl } from '../lib/mysql-url';
+import { isLoopbackHost } from '../lib/host-port';
 import { runDir } from '../lib/paths';
+import type { Pki } from '../lib/pki';
 import { clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from './cluster/config';
+import { LOCAL_PKI_DIR, localPki, tlsEnv } from './cluster/pki';
 import { reachable, readRunningCluster, removeRunningCluster, writeRunningCluster } from './cluster/running';
 import { Supervisor, type ChildSpec } from './cluster/supervisor';
 import { migrate } from './db/migrate';
@@ -21,81 +24,93 @@ import { portAcceptsConnections, sleep } from './infra/system';
 
 const log = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
-function serviceSpecs(config: ClusterConfig, storage: Storage): ChildSpec[] {
-  const local = reachable(config.host);
+export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki): ChildSpec[] {
+  const internal = reachable(config.internalHost);
   const level = config.logLevel;
+  // Certificates name where a service is reached (informational: peers check the CA and the role).
+  const hosts = [...new Set([internal, config.internalHost, 'localhost'])];
   const specs: ChildSpec[] = [
     {
       name: 'db-proxy',
       script: 'dist/services/db-proxy/main.js',
       env: {
-        TT_DB_PROXY_LISTEN_HOST: config.host,
+        TT_DB_PROXY_LISTEN_HOST: config.internalHost,
         TT_DB_PROXY_LISTEN_PORT: String(config.dbProxyPort),
         TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
         TT_DB_PROXY_REDIS_URL: storage.redisUrl,
         TT_DB_PROXY_REDIS_KEY_PREFIX: config.redisKeyPrefix,
         TT_DB_PROXY_LOG_LEVEL: level,
+        ...tlsEnv(pki, 'TT_DB_PROXY', 'db-proxy', 'db-proxy', hosts),
       },
     },
     {
       name: 'route-server',
       script: 'dist/services/route-server/main.js',
-      env: { TT_ROUTE_LISTEN_HOST: config.host, TT_ROUTE_LISTEN_PORT: String(config.routePort), TT_ROUTE_LOG_LEVEL: level },
+      env: {
+        TT_ROUTE_LISTEN_HOST: config.internalHost,
+        TT_ROUTE_LISTEN_PORT: String(config.routePort),
+        TT_ROUTE_LOG_LEVEL: level,
+        ...tlsEnv(pki, 'TT_ROUTE', 'route-server', 'route-server', hosts),
+      },
     },
     {
       name: 'login-server',
       script: 'dist/services/login-server/main.js',
       env: {
-        TT_LOGIN_HTTP_HOST: config.host,
+        TT_LOGIN_HTTP_HOST: config.clientHost,
         TT_LOGIN_HTTP_PORT: String(config.loginHttpPort),
-        TT_LOGIN_MSG_SERVER_HOST: config.host,
+        TT_LOGIN_MSG_SERVER_HOST: config.internalHost,
         TT_LOGIN_MSG_SERVER_PORT: String(config.loginMsgServerPort),
+        TT_LOGIN_ADMIN_HOST: config.internalHost,
         TT_LOGIN_ADMIN_PORT: String(config.loginAdminPort),
         TT_LOGIN_LOG_LEVEL: level,
+        ...tlsEnv(pki, 'TT_LOGIN', 'login-server', 'login-server', hosts),
       },
     },
   ];
   config.msgServerPorts.forEach((port, i) =>
-    specs.push({ name: `msg-server-${i + 1}`, script: 'dist/services/msg-server/main.js', env: msgServerEnv(config.host, config.publicIp, port, i + 1, level, {
-      login: `${local}:${config.loginMsgServerPort}`,
-      route: `${local}:${config.routePort}`,
-      db: `${local}:${config.dbProxyPort}`,
-    }) }),
+    specs.push({
+      name: `msg-server-${i + 1}`,
+      script: 'dist/services/msg-server/main.js',
+      env: msgServerEnv(config, pki, port, i + 1),
+    }),
   );
   return specs;
 }
 
+/** The environment of msg server number `n` on client port `port` (also used by `npm run msg-server`). */
 export function msgServerEnv(
-  host: string,
-  publicIp: string,
+  cluster: Pick<ClusterConfig, 'clientHost' | 'internalHost' | 'publicIp' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort'> & { logLevel: string },
+  pki: Pki,
   port: number,
   n: number,
-  level: string,
-  links: { login: string; route: string; db: string },
 ): Record<string, string> {
+  const internal = reachable(cluster.internalHost);
   return {
-    TT_MSG_LISTEN_HOST: host,
+    TT_MSG_LISTEN_HOST: cluster.clientHost,
     TT_MSG_LISTEN_PORT: String(port),
-    TT_MSG_PUBLIC_IP1: publicIp,
+    TT_MSG_PUBLIC_IP1: cluster.publicIp,
     TT_MSG_HOST_NAME: `msg-server-${n}`,
-    TT_MSG_LOGIN_SERVERS: links.login,
-    TT_MSG_ROUTE_SERVERS: links.route,
-    TT_MSG_DB_PROXIES: links.db,
-    TT_MSG_LOG_LEVEL: level,
+    TT_MSG_LOGIN_SERVERS: `${internal}:${cluster.loginMsgServerPort}`,
+    TT_MSG_ROUTE_SERVERS: `${internal}:${cluster.routePort}`,
+    TT_MSG_DB_PROXIES: `${internal}:${cluster.dbProxyPort}`,
+    TT_MSG_LOG_LEVEL: cluster.logLevel,
+    ...tlsEnv(pki, 'TT_MSG', 'msg-server', `msg-server-${port}`, [internal, 'localhost']),
   };
 }
 
 async function checkPortsFree(config: ClusterConfig): Promise<void> {
-  const host = reachable(config.host);
-  const ports: Array<[string, number]> = [
-    ['login HTTP', config.loginHttpPort],
-    ['login (msg servers)', config.loginMsgServerPort],
-    ['login admin', config.loginAdminPort],
-    ['route server', config.routePort],
-    ['db-proxy', config.dbProxyPort],
-    ...config.msgServerPorts.map((p, i): [string, number] => [`msg server ${i + 1}`, p]),
+  const client = reachable(config.clientHost);
+  const internal = reachable(config.internalHost);
+  const ports: Array<[string, string, number]> = [
+    ['login HTTP', client, config.loginHttpPort],
+    ['login (msg servers)', internal, config.loginMsgServerPort],
+    ['login admin', internal, config.loginAdminPort],
+    ['route server', internal, config.routePort],
+    ['db-proxy', internal, config.dbProxyPort],
+    ...config.msgServerPorts.map((p, i): [string, string, number] => [`msg server ${i + 1}`, client, p]),
   ];
-  for (const [role, port] of ports) {
+  for (const [role, host, port] of ports) {
     if (await portAcceptsConnections(host, port)) {
       throw new Error(`port ${port} (${role}) is already in use by another program; pick other ports in config/cluster.json or with TT_CLUSTER_* variables`);
     }
@@ -104,7 +119,7 @@ async function checkPortsFree(config: ClusterConfig): Promise<void> {
 
 /** Until the login server lists every msg server (they register once their links are up). */
 async function waitUntilReady(config: ClusterConfig, timeoutMs = 60_000): Promise<boolean> {
-  const admin = `http://127.0.0.1:${config.loginAdminPort}/msg_servers`;
+  const admin = `http://${reachable(config.internalHost)}:${config.loginAdminPort}/msg_servers`;
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     try {
@@ -119,10 +134,14 @@ async function waitUntilReady(config: ClusterConfig, timeoutMs = 60_000): Promis
   return false;
 }
 
+/**
+ * Demo users have a published password: they are created only while no client
+ * can reach the cluster from another machine. Returns the enabled demo users.
+ */
 async function seed(config: ClusterConfig, storage: Storage): Promise<string[]> {
   const pool = mysql.createPool({ ...parseMysqlUrl(storage.mysqlUrl), connectionLimit: 2 });
   try {
-    if (config.seedDemoUsers && (await isEmpty(pool))) {
+    if (config.seedDemoUsers && isLoopbackHost(config.clientHost) && (await isEmpty(pool))) {
       const result = await seedDemo(pool);
       log(`seeded demo users ${result.created.join(', ')}`);
     }
@@ -134,17 +153,25 @@ async function seed(config: ClusterConfig, storage: Storage): Promise<string[]> 
 }
 
 function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): string {
-  const host = reachable(config.host);
+  const client = reachable(config.clientHost);
+  const internal = reachable(config.internalHost);
+  const exposed = !isLoopbackHost(config.clientHost);
+  const demo =
+    demoUsers.length === 0
+      ? exposed
+        ? '  no demo users (clients can reach this cluster from other machines); add accounts with: npm run users -- add NAME --password P'
+        : '  no demo users (database was not empty); add accounts with: npm run users -- add NAME --password P'
+      : exposed
+        ? `  WARNING: demo logins ${demoUsers.join(', ')} with the published password "${DEMO_PASSWORD}" are reachable from other machines; disable them: npm run users -- disable NAME`
+        : `  demo logins: ${demoUsers.join(', ')} (password "${DEMO_PASSWORD}")`;
   const lines = [
     '',
     ready ? 'TeamTalk cluster is up' : 'TeamTalk cluster started (some msg servers have not registered yet: see the log above)',
-    `  login: http://${host}:${config.loginHttpPort}/msg_server`,
-    `  msg servers: ${config.msgServerPorts.map((p) => `${host}:${p}`).join(', ')}`,
-    `  route server: ${host}:${config.routePort}    db-proxy: ${host}:${config.dbProxyPort}`,
-    `  operators: http://127.0.0.1:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
-    demoUsers.length > 0
-      ? `  demo logins: ${demoUsers.join(', ')} (password "${DEMO_PASSWORD}")`
-      : '  no demo users (database was not empty); add accounts with: npm run users -- add NAME --password P',
+    `  login: http://${client}:${config.loginHttpPort}/msg_server`,
+    `  msg servers: ${config.msgServerPorts.map((p) => `${client}:${p}`).join(', ')}`,
+    `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${internal}:${config.routePort}    db-proxy ${internal}:${config.dbProxyPort}    login registration ${internal}:${config.loginMsgServerPort}`,
+    `  operators: http://${internal}:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
+    demo,
     `  chat: npm run client -- --user ${demoUsers[0] ?? 'NAME'}    (in another terminal; a second one with --user ${demoUsers[1] ?? 'NAME2'})`,
     `  one more msg server: npm run msg-server -- --port ${Math.max(...config.msgServerPorts) + 1}`,
     '  stop: Ctrl-C',
@@ -186,19 +213,21 @@ async function main(): Promise<number> {
     const migration = await migrate(storage.mysqlUrl);
     log(`database ${redactUrl(storage.mysqlUrl)}: ${migration.applied.length > 0 ? `applied ${migration.applied.join(', ')}` : 'schema up to date'}`);
     const demoUsers = await seed(config, storage);
+    const pki = localPki();
     writeRunningCluster({
       pid: process.pid,
       startedAt: new Date().toISOString(),
-      host: config.host,
+      clientHost: config.clientHost,
+      internalHost: config.internalHost,
       publicIp: config.publicIp,
-      loginUrl: `http://${reachable(config.host)}:${config.loginHttpPort}/msg_server`,
+      loginUrl: `http://${reachable(config.clientHost)}:${config.loginHttpPort}/msg_server`,
       loginMsgServerPort: config.loginMsgServerPort,
       loginAdminPort: config.loginAdminPort,
       routePort: config.routePort,
       dbProxyPort: config.dbProxyPort,
       msgServerPorts: config.msgServerPorts,
     });
-    for (const spec of serviceSpecs(config, storage)) supervisor.start(spec);
+    for (const spec of serviceSpecs(config, storage, pki)) supervisor.start(spec);
     const ready = await waitUntilReady(config);
     process.stdout.write(banner(config, demoUsers, ready) + '\n');
   } catch (err) {

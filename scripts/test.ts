@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { projectRoot, runDir } from '../lib/paths';
+import { prepareTestPki, TEST_PKI_DIR } from '../test/helpers/tls';
 import { provisionStorage } from './infra/provision';
 
 function testFiles(paths: string[]): string[] {
@@ -102,6 +103,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const storage = await provisionStorage({ database: 'tt_test', log });
+  prepareTestPki();
   let stopping = false;
   const stopStorage = async () => {
     if (stopping) return;
@@ -123,7 +125,7 @@ async function main(): Promise<number> {
       {
         cwd: projectRoot,
         stdio: 'inherit',
-        env: { ...process.env, MYSQL_URL: storage.mysqlUrl, REDIS_URL: storage.redisUrl, TT_TEST: '1' },
+        env: { ...process.env, MYSQL_URL: storage.mysqlUrl, REDIS_URL: storage.redisUrl, TT_TEST: '1', TT_TEST_PKI_DIR: TEST_PKI_DIR },
       },
     );
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));

@@ -8,7 +8,12 @@ import { projectRoot } from '../../lib/paths';
 
 const spec = {
   logLevel: field.logLevel(),
-  host: field.string('127.0.0.1', 'address every service listens on (0.0.0.0 to accept remote clients)', { nonEmpty: true }),
+  clientHost: field.string('127.0.0.1', 'address the client-facing ports listen on: login HTTP and msg-server client ports (0.0.0.0 to accept remote clients)', {
+    nonEmpty: true,
+  }),
+  internalHost: field.string('127.0.0.1', 'address the internal ports listen on and are reached at: route server, db-proxy, login registration, admin (keep it private)', {
+    nonEmpty: true,
+  }),
   publicIp: field.string('127.0.0.1', 'address msg servers tell clients to connect to', { nonEmpty: true }),
   loginHttpPort: field.port(8080, 'login server HTTP port (clients GET /msg_server here)'),
   loginMsgServerPort: field.port(8100, 'login server port msg servers register on'),
@@ -18,7 +23,7 @@ const spec = {
   msgServerPorts: field.portList([8000, 8001], 'one msg server per port', { min: 1 }),
   database: field.string('teamtalk', 'MariaDB database name', { nonEmpty: true }),
   redisKeyPrefix: field.string('', 'prefix for every Redis key (to share a Redis between clusters)'),
-  seedDemoUsers: field.bool(true, 'create the demo users when the database has no users'),
+  seedDemoUsers: field.bool(true, 'create the demo users (published password) when the database has no users; only while clientHost is a loopback address'),
 };
 
 export const clusterConfig = defineConfig('cluster', 'TT_CLUSTER', spec);

@@ -10,7 +10,8 @@ import { isAlive } from '../infra/system';
 export interface RunningCluster {
   pid: number;
   startedAt: string;
-  host: string;
+  clientHost: string;
+  internalHost: string;
   publicIp: string;
   loginUrl: string;
   loginMsgServerPort: number;
@@ -44,3 +45,5 @@ export function removeRunningCluster(): void {
 export function reachable(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }
+
+

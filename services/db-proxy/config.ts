@@ -3,6 +3,7 @@
  * checks types and ranges, checkDbProxyConfig() the rules that span keys.
  */
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { internalTlsSpec } from '../../lib/internal-tls';
 import { ConfigError } from '../../lib/errors';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
 
@@ -45,6 +46,7 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   heartbeatIntervalMs: field.int(5000, 'heartbeat to msg servers after this much silence', { min: 10 }),
   linkTimeoutMs: field.int(30000, 'close a msg-server link after this long without data', { min: 50 }),
   logLevel: field.logLevel(),
+  ...internalTlsSpec('db-proxy'),
 });
 
 export type DbProxyConfig = ConfigOf<typeof dbProxyConfig.spec>;

@@ -9,6 +9,7 @@ import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import { PduFlag, type Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
 import { encryptMessageText } from '../../lib/message-crypto';
+import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
 import type { DbProxyContext } from './context';
@@ -17,7 +18,7 @@ import { acceptedCommandIds, expectsReply, sendFailureReply, tryDecode } from '.
 import { GroupMembers } from './group-members';
 import { GroupSessionSync } from './group-session-sync';
 import { registerHandlers } from './handlers';
-import { LogThrottle } from './log-throttle';
+import { LogThrottle } from '../../lib/log-throttle';
 import { LoginFailures } from './login-failures';
 import { MessageReader } from './message-reader';
 import { MessageStore } from './message-store';
@@ -47,6 +48,7 @@ const DRAIN_MS = 4000;
 
 export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promise<RunningDbProxy> {
   checkDbProxyConfig(config);
+  const tls = startInternalTls('db-proxy', 'db-proxy', config, logger);
   const tables = new MessageTables(config.messageTableCount);
   const mysql = new MysqlGateway(
     {
@@ -169,19 +171,20 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
     {
       name: 'db-proxy',
       maxConnections: config.maxConnections,
+      internal: internalPort(tls, ['msg-server'], logger, 'db-proxy'),
       connection: {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: MAX_REQUEST_PDU,
         maxWriteQueueBytes: MAX_WRITE_QUEUE,
       },
-      onConnection(conn) {
+      onConnection(conn, peer) {
         conn.context = { inFlight: 0 };
         if (stopping) {
           conn.destroy('db-proxy is stopping');
           return;
         }
-        logger.info({ conn: conn.id, peer: conn.remoteAddress }, 'msg server connected');
+        logger.info({ conn: conn.id, peer: conn.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected');
       },
       onReject(peer, reason) {
         logger.warn({ peer }, reason);

@@ -18,7 +18,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../../lib/log';
 import { IM } from '../../pdu/commands';
-import { LogThrottle } from './log-throttle';
+import { LogThrottle } from '../../lib/log-throttle';
 import { unixNow } from './message-tables';
 import type { MysqlGateway } from './mysql-gateway';
 import type { RedisGateway } from './redis-gateway';

@@ -23,7 +23,7 @@
 import { IM } from '../../pdu/commands';
 import { PduFlag } from '../../pdu/frame';
 import type { Logger } from '../../lib/log';
-import { LogThrottle } from './log-throttle';
+import { LogThrottle } from '../../lib/log-throttle';
 import {
   MAX_AUDIO_BYTES,
   isAudioType,

@@ -1,4 +1,5 @@
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { internalTlsSpec } from '../../lib/internal-tls';
 
 const spec = {
   logLevel: field.logLevel(),
@@ -26,6 +27,7 @@ const spec = {
   linkTimeoutMs: field.int(30_000, 'a msg server that sent nothing (not even a heartbeat) for this long is dropped from the list', {
     min: 50,
   }),
+  ...internalTlsSpec('login-server'),
 };
 
 export const loginServerConfig = defineConfig('login-server', 'TT_LOGIN', spec);

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
+import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
@@ -58,6 +59,7 @@ function closeHttp(server: http.Server): Promise<void> {
 
 export async function startLoginServer(config: LoginServerConfig, logger: Logger): Promise<RunningLoginServer> {
   const startedAt = Date.now();
+  const tls = startInternalTls('login-server', 'login-server', config, logger);
   const registry = new MsgServerRegistry();
   const links = new Map<number, MsgServerLink>();
   // A link that timed out is closing (its peer may take a moment to hang up):
@@ -90,15 +92,16 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
     {
       name: 'login-server msg-server port',
       maxConnections: config.maxMsgServers,
+      internal: internalPort(tls, ['msg-server'], logger, 'login-server msg-server port'),
       connection: {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: MSG_LINK_MAX_PDU,
       },
-      onConnection: (link) => {
+      onConnection: (link, peer) => {
         link.context = { connectedAt: Date.now() };
         links.set(link.id, link);
-        logger.info({ conn: link.id, peer: link.remoteAddress }, 'msg server connected');
+        logger.info({ conn: link.id, peer: link.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected');
       },
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
     },

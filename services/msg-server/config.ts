@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { internalTlsSpec } from '../../lib/internal-tls';
 
 const spec = {
   logLevel: field.logLevel(),
@@ -38,6 +39,7 @@ const spec = {
     min: 0,
   }),
   statsIntervalMs: field.int(60_000, 'how often a statistics line is logged (0: never)', { min: 0 }),
+  ...internalTlsSpec('msg-server'),
 };
 
 export const msgServerConfig = defineConfig('msg-server', 'TT_MSG', spec);

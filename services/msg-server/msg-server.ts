@@ -7,6 +7,7 @@ import type { PduConnection } from '../../pdu/connection';
 import { Dispatcher, describePdu, loggingDispatchHooks } from '../../pdu/dispatch';
 import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
+import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
 import { ClientConn, Phase } from './client-session';
@@ -36,6 +37,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     heartbeatIntervalMs: config.linkHeartbeatIntervalMs,
     timeoutMs: config.linkTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
+    tls: startInternalTls('msg-server', 'msg-server', config, logger),
   };
   const users = new OnlineUsers();
   const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger);

@@ -1,4 +1,5 @@
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { internalTlsSpec } from '../../lib/internal-tls';
 
 const spec = {
   logLevel: field.logLevel(),
@@ -19,6 +20,7 @@ const spec = {
   maxWriteQueueBytes: field.int(64 * 1024 * 1024, 'a msg server that lets this much relayed output pile up is disconnected as too slow', {
     min: 64 * 1024,
   }),
+  ...internalTlsSpec('route-server'),
 };
 
 export const routeServerConfig = defineConfig('route-server', 'TT_ROUTE', spec);

@@ -11,6 +11,7 @@
  */
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
+import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RouteServerConfig } from './config';
 import type { RouteState } from './handlers/context';
@@ -38,6 +39,7 @@ export interface RunningRouteServer {
 }
 
 export async function startRouteServer(config: RouteServerConfig, logger: Logger): Promise<RunningRouteServer> {
+  const tls = startInternalTls('route-server', 'route-server', config, logger);
   const users = new OnlineUserMap();
   const links = new MsgServerLinks();
   const state: RouteState = { users, links, notifier: new StatusNotifier(users, links), logger };
@@ -66,15 +68,16 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
     {
       name: 'route-server msg-server port',
       maxConnections: config.maxMsgServers,
+      internal: internalPort(tls, ['msg-server'], logger, 'route-server msg-server port'),
       connection: {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: config.maxPduBytes,
         maxWriteQueueBytes: config.maxWriteQueueBytes,
       },
-      onConnection: (link) => {
+      onConnection: (link, peer) => {
         links.add(link);
-        logger.info({ conn: link.id, peer: link.remoteAddress, links: links.size }, 'msg server connected');
+        logger.info({ conn: link.id, peer: link.remoteAddress, certificate: peer?.name ?? null, links: links.size }, 'msg server connected');
       },
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
     },

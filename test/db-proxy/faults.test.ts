@@ -7,12 +7,13 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
-import net from 'node:net';
 import { Writer } from 'protobufjs/minimal';
 import { IM, ServiceId, CID } from '../../pdu/commands';
 import { PduFlag, encodeFrame } from '../../pdu/frame';
 import { encodeHandleAttach } from '../../pdu/attach';
 import { RemoteError } from '../../lib/errors';
+import { dialInternal } from '../../lib/internal-tls';
+import { testIdentity } from '../helpers/tls';
 import { sleep, waitFor } from '../helpers/wait';
 import { freshDatabase, freshRedis } from '../helpers/storage';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
@@ -340,9 +341,8 @@ t.test('a malformed body gets the matching reply flagged BAD_REQUEST, attach_dat
   t.equal(garbage.flag, PduFlag.BAD_REQUEST);
   t.match(IM.Server.IMValidateRsp.decode(garbage.body), { result_code: 2, user_name: '' }, 'validate: 2 = unparsable');
 
-  // Broken framing (length below the header size) closes that one connection only.
-  const raw = net.connect({ host: '127.0.0.1', port: h.proxy.port });
-  await new Promise((r) => raw.once('connect', r));
+  // Broken framing (length below the header size) from an authenticated peer closes that one connection only.
+  const raw = await dialInternal(testIdentity('msg-server'), '127.0.0.1', h.proxy.port, 'db-proxy');
   const closed = new Promise((r) => raw.once('close', r));
   raw.write(Buffer.from([0, 0, 0, 5, 0, 1, 0, 0, 0, 7, 0, 1, 0, 1, 0, 0]));
   await closed;
@@ -402,11 +402,10 @@ t.test('stop(): msg servers get CID_OTHER_STOP_RECV_PACKET, work in flight is fi
 
 t.test('msg-server links get heartbeats when quiet and are closed when silent too long', async (t) => {
   const h = await harness(t, { heartbeatIntervalMs: 100, linkTimeoutMs: 800 });
-  const raw = net.connect({ host: '127.0.0.1', port: h.proxy.port });
+  const raw = await dialInternal(testIdentity('msg-server'), '127.0.0.1', h.proxy.port, 'db-proxy');
   const received: Buffer[] = [];
-  raw.on('data', (chunk) => received.push(chunk));
+  raw.on('data', (chunk: Buffer) => received.push(chunk));
   const closed = new Promise<number>((resolve) => raw.once('close', () => resolve(Date.now())));
-  await new Promise((r) => raw.once('connect', r));
   const openedAt = Date.now();
   await waitFor(() => Buffer.concat(received).length >= 16, 2000, 'a heartbeat');
   const first = Buffer.concat(received).subarray(0, 16);

@@ -16,11 +16,12 @@ import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { dbProxyConfig, type DbProxyConfig } from '../../services/db-proxy/config';
 import { startDbProxy, type RunningDbProxy } from '../../services/db-proxy/db-proxy';
 import { freshDatabase, freshRedis, type TestDatabase, type TestRedis } from '../helpers/storage';
+import { testIdentity, tlsSettings } from '../helpers/tls';
 
 export const PASSWORD = 'pass-word';
 
 export function proxyConfig(overrides: Partial<DbProxyConfig>): DbProxyConfig {
-  return dbProxyConfig.load({ env: {}, overrides: { listenPort: 0, groupSessionSyncIntervalMs: 200, ...overrides } });
+  return dbProxyConfig.load({ env: {}, overrides: { listenPort: 0, groupSessionSyncIntervalMs: 200, ...tlsSettings('db-proxy'), ...overrides } });
 }
 
 export function testLogger() {
@@ -42,9 +43,9 @@ export async function startProxy(t: Test, config: DbProxyConfig, logger: Logger 
 
 /** A msg server's connection to the db-proxy; `pushes` collects PDUs that are not replies. */
 export async function connectTo(t: Test, port: number): Promise<PduConnection & { pushes: Pdu[] }> {
-  const socket = net.connect({ host: '127.0.0.1', port });
+  const socket = testIdentity('msg-server').connect('127.0.0.1', port, 'db-proxy');
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
+    socket.once('secureConnect', resolve);
     socket.once('error', reject);
   });
   const pushes: Pdu[] = [];

@@ -5,18 +5,20 @@
  */
 import type { Test } from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
+import pino from 'pino';
 import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { dbProxyConfig } from '../../services/db-proxy/config';
 import { startDbProxy } from '../../services/db-proxy/db-proxy';
 import { loginServerConfig } from '../../services/login-server/config';
-import { startLoginServer } from '../../services/login-server/login-server';
+import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
 import { msgServerConfig, type MsgServerConfig } from '../../services/msg-server/config';
 import { startMsgServer, type RunningMsgServer } from '../../services/msg-server/msg-server';
 import { routeServerConfig } from '../../services/route-server/config';
 import { startRouteServer } from '../../services/route-server/route-server';
 import { ImClient, type LoginOptions } from '../../tools/client/im-client';
 import { freshDatabase, freshRedis, type TestDatabase, type TestRedis } from './storage';
+import { tlsSettings } from './tls';
 import { waitFor } from './wait';
 
 export const PASSWORD = 'secret-pass';
@@ -26,6 +28,15 @@ export interface ClusterOptions {
   msg?: Partial<MsgServerConfig>;
   /** Fast heartbeats/timeouts so link failures are noticed quickly in tests. */
   linkTimeoutMs?: number;
+  /** Keep every service's log lines (info and up) in TestCluster.logs. */
+  captureLogs?: boolean;
+}
+
+export interface LogLine {
+  service: string;
+  level: string;
+  msg: string;
+  [field: string]: unknown;
 }
 
 type Stoppable = { stop(reason?: string): Promise<void> };
@@ -35,9 +46,10 @@ export class TestCluster {
   redis!: TestRedis;
   dbProxy!: Stoppable & { port: number };
   route!: Stoppable & { port: number };
-  login!: Stoppable & { httpPort: number; msgServerPort: number; adminPort: number };
+  login!: RunningLoginServer;
   readonly msgServers: RunningMsgServer[] = [];
   readonly userIds = new Map<string, number>();
+  readonly logs: LogLine[] = [];
   private readonly clients: ImClient[] = [];
   private departId = 0;
 
@@ -47,7 +59,18 @@ export class TestCluster {
   ) {}
 
   logger(service: string): Logger {
-    return createLogger(service, process.env.TT_TEST_LOG ?? 'silent');
+    if (!this.options.captureLogs) return createLogger(service, process.env.TT_TEST_LOG ?? 'silent');
+    return pino(
+      { level: 'info', base: { service }, formatters: { level: (label) => ({ level: label }) } },
+      { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) },
+    );
+  }
+
+  /** Resolves with the first captured log line matching `match` (captureLogs must be on). */
+  async logLine(match: (line: LogLine) => boolean, what: string, timeoutMs = 5000): Promise<LogLine> {
+    let found: LogLine | undefined;
+    await waitFor(() => (found = this.logs.find(match)) !== undefined, timeoutMs, what);
+    return found as LogLine;
   }
 
   get loginUrl(): string {
@@ -67,7 +90,7 @@ export class TestCluster {
     this.login = await startLoginServer(
       loginServerConfig.load({
         env: {},
-        overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...this.linkTiming },
+        overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...this.linkTiming, ...tlsSettings('login-server') },
       }),
       this.logger('login-server'),
     );
@@ -87,6 +110,7 @@ export class TestCluster {
           redisUrl: this.redis.url,
           redisKeyPrefix: this.redis.prefix,
           ...this.linkTiming,
+          ...tlsSettings('db-proxy'),
         },
       }),
       this.logger('db-proxy'),
@@ -95,7 +119,7 @@ export class TestCluster {
 
   async startRoute(port: number): Promise<void> {
     this.route = await startRouteServer(
-      routeServerConfig.load({ env: {}, overrides: { listenPort: port, ...this.linkTiming } }),
+      routeServerConfig.load({ env: {}, overrides: { listenPort: port, ...this.linkTiming, ...tlsSettings('route-server') } }),
       this.logger('route-server'),
     );
   }
@@ -113,6 +137,7 @@ export class TestCluster {
         linkTimeoutMs: timing.linkTimeoutMs,
         requestTimeoutMs: 5000,
         statsIntervalMs: 0,
+        ...tlsSettings('msg-server'),
         ...this.options.msg,
         ...overrides,
       },

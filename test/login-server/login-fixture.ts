@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '../../lib/log';
 import { loginServerConfig, type LoginServerConfig } from '../../services/login-server/config';
 import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
 import { FakeMsgServer } from '../route-server/fake-msg-server';
+import { tlsSettings } from '../helpers/tls';
 import { waitFor } from '../helpers/wait';
 
 export async function startLogin(
@@ -16,7 +17,7 @@ export async function startLogin(
   logger: Logger = silentLogger(),
 ): Promise<RunningLoginServer> {
   const login = await startLoginServer(
-    loginServerConfig.load({ env: {}, overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...overrides } }),
+    loginServerConfig.load({ env: {}, overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...tlsSettings('login-server'), ...overrides } }),
     logger,
   );
   t.teardown(() => login.stop('test over'));
@@ -42,6 +43,7 @@ export async function registerMsgServer(
   const before = await adminList(login);
   const fake = await FakeMsgServer.start(t, login.msgServerPort, {
     name: reg.hostName ?? `msg-${reg.port}`,
+    serverRole: 'login-server',
     connection,
     onUp: (conn) =>
       conn.send(IM.Server.IMMsgServInfo, {

@@ -46,7 +46,7 @@ t.test('a second registration on the same link updates the entry; counts never g
 
 t.test('count updates from a link that never registered are ignored', async (t) => {
   const login = await startLogin(t);
-  const stranger = await FakeMsgServer.start(t, login.msgServerPort, { name: 'stranger' });
+  const stranger = await FakeMsgServer.start(t, login.msgServerPort, { name: 'stranger', serverRole: 'login-server' });
   userCount(stranger, true);
   const listed = await registerMsgServer(t, login, { ip1: '10.3.0.1', port: 8001, cur: 0 });
   userCount(listed, true);

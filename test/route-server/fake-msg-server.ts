@@ -9,7 +9,9 @@ import { IM, commandOf, type BodyOf, type MessageClass, type MessageOf } from '.
 import type { ConnectionOptions, PduConnection } from '../../pdu/connection';
 import { encodeFrame, type Pdu } from '../../pdu/frame';
 import { ReconnectingLink } from '../../pdu/link';
+import type { ServiceRole } from '../../lib/internal-tls';
 import type { Logger } from '../../lib/log';
+import { testIdentity } from '../helpers/tls';
 import { waitFor } from '../helpers/wait';
 
 export const { UserStatType, ClientType } = IM.BaseDefine;
@@ -32,6 +34,10 @@ export interface FakeMsgServerOptions {
   connection?: Partial<ConnectionOptions>;
   /** Sent on every (re)connect, like a real msg server's registration or snapshot. */
   onUp?(conn: PduConnection): void;
+  /** The role the server must prove (default route-server). */
+  serverRole?: ServiceRole;
+  /** Plain TCP, as an original C++ msg server connects (the server must list it in plaintextPeers). */
+  plaintext?: boolean;
 }
 
 export class FakeMsgServer {
@@ -47,6 +53,7 @@ export class FakeMsgServer {
         port,
         initialBackoffMs: 20,
         maxBackoffMs: 100,
+        tls: options.plaintext ? undefined : { tls: testIdentity('msg-server'), expectRole: options.serverRole ?? 'route-server' },
         connection: { heartbeatIntervalMs: 100, ...options.connection },
       },
       {

@@ -6,6 +6,7 @@ import type { Test } from 'tap';
 import { silentLogger, type Logger } from '../../lib/log';
 import { routeServerConfig, type RouteServerConfig } from '../../services/route-server/config';
 import { startRouteServer, type RunningRouteServer } from '../../services/route-server/route-server';
+import { tlsSettings } from '../helpers/tls';
 import { FakeMsgServer, type FakeMsgServerOptions } from './fake-msg-server';
 
 export async function startRoute(
@@ -13,7 +14,7 @@ export async function startRoute(
   overrides: Partial<RouteServerConfig> = {},
   logger: Logger = silentLogger(),
 ): Promise<RunningRouteServer> {
-  const route = await startRouteServer(routeServerConfig.load({ env: {}, overrides: { listenPort: 0, ...overrides } }), logger);
+  const route = await startRouteServer(routeServerConfig.load({ env: {}, overrides: { listenPort: 0, ...tlsSettings('route-server'), ...overrides } }), logger);
   t.teardown(() => route.stop('test over'));
   return route;
 }

@@ -1,5 +1,6 @@
 /** Small helpers shared by the capture, pcap-import and replay command lines. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseHostPort as splitHostPort } from '../../lib/host-port';
 
 /** A wrong command line: the CLI prints the message and its usage, and exits 2. */
 export class UsageError extends Error {}
@@ -14,13 +15,9 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options'
 
 /** "HOST:PORT", "[v6]:PORT" or just "PORT" (then `defaultHost`). */
 export function parseHostPort(option: string, text: string, defaultHost?: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text) ?? (defaultHost !== undefined ? /^()()(\d+)$/.exec(text) : null);
-  const port = m ? Number(m[3]) : NaN;
-  const host = m ? m[1] || m[2] || defaultHost : undefined;
-  if (!m || !host || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`--${option} must be HOST:PORT${defaultHost !== undefined ? ' or PORT' : ''}, got "${text}"`);
-  }
-  return { host, port };
+  const parsed = splitHostPort(text, { defaultHost, allowZero: true });
+  if (parsed === null) throw new UsageError(`--${option} must be HOST:PORT${defaultHost !== undefined ? ' or PORT' : ''}, got "${text}"`);
+  return parsed;
 }
 
 export function parseIntOption(option: string, text: string | undefined, min: number, max: number): number | undefined {

@@ -12,25 +12,8 @@ import type { HostPort } from '../../../lib/config';
 import { LinkUnavailableError } from '../../../lib/errors';
 import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
+import { serverLink, type ServerLinkOptions } from './link-options';
 
-export interface ServerLinkOptions {
-  heartbeatIntervalMs: number;
-  timeoutMs: number;
-  requestTimeoutMs: number;
-}
-
-/** Server-to-server replies can be big (a whole company's user list): allow 64 MiB. */
-export const SERVER_LINK_MAX_PDU = 64 * 1024 * 1024;
-
-export function serverLinkConnectionOptions(o: ServerLinkOptions) {
-  return {
-    heartbeatIntervalMs: o.heartbeatIntervalMs,
-    idleTimeoutMs: o.timeoutMs,
-    requestTimeoutMs: o.requestTimeoutMs,
-    maxPduLength: SERVER_LINK_MAX_PDU,
-    maxWriteQueueBytes: 256 * 1024 * 1024,
-  };
-}
 
 export class DbProxyLinks {
   private readonly links: ReconnectingLink[] = [];
@@ -49,13 +32,7 @@ export class DbProxyLinks {
       for (let i = 0; i < connectionsPerProxy; i++) {
         this.links.push(
           new ReconnectingLink(
-            {
-              name: `db-proxy#${i + 1}`,
-              host: ep.host,
-              port: ep.port,
-              connection: serverLinkConnectionOptions(options),
-              logger,
-            },
+            { ...serverLink(options, `db-proxy#${i + 1}`, ep.host, ep.port, 'db-proxy'), logger },
             { onPdu: (conn, pdu) => this.onPdu(conn, pdu), onUp: () => this.upWaiters.release() },
           ),
         );

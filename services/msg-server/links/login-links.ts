@@ -7,7 +7,7 @@ import { IM } from '../../../pdu/commands';
 import { ReconnectingLink } from '../../../pdu/link';
 import type { HostPort } from '../../../lib/config';
 import type { Logger } from '../../../lib/log';
-import { serverLinkConnectionOptions, type ServerLinkOptions } from './db-proxy-links';
+import { serverLink, type ServerLinkOptions } from './link-options';
 
 export interface Registration {
   ip1: string;
@@ -26,7 +26,7 @@ export class LoginLinks {
     this.links = endpoints.map(
       (ep) =>
         new ReconnectingLink(
-          { name: 'login-server', host: ep.host, port: ep.port, connection: serverLinkConnectionOptions(options), logger },
+          { ...serverLink(options, 'login-server', ep.host, ep.port, 'login-server'), logger },
           {
             onUp: (conn) => {
               conn.send(IM.Server.IMMsgServInfo, {

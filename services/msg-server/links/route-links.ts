@@ -13,7 +13,7 @@ import type { HostPort } from '../../../lib/config';
 import { LinkUnavailableError } from '../../../lib/errors';
 import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
-import { serverLinkConnectionOptions, type ServerLinkOptions } from './db-proxy-links';
+import { serverLink, type ServerLinkOptions } from './link-options';
 
 export interface RouteLinkHooks {
   /** Every logged-in connection, for the snapshot sent on connect. */
@@ -37,13 +37,7 @@ export class RouteLinks {
     this.links = endpoints.map(
       (ep, i) =>
         new ReconnectingLink(
-          {
-            name: endpoints.length > 1 ? `route-server#${i + 1}` : 'route-server',
-            host: ep.host,
-            port: ep.port,
-            connection: serverLinkConnectionOptions(options),
-            logger,
-          },
+          { ...serverLink(options, endpoints.length > 1 ? `route-server#${i + 1}` : 'route-server', ep.host, ep.port, 'route-server'), logger },
           {
             onUp: (conn, link) => this.onUp(conn, link),
             onPdu: (conn, pdu) => this.hooks.onPdu(pdu, conn),
