@@ -60,6 +60,7 @@ export class PduServer<C = unknown> {
       },
       onError: (conn, error) => this.handler.onError?.(conn, error),
     };
+    if (this.handler.onHeartbeat) this.tracking.onHeartbeat = (conn) => this.handler.onHeartbeat?.(conn) ?? true;
     this.server = net.createServer({ noDelay: true }, (socket) => this.onSocket(socket));
   }
 

@@ -33,6 +33,13 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
     min: 1,
     max: 1024,
   }),
+  userCacheMs: field.int(30_000, 'how long "user exists and is enabled" answers are cached for authorization checks (a disabled user stops receiving within this time)', {
+    min: 0,
+  }),
+  userCacheEntries: field.int(200_000, 'user ids whose status is cached at most', { min: 1 }),
+  maxDeviceTokenLength: field.int(512, 'longest push device token stored (APNs tokens are 64 characters, FCM tokens about 160); longer ones are refused', {
+    min: 32,
+  }),
   loginMaxFailures: field.int(10, 'wrong passwords per login name allowed within the window; more locks the name', {
     min: 1,
   }),

@@ -31,6 +31,7 @@ import { Relations } from './relations';
 import { RequestGate, type LinkState, type MsgServerConn } from './request-gate';
 import { StorageUnavailableError, isStorageError } from './storage-errors';
 import { UnreadCounters } from './unread-counters';
+import { UserDirectory } from './user-directory';
 
 export interface RunningDbProxy {
   host: string;
@@ -77,6 +78,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
   }
 
   const relations = new Relations(mysql);
+  const users = new UserDirectory(mysql, config.userCacheMs, config.userCacheEntries);
   const touches = new RecentSessionTouches();
   // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
   // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
@@ -98,11 +100,13 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       relations,
       new MsgIdCounters(redis, mysql),
       touches,
+      users,
       tables,
       { maxBatch: config.storeBatchMaxMessages, concurrency: config.storeBatchConcurrency },
       logger,
     ),
     loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
+    users,
   };
 
   const throttle = new LogThrottle();

@@ -2,7 +2,9 @@
  * The message-store path (CID_MSG_DATA), the throughput figure of the system.
  * Messages that arrive while the event loop turns are stored together:
  *
- *   1. group messages from non-members are refused (membership is in Redis);
+ *   1. messages nobody may receive are refused before anything is written:
+ *      single messages need an existing, enabled sender and receiver
+ *      (UserDirectory), group messages a sender who is a member (Redis);
  *   2. relation ids of single conversations (cached; created on first message);
  *   3. msg ids: one Lua call allocates for every conversation in the batch,
  *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
@@ -38,6 +40,7 @@ import type { Conversation, MsgIdCounters } from './msg-id-counters';
 import type { MysqlGateway, SettleQuery, Transaction } from './mysql-gateway';
 import type { RecentSessionTouches, SessionKey, TouchPlan } from './recent-session-touches';
 import type { RedisGateway } from './redis-gateway';
+import type { UserDirectory } from './user-directory';
 import { RedisKeys } from './redis-keys';
 import { Relations } from './relations';
 import {
@@ -105,6 +108,7 @@ export class MessageStore {
     private readonly relations: Relations,
     private readonly counters: MsgIdCounters,
     private readonly touches: RecentSessionTouches,
+    private readonly users: UserDirectory,
     private readonly tables: MessageTables,
     private readonly options: MessageStoreOptions,
     private readonly logger: Logger,
@@ -174,7 +178,7 @@ export class MessageStore {
       // Both stores are needed; failing before the first write keeps counters untouched.
       this.mysql.assertUp();
       this.redis.assertUp();
-      live = await this.refuseNonMembers(batch);
+      live = await this.refuseUnauthorized(batch);
       if (live.length === 0) return;
       await this.assignConversations(live);
       const blocks = await this.allocateIds(live);
@@ -196,22 +200,43 @@ export class MessageStore {
     for (const m of live) m.resolve({ msgId: m.msgId, flag: PduFlag.NONE });
   }
 
-  /** As behaviour §7: the group must exist and the sender be a member; others get msg id 0. */
-  private async refuseNonMembers(batch: PendingMessage[]): Promise<PendingMessage[]> {
+  /**
+   * Messages nobody may receive get msg id 0 and no row: a single message needs
+   * an existing, enabled sender and receiver; a group message (behaviour §7) a
+   * group that exists and a sender who is a member.
+   */
+  private async refuseUnauthorized(batch: PendingMessage[]): Promise<PendingMessage[]> {
+    const refused = new Set<PendingMessage>();
+    const singles = batch.filter((m) => !m.group);
+    if (singles.length > 0) {
+      const enabled = await this.users.enabled(singles.flatMap((m) => [m.msg.from_user_id, m.msg.to_session_id]));
+      for (const m of singles) {
+        if (!enabled.has(m.msg.to_session_id) || !enabled.has(m.msg.from_user_id)) refused.add(m);
+      }
+    }
     const groupMessages = batch.filter((m) => m.group);
-    if (groupMessages.length === 0) return batch;
-    this.redis.assertUp();
-    const pipeline = this.redis.client.pipeline();
-    for (const m of groupMessages) pipeline.hget(RedisKeys.groupMembers(m.msg.to_session_id), String(m.msg.from_user_id));
-    const results = (await pipeline.exec()) ?? [];
-    const outsiders = new Set<PendingMessage>();
-    groupMessages.forEach((m, i) => {
-      const [err, joined] = results[i];
-      if (err) throw err;
-      if (joined === null) outsiders.add(m);
-    });
-    for (const m of outsiders) m.resolve({ msgId: 0, flag: PduFlag.BAD_REQUEST });
-    return outsiders.size === 0 ? batch : batch.filter((m) => !outsiders.has(m));
+    if (groupMessages.length > 0) {
+      this.redis.assertUp();
+      const pipeline = this.redis.client.pipeline();
+      for (const m of groupMessages) pipeline.hget(RedisKeys.groupMembers(m.msg.to_session_id), String(m.msg.from_user_id));
+      const results = (await pipeline.exec()) ?? [];
+      groupMessages.forEach((m, i) => {
+        const [err, joined] = results[i];
+        if (err) throw err;
+        if (joined === null) refused.add(m);
+      });
+    }
+    if (refused.size === 0) return batch;
+    for (const m of refused) {
+      this.throttle.run('refused:no receiver', (suppressed) =>
+        this.logger.info(
+          { from: m.msg.from_user_id, to: m.msg.to_session_id, group: m.group, similarNotLogged: suppressed },
+          m.group ? 'message refused: the group does not exist or the sender is not a member' : 'message refused: the receiver (or sender) is not an enabled user',
+        ),
+      );
+      m.resolve({ msgId: 0, flag: PduFlag.BAD_REQUEST });
+    }
+    return batch.filter((m) => !refused.has(m));
   }
 
   private async assignConversations(live: PendingMessage[]): Promise<void> {

@@ -25,6 +25,11 @@ export const RedisKeys = {
   userOfDevice: (token: string) => `device_${token}`,
   /** string unix time: when the group-session sync last ran. */
   lastGroupSync: () => 'last_update_group',
+  /**
+   * string with a TTL (ours, not TeamTalk's): the order of the user's latest
+   * login, max(previous + 1, now in ms), so concurrent logins are ordered.
+   */
+  loginOrder: (userId: number) => `tt_login_order_${userId}`,
   /** string counter with a TTL: wrong passwords for a login name in the current window. */
   loginFailures: (userName: string) => `login_fail_${userName}`,
 } as const;

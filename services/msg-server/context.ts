@@ -2,6 +2,7 @@
  * What every msg-server handler works with. One instance per msg server.
  */
 import type { Logger } from '../../lib/log';
+import type { ClientBudget, HeavyRequests } from './client-budget';
 import type { ClientConn } from './client-session';
 import type { MsgServerConfig } from './config';
 import type { DeliveryTracker } from './deliveries';
@@ -10,6 +11,7 @@ import type { DbProxyLinks } from './links/db-proxy-links';
 import type { LoginLinks } from './links/login-links';
 import type { RouteLinks } from './links/route-links';
 import type { OnlineUsers } from './online-users';
+import type { RecentKicks } from './recent-kicks';
 
 export interface MsgServerStats {
   logins: number;
@@ -18,6 +20,8 @@ export interface MsgServerStats {
   messagesFailed: number;
   floodDropped: number;
   refusedBeforeLogin: number;
+  /** db-proxy / route replies that did not carry the asking connection's handle (dropped). */
+  misroutedReplies: number;
 }
 
 export interface MsgServerContext {
@@ -29,7 +33,13 @@ export interface MsgServerContext {
   readonly logins: LoginLinks;
   readonly deliveries: DeliveryTracker;
   readonly groups: GroupMembers;
+  /** Kicks from other msg servers heard recently (for logins still validating). */
+  readonly kicks: RecentKicks;
   readonly stats: MsgServerStats;
+  /** Per-connection command budgets and in-flight caps. */
+  readonly budget: ClientBudget;
+  /** The shared pool for expensive reads. */
+  readonly heavy: HeavyRequests;
   /** Why a connection that never logged in is closed (one shared string). */
   readonly loginDeadlineReason: string;
   /** The current one-second window number (flood control). */

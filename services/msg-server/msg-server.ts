@@ -10,6 +10,7 @@ import { PduServer } from '../../pdu/server';
 import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
+import { ClientBudget, HeavyRequests } from './client-budget';
 import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
 import type { MsgServerContext, MsgServerStats } from './context';
@@ -26,6 +27,7 @@ import { DbProxyLinks } from './links/db-proxy-links';
 import { LoginLinks } from './links/login-links';
 import { RouteLinks } from './links/route-links';
 import { OnlineUsers } from './online-users';
+import { RecentKicks } from './recent-kicks';
 
 export interface RunningMsgServer extends RunningService {
   port: number;
@@ -41,7 +43,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   };
   const users = new OnlineUsers();
   const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger);
-  const stats: MsgServerStats = { logins: 0, loginFailures: 0, messagesStored: 0, messagesFailed: 0, floodDropped: 0, refusedBeforeLogin: 0 };
+  const stats: MsgServerStats = { logins: 0, loginFailures: 0, messagesStored: 0, messagesFailed: 0, floodDropped: 0, refusedBeforeLogin: 0, misroutedReplies: 0 };
   let routeDispatcher: Dispatcher<PduConnection> | null = null;
   const routes = new RouteLinks(
     config.routeServers,
@@ -59,6 +61,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   const server = new PduServer(
     {
       onPdu: (conn, pdu) => onClientPdu(conn as ClientConn, pdu),
+      onHeartbeat: (conn) => ctx.budget.admit(conn as ClientConn, CID.OTHER_HEARTBEAT, Date.now()),
       onClose: (conn, reason) => clientClosed(ctx, conn as ClientConn, reason),
       onError: (conn, err) => logConnectionError(logger, 'client', conn, err),
     },
@@ -101,8 +104,19 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       { ackTimeoutMs: config.deliveryAckTimeoutMs, retries: config.deliveryRetries, maxPerConnection: config.maxPendingDeliveries },
       logger,
     ),
-    groups: new GroupMembers(db, config.groupMembersCacheMs),
+    groups: new GroupMembers(db, config.groupMembersCacheMs, config.groupMembersCacheEntries),
+    kicks: new RecentKicks(config.loginTimeoutMs + config.requestTimeoutMs),
     stats,
+    budget: new ClientBudget(
+      {
+        perSecond: config.clientBudgetPerSecond,
+        burst: config.clientBudgetBurst,
+        maxRefusedPerSecond: config.clientBudgetMaxRefusedPerSecond,
+        maxInFlight: config.clientMaxRequestsInFlight,
+      },
+      logger,
+    ),
+    heavy: new HeavyRequests(config.maxHeavyRequestsInFlight, config.maxHeavyRequestsQueued),
     loginDeadlineReason: `not logged in within ${config.loginTimeoutMs} ms`,
     floodWindow: 0,
     floodedConnections: new Set(),
@@ -118,6 +132,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   registerSwitchHandlers(clientDispatcher, ctx);
 
   function onClientPdu(conn: ClientConn, pdu: Pdu): void {
+    if (!ctx.budget.admit(conn, pdu.commandId, Date.now())) return;
     if (conn.phase !== Phase.Online && pdu.commandId !== CID.LOGIN_REQ_USERLOGIN) {
       if (conn.phase === Phase.Closing) return; // kicked or logging out: nothing more is served
       // The original served requests before login as user 0; nothing is served before login here.
@@ -139,13 +154,19 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     }
     ctx.floodedConnections.clear();
     ctx.floodWindow++;
-    ctx.deliveries.check(Date.now());
+    const now = Date.now();
+    ctx.deliveries.check(now);
+    ctx.kicks.prune(now);
   }, 1000);
   tick.unref();
   const statsTimer =
     config.statsIntervalMs > 0
       ? setInterval(
-          () => logger.info({ users: users.userCount, connections: server.connections.size, ...stats, ...ctx.deliveries.stats }, 'msg-server statistics'),
+          () =>
+            logger.info(
+              { users: users.userCount, connections: server.connections.size, ...stats, ...ctx.deliveries.stats, ...ctx.budget.stats, heavyRefused: ctx.heavy.refused },
+              'msg-server statistics',
+            ),
           config.statsIntervalMs,
         )
       : null;

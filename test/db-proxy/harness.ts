@@ -187,6 +187,14 @@ export class TcpCutter {
     }
   }
 
+  /** Lets the held direction flow again (what was held arrives now). */
+  release(direction: 'requests' | 'replies'): void {
+    for (const { client, upstream } of this.links) {
+      const [from, to] = direction === 'requests' ? [client, upstream] : [upstream, client];
+      from.pipe(to);
+    }
+  }
+
   restore(): void {
     this.blocked = false;
   }

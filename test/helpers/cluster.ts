@@ -174,15 +174,15 @@ export class TestCluster {
   }
 
   /** A connected, not yet logged-in client of msg server `server` (index). */
-  async connect(server = 0, options: { autoAck?: boolean; heartbeatIntervalMs?: number } = {}): Promise<ImClient> {
+  async connect(server = 0, options: { autoAck?: boolean; heartbeatIntervalMs?: number; requestTimeoutMs?: number } = {}): Promise<ImClient> {
     const client = await ImClient.connect({ host: '127.0.0.1', port: this.msgServers[server].port, ...options });
     this.clients.push(client);
     return client;
   }
 
   /** A client logged in as `name` on msg server `server`. */
-  async loginAs(name: string, server = 0, options: LoginOptions & { autoAck?: boolean } = {}): Promise<ImClient> {
-    const client = await this.connect(server, { autoAck: options.autoAck });
+  async loginAs(name: string, server = 0, options: LoginOptions & { autoAck?: boolean; requestTimeoutMs?: number } = {}): Promise<ImClient> {
+    const client = await this.connect(server, { autoAck: options.autoAck, requestTimeoutMs: options.requestTimeoutMs });
     await client.login(name, PASSWORD, options);
     return client;
   }

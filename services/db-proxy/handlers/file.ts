@@ -34,6 +34,10 @@ export function registerFileHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyConte
       ctx.logger.warn({ from: req.from_user_id, to: req.to_user_id }, 'offline file refused: task id or file name empty or too long');
       return;
     }
+    if (!(await ctx.users.enabled([req.to_user_id])).has(req.to_user_id)) {
+      ctx.logger.warn({ from: req.from_user_id, to: req.to_user_id }, 'offline file refused: the receiver is not an enabled user');
+      return;
+    }
     const now = unixNow();
     await ctx.mysql.query(
       'INSERT INTO IMTransmitFile (fromId, toId, fileName, size, taskId, status, created, updated) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',

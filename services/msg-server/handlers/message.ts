@@ -5,11 +5,11 @@
 import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodePdu } from '../../../pdu/encode';
-import type { Pdu } from '../../../pdu/frame';
-import { errorMessage } from '../../../lib/errors';
+import { PduFlag, type Pdu } from '../../../pdu/frame';
+import { RemoteError, errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
-import { forwardAsUser, handleAttach } from './common';
+import { carriesHandle, forwardAsUser, handleAttach } from './common';
 import { fanOutGroupMessage } from './group';
 
 const { MsgType, SessionType } = IM.BaseDefine;
@@ -33,9 +33,14 @@ export function registerMessageHandlers(d: Dispatcher<ClientConn>, ctx: MsgServe
     conn.reply(pdu, IM.Message.IMClientTimeRsp, { server_time: unixNow() });
   });
   forwardAsUser(d, ctx, IM.Message.IMUnreadMsgCntReq, IM.Message.IMUnreadMsgCntRsp);
-  forwardAsUser(d, ctx, IM.Message.IMGetMsgListReq, IM.Message.IMGetMsgListRsp);
+  const maxPage = ctx.config.maxMessagesPerPage;
+  forwardAsUser(d, ctx, IM.Message.IMGetMsgListReq, IM.Message.IMGetMsgListRsp, (req) => {
+    req.msg_cnt = Math.min(req.msg_cnt, maxPage);
+  });
   forwardAsUser(d, ctx, IM.Message.IMGetLatestMsgIdReq, IM.Message.IMGetLatestMsgIdRsp);
-  forwardAsUser(d, ctx, IM.Message.IMGetMsgByIdReq, IM.Message.IMGetMsgByIdRsp);
+  forwardAsUser(d, ctx, IM.Message.IMGetMsgByIdReq, IM.Message.IMGetMsgByIdRsp, (req) => {
+    req.msg_id_list = req.msg_id_list.slice(0, maxPage);
+  });
 }
 
 /** Flood control as the original: at most floodLimitPerSecond messages per connection per one-second window. */
@@ -73,12 +78,24 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   msg.from_user_id = conn.userId;
   msg.create_time = unixNow();
   msg.attach_data = handleAttach(conn);
+  if (!ctx.budget.begin(conn, pdu.commandId, Date.now())) return;
   let stored: IM.Message.IMMsgData;
   try {
     stored = await ctx.db.request(IM.Message.IMMsgData, msg, IM.Message.IMMsgData);
   } catch (err) {
     ctx.stats.messagesFailed++;
-    ctx.logger.warn({ conn: conn.id, userId: conn.userId, to: msg.to_session_id, err: errorMessage(err) }, 'message not stored; no ack sent');
+    if (err instanceof RemoteError && err.flag === PduFlag.BAD_REQUEST) {
+      // Not allowed (no such receiver, not a group member, ...): refused for good, nothing was stored.
+      ctx.logger.info({ conn: conn.id, userId: conn.userId, to: msg.to_session_id }, 'db-proxy refused the message; no ack sent');
+    } else {
+      ctx.logger.warn({ conn: conn.id, userId: conn.userId, to: msg.to_session_id, err: errorMessage(err) }, 'message not stored; no ack sent');
+    }
+    return;
+  } finally {
+    ctx.budget.end(conn);
+  }
+  if (!carriesHandle(ctx, conn, stored, 'IMMsgData')) {
+    ctx.stats.messagesFailed++;
     return;
   }
   if (stored.msg_id === 0) {

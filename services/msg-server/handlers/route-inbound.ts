@@ -9,10 +9,10 @@ import { Dispatcher, loggingDispatchHooks } from '../../../pdu/dispatch';
 import { encodePdu } from '../../../pdu/encode';
 import type { Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import { isMobileClient, isPcClient, sameClientClass } from '../client-session';
+import { isMobileClient, isPcClient } from '../client-session';
 import type { MsgServerContext } from '../context';
 import { fanOutGroupMessage, notifyGroupChange } from './group';
-import { kickConnection } from './login';
+import { kickFromElsewhere } from './login';
 import { deliverSingleMessage, isGroupMessage } from './message';
 import { deliverP2P } from './switch';
 
@@ -29,14 +29,7 @@ function asPush(pdu: Pdu): Buffer {
 export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConnection> {
   const d = new Dispatcher<PduConnection>(loggingDispatchHooks(ctx.logger, 'route server'));
 
-  d.on(IM.Server.IMServerKickUser, (kick) => {
-    const user = ctx.users.get(kick.user_id);
-    const victim = user?.connections.find((c) => sameClientClass(c.clientType, kick.client_type));
-    if (victim !== undefined) {
-      const why = kick.reason === IM.BaseDefine.KickReasonType.KICK_REASON_MOBILE_KICK ? 'kicked by the user\'s phone' : 'logged in again elsewhere';
-      kickConnection(ctx, victim, kick.reason, why);
-    }
-  });
+  d.on(IM.Server.IMServerKickUser, (kick) => kickFromElsewhere(ctx, kick));
 
   d.onRaw(CID.BUDDY_LIST_STATUS_NOTIFY, (pdu) => {
     // Buddy status goes to PC clients only (mobile clients poll), as the original.
