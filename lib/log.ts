@@ -53,3 +53,13 @@ export function logConnectionError(logger: Logger, peerKind: string, conn: { id:
     logger.error({ conn: conn.id, peer: conn.remoteAddress, err }, `error on ${peerKind} connection`);
   }
 }
+
+/**
+ * A string a client chose, made fit for a log line: at most `max` characters
+ * (a 1 MiB "user name" must not become a 1 MiB log line), control characters
+ * shown as escapes.
+ */
+export function clip(text: string, max = 64): string {
+  const printable = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return printable.length <= max ? printable : `${printable.slice(0, max)}…(${text.length} chars)`;
+}

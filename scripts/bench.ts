@@ -141,7 +141,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     // millions of rows left by earlier runs outgrow the local MariaDB's buffer pool.
     await dropBenchData(storage);
   }
-  await migrate(storage.mysqlUrl);
+  await migrate(storage.mysqlAdminUrl);
   const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all(Array.from({ length: 5 }, freeLoopbackPort));
   const msgPorts: number[] = [];
   for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freeLoopbackPort());
@@ -203,7 +203,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
 const BENCH_REDIS_PREFIX = 'bench:';
 
 async function dropBenchData(storage: Storage): Promise<void> {
-  const target = parseMysqlUrl(storage.mysqlUrl);
+  const target = parseMysqlUrl(storage.mysqlAdminUrl);
   const conn = await mysql.createConnection({ ...target, database: undefined });
   await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
   await conn.end();

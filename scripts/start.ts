@@ -210,7 +210,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   try {
-    const migration = await migrate(storage.mysqlUrl);
+    const migration = await migrate(storage.mysqlAdminUrl);
     log(`database ${redactUrl(storage.mysqlUrl)}: ${migration.applied.length > 0 ? `applied ${migration.applied.join(', ')}` : 'schema up to date'}`);
     const demoUsers = await seed(config, storage);
     const pki = localPki();

@@ -125,7 +125,7 @@ async function main(): Promise<number> {
       {
         cwd: projectRoot,
         stdio: 'inherit',
-        env: { ...process.env, MYSQL_URL: storage.mysqlUrl, REDIS_URL: storage.redisUrl, TT_TEST: '1', TT_TEST_PKI_DIR: TEST_PKI_DIR },
+        env: { ...process.env, MYSQL_URL: storage.mysqlAdminUrl, REDIS_URL: storage.redisUrl, TT_TEST: '1', TT_TEST_PKI_DIR: TEST_PKI_DIR },
       },
     );
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));

@@ -10,7 +10,8 @@
  *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
  *   4. ONE transaction: audio rows, one multi-row INSERT per message table, the
  *      recent-session touches of both sides (coalesced, RecentSessionTouches)
- *      and groups' lastChated; COMMIT;
+ *      and groups' lastChated; COMMIT (one statement per query: no
+ *      multi-statement queries);
  *   5. one Lua call for the unread counters (single: receiver's hash; group:
  *      group count + sender's copy);
  *   6. only then the replies, with the msg ids.
@@ -84,8 +85,7 @@ interface IdBlock {
 
 /** A batch's statements and, once run, their results. */
 interface RowStatements {
-  statements: string[];
-  values: unknown[];
+  statements: Array<{ sql: string; values: unknown[] }>;
   /** Index of the UPDATE of known session rows, -1 if none. */
   updateAt: number;
   results: unknown[];
@@ -284,25 +284,16 @@ export class MessageStore {
 
   /** The transaction, retried on deadlock, and once with fresh ids if a counter turned out to be behind. */
   private async writeRows(live: PendingMessage[], blocks: IdBlock[], plan: TouchPlan, now: number): Promise<void> {
-    const withAudio = live.some((m) => m.audio !== null);
     let reallocated = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        if (withAudio) {
+        await this.mysql.transaction(async (tx) => {
           // Audio rows first: the message rows hold their ids.
-          await this.mysql.transaction(async (tx) => {
-            await this.insertAudio(tx, live);
-            const rows = this.rowStatements(live, plan, now);
-            const result = await tx.query<unknown>(rows.statements.join(';\n'), rows.values);
-            rows.results = (rows.statements.length === 1 ? [result] : result) as unknown[];
-            await this.recreateMissingSessions(rows, plan, now, tx);
-          });
-        } else {
-          // The common case: the whole transaction in one round trip.
+          await this.insertAudio(tx, live);
           const rows = this.rowStatements(live, plan, now);
-          rows.results = await this.mysql.transactionInOneTrip(rows.statements, rows.values);
-          await this.recreateMissingSessions(rows, plan, now, null);
-        }
+          for (const { sql, values } of rows.statements) rows.results.push(await tx.query<unknown>(sql, values));
+          await this.recreateMissingSessions(rows, plan, now, tx);
+        });
         return;
       } catch (err) {
         const errno = mysqlErrno(err);
@@ -375,8 +366,7 @@ export class MessageStore {
    * shortest time.
    */
   private rowStatements(live: PendingMessage[], plan: TouchPlan, now: number): RowStatements {
-    const statements: string[] = [];
-    const values: unknown[] = [];
+    const statements: RowStatements['statements'] = [];
     const rowsByTable = new Map<string, unknown[][]>();
     for (const m of live) {
       const c = m.conversation as Conversation;
@@ -388,43 +378,37 @@ export class MessageStore {
       else rowsByTable.set(c.table, [row]);
     }
     for (const [table, rows] of rowsByTable) {
-      statements.push(
-        table.startsWith('IMGroupMessage_')
+      statements.push({
+        sql: table.startsWith('IMGroupMessage_')
           ? `INSERT INTO ${table} (groupId, userId, msgId, content, type, status, created, updated) VALUES ?`
           : `INSERT INTO ${table} (relateId, fromId, toId, msgId, content, status, type, created, updated) VALUES ?`,
-      );
-      values.push(rows);
+        values: [rows],
+      });
     }
     let updateAt = -1;
     if (plan.update.length > 0) {
       updateAt = statements.length;
-      statements.push('UPDATE IMRecentSession SET status = 0, updated = ? WHERE (userId, peerId, type) IN (?)');
-      values.push(now, plan.update.map((s) => [s.userId, s.peerId, s.type]));
+      statements.push({
+        sql: 'UPDATE IMRecentSession SET status = 0, updated = ? WHERE (userId, peerId, type) IN (?)',
+        values: [now, plan.update.map((s) => [s.userId, s.peerId, s.type])],
+      });
     }
     if (plan.upsert.length > 0) {
-      statements.push(UPSERT_SESSIONS);
-      values.push(plan.upsert.map((s) => [s.userId, s.peerId, s.type, 0, now, now]));
+      statements.push({ sql: UPSERT_SESSIONS, values: [plan.upsert.map((s) => [s.userId, s.peerId, s.type, 0, now, now])] });
     }
     if (plan.groups.length > 0) {
-      statements.push('UPDATE IMGroup SET lastChated = ? WHERE id IN (?)');
-      values.push(now, plan.groups);
+      statements.push({ sql: 'UPDATE IMGroup SET lastChated = ? WHERE id IN (?)', values: [now, plan.groups] });
     }
-    return { statements, values, updateAt, results: [] };
+    return { statements, updateAt, results: [] };
   }
 
-  /**
-   * Session rows believed to exist were not found by the UPDATE (deleted by
-   * hand): create them, inside the transaction when there is one, else right
-   * after it and before anything is acknowledged.
-   */
-  private async recreateMissingSessions(rows: RowStatements, plan: TouchPlan, now: number, tx: Transaction | null): Promise<void> {
+  /** Session rows believed to exist were not found by the UPDATE (deleted by hand): create them in the same transaction. */
+  private async recreateMissingSessions(rows: RowStatements, plan: TouchPlan, now: number, tx: Transaction): Promise<void> {
     if (rows.updateAt < 0) return;
     const found = (rows.results[rows.updateAt] as { affectedRows?: number } | undefined)?.affectedRows ?? 0;
     if (found >= plan.update.length) return;
     this.touches.notExisting(plan.update);
-    const values = [plan.update.map((s) => [s.userId, s.peerId, s.type, 0, now, now])];
-    if (tx) await tx.query(UPSERT_SESSIONS, values);
-    else await this.mysql.query(UPSERT_SESSIONS, values);
+    await tx.query(UPSERT_SESSIONS, [plan.update.map((s) => [s.userId, s.peerId, s.type, 0, now, now])]);
   }
 
   /** After a duplicate msg id: fresh ids, checked against MySQL, for the conversations whose counter was behind. */

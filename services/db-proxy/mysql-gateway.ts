@@ -46,7 +46,6 @@ const PROBE_INTERVAL_MS = 500;
  */
 const SETTLE_BUDGET_MS = 2_000;
 /** mysql2 refused to send the query on a connection it already knew was dead: nothing reached the server. */
-const NEVER_SENT = new Set(['PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT']);
 
 export class MysqlGateway {
   readonly pool: Pool;
@@ -66,9 +65,9 @@ export class MysqlGateway {
       queueLimit: 0,
       connectTimeout: options.connectTimeoutMs,
       charset: 'utf8mb4_bin',
-      // The store path sends several statements of one transaction in one round trip.
-      // Values always go through placeholders, so this does not open an injection path.
-      multipleStatements: true,
+      // One statement per query (mysql2's default, stated here on purpose): values
+      // always go through placeholders, and even a mistake there could not chain statements.
+      multipleStatements: false,
       enableKeepAlive: true,
       supportBigNumbers: true,
       bigNumberStrings: false,
@@ -174,39 +173,6 @@ export class MysqlGateway {
     } catch (err) {
       if (isMysqlConnectionError(err)) reusable = false;
       this.noteError(err);
-      throw err;
-    } finally {
-      if (reusable) conn.release();
-      else conn.destroy();
-    }
-  }
-
-  /**
-   * BEGIN; statements; COMMIT sent as one multi-statement query: one round trip
-   * for a whole transaction. Returns each statement's result. MySQL stops at the
-   * first failing statement, so a statement error means nothing was committed
-   * (the transaction is rolled back here); a broken connection means the
-   * outcome is unknown (CommitOutcomeUnknownError).
-   */
-  async transactionInOneTrip(statements: readonly string[], values: unknown[]): Promise<unknown[]> {
-    const conn = await this.connection();
-    const timeout = this.options.timeoutMs;
-    let reusable = true;
-    try {
-      const [results] = await conn.query({ sql: ['BEGIN', ...statements, 'COMMIT'].join(';\n'), values, timeout });
-      return (results as unknown as unknown[]).slice(1, -1);
-    } catch (err) {
-      if (isMysqlConnectionError(err)) {
-        reusable = false;
-        this.noteError(err);
-        if (NEVER_SENT.has((err as { code?: string }).code ?? '')) throw err;
-        throw new CommitOutcomeUnknownError(err, conn.threadId);
-      }
-      try {
-        await conn.query({ sql: 'ROLLBACK', timeout });
-      } catch {
-        reusable = false;
-      }
       throw err;
     } finally {
       if (reusable) conn.release();

@@ -243,7 +243,7 @@ t.test('a lock held longer than the storage timeout ends inside MySQL: a clean f
 t.test('COMMIT ran but its answer was lost: the db-proxy finds the rows and acks the message once', async (t) => {
   const { h, relay, lines, a, b } = await behindRelay(t, 'mysql', { storageTimeoutMs: 1000 });
   t.equal((await h.send(a, b, 'one')).msg_id, 1);
-  relay.hold('replies');
+  relay.holdAtCommit('replies');
   const reply = await h.send(a, b, 'two');
   t.equal(reply.msg_id, 2, 'acked with its msg id although COMMIT never answered');
   t.ok(
@@ -266,10 +266,10 @@ t.test('COMMIT ran but its answer was lost: the db-proxy finds the rows and acks
   t.equal(unread.total_cnt, 3, 'the settled message counts as unread too');
 });
 
-t.test('statements that never reached MySQL: the db-proxy finds no rows, answers failed, and gives the id back', async (t) => {
+t.test('a COMMIT that never reached MySQL: the db-proxy finds no rows, answers failed, and gives the id back', async (t) => {
   const { h, relay, lines, a, b } = await behindRelay(t, 'mysql', { storageTimeoutMs: 1000 });
   t.equal((await h.send(a, b, 'one')).msg_id, 1);
-  relay.hold('requests');
+  relay.holdAtCommit('requests');
   const failed = await flagOf(h.send(a, b, 'lost in transit'));
   t.equal(failed.flag, PduFlag.STORAGE_ERROR, 'answered with a storage error');
   t.equal((failed.reply as IM.Message.IMMsgData).msg_id, 0);

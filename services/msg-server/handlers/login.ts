@@ -7,11 +7,15 @@ import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
+import { clip } from '../../../lib/log';
 import { Phase, isMobileClient, isPcClient, sameClientClass, type ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
 import { carriesHandle, forwardAsUser, handleAttach } from './common';
 
 const { ResultType, UserStatType, KickReasonType, ClientType } = IM.BaseDefine;
+
+/** IMUser.name is varchar(32): a longer login name is cut in logs. */
+const MAX_LOGGED_NAME = 48;
 
 export function registerLoginHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   d.on(IM.Login.IMLoginReq, (req, pdu, conn) => login(ctx, conn, req, pdu));
@@ -35,14 +39,15 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
     ctx.logger.debug({ conn: conn.id, userId: conn.userId }, 'second login request on one connection ignored');
     return;
   }
-  conn.loginName = req.user_name;
+  // Kept for logs only (the name that counts comes back from the db-proxy): bounded.
+  conn.loginName = clip(req.user_name, MAX_LOGGED_NAME);
   conn.clientType = req.client_type;
   const refuse = (code: number, text: string) => refuseLogin(ctx, conn, pdu, code, text);
   if (!ctx.db.available) return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, 'no db-proxy is available');
   if (!ctx.logins.available) return refuse(ResultType.REFUSE_REASON_NO_LOGIN_SERVER, 'no login server is connected');
   if (!ctx.routes.available) return refuse(ResultType.REFUSE_REASON_NO_ROUTE_SERVER, 'no route server is connected');
   if (ctx.config.minClientVersion !== '' && isOlderVersion(req.client_version ?? '', ctx.config.minClientVersion)) {
-    return refuse(ResultType.REFUSE_REASON_VERSION_TOO_OLD, `client version ${req.client_version || '(none)'} is older than ${ctx.config.minClientVersion}`);
+    return refuse(ResultType.REFUSE_REASON_VERSION_TOO_OLD, `client version ${clip(req.client_version || '(none)', 32)} is older than ${ctx.config.minClientVersion}`);
   }
   conn.onlineStatus = req.online_status >= 1 && req.online_status <= 3 ? req.online_status : UserStatType.USER_STATUS_ONLINE;
   conn.phase = Phase.Validating;
@@ -57,7 +62,7 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
     );
   } catch (err) {
     if (!conn.isOpen) return;
-    ctx.logger.warn({ conn: conn.id, user: req.user_name, err: errorMessage(err) }, 'login validation failed at the db-proxy');
+    ctx.logger.warn({ conn: conn.id, user: conn.loginName, err: errorMessage(err) }, 'login validation failed at the db-proxy');
     const why = err instanceof RemoteError ? 'storage is unavailable' : 'the db-proxy did not answer';
     return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, why);
   }
