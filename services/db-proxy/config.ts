@@ -28,6 +28,9 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   }),
   maxQueuedPerConnection: field.int(5000, 'requests in progress per msg-server connection; beyond it BUSY', { min: 1 }),
   storeBatchMaxMessages: field.int(512, 'most messages stored by one transaction', { min: 1, max: 10000 }),
+  storeTokenTtlSec: field.int(120, 'how long the store token of a message is kept, so a msg server\'s retry of it is recognised and not stored twice', {
+    min: 10,
+  }),
   storeBatchConcurrency: field.int(4, 'message-store transactions in flight at once', { min: 1, max: 64 }),
   messageTableCount: field.int(8, 'IMMessage_N / IMGroupMessage_N tables (N = id % count); they must exist', {
     min: 1,

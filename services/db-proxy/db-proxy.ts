@@ -21,10 +21,10 @@ import { registerHandlers } from './handlers';
 import { LogThrottle } from '../../lib/log-throttle';
 import { LoginFailures } from './login-failures';
 import { MessageReader } from './message-reader';
-import { MessageStore } from './message-store';
+import { MessageStore, type MessageStoreStats } from './message-store';
 import { MessageTables } from './message-tables';
 import { MsgIdCounters } from './msg-id-counters';
-import { MysqlGateway } from './mysql-gateway';
+import { MysqlGateway, SETTLE_BUDGET_MS } from './mysql-gateway';
 import { RecentSessionTouches } from './recent-session-touches';
 import { RedisGateway } from './redis-gateway';
 import { Relations } from './relations';
@@ -36,6 +36,8 @@ import { UserDirectory } from './user-directory';
 export interface RunningDbProxy {
   host: string;
   port: number;
+  /** What the message store has done with retried stores (tests, statistics). */
+  storeStats: MessageStoreStats;
   /** Tells msg servers to stop sending (0x0702), finishes the work in flight, closes. */
   stop(reason?: string): Promise<void>;
 }
@@ -102,7 +104,12 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       touches,
       users,
       tables,
-      { maxBatch: config.storeBatchMaxMessages, concurrency: config.storeBatchConcurrency },
+      {
+        maxBatch: config.storeBatchMaxMessages,
+        concurrency: config.storeBatchConcurrency,
+        settleMs: config.storageTimeoutMs + SETTLE_BUDGET_MS,
+        tokenTtlSec: config.storeTokenTtlSec,
+      },
       logger,
     ),
     loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
@@ -225,7 +232,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
     })();
     return stopped;
   };
-  return { host: address.host, port: address.port, stop };
+  return { host: address.host, port: address.port, storeStats: ctx.store.stats, stop };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {

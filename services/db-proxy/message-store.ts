@@ -16,6 +16,15 @@
  *      group count + sender's copy);
  *   6. only then the replies, with the msg ids.
  *
+ * Store tokens: a msg server gives every message a token, the same on every
+ * attempt. The token is recorded in Redis (RedisKeys.storeToken) with the msg
+ * id it got before the batch is written; a later attempt with a recorded token
+ * (the msg server's db-proxy died or did not answer, and it tried again here or
+ * on another db-proxy) waits until the first attempt can no longer be in
+ * progress, then answers the first attempt's msg id if its row is there, or
+ * stores the message afresh if it is not. So a store whose outcome was unknown
+ * is never stored twice.
+ *
  * If any step fails, every message of the batch is answered with msg_id 0 and
  * PduFlag.STORAGE_ERROR: a message is acknowledged only when its row and its
  * counters are written. (A COMMIT whose answer was lost is looked up first:
@@ -72,6 +81,10 @@ interface PendingMessage {
   content: string;
   conversation: Conversation | null;
   msgId: number;
+  /** The msg server's store token ('' from peers that send none). */
+  readonly token: string;
+  /** The token was looked up already (a retry whose first attempt stored nothing). */
+  tokenChecked: boolean;
   readonly resolve: (result: StoreResult) => void;
 }
 
@@ -94,9 +107,21 @@ interface RowStatements {
 export interface MessageStoreOptions {
   maxBatch: number;
   concurrency: number;
+  /** How long an attempt may still be in progress (statement timeout + commit settling). */
+  settleMs: number;
+  /** How long store tokens are kept. */
+  tokenTtlSec: number;
+}
+
+export interface MessageStoreStats {
+  /** Retried stores answered with the msg id of their first attempt. */
+  retriesAlreadyStored: number;
+  /** Retried stores whose first attempt had stored nothing. */
+  retriesStoredAgain: number;
 }
 
 export class MessageStore {
+  readonly stats: MessageStoreStats = { retriesAlreadyStored: 0, retriesStoredAgain: 0 };
   private queue: PendingMessage[] = [];
   private running = 0;
   private scheduled = false;
@@ -147,6 +172,8 @@ export class MessageStore {
         content,
         conversation: null,
         msgId: 0,
+        token: msg.store_token ?? '',
+        tokenChecked: false,
         resolve,
       });
       this.schedule();
@@ -179,9 +206,11 @@ export class MessageStore {
       this.mysql.assertUp();
       this.redis.assertUp();
       live = await this.refuseUnauthorized(batch);
+      live = await this.setAsideRetries(live);
       if (live.length === 0) return;
       await this.assignConversations(live);
       const blocks = await this.allocateIds(live);
+      await this.recordTokens(live);
       const plan = this.touches.plan(now, sessionsTouchedBy(live), live.filter((m) => m.group).map((m) => m.msg.to_session_id));
       try {
         await this.writeRows(live, blocks, plan, now);
@@ -237,6 +266,64 @@ export class MessageStore {
       m.resolve({ msgId: 0, flag: PduFlag.BAD_REQUEST });
     }
     return batch.filter((m) => !refused.has(m));
+  }
+
+  /**
+   * Messages whose token is recorded are retries: taken out of the batch and
+   * settled on their own (settleRetry), so the batch does not wait for them.
+   */
+  private async setAsideRetries(live: PendingMessage[]): Promise<PendingMessage[]> {
+    const tokened = live.filter((m) => m.token !== '' && !m.tokenChecked);
+    if (tokened.length === 0) return live;
+    this.redis.assertUp();
+    const recorded = await this.redis.client.mget(...tokened.map((m) => RedisKeys.storeToken(m.token)));
+    const retries = new Map<PendingMessage, string>();
+    tokened.forEach((m, i) => {
+      const value = recorded[i];
+      if (value !== null) retries.set(m, value);
+    });
+    for (const [m, value] of retries) void this.settleRetry(m, value);
+    return retries.size === 0 ? live : live.filter((m) => !retries.has(m));
+  }
+
+  /** A retried store: once its first attempt is over for sure, either that attempt's msg id, or a fresh store. */
+  private async settleRetry(m: PendingMessage, recorded: string): Promise<void> {
+    const [at, table, column, id, msgId] = recorded.split('|');
+    try {
+      const wait = Number(at) + this.options.settleMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (!this.tables.isMessageTable(table) || (column !== 'relateId' && column !== 'groupId')) throw new Error(`bad store token record "${recorded}"`);
+      const rows = await this.mysql.query<Array<{ n: number }>>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ?`, [
+        Number(id),
+        Number(msgId),
+      ]);
+      if (Number(rows[0]?.n ?? 0) > 0) {
+        this.stats.retriesAlreadyStored++;
+        this.logger.info({ from: m.msg.from_user_id, to: m.msg.to_session_id, msgId: Number(msgId) }, 'retried store: the first attempt had stored it; answered with its msg id');
+        m.resolve({ msgId: Number(msgId), flag: PduFlag.NONE });
+        return;
+      }
+      this.stats.retriesStoredAgain++;
+      m.tokenChecked = true;
+      this.queue.push(m);
+      this.schedule();
+    } catch (err) {
+      this.reportFailure(err, 1);
+      m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
+    }
+  }
+
+  /** Each message's token with the msg id it is about to be stored under, before anything is written. */
+  private async recordTokens(live: PendingMessage[]): Promise<void> {
+    const tokened = live.filter((m) => m.token !== '');
+    if (tokened.length === 0) return;
+    const now = Date.now();
+    const pipeline = this.redis.client.pipeline();
+    for (const m of tokened) {
+      const c = m.conversation as Conversation;
+      pipeline.set(RedisKeys.storeToken(m.token), `${now}|${c.table}|${c.column}|${c.id}|${m.msgId}`, 'EX', this.options.tokenTtlSec);
+    }
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
 
   private async assignConversations(live: PendingMessage[]): Promise<void> {

@@ -44,7 +44,7 @@ const PROBE_INTERVAL_MS = 500;
  * already timed out (storageTimeoutMs, 5 s by default), it stays inside the msg
  * server's 10 s request timeout: a late answer would come after it gave up.
  */
-const SETTLE_BUDGET_MS = 2_000;
+export const SETTLE_BUDGET_MS = 2_000;
 /** mysql2 refused to send the query on a connection it already knew was dead: nothing reached the server. */
 
 export class MysqlGateway {

@@ -19,6 +19,9 @@ const spec = {
   dbProxies: field.hostPortList([{ host: '127.0.0.1', port: 10600 }], 'db-proxies; requests are spread over them, failing over when one is down', {
     min: 1,
   }),
+  dbRetryMs: field.int(15_000, 'a request that finds no db-proxy waits this long for one, and one whose db-proxy connection broke is sent again on a live one within it', {
+    min: 0,
+  }),
   dbConnectionsPerProxy: field.int(2, 'connections opened to each db-proxy', { min: 1, max: 64 }),
   loginTimeoutMs: field.int(15_000, 'a connection that has not logged in by then is closed', { min: 100 }),
   pcIdleTimeoutMs: field.int(120_000, 'a PC client that sent nothing for this long is closed', { min: 100 }),
@@ -49,6 +52,13 @@ const spec = {
     min: 0,
   }),
   groupMembersCacheEntries: field.int(10_000, 'group member lists cached at most (the least recently used are dropped)', { min: 1 }),
+  relayReplayLookbackMs: field.int(5_000, 'when the master route server dies, messages and kicks relayed this long before are sent again to the next one (receivers skip repeats)', {
+    min: 0,
+  }),
+  relayQueueMaxFrames: field.int(100_000, 'relays kept while no route server is up, sent when one is (beyond: the oldest are dropped and counted; their messages stay in storage)', {
+    min: 0,
+  }),
+  relayedDeliveriesMax: field.int(500_000, 'messages from other msg servers remembered as delivered (to skip repeats after a route-server outage)', { min: 1000 }),
   statsIntervalMs: field.int(60_000, 'how often a statistics line is logged (0: never)', { min: 0 }),
   ...internalTlsSpec('msg-server'),
 };

@@ -12,6 +12,7 @@ import type { LoginLinks } from './links/login-links';
 import type { RouteLinks } from './links/route-links';
 import type { OnlineUsers } from './online-users';
 import type { RecentKicks } from './recent-kicks';
+import type { RelayedDeliveries } from './relay-journal';
 
 export interface MsgServerStats {
   logins: number;
@@ -35,6 +36,8 @@ export interface MsgServerContext {
   readonly groups: GroupMembers;
   /** Kicks from other msg servers heard recently (for logins still validating). */
   readonly kicks: RecentKicks;
+  /** Messages from other msg servers already delivered here (repeats after a route outage are skipped). */
+  readonly relayed: RelayedDeliveries;
   readonly stats: MsgServerStats;
   /** Per-connection command budgets and in-flight caps. */
   readonly budget: ClientBudget;

@@ -28,6 +28,7 @@ import { LoginLinks } from './links/login-links';
 import { RouteLinks } from './links/route-links';
 import { OnlineUsers } from './online-users';
 import { RecentKicks } from './recent-kicks';
+import { REPEATS_UNTIL_MS, RelayJournal, RelayedDeliveries } from './relay-journal';
 
 export interface RunningMsgServer extends RunningService {
   port: number;
@@ -42,9 +43,11 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     tls: startInternalTls('msg-server', 'msg-server', config, logger),
   };
   const users = new OnlineUsers();
-  const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger);
+  const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger, config.dbRetryMs);
   const stats: MsgServerStats = { logins: 0, loginFailures: 0, messagesStored: 0, messagesFailed: 0, floodDropped: 0, refusedBeforeLogin: 0, misroutedReplies: 0 };
   let routeDispatcher: Dispatcher<PduConnection> | null = null;
+  // Long enough to recognise every repeat a sender makes of a short outage it alone saw.
+  const relayed = new RelayedDeliveries(config.relayReplayLookbackMs + REPEATS_UNTIL_MS, config.relayedDeliveriesMax);
   const routes = new RouteLinks(
     config.routeServers,
     linkOptions,
@@ -54,8 +57,11 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
           u.connections.map((c) => ({ user_id: u.userId, status: c.onlineStatus, client_type: c.clientType })),
         ),
       onPdu: (pdu, from) => routeDispatcher?.dispatch(pdu, from),
+      onLinkDown: () => relayed.routeLinkDown(Date.now()),
+      onAllLinksUp: () => relayed.routeLinksUp(Date.now()),
     },
     logger,
+    new RelayJournal({ lookbackMs: config.relayReplayLookbackMs, maxQueued: config.relayQueueMaxFrames }),
   );
   // Every accepted connection is a ClientConn (connectionClass below).
   const server = new PduServer(
@@ -106,6 +112,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     ),
     groups: new GroupMembers(db, config.groupMembersCacheMs, config.groupMembersCacheEntries),
     kicks: new RecentKicks(config.loginTimeoutMs + config.requestTimeoutMs),
+    relayed,
     stats,
     budget: new ClientBudget(
       {
@@ -157,6 +164,9 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     const now = Date.now();
     ctx.deliveries.check(now);
     ctx.kicks.prune(now);
+    routes.journal.prune(now);
+    routes.repeatDue(now);
+    relayed.prune(now);
   }, 1000);
   tick.unref();
   const statsTimer =
@@ -164,7 +174,16 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       ? setInterval(
           () =>
             logger.info(
-              { users: users.userCount, connections: server.connections.size, ...stats, ...ctx.deliveries.stats, ...ctx.budget.stats, heavyRefused: ctx.heavy.refused },
+              {
+                users: users.userCount,
+                connections: server.connections.size,
+                ...stats,
+                ...ctx.deliveries.stats,
+                ...ctx.budget.stats,
+                heavyRefused: ctx.heavy.refused,
+                ...routes.journal.stats,
+                repeatsSkipped: relayed.duplicatesSkipped,
+              },
               'msg-server statistics',
             ),
           config.statsIntervalMs,

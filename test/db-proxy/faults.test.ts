@@ -414,3 +414,30 @@ t.test('msg-server links get heartbeats when quiet and are closed when silent to
   const closedAt = await closed;
   t.ok(closedAt - openedAt >= 700, 'closed only after the link timeout (we never sent anything)');
 });
+
+t.test('store tokens: a retried store is never stored twice', async (t) => {
+  const h = await harness(t, { storageTimeoutMs: 500 });
+  const [a, b] = await h.addUsers('ann', 'ben');
+  const store = (text: string, token: string) =>
+    h.request(
+      IM.Message.IMMsgData,
+      { from_user_id: a, to_session_id: b, msg_id: 0, create_time: 1, msg_type: 1, msg_data: Buffer.from(text), attach_data: encodeHandleAttach(7), store_token: token },
+      IM.Message.IMMsgData,
+    );
+  t.equal((await store('first', 'msg-server-x-1')).msg_id, 1);
+  // The msg server did not hear the answer and asks again with the same token.
+  t.equal((await store('first', 'msg-server-x-1')).msg_id, 1, 'answered with the first attempt\'s msg id');
+  t.same((await h.allMessages()).map((m) => m.content), ['first'], 'stored once');
+  t.equal(h.proxy.storeStats.retriesAlreadyStored, 1);
+
+  // A token whose first attempt recorded an id but never wrote its row (it died before COMMIT).
+  await h.redis.redis.set(h.key('tt_store_msg-server-x-2'), `${Date.now() - 60_000}|IMMessage_1|relateId|1|77`);
+  const again = await store('second', 'msg-server-x-2');
+  t.equal(again.msg_id, 2, 'stored afresh, with the next id');
+  t.equal(h.proxy.storeStats.retriesStoredAgain, 1);
+  // A token recorded with a table name that is not one of ours is refused, not used in SQL.
+  await h.redis.redis.set(h.key('tt_store_msg-server-x-3'), `${Date.now() - 60_000}|IMUser; DROP TABLE IMUser|relateId|1|1`);
+  const bad = await flagOf(store('third', 'msg-server-x-3'));
+  t.equal(bad.flag, PduFlag.STORAGE_ERROR);
+  t.same((await h.allMessages()).map((m) => m.content), ['first', 'second']);
+});

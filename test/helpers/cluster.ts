@@ -9,13 +9,13 @@ import pino from 'pino';
 import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { dbProxyConfig } from '../../services/db-proxy/config';
-import { startDbProxy } from '../../services/db-proxy/db-proxy';
+import { startDbProxy, type RunningDbProxy } from '../../services/db-proxy/db-proxy';
 import { loginServerConfig } from '../../services/login-server/config';
 import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
 import { msgServerConfig, type MsgServerConfig } from '../../services/msg-server/config';
 import { startMsgServer, type RunningMsgServer } from '../../services/msg-server/msg-server';
 import { routeServerConfig } from '../../services/route-server/config';
-import { startRouteServer } from '../../services/route-server/route-server';
+import { startRouteServer, type RunningRouteServer } from '../../services/route-server/route-server';
 import { ImClient, type LoginOptions } from '../../tools/client/im-client';
 import { freshDatabase, freshRedis, type TestDatabase, type TestRedis } from './storage';
 import { tlsSettings } from './tls';
@@ -25,6 +25,10 @@ export const PASSWORD = 'secret-pass';
 
 export interface ClusterOptions {
   msgServers?: number;
+  /** Route servers (default 1); msg servers connect to all of them. */
+  routeServers?: number;
+  /** db-proxies on the same database (default 1); msg servers use all of them. */
+  dbProxies?: number;
   msg?: Partial<MsgServerConfig>;
   /** Fast heartbeats/timeouts so link failures are noticed quickly in tests. */
   linkTimeoutMs?: number;
@@ -39,13 +43,15 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-type Stoppable = { stop(reason?: string): Promise<void> };
 
 export class TestCluster {
   db!: TestDatabase;
   redis!: TestRedis;
-  dbProxy!: Stoppable & { port: number };
-  route!: Stoppable & { port: number };
+  /** The first db-proxy and route server (see dbProxies / routes for all). */
+  dbProxy!: RunningDbProxy;
+  route!: RunningRouteServer;
+  readonly dbProxies: RunningDbProxy[] = [];
+  readonly routes: RunningRouteServer[] = [];
   login!: RunningLoginServer;
   readonly msgServers: RunningMsgServer[] = [];
   readonly userIds = new Map<string, number>();
@@ -85,8 +91,8 @@ export class TestCluster {
   async start(): Promise<void> {
     this.db = await freshDatabase(this.t);
     this.redis = await freshRedis(this.t);
-    await this.startDbProxy(0);
-    await this.startRoute(0);
+    for (let i = 0; i < (this.options.dbProxies ?? 1); i++) await this.startDbProxy(0, i);
+    for (let i = 0; i < (this.options.routeServers ?? 1); i++) await this.startRoute(0, i);
     this.login = await startLoginServer(
       loginServerConfig.load({
         env: {},
@@ -100,8 +106,9 @@ export class TestCluster {
     this.departId = await addDepartment(this.db.pool, 'Test department');
   }
 
-  async startDbProxy(port: number): Promise<void> {
-    this.dbProxy = await startDbProxy(
+  /** Starts db-proxy number `index` (0 = the first) on `port`; replaces a stopped one of that index. */
+  async startDbProxy(port: number, index = 0): Promise<void> {
+    const proxy = await startDbProxy(
       dbProxyConfig.load({
         env: {},
         overrides: {
@@ -113,15 +120,20 @@ export class TestCluster {
           ...tlsSettings('db-proxy'),
         },
       }),
-      this.logger('db-proxy'),
+      this.logger(index === 0 ? 'db-proxy' : `db-proxy-${index + 1}`),
     );
+    this.dbProxies[index] = proxy;
+    if (index === 0) this.dbProxy = proxy;
   }
 
-  async startRoute(port: number): Promise<void> {
-    this.route = await startRouteServer(
+  /** Starts route server number `index` (0 = the first) on `port`; replaces a stopped one of that index. */
+  async startRoute(port: number, index = 0): Promise<void> {
+    const route = await startRouteServer(
       routeServerConfig.load({ env: {}, overrides: { listenPort: port, ...this.linkTiming, ...tlsSettings('route-server') } }),
-      this.logger('route-server'),
+      this.logger(index === 0 ? 'route-server' : `route-server-${index + 1}`),
     );
+    this.routes[index] = route;
+    if (index === 0) this.route = route;
   }
 
   msgConfig(overrides: Partial<MsgServerConfig> = {}): MsgServerConfig {
@@ -131,8 +143,8 @@ export class TestCluster {
       overrides: {
         listenPort: 0,
         loginServers: [{ host: '127.0.0.1', port: this.login.msgServerPort }],
-        routeServers: [{ host: '127.0.0.1', port: this.route.port }],
-        dbProxies: [{ host: '127.0.0.1', port: this.dbProxy.port }],
+        routeServers: this.routes.map((r) => ({ host: '127.0.0.1', port: r.port })),
+        dbProxies: this.dbProxies.map((d) => ({ host: '127.0.0.1', port: d.port })),
         linkHeartbeatIntervalMs: timing.heartbeatIntervalMs,
         linkTimeoutMs: timing.linkTimeoutMs,
         requestTimeoutMs: 5000,
@@ -195,8 +207,8 @@ export class TestCluster {
   private async stopAll(): Promise<void> {
     for (const client of this.clients) client.close();
     for (const server of this.msgServers) await server.stop('test over');
-    await this.route?.stop('test over');
-    await this.dbProxy?.stop('test over');
+    for (const route of this.routes) await route?.stop('test over');
+    for (const proxy of this.dbProxies) await proxy?.stop('test over');
   }
 }
 

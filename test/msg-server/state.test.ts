@@ -11,6 +11,9 @@ import { ClientConn } from '../../services/msg-server/client-session';
 import { GroupMembers } from '../../services/msg-server/group-members';
 import type { DbProxyLinks } from '../../services/msg-server/links/db-proxy-links';
 import { RecentKicks } from '../../services/msg-server/recent-kicks';
+import { REPEATS_UNTIL_MS, RelayJournal, RelayedDeliveries } from '../../services/msg-server/relay-journal';
+import { encodePdu } from '../../pdu/encode';
+import { commandIdOf } from '../../pdu/frame';
 
 const { ClientType } = IM.BaseDefine;
 
@@ -100,4 +103,49 @@ t.test('client strings are cut for logs', async (t) => {
   t.equal(clip('alice'), 'alice');
   t.equal(clip('a'.repeat(100), 10), 'aaaaaaaaaa…(100 chars)');
   t.equal(clip('line\nbreak'), 'line\\x0abreak');
+});
+
+t.test('the relay journal: what an outage may have lost is sent when a master is back, and again on a schedule', async (t) => {
+  const journal = new RelayJournal({ lookbackMs: 1000, maxQueued: 2 });
+  const msg = (id: number) => encodePdu(IM.Message.IMMsgData, { from_user_id: 1, to_session_id: 2, msg_id: id, create_time: 0, msg_type: 1, msg_data: Buffer.from('x') });
+  const typing = encodePdu(IM.SwitchService.IMP2PCmdMsg, { from_user_id: 1, to_user_id: 2, cmd_msg_data: 'typing' });
+  const oldKick = encodePdu(IM.Server.IMServerKickUser, { user_id: 1, client_type: 1, reason: 1 });
+  const orderedKick = encodePdu(IM.Server.IMServerKickUser, { user_id: 1, client_type: 1, reason: 1, login_order: 5 });
+  journal.sent(msg(1), 10_000); // long before the outage: safe
+  journal.sent(msg(2), 19_500); // just before: may have died inside the route server
+  journal.sent(oldKick, 19_600); // a kick without an order is never repeated
+  journal.sent(orderedKick, 19_700);
+  journal.masterDown(20_000);
+  journal.prune(25_000); // nothing the next master needs is forgotten during the outage
+  journal.hold(typing); // ephemeral: dropped
+  journal.hold(msg(3));
+  journal.hold(msg(4));
+  journal.hold(msg(5)); // over maxQueued: the oldest waiting one goes
+  t.equal(journal.stats.dropped, 1);
+  const ids = (frames: Buffer[]) => frames.map((f) => (commandIdOf(f) === CID.MSG_DATA ? IM.Message.IMMsgData.decode(f.subarray(16)).msg_id : 'kick'));
+  t.same(ids(journal.takeReplay(30_000)), [2, 'kick', 4, 5], 'the last second before the outage, then what waited');
+  journal.sent(msg(6), 30_500); // sent after the master came back: repeated too
+  t.same(journal.dueRepeat(31_000), [], 'not due yet');
+  t.same(ids(journal.dueRepeat(32_000)), [2, 'kick', 4, 5, 6], 'the first repeat, with what was sent since');
+  t.same(ids(journal.dueRepeat(35_000)), [2, 'kick', 4, 5, 6]);
+  t.same(ids(journal.dueRepeat(42_000)), [2, 'kick', 4, 5, 6]);
+  t.same(journal.dueRepeat(60_000), [], 'the schedule is over');
+  t.same(journal.takeReplay(61_000), [], 'no outage, nothing waiting: nothing to send');
+});
+
+t.test('relayed deliveries: a repeat is skipped, also long after an outage', async (t) => {
+  const seen = new RelayedDeliveries(1000, 100);
+  t.ok(seen.firstTime(1, 7, 8, 42, 0));
+  t.notOk(seen.firstTime(1, 7, 8, 42, 10), 'the same message again');
+  t.ok(seen.firstTime(1, 7, 8, 43, 10), 'another msg id');
+  t.ok(seen.firstTime(17, 7, 8, 42, 10), 'another type (a group message with the same numbers)');
+  seen.routeLinkDown(500);
+  seen.prune(5000);
+  t.notOk(seen.firstTime(1, 7, 8, 42, 5000), 'kept during the outage');
+  seen.routeLinksUp(6000);
+  seen.prune(20_000);
+  t.notOk(seen.firstTime(1, 7, 8, 42, 20_000), 'kept while repeats can still come after it');
+  seen.prune(6000 + REPEATS_UNTIL_MS + 1);
+  t.ok(seen.firstTime(1, 7, 8, 42, 6000 + REPEATS_UNTIL_MS + 1), 'forgotten in the end');
+  t.equal(seen.duplicatesSkipped, 3);
 });

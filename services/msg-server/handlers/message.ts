@@ -2,6 +2,7 @@
  * Message family: sending (store -> ack -> deliver here and through the route
  * server), delivery receipts, read acks, and the history/unread queries.
  */
+import { randomBytes } from 'node:crypto';
 import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodePdu } from '../../../pdu/encode';
@@ -43,6 +44,14 @@ export function registerMessageHandlers(d: Dispatcher<ClientConn>, ctx: MsgServe
   });
 }
 
+/** This process's store tokens: a random prefix per start, then a counter. */
+const tokenPrefix = randomBytes(8).toString('hex');
+let tokenCounter = 0;
+
+function nextStoreToken(): string {
+  return `${tokenPrefix}-${(++tokenCounter).toString(36)}`;
+}
+
 /** Flood control as the original: at most floodLimitPerSecond messages per connection per one-second window. */
 function overFloodLimit(ctx: MsgServerContext, conn: ClientConn): boolean {
   if (conn.floodWindow !== ctx.floodWindow) {
@@ -78,6 +87,8 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   msg.from_user_id = conn.userId;
   msg.create_time = unixNow();
   msg.attach_data = handleAttach(conn);
+  // The same token on every attempt of this store (a client cannot choose it).
+  msg.store_token = nextStoreToken();
   if (!ctx.budget.begin(conn, pdu.commandId, Date.now())) return;
   let stored: IM.Message.IMMsgData;
   try {
@@ -116,6 +127,7 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   // One frame for everyone: seq 0 and no attach_data (the original leaked the
   // sender's seq and attach through the route server).
   delete (stored as { attach_data?: Uint8Array | null }).attach_data;
+  delete (stored as { store_token?: string | null }).store_token;
   const frame = encodePdu(IM.Message.IMMsgData, stored);
   ctx.routes.relayFrame(frame);
   if (group) {

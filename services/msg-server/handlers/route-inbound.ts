@@ -7,7 +7,7 @@ import { CID, IM } from '../../../pdu/commands';
 import type { PduConnection } from '../../../pdu/connection';
 import { Dispatcher, loggingDispatchHooks } from '../../../pdu/dispatch';
 import { encodePdu } from '../../../pdu/encode';
-import type { Pdu } from '../../../pdu/frame';
+import { withSeqNum, type Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
 import { isMobileClient, isPcClient } from '../client-session';
 import type { MsgServerContext } from '../context';
@@ -20,10 +20,7 @@ const { UserStatType } = IM.BaseDefine;
 
 /** A PDU to hand to clients as is: seq 0 (pushes never carry a request's seq). */
 function asPush(pdu: Pdu): Buffer {
-  if (pdu.seqNum === 0) return pdu.frame;
-  const copy = Buffer.from(pdu.frame);
-  copy.writeUInt16BE(0, 12);
-  return copy;
+  return pdu.seqNum === 0 ? pdu.frame : withSeqNum(pdu.frame, 0);
 }
 
 export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConnection> {
@@ -45,6 +42,8 @@ export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConn
   });
 
   d.on(IM.Message.IMMsgData, (msg, pdu) => {
+    // Sent again after a route-server outage, and delivered here the first time: skip.
+    if (!ctx.relayed.firstTime(msg.msg_type, msg.from_user_id, msg.to_session_id, msg.msg_id, Date.now())) return;
     let frame = asPush(pdu);
     if (Object.prototype.hasOwnProperty.call(msg, 'attach_data')) {
       // An original msg_server relays the message with its sender's attach_data inside: clients must not see it.
