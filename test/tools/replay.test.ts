@@ -52,7 +52,7 @@ t.test('one field answered differently is a mismatch with a readable diff', asyn
   const changed = await startScriptedServer(t, { users: [ALICE], nickSuffix: ' (changed)' });
   const report = await replayCapture(capture, { server: `127.0.0.1:${changed.port}`, fast: true });
   t.notOk(report.ok);
-  t.same(report.totals, { matched: S2C_PDUS - 1, mismatched: 1, missing: 0, unexpected: 0, problems: 0 });
+  t.same(report.totals, { matched: S2C_PDUS - 1, mismatched: 1, earlierState: 0, missing: 0, unexpected: 0, problems: 0, notReplayed: 0 });
   const [mismatch] = report.connections[0].mismatched;
   t.equal(mismatch.expected.name, 'CID_LOGIN_RES_USERLOGIN');
   t.equal(mismatch.expected.line, 4, 'names the capture line (header, open, login request, login reply)');
@@ -120,11 +120,23 @@ t.test('--as logs in as another user: name, md5 password and user ids rewritten'
   await replayCapture(capture, { server: `127.0.0.1:${scoped2.port}`, fast: true, as: ['alice=bob:bob-pw'], ignore: userInfo });
   t.same(scoped2.logins.map((l) => l.user_name), ['bob']);
 
-  // A wrong password: the server refuses and closes; the replay says so.
+  // A wrong password for a login that succeeded in the recording: the replay stops there, nothing more is sent.
   const refusing = await startScriptedServer(t, { users: [ALICE, BOB] });
-  const refused = await replayCapture(capture, { server: `127.0.0.1:${refusing.port}`, fast: true, as: 'bob:wrong', timeoutMs: 300 });
+  const warnings: string[] = [];
+  const refused = await replayCapture(capture, {
+    server: `127.0.0.1:${refusing.port}`,
+    fast: true,
+    as: 'bob:wrong',
+    timeoutMs: 300,
+    warn: (line) => warnings.push(line),
+  });
   t.notOk(refused.ok);
-  t.match(refused.connections[0].problems.join('\n'), /the server closed the connection .* before the replay could send 4 more client PDU\(s\)/);
+  t.match(refused.stopped, { conn: 1, reason: /the login of alice \(capture line 3\) succeeded in the recording but failed live/ });
+  t.match(warnings, [/^stopped: the login of alice/]);
+  t.equal(refused.connections[0].sent, 1, 'only the login was sent');
+  t.same(refusing.logins.map((l) => l.user_name), ['bob'], 'one attempt: nothing more that could lock the account');
+  t.equal(refused.totals.notReplayed, S2C_PDUS - 1, 'what came after the login is not replayed (not reported missing)');
+  t.equal(refused.totals.missing, 0);
 });
 
 t.test('--login-url asks a login server for the msg server, like a client', async (t) => {
@@ -151,7 +163,11 @@ t.test('the CLI: original pacing, exit codes, report on stdout', async (t) => {
   const same = await startScriptedServer(t, { users: [ALICE] });
   const ok = await runCli('tools/replay/cli.js', [file, '--server', `127.0.0.1:${same.port}`]);
   t.equal(ok.code, 0, ok.stdout + ok.stderr);
-  t.match(ok.stdout, /connection 1 \(recorded client 127\.0\.0\.1:\d+, replayed to 127\.0\.0\.1:\d+\): 6 matched, 0 mismatched, 0 missing, 0 unexpected; 5 client PDUs sent/);
+  t.match(
+    ok.stdout,
+    /connection 1 \(recorded client 127\.0\.0\.1:\d+, user alice, replayed to 127\.0\.0\.1:\d+\): 6 matched, 0 mismatched, 0 depend on earlier state, 0 missing, 0 unexpected; 5 client PDUs sent/,
+  );
+  t.match(ok.stdout, /^compare: exact \(every value not ignored must be equal\)$/m);
   t.match(ok.stdout, /result: OK\n$/);
 
   const changed = await startScriptedServer(t, { users: [ALICE], nickSuffix: '!' });

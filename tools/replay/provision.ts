@@ -1,0 +1,508 @@
+/**
+ * `--provision`: before a replay, the target deployment is given the state the
+ * capture shows (capture-facts.ts), so that recorded answers can be answered
+ * again the same way:
+ *
+ *   1. departments (matched by name and parent) and users (matched by login
+ *      name; created or updated to the recorded profile, password --password),
+ *      through the accounts tool's code (scripts/db/accounts.ts); the users'
+ *      failed-login counters are cleared;
+ *   2. groups with their members, created through the db-proxy's own group
+ *      handler (as a msg server would ask for it), with the recorded version;
+ *   3. the messages the recorded replies show from before the capture (history,
+ *      the newest message of unread counts and recent sessions), stored through
+ *      the db-proxy's message store with the recorded msg ids; each
+ *      conversation's msg-id counter then stands where the capture's own
+ *      messages start, so the replay's messages get their recorded ids too;
+ *   4. each user's recent sessions as their first recorded reply lists them
+ *      (recorded update times and order), and unread counters as their first
+ *      recorded unread reply shows them, less what the capture itself sent.
+ *
+ * A database that already holds messages is refused unless `force`: the
+ * capture's msg ids and counts would not come out as recorded.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import { IM } from '../../pdu/commands';
+import { TTError, errorMessage } from '../../lib/errors';
+import { clientPasswordDigest } from '../../lib/password';
+import { defaultDepartment, upsertDepartment, upsertUser, type UserProfile } from '../../scripts/db/accounts';
+import { joinAudio } from '../../services/db-proxy/message-content';
+import { RedisKeys } from '../../services/db-proxy/redis-keys';
+import { Relations } from '../../services/db-proxy/relations';
+import { conversationKey, type CaptureFacts, type RecordedMessage } from './capture-facts';
+import { credentialsFor, type ReplayCredentials } from './rewrite';
+import type { TargetStorage } from './target-storage';
+
+const { GroupModifyType, SessionType } = IM.BaseDefine;
+
+export interface ProvisionOptions {
+  /** Password of every provisioned user (plain text). */
+  password: string;
+  /** Provision even when the database already holds messages. */
+  force?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ProvisionReport {
+  departments: { created: number; updated: number };
+  users: { created: number; updated: number; placeholders: number };
+  groups: { created: number; updated: number };
+  messages: number;
+  /** Users whose recent sessions / unread counters were set as recorded. */
+  recentSessions: number;
+  unreadCounters: number;
+  /** Recorded id -> id in the target. */
+  userIds: Array<[number, number]>;
+  groupIds: Array<[number, number]>;
+  departmentIds: Array<[number, number]>;
+  /**
+   * Recorded user ids whose earlier state now matches the recording: for them,
+   * differences in unread counts, recent sessions and history are real mismatches.
+   */
+  recreated: { unread: number[]; recent: number[]; history: boolean };
+  notes: string[];
+  durationMs: number;
+}
+
+/** The target cannot be provisioned as asked (it holds messages, without --force). */
+export class ProvisionRefusedError extends TTError {
+  constructor(message: string) {
+    super('TT_ERR_PROVISION_REFUSED', message);
+  }
+}
+
+/**
+ * How long to let a group-session sync pass of the target's db-proxy finish
+ * after groups' lastChated was put back (see recreateRecentSessions).
+ */
+const SYNC_PASS_SETTLE_MS = 500;
+
+const isGroupSession = (type: number) => type === SessionType.SESSION_TYPE_GROUP;
+
+class Provisioner {
+  private readonly users = new Map<number, number>();
+  private readonly groups = new Map<number, number>();
+  private readonly departments = new Map<number, number>();
+  private readonly report: ProvisionReport = {
+    departments: { created: 0, updated: 0 },
+    users: { created: 0, updated: 0, placeholders: 0 },
+    groups: { created: 0, updated: 0 },
+    messages: 0,
+    recentSessions: 0,
+    unreadCounters: 0,
+    userIds: [],
+    groupIds: [],
+    departmentIds: [],
+    recreated: { unread: [], recent: [], history: true },
+    notes: [],
+    durationMs: 0,
+  };
+  private readonly log: (line: string) => void;
+
+  constructor(
+    private readonly facts: CaptureFacts,
+    private readonly storage: TargetStorage,
+    private readonly options: ProvisionOptions,
+  ) {
+    this.log = options.log ?? (() => {});
+  }
+
+  private get ctx() {
+    return this.storage.ctx;
+  }
+
+  private get pool() {
+    return this.storage.ctx.mysql.pool;
+  }
+
+  private note(line: string): void {
+    this.report.notes.push(line);
+    this.log(line);
+  }
+
+  async run(): Promise<ProvisionReport> {
+    const started = Date.now();
+    this.report.notes.push(...this.facts.notes);
+    await this.refuseIfMessages();
+    await this.provisionDepartments();
+    await this.provisionUsers();
+    await this.provisionGroups();
+    const groupsWithMessages = await this.provisionMessages();
+    await this.recreateRecentSessions(groupsWithMessages);
+    await this.recreateUnread();
+    this.report.userIds = [...this.users];
+    this.report.groupIds = [...this.groups];
+    this.report.departmentIds = [...this.departments];
+    this.report.durationMs = Date.now() - started;
+    return this.report;
+  }
+
+  private async refuseIfMessages(): Promise<void> {
+    const tables: string[] = [];
+    for (let i = 0; i < this.ctx.tables.count; i++) tables.push(this.ctx.tables.single(i), this.ctx.tables.group(i));
+    const holding: string[] = [];
+    for (const table of tables) {
+      const rows = await this.ctx.mysql.query<RowDataPacket[]>(`SELECT 1 FROM ${table} LIMIT 1`);
+      if (rows.length > 0) holding.push(table);
+    }
+    if (holding.length === 0) return;
+    const where = `${holding.slice(0, 3).join(', ')}${holding.length > 3 ? ', ...' : ''}`;
+    if (!this.options.force) {
+      throw new ProvisionRefusedError(
+        `the target database already holds messages (${where}): the capture's msg ids, unread counts and history would not come out as ` +
+          'recorded. Provision an empty database, or give --force to provision anyway',
+      );
+    }
+    this.note(`the target already held messages (${where}); provisioned anyway (--force): msg ids and counts may differ from the recording`);
+  }
+
+  // ---- 1. departments and users ----
+
+  private async provisionDepartments(): Promise<void> {
+    const recorded = this.facts.departments;
+    // Parents first.
+    const pending = [...recorded.values()].sort((a, b) => a.id - b.id);
+    while (pending.length > 0) {
+      const i = pending.findIndex((d) => d.parentId === 0 || this.departments.has(d.parentId) || !recorded.has(d.parentId));
+      const [department] = pending.splice(i >= 0 ? i : 0, 1);
+      const parentId = department.parentId === 0 ? 0 : await this.departmentFor(department.parentId);
+      const result = await upsertDepartment(
+        this.pool,
+        { name: department.name, parentId, priority: department.priority, deleted: department.deleted },
+        this.facts.departUpdated.get(department.id),
+      );
+      this.departments.set(department.id, result.id);
+      this.report.departments[result.created ? 'created' : 'updated']++;
+    }
+  }
+
+  /**
+   * The live department of a recorded id. One whose name the capture never
+   * showed keeps the department the target gives `keep` (an existing user's),
+   * or gets a stand-in.
+   */
+  private async departmentFor(recordedId: number, keep?: number): Promise<number> {
+    const known = this.departments.get(recordedId);
+    if (known !== undefined) return known;
+    let live = keep;
+    if (live === undefined) {
+      const name = `department ${recordedId} (not in the capture)`;
+      live = (await upsertDepartment(this.pool, { name, parentId: 0, priority: 0, deleted: false })).id;
+      this.note(`department ${recordedId} appears in the capture without its name: created as "${name}"`);
+    }
+    this.departments.set(recordedId, live);
+    return live;
+  }
+
+  private async provisionUsers(): Promise<void> {
+    for (const user of [...this.facts.users.values()].sort((a, b) => a.id - b.id)) {
+      const [existing] = await this.ctx.mysql.query<RowDataPacket[]>('SELECT departId FROM IMUser WHERE name = ?', [user.name]);
+      const profile: UserProfile = {
+        name: user.name,
+        nick: user.nick,
+        sex: user.gender,
+        departId: await this.departmentFor(user.departId, existing ? Number(existing.departId) : undefined),
+        email: user.email,
+        phone: user.phone,
+        domain: user.domain,
+        avatar: user.avatar,
+        signInfo: user.signInfo,
+        status: user.status,
+      };
+      const result = await upsertUser(this.pool, profile, this.options.password, this.facts.userUpdated.get(user.id));
+      this.users.set(user.id, result.id);
+      this.report.users[result.created ? 'created' : 'updated']++;
+      // Accounts of the replay: earlier runs' recorded failed logins must not add up to a lock.
+      await this.ctx.loginFailures.clear(user.name);
+    }
+    let standInDepartment: number | undefined;
+    for (const id of [...this.facts.usersWithoutProfile].sort((a, b) => a - b)) {
+      // Status 3: hidden from user lists and unable to log in, as a stand-in should be.
+      const name = `replay_user_${id}`;
+      standInDepartment ??= (await defaultDepartment(this.pool)).id;
+      const result = await upsertUser(
+        this.pool,
+        { name, nick: name, sex: 0, departId: standInDepartment, email: '', phone: '', domain: name, avatar: '', signInfo: '', status: 3 },
+        this.options.password,
+      );
+      this.users.set(id, result.id);
+      this.report.users.placeholders++;
+      this.note(`user ${id} appears in the capture (group member, peer or sender) without a profile: created disabled as ${name}`);
+    }
+  }
+
+  // ---- 2. groups ----
+
+  private async provisionGroups(): Promise<void> {
+    for (const group of [...this.facts.groups.values()].sort((a, b) => a.id - b.id)) {
+      const creator = this.users.get(group.creatorId);
+      const members = group.members.map((m) => this.users.get(m)).filter((m): m is number => m !== undefined);
+      if (creator === undefined) {
+        this.note(`group ${group.id} (${group.name}): its creator ${group.creatorId} is unknown: not provisioned`);
+        continue;
+      }
+      const existing = await this.ctx.mysql.query<RowDataPacket[]>(
+        'SELECT id FROM IMGroup WHERE name = ? AND creator = ? AND type = ? AND status = 0 ORDER BY id LIMIT 1',
+        [group.name, creator, group.type],
+      );
+      let groupId: number;
+      if (existing.length > 0) {
+        groupId = Number(existing[0].id);
+        const current = (await this.ctx.members.members(groupId)) ?? new Map<number, number>();
+        await this.changeMembers(creator, groupId, GroupModifyType.GROUP_MODIFY_TYPE_ADD, members.filter((m) => !current.has(m)));
+        await this.changeMembers(creator, groupId, GroupModifyType.GROUP_MODIFY_TYPE_DEL, [...current.keys()].filter((m) => !members.includes(m)));
+        this.report.groups.updated++;
+      } else {
+        const { body, flag } = await this.storage.request(
+          IM.Group.IMGroupCreateReq,
+          { user_id: creator, group_type: group.type, group_name: group.name, group_avatar: group.avatar, member_id_list: members },
+          IM.Group.IMGroupCreateRsp,
+        );
+        if (flag !== 0 || body.result_code !== 0 || !body.group_id) {
+          this.note(`group ${group.id} (${group.name}): the db-proxy refused to create it (result ${body.result_code}): not provisioned`);
+          continue;
+        }
+        groupId = body.group_id;
+        // The db-proxy always makes the creator a member; the recording may show otherwise.
+        if (!members.includes(creator)) await this.changeMembers(creator, groupId, GroupModifyType.GROUP_MODIFY_TYPE_DEL, [creator]);
+        this.report.groups.created++;
+      }
+      await this.ctx.mysql.query('UPDATE IMGroup SET version = ? WHERE id = ?', [group.version, groupId]);
+      this.groups.set(group.id, groupId);
+    }
+  }
+
+  private async changeMembers(requester: number, groupId: number, changeType: number, ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    const { body, flag } = await this.storage.request(
+      IM.Group.IMGroupChangeMemberReq,
+      { user_id: requester, change_type: changeType, group_id: groupId, member_id_list: ids },
+      IM.Group.IMGroupChangeMemberRsp,
+    );
+    if (flag !== 0 || body.result_code !== 0) this.note(`group ${groupId}: member change refused by the db-proxy (result ${body.result_code})`);
+  }
+
+  // ---- 3. messages ----
+
+  /** Returns the live ids of groups that got messages. */
+  private async provisionMessages(): Promise<Set<number>> {
+    const groupsWithMessages = new Set<number>();
+    for (const m of this.facts.messages) {
+      const from = this.users.get(m.fromId);
+      const to = m.group ? this.groups.get(m.toId) : this.users.get(m.toId);
+      if (from === undefined || to === undefined) {
+        this.note(`message ${m.msgId} of ${conversationKey(m.group, m.fromId, m.toId)}: its sender or receiver is not provisioned: left out`);
+        this.report.recreated.history = false;
+        continue;
+      }
+      if (await this.storeMessage(m, from, to)) {
+        this.report.messages++;
+        if (m.group) groupsWithMessages.add(to);
+      }
+    }
+    // Messages the replay will send start where the capture's did.
+    for (const [conversation, first] of this.facts.firstCaptureMsgId) {
+      const [kind, a, b] = conversation.split(':');
+      const group = kind === 'group';
+      if (group && this.facts.groupsCreatedInCapture.has(Number(a))) continue;
+      const key = await this.counterKey(group, group ? undefined : this.users.get(Number(a)), group ? this.groups.get(Number(a)) : this.users.get(Number(b)));
+      if (key === null) continue;
+      const current = Number((await this.ctx.redis.client.get(key)) ?? 0);
+      if (current < first - 1) await this.ctx.redis.client.set(key, String(first - 1));
+      else if (current > first - 1) {
+        this.note(`${conversation} already has msg ids past ${first - 1}: the replay's messages there get other ids than recorded`);
+      }
+    }
+    return groupsWithMessages;
+  }
+
+  /** Redis key of a conversation's msg-id counter (single: `a` and `b` are users; group: `b` is the group). */
+  private async counterKey(group: boolean, a: number | undefined, b: number | undefined): Promise<string | null> {
+    if (b === undefined) return null;
+    if (group) return RedisKeys.groupMsgId(b);
+    if (a === undefined) return null;
+    const relations = await this.ctx.relations.getOrCreateMany([[a, b]]);
+    const relation = relations.get(Relations.key(a, b));
+    return relation === undefined ? null : RedisKeys.msgId(relation);
+  }
+
+  /** One message through the db-proxy's store, with its recorded msg id. */
+  private async storeMessage(m: RecordedMessage, from: number, to: number): Promise<boolean> {
+    const where = `message ${m.msgId} of ${conversationKey(m.group, m.fromId, m.toId)}`;
+    const key = (await this.counterKey(m.group, from, to)) as string;
+    const existing = m.group
+      ? await this.ctx.reader.byIdsOfGroup(to, [m.msgId], 0)
+      : await this.ctx.reader.byIdsOfRelation((await this.ctx.relations.find(from, to)) as number, [m.msgId]);
+    if (existing.length > 0) {
+      if (Buffer.from(existing[0].msg_data as Uint8Array).toString('base64') !== m.data) this.note(`${where}: the target holds another message with that id: kept`);
+      return false;
+    }
+    const current = Number((await this.ctx.redis.client.get(key)) ?? 0);
+    if (current < m.msgId - 1) await this.ctx.redis.client.set(key, String(m.msgId - 1));
+    // Audio seen only as a session's newest message comes without its bytes: one silent byte stands in.
+    const audio = m.type === IM.BaseDefine.MsgType.MSG_TYPE_SINGLE_AUDIO || m.type === IM.BaseDefine.MsgType.MSG_TYPE_GROUP_AUDIO;
+    const data = audio && m.summaryOnly ? joinAudio(0, Buffer.alloc(1)) : Buffer.from(m.data, 'base64');
+    let stored;
+    try {
+      stored = await this.storage.request(
+        IM.Message.IMMsgData,
+        { from_user_id: from, to_session_id: to, msg_id: 0, create_time: 0, msg_type: m.type, msg_data: data },
+        IM.Message.IMMsgData,
+      );
+    } catch (err) {
+      this.note(`${where}: not stored (${errorMessage(err)})`);
+      this.report.recreated.history = false;
+      return false;
+    }
+    if (stored.flag !== 0 || stored.body.msg_id === 0) {
+      this.note(`${where}: the db-proxy refused to store it${m.group ? ' (is its sender still a member?)' : ''}`);
+      this.report.recreated.history = false;
+      return false;
+    }
+    if (stored.body.msg_id !== m.msgId) {
+      this.note(`${where}: stored with msg id ${stored.body.msg_id} (the id was taken)`);
+      this.report.recreated.history = false;
+    }
+    return true;
+  }
+
+  // ---- 4. recent sessions and unread counters ----
+
+  /**
+   * Each user's first recorded recent-session reply, as it was: the sessions
+   * with their recorded update times, in the recorded order (ties in a second
+   * are ordered by row id, so rows are written bottom up). A full list (since 0)
+   * replaces the user's sessions.
+   *
+   * Stored group messages set their groups' lastChated to now, and the target
+   * db-proxy's background sync would then move members' group sessions to now:
+   * lastChated is put back to the recorded time first, and a sync pass that may
+   * have started before that is given time to end.
+   */
+  private async recreateRecentSessions(groupsWithMessages: Set<number>): Promise<void> {
+    if (groupsWithMessages.size > 0) {
+      const lastChated = new Map<number, number>();
+      for (const r of this.facts.recent) {
+        for (const s of r.sessions) {
+          const group = isGroupSession(s.sessionType) ? this.groups.get(s.sessionId) : undefined;
+          if (group !== undefined) lastChated.set(group, Math.max(lastChated.get(group) ?? 0, s.updated));
+        }
+      }
+      for (const group of groupsWithMessages) {
+        await this.ctx.mysql.query('UPDATE IMGroup SET lastChated = ? WHERE id = ?', [lastChated.get(group) ?? 0, group]);
+      }
+      await new Promise((resolve) => setTimeout(resolve, SYNC_PASS_SETTLE_MS));
+    }
+    for (const recent of this.facts.recent) {
+      const userId = this.users.get(recent.userId);
+      if (userId === undefined) continue;
+      const rows: Array<[number, number, number, number, number, number]> = [];
+      let complete = true;
+      for (const s of recent.sessions) {
+        const peer = isGroupSession(s.sessionType) ? this.groups.get(s.sessionId) : this.users.get(s.sessionId);
+        if (peer === undefined) {
+          complete = false;
+          continue;
+        }
+        rows.push([userId, peer, s.sessionType, 0, s.updated, s.updated]);
+      }
+      rows.reverse();
+      await this.ctx.mysql.transaction(async (tx) => {
+        if (recent.since === 0) await tx.query('DELETE FROM IMRecentSession WHERE userId = ?', [userId]);
+        else await tx.query('UPDATE IMRecentSession SET updated = LEAST(updated, ?) WHERE userId = ?', [recent.since, userId]);
+        for (const row of rows) {
+          await tx.query(
+            'INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) VALUES (?) ON DUPLICATE KEY UPDATE status = 0, updated = VALUES(updated)',
+            [row],
+          );
+        }
+      });
+      this.report.recentSessions++;
+      if (complete) this.report.recreated.recent.push(recent.userId);
+      else this.note(`recent sessions of user ${recent.userId}: some peers are not provisioned`);
+    }
+  }
+
+  /**
+   * Unread counters as each user's first unread reply showed them before the
+   * capture: single ones in unread_<user>; a group's as the group's message count
+   * minus the user's copy of it (raised where a user had more unread than the
+   * group has stored messages).
+   */
+  private async recreateUnread(): Promise<void> {
+    const redis = this.ctx.redis.client;
+    const wanted = new Map<number, Map<number, number>>();
+    const groupNeeds = new Map<number, number>();
+    for (const unread of this.facts.unread) {
+      const userId = this.users.get(unread.userId);
+      if (userId === undefined) continue;
+      let complete = unread.certain;
+      const singles: Record<string, string> = {};
+      const groups = new Map<number, number>();
+      for (const s of unread.sessions) {
+        const peer = isGroupSession(s.sessionType) ? this.groups.get(s.sessionId) : this.users.get(s.sessionId);
+        if (peer === undefined) {
+          complete = false;
+          continue;
+        }
+        if (!isGroupSession(s.sessionType)) {
+          if (s.count > 0) singles[String(peer)] = String(s.count);
+          continue;
+        }
+        groups.set(peer, s.count);
+        groupNeeds.set(peer, Math.max(groupNeeds.get(peer) ?? 0, s.count));
+      }
+      const write = redis.multi().del(RedisKeys.unread(userId));
+      if (Object.keys(singles).length > 0) write.hset(RedisKeys.unread(userId), singles);
+      for (const [err] of (await write.exec()) ?? []) if (err) throw err;
+      wanted.set(userId, groups);
+      this.report.unreadCounters++;
+      if (complete) this.report.recreated.unread.push(unread.userId);
+      else this.note(`unread counts of user ${unread.userId} before the capture could not be worked out exactly: they are marked "depends on earlier state"`);
+    }
+    const groupCount = new Map<number, number>();
+    for (const [groupId, need] of groupNeeds) {
+      const count = Number((await redis.hget(RedisKeys.groupMsgCount(groupId), 'count')) ?? 0);
+      groupCount.set(groupId, Math.max(count, need));
+      if (need > count) await redis.hset(RedisKeys.groupMsgCount(groupId), 'count', String(need));
+    }
+    for (const [userId, groups] of wanted) {
+      for (const groupId of (await this.ctx.unread.activeGroupsOf([userId])).get(userId) ?? []) {
+        const count = groupCount.get(groupId) ?? Number((await redis.hget(RedisKeys.groupMsgCount(groupId), 'count')) ?? 0);
+        await redis.hset(RedisKeys.userGroupCount(userId, groupId), 'count', String(count - (groups.get(groupId) ?? 0)));
+      }
+    }
+  }
+}
+
+/**
+ * Before anything is provisioned or sent: recorded logins that succeeded and
+ * would fail against the provisioned accounts (they were recorded with another
+ * password than `password`, and no --as gives the right one). Replaying them
+ * would stop the replay at the first; one line per login, with the fix.
+ */
+export function loginsThatWouldFail(facts: CaptureFacts, password: string, as: readonly ReplayCredentials[]): string[] {
+  const provisioned = new Set([...facts.users.values()].map((u) => u.name));
+  const digest = clientPasswordDigest(password);
+  const out: string[] = [];
+  const told = new Set<string>();
+  for (const login of facts.logins) {
+    if (login.outcome !== 'succeeded' || told.has(login.userName)) continue;
+    const credentials = credentialsFor(login.userName, as);
+    const user = credentials?.user ?? login.userName;
+    const sent = credentials ? clientPasswordDigest(credentials.password) : login.digest;
+    if (!provisioned.has(user) || sent === digest) continue;
+    told.add(login.userName);
+    const where = login.line !== undefined ? ` (capture line ${login.line})` : '';
+    out.push(
+      credentials
+        ? `the login of ${login.userName}${where} is replayed as ${user} with another password than --password`
+        : `the login of ${login.userName}${where} was recorded with another password than --password: add --as ${login.userName}=${login.userName}:<the --password value>`,
+    );
+  }
+  return out;
+}
+
+export function provisionTarget(facts: CaptureFacts, storage: TargetStorage, options: ProvisionOptions): Promise<ProvisionReport> {
+  return new Provisioner(facts, storage, options).run();
+}
