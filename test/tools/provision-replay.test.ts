@@ -242,9 +242,9 @@ t.test('a capture from another deployment replays cleanly, in exact mode, agains
   t.ok(provision, 'the report says what was provisioned');
   if (!provision) return;
   t.match(provision, {
-    users: { created: 3, updated: 0, placeholders: 0 },
-    departments: { created: 2, updated: 1 },
-    groups: { created: 1, updated: 0 },
+    users: { created: 3, existing: 0, placeholders: 0 },
+    departments: { created: 2, existing: 1 },
+    groups: { created: 1, existing: 0 },
     messages: 4,
     recreated: { history: true },
   });
@@ -285,7 +285,7 @@ t.test('a capture from another deployment replays cleanly, in exact mode, agains
   t.match(again.stderr, /give --force to provision anyway/);
   const forced = await runCli('tools/replay/cli.js', [file, '--provision-only', '--password', PASSWORD, '--force'], storageEnv(target));
   t.equal(forced.code, 0, forced.stderr);
-  t.match(forced.stdout, /^provisioned in [\d.]+ s: 0 departments created, 3 updated; 0 users created, 3 updated; 0 groups created, 1 updated;/);
+  t.match(forced.stdout, /^provisioned in [\d.]+ s: 0 departments created, 3 already there; 0 users created, 3 already there; 0 groups created, 1 already there;/);
   t.match(forced.stdout, /provision note: the target already held messages/);
 });
 
@@ -387,7 +387,7 @@ t.test('without provisioning, unread counts, recent sessions and history depend 
   const facts = readCaptureFacts(records);
   const provisioned = await provisionTarget(facts, storage, { password: PASSWORD });
   // bob's profile is in the capture (his login reply), alice's is not: she gets a disabled stand-in.
-  t.same(provisioned.users, { created: 0, updated: 1, placeholders: 1 }, 'the user already there was updated');
+  t.same(provisioned.users, { created: 0, existing: 1, placeholders: 1 }, 'the user already there was updated');
   t.match(provisioned.notes, [new RegExp(`user ${alice} appears in the capture .* without a profile: created disabled as replay_user_${alice}`)]);
   const strict = await replayCapture(records, { server: `127.0.0.1:${fresh.msgServers[0].port}`, fast: true, provisioned });
   t.ok(strict.ok, formatReport(strict));

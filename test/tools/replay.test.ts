@@ -139,6 +139,24 @@ t.test('--as logs in as another user: name, md5 password and user ids rewritten'
   t.equal(refused.totals.missing, 0);
 });
 
+t.test('the CLI: a stopped replay, and reports written as JUnit and JSON', async (t) => {
+  const { file } = await recordSession(t);
+  const dir = tempDir(t);
+  const junit = join(dir, 'replay.xml');
+  const json = join(dir, 'replay.json');
+  const server = await startScriptedServer(t, { users: [ALICE, BOB] });
+  // --report FILE may come before the capture file.
+  const run = await runCli('tools/replay/cli.js', ['--report', 'junit', junit, file, '--server', `127.0.0.1:${server.port}`, '--fast', '--as', 'bob:wrong', '--report', 'json', json]);
+  t.equal(run.code, 1, run.stdout + run.stderr);
+  t.match(run.stderr, /^replay: WARNING stopped: the login of alice \(capture line 3\) succeeded in the recording but failed live/m);
+  t.match(run.stdout, /^STOPPED at connection 1: the login of alice/m);
+  t.match(run.stdout, /NOT REPLAYED 5 recorded server PDUs: the replay stopped first/);
+  const xml = readFileSync(junit, 'utf8');
+  t.match(xml, /tests="1" failures="1" errors="0" skipped="0"/);
+  t.match(xml, /<failure message="replay stopped: the login of alice/);
+  t.match(JSON.parse(readFileSync(json, 'utf8')), { ok: false, stopped: { conn: 1 }, totals: { notReplayed: 5 } });
+});
+
 t.test('--login-url asks a login server for the msg server, like a client', async (t) => {
   const { capture } = await recordSession(t);
   const msg = await startScriptedServer(t, { users: [ALICE] });
@@ -210,6 +228,23 @@ t.test('the CLI: original pacing, exit codes, report on stdout', async (t) => {
   const usage = await runCli('tools/replay/cli.js', [file]);
   t.equal(usage.code, 2);
   t.match(usage.stderr, /give either --server or --login-url/);
+  const server = ['--server', '127.0.0.1:1'];
+  for (const [args, message] of [
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--compare', 'fuzzy'], /--compare must be exact or protocol, got "fuzzy"/],
+    [['--report', 'xml', 'out.xml'], /--report takes a format \(junit or json\) and a file, got "xml"/],
+    [['--report', 'junit'], /--report junit needs a file: --report junit FILE/],
+    [['--provision'], /--provision needs --password PW/],
+    [['--password', 'pw'], /--password only goes with --provision or --provision-only/],
+    [['--force'], /--force only goes with --provision/],
+  ] as Array<[string[], RegExp]>) {
+    const wrong = await runCli('tools/replay/cli.js', [file, ...server, ...args]);
+    t.equal(wrong.code, 2, args.join(' '));
+    t.match(wrong.stderr, message);
+  }
+  const provisionOnly = await runCli('tools/replay/cli.js', [file, '--provision-only', '--password', 'pw', ...server]);
+  t.equal(provisionOnly.code, 2);
+  t.match(provisionOnly.stderr, /--provision-only replays nothing: leave out --server/);
   const badAs = await runCli('tools/replay/cli.js', [file, '--server', '127.0.0.1:1', '--as', 'nopassword']);
   t.equal(badAs.code, 2);
   t.match(badAs.stderr, /--as must be USER:PASSWORD/);

@@ -44,9 +44,9 @@ export interface ProvisionOptions {
 }
 
 export interface ProvisionReport {
-  departments: { created: number; updated: number };
-  users: { created: number; updated: number; placeholders: number };
-  groups: { created: number; updated: number };
+  departments: { created: number; existing: number };
+  users: { created: number; existing: number; placeholders: number };
+  groups: { created: number; existing: number };
   messages: number;
   /** Users whose recent sessions / unread counters were set as recorded. */
   recentSessions: number;
@@ -84,9 +84,9 @@ class Provisioner {
   private readonly groups = new Map<number, number>();
   private readonly departments = new Map<number, number>();
   private readonly report: ProvisionReport = {
-    departments: { created: 0, updated: 0 },
-    users: { created: 0, updated: 0, placeholders: 0 },
-    groups: { created: 0, updated: 0 },
+    departments: { created: 0, existing: 0 },
+    users: { created: 0, existing: 0, placeholders: 0 },
+    groups: { created: 0, existing: 0 },
     messages: 0,
     recentSessions: 0,
     unreadCounters: 0,
@@ -172,7 +172,7 @@ class Provisioner {
         this.facts.departUpdated.get(department.id),
       );
       this.departments.set(department.id, result.id);
-      this.report.departments[result.created ? 'created' : 'updated']++;
+      this.report.departments[result.created ? 'created' : 'existing']++;
     }
   }
 
@@ -211,7 +211,7 @@ class Provisioner {
       };
       const result = await upsertUser(this.pool, profile, this.options.password, this.facts.userUpdated.get(user.id));
       this.users.set(user.id, result.id);
-      this.report.users[result.created ? 'created' : 'updated']++;
+      this.report.users[result.created ? 'created' : 'existing']++;
       // Accounts of the replay: earlier runs' recorded failed logins must not add up to a lock.
       await this.ctx.loginFailures.clear(user.name);
     }
@@ -251,7 +251,7 @@ class Provisioner {
         const current = (await this.ctx.members.members(groupId)) ?? new Map<number, number>();
         await this.changeMembers(creator, groupId, GroupModifyType.GROUP_MODIFY_TYPE_ADD, members.filter((m) => !current.has(m)));
         await this.changeMembers(creator, groupId, GroupModifyType.GROUP_MODIFY_TYPE_DEL, [...current.keys()].filter((m) => !members.includes(m)));
-        this.report.groups.updated++;
+        this.report.groups.existing++;
       } else {
         const { body, flag } = await this.storage.request(
           IM.Group.IMGroupCreateReq,

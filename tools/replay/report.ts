@@ -29,9 +29,9 @@ export const COMPARE_MEANING: Readonly<Record<CompareMode, string>> = {
 export function formatProvision(p: ProvisionReport): string {
   const out = [
     `provisioned in ${(p.durationMs / 1000).toFixed(1)} s: ` +
-      `${plural(p.departments.created, 'department')} created, ${p.departments.updated} updated; ` +
-      `${plural(p.users.created, 'user')} created, ${p.users.updated} updated${p.users.placeholders > 0 ? `, ${p.users.placeholders} stand-ins` : ''}; ` +
-      `${plural(p.groups.created, 'group')} created, ${p.groups.updated} updated; ${plural(p.messages, 'message')}; ` +
+      `${plural(p.departments.created, 'department')} created, ${p.departments.existing} already there; ` +
+      `${plural(p.users.created, 'user')} created, ${p.users.existing} already there${p.users.placeholders > 0 ? `, ${p.users.placeholders} stand-ins` : ''}; ` +
+      `${plural(p.groups.created, 'group')} created, ${p.groups.existing} already there; ${plural(p.messages, 'message')}; ` +
       `recent sessions of ${plural(p.recentSessions, 'user')}, unread counters of ${plural(p.unreadCounters, 'user')}`,
   ];
   for (const note of p.notes) out.push(`  provision note: ${note}`);
