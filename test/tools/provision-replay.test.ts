@@ -10,6 +10,7 @@
  */
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
+import type { RowDataPacket } from 'mysql2/promise';
 import { join } from 'node:path';
 import { IM } from '../../pdu/commands';
 import { silentLogger } from '../../lib/log';
@@ -25,6 +26,7 @@ import { addDepartment, addUser, upsertUser, type UserProfile } from '../../scri
 import { dbProxyConfig } from '../../services/db-proxy/config';
 import { RedisKeys } from '../../services/db-proxy/redis-keys';
 import { PASSWORD, startCluster, type TestCluster } from '../helpers/cluster';
+import { freshDatabase } from '../helpers/storage';
 import { waitFor } from '../helpers/wait';
 import { runCli } from './run-cli';
 import { startProxy, tempDir } from './session';
@@ -392,4 +394,15 @@ t.test('without provisioning, unread counts, recent sessions and history depend 
   const strict = await replayCapture(records, { server: `127.0.0.1:${fresh.msgServers[0].port}`, fast: true, provisioned });
   t.ok(strict.ok, formatReport(strict));
   t.equal(strict.totals.earlierState, 0);
+
+  // A new, empty database with the Redis key prefix of the old one: its counters would leak into the replay.
+  const newDatabase = await freshDatabase(t);
+  const config = dbProxyConfig.load({ env: {}, overrides: { mysqlUrl: newDatabase.url, redisUrl: fresh.redis.url, redisKeyPrefix: fresh.redis.prefix } });
+  const leftOver = await TargetStorage.open(config, silentLogger());
+  t.teardown(() => leftOver.close());
+  await t.rejects(provisionTarget(facts, leftOver, { password: PASSWORD }), {
+    code: 'TT_ERR_PROVISION_REFUSED',
+    message: /the target database holds no messages, but its Redis \(key prefix "tt_test_\w+:"\) holds msg-id counters \(tt_test_\w+:msg_id_\d+\)/,
+  });
+  t.equal((await newDatabase.pool.query<RowDataPacket[]>('SELECT id FROM IMUser'))[0].length, 0, 'refused before anything was written');
 });

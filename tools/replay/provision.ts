@@ -79,6 +79,14 @@ const SYNC_PASS_SETTLE_MS = 500;
 
 const isGroupSession = (type: number) => type === SessionType.SESSION_TYPE_GROUP;
 
+/** A conversation of the target: where its msg-id counter is, what it has stored. */
+interface LiveConversation {
+  counterKey: string;
+  /** Single conversations. */
+  relationId?: number;
+  highestStored(): Promise<number>;
+}
+
 class Provisioner {
   private readonly users = new Map<number, number>();
   private readonly groups = new Map<number, number>();
@@ -145,7 +153,10 @@ class Provisioner {
       const rows = await this.ctx.mysql.query<RowDataPacket[]>(`SELECT 1 FROM ${table} LIMIT 1`);
       if (rows.length > 0) holding.push(table);
     }
-    if (holding.length === 0) return;
+    if (holding.length === 0) {
+      await this.refuseIfCountersLeftOver();
+      return;
+    }
     const where = `${holding.slice(0, 3).join(', ')}${holding.length > 3 ? ', ...' : ''}`;
     if (!this.options.force) {
       throw new ProvisionRefusedError(
@@ -154,6 +165,32 @@ class Provisioner {
       );
     }
     this.note(`the target already held messages (${where}); provisioned anyway (--force): msg ids and counts may differ from the recording`);
+  }
+
+  /**
+   * An empty database whose Redis prefix still holds msg-id counters: the Redis
+   * state of another database (a database made anew, the Redis prefix kept).
+   * Its group and unread counters would leak into the replay.
+   */
+  private async refuseIfCountersLeftOver(): Promise<void> {
+    const redis = this.ctx.redis.client;
+    const prefix = this.ctx.config.redisKeyPrefix;
+    const literal = prefix.replace(/[*?[\]\\]/g, '\\$&');
+    for (const pattern of [RedisKeys.msgId(0), RedisKeys.groupMsgId(0)].map((k) => `${literal}${k.replace(/0$/, '*')}`)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length > 0) {
+          const message =
+            `the target database holds no messages, but its Redis (key prefix "${prefix}") holds msg-id counters (${keys[0]}): ` +
+            'left over from another database? Use a fresh Redis key prefix with a fresh database';
+          if (!this.options.force) throw new ProvisionRefusedError(`${message}, or give --force to provision anyway`);
+          this.note(`${message}; provisioned anyway (--force)`);
+          return;
+        }
+        cursor = next;
+      } while (cursor !== '0');
+    }
   }
 
   // ---- 1. departments and users ----
@@ -305,40 +342,48 @@ class Provisioner {
       const [kind, a, b] = conversation.split(':');
       const group = kind === 'group';
       if (group && this.facts.groupsCreatedInCapture.has(Number(a))) continue;
-      const key = await this.counterKey(group, group ? undefined : this.users.get(Number(a)), group ? this.groups.get(Number(a)) : this.users.get(Number(b)));
-      if (key === null) continue;
-      const current = Number((await this.ctx.redis.client.get(key)) ?? 0);
-      if (current < first - 1) await this.ctx.redis.client.set(key, String(first - 1));
-      else if (current > first - 1) {
-        this.note(`${conversation} already has msg ids past ${first - 1}: the replay's messages there get other ids than recorded`);
+      const live = await this.conversation(group, group ? undefined : this.users.get(Number(a)), group ? this.groups.get(Number(a)) : this.users.get(Number(b)));
+      if (live !== null && !(await this.placeCounter(live, first - 1))) {
+        this.note(`${conversation} already has messages past msg id ${first - 1}: the replay's messages there get other ids than recorded`);
       }
     }
     return groupsWithMessages;
   }
 
-  /** Redis key of a conversation's msg-id counter (single: `a` and `b` are users; group: `b` is the group). */
-  private async counterKey(group: boolean, a: number | undefined, b: number | undefined): Promise<string | null> {
+  /** A live conversation (single: `a` and `b` are users; group: `b` is the group), its relation created if need be. */
+  private async conversation(group: boolean, a: number | undefined, b: number | undefined): Promise<LiveConversation | null> {
     if (b === undefined) return null;
-    if (group) return RedisKeys.groupMsgId(b);
+    if (group) return { counterKey: RedisKeys.groupMsgId(b), highestStored: () => this.ctx.reader.latestIdOfGroup(b) };
     if (a === undefined) return null;
-    const relations = await this.ctx.relations.getOrCreateMany([[a, b]]);
-    const relation = relations.get(Relations.key(a, b));
-    return relation === undefined ? null : RedisKeys.msgId(relation);
+    const relation = (await this.ctx.relations.getOrCreateMany([[a, b]])).get(Relations.key(a, b));
+    if (relation === undefined) return null;
+    return { counterKey: RedisKeys.msgId(relation), relationId: relation, highestStored: () => this.ctx.reader.latestIdOfRelation(relation) };
+  }
+
+  /**
+   * Sets the conversation's msg-id counter, so the next message gets `value + 1`.
+   * Any value at or above the highest stored msg id is safe (the db-proxy only
+   * needs the counter not behind MySQL), lower ones are refused: false.
+   */
+  private async placeCounter(conversation: LiveConversation, value: number): Promise<boolean> {
+    if ((await conversation.highestStored()) > value) return false;
+    await this.ctx.redis.client.set(conversation.counterKey, String(value));
+    return true;
   }
 
   /** One message through the db-proxy's store, with its recorded msg id. */
   private async storeMessage(m: RecordedMessage, from: number, to: number): Promise<boolean> {
     const where = `message ${m.msgId} of ${conversationKey(m.group, m.fromId, m.toId)}`;
-    const key = (await this.counterKey(m.group, from, to)) as string;
-    const existing = m.group
-      ? await this.ctx.reader.byIdsOfGroup(to, [m.msgId], 0)
-      : await this.ctx.reader.byIdsOfRelation((await this.ctx.relations.find(from, to)) as number, [m.msgId]);
+    const conversation = (await this.conversation(m.group, from, to)) as LiveConversation;
+    const existing =
+      conversation.relationId === undefined
+        ? await this.ctx.reader.byIdsOfGroup(to, [m.msgId], 0)
+        : await this.ctx.reader.byIdsOfRelation(conversation.relationId, [m.msgId]);
     if (existing.length > 0) {
       if (Buffer.from(existing[0].msg_data as Uint8Array).toString('base64') !== m.data) this.note(`${where}: the target holds another message with that id: kept`);
       return false;
     }
-    const current = Number((await this.ctx.redis.client.get(key)) ?? 0);
-    if (current < m.msgId - 1) await this.ctx.redis.client.set(key, String(m.msgId - 1));
+    await this.placeCounter(conversation, m.msgId - 1);
     // Audio seen only as a session's newest message comes without its bytes: one silent byte stands in.
     const audio = m.type === IM.BaseDefine.MsgType.MSG_TYPE_SINGLE_AUDIO || m.type === IM.BaseDefine.MsgType.MSG_TYPE_GROUP_AUDIO;
     const data = audio && m.summaryOnly ? joinAudio(0, Buffer.alloc(1)) : Buffer.from(m.data, 'base64');
