@@ -149,6 +149,12 @@ t.test('what a capture shows about the state before it', async (t) => {
   c.pdu(1, 's2c', IM.Buddy.IMAllUserRsp, { user_id: BOB, latest_update_time: 150, user_list: [info(BOB, 'bob')] }, 3);
   c.pdu(1, 'c2s', IM.Buddy.IMAllUserReq, { user_id: BOB, latest_update_time: 0 }, 4);
   c.pdu(1, 's2c', IM.Buddy.IMAllUserRsp, { user_id: BOB, latest_update_time: 150, user_list: [info(BOB, 'bob'), info(CAROL, 'carol'), { ...info(DAVE, 'dave'), status: 3 }] }, 4);
+  // bob adds dave to a group, then looks at it: before the capture, dave was not in it.
+  c.pdu(1, 'c2s', IM.Group.IMGroupChangeMemberReq, { user_id: BOB, change_type: 1, group_id: 40, member_id_list: [DAVE] }, 5);
+  c.pdu(1, 's2c', IM.Group.IMGroupChangeMemberRsp, { user_id: BOB, change_type: 1, result_code: 0, group_id: 40, cur_user_id_list: [BOB, DAVE], chg_user_id_list: [DAVE] }, 5);
+  c.pdu(1, 'c2s', IM.Group.IMGroupInfoListReq, { user_id: BOB, group_version_list: [{ group_id: 40, version: 0 }] }, 6);
+  const groupInfo = { group_id: 40, version: 3, group_name: 'g', group_avatar: '', group_creator_id: BOB, group_type: 2, shield_status: 0, group_member_list: [BOB, DAVE] };
+  c.pdu(1, 's2c', IM.Group.IMGroupInfoListRsp, { user_id: BOB, group_info_list: [groupInfo] }, 6);
   // eve's login fails.
   c.open(4).pdu(4, 'c2s', IM.Login.IMLoginReq, { user_name: 'eve', password: 'd2', online_status: 1, client_type: 1, client_version: 'x' }, 1);
   c.pdu(4, 's2c', IM.Login.IMLoginRes, { server_time: 1, result_code: ResultType.REFUSE_REASON_DB_VALIDATE_FAILED, result_string: 'no' }, 1);
@@ -186,6 +192,7 @@ t.test('what a capture shows about the state before it', async (t) => {
   t.same(facts.userUpdated, new Map([[BOB, 100], [CAROL, 99], [DAVE, 99]]), 'listed since T: updated >= T; not listed: before T');
   t.equal(facts.users.get(DAVE)?.status, 3, 'the list knows dave left; his login reply said 0');
   t.same([...facts.usersWithoutProfile], [1], 'the group sender has no profile');
+  t.match(facts.groups.get(40), { members: [BOB], version: 2 }, 'the group as it was before the capture added dave');
 });
 
 t.test('earlier-state differences are split off unless that state was recreated', async (t) => {

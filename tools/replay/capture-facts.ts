@@ -196,6 +196,8 @@ class FactReader {
   private readonly referencedUsers = new Set<number>();
   /** Users whose only profile so far came from a login reply (which forces status 0). */
   private readonly loginOnly = new Set<number>();
+  /** Member changes the capture made to groups whose info it has not shown yet: undone on the first info. */
+  private readonly memberChanges = new Map<number, Array<{ added: boolean; users: number[] }>>();
 
   read(records: readonly CaptureRecord[], lines: readonly number[]): CaptureFacts {
     records.forEach((record, index) => {
@@ -290,6 +292,15 @@ class FactReader {
       case CID.GROUP_CREATE_RESPONSE:
         if (num(body.result_code) === 0 && num(body.group_id) !== 0) this.facts.groupsCreatedInCapture.add(num(body.group_id));
         return;
+      case CID.GROUP_CHANGE_MEMBER_RESPONSE: {
+        const groupId = num(body.group_id);
+        if (num(body.result_code) !== 0 || this.facts.groups.has(groupId)) return;
+        const changes = this.memberChanges.get(groupId) ?? [];
+        const added = num(body.change_type) === IM.BaseDefine.GroupModifyType.GROUP_MODIFY_TYPE_ADD;
+        changes.push({ added, users: (Array.isArray(body.chg_user_id_list) ? (body.chg_user_id_list as unknown[]) : []).map(num) });
+        this.memberChanges.set(groupId, changes);
+        return;
+      }
       case CID.GROUP_NORMAL_LIST_RESPONSE:
         for (const v of list(body.group_version_list)) this.groupsListedWithoutInfo.add(num(v.group_id));
         return;
@@ -357,14 +368,20 @@ class FactReader {
   private group(g: Obj): void {
     const id = num(g.group_id);
     if (this.facts.groups.has(id) || this.facts.groupsCreatedInCapture.has(id)) return;
-    const members = (Array.isArray(g.group_member_list) ? (g.group_member_list as unknown[]) : []).map(num);
+    let members = (Array.isArray(g.group_member_list) ? (g.group_member_list as unknown[]) : []).map(num);
+    // The group before the capture: without what the capture changed so far (the replay changes it again).
+    const changes = this.memberChanges.get(id) ?? [];
+    for (const change of [...changes].reverse()) {
+      members = change.added ? members.filter((m) => !change.users.includes(m)) : [...members, ...change.users.filter((m) => !members.includes(m))];
+    }
     this.facts.groups.set(id, {
       id,
       name: str(g.group_name),
       avatar: str(g.group_avatar),
       creatorId: num(g.group_creator_id),
       type: num(g.group_type),
-      version: num(g.version),
+      // Every member change bumps the version.
+      version: Math.max(1, num(g.version) - changes.length),
       members,
     });
     for (const uid of [num(g.group_creator_id), ...members]) this.referencedUsers.add(uid);

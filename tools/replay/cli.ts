@@ -16,7 +16,7 @@ import { errorMessage } from '../../lib/errors';
 import { silentLogger } from '../../lib/log';
 import { CaptureFormatError, parseCapture, type ParsedCapture } from '../capture/format';
 import { UsageError, parseHostPort, parseIntOption, runMain } from '../capture/cli-support';
-import { readCaptureFacts } from './capture-facts';
+import { readCaptureFacts, type CaptureFacts } from './capture-facts';
 import { COMPARE_MODES, DEFAULT_IGNORED_FIELDS, DEFAULT_UNORDERED_LISTS, type CompareMode } from './compare';
 import { formatJunit } from './junit';
 import { ProvisionRefusedError, loginsThatWouldFail, provisionTarget, type ProvisionReport } from './provision';
@@ -125,7 +125,7 @@ function readCaptureFile(file: string): ParsedCapture | string {
 }
 
 async function provision(
-  capture: ParsedCapture,
+  facts: CaptureFacts,
   options: { password: string; force: boolean; dbProxyConfig?: string; verbose: boolean },
 ): Promise<ProvisionReport> {
   const log = (line: string) => {
@@ -137,11 +137,7 @@ async function provision(
     const logger = options.verbose ? pino({ level: 'info' }, pino.destination(2)) : silentLogger();
     const storage = await TargetStorage.open(located.config, logger);
     try {
-      return await provisionTarget(readCaptureFacts(capture.records, capture.lines), storage, {
-        password: options.password,
-        force: options.force,
-        log,
-      });
+      return await provisionTarget(facts, storage, { password: options.password, force: options.force, log });
     } finally {
       await storage.close();
     }
@@ -189,15 +185,16 @@ async function main(): Promise<number> {
   let provisioned: ProvisionReport | undefined;
   if (provisioning) {
     const password = values.password as string;
+    const facts = readCaptureFacts(capture.records, capture.lines);
     if (!provisionOnly) {
-      const failing = loginsThatWouldFail(readCaptureFacts(capture.records, capture.lines), password, as);
+      const failing = loginsThatWouldFail(facts, password, as);
       if (failing.length > 0) {
         process.stderr.write(`replay: these recorded logins would fail against the provisioned accounts (and stop the replay):\n  ${failing.join('\n  ')}\n`);
         return EXIT_USAGE;
       }
     }
     try {
-      provisioned = await provision(capture, { password, force: values.force === true, dbProxyConfig: values['db-proxy-config'], verbose: values.verbose === true });
+      provisioned = await provision(facts, { password, force: values.force === true, dbProxyConfig: values['db-proxy-config'], verbose: values.verbose === true });
     } catch (err) {
       process.stderr.write(`replay: ${err instanceof ProvisionRefusedError ? 'refused' : 'provisioning failed'}: ${errorMessage(err)}\n`);
       return EXIT_NOT_PROVISIONED;
