@@ -14,6 +14,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { join } from 'node:path';
 import { IM } from '../../pdu/commands';
 import { silentLogger } from '../../lib/log';
+import { projectRoot } from '../../lib/paths';
 import { LoginRefusedError, ImClient } from '../../tools/client/im-client';
 import { CaptureFileWriter } from '../../tools/capture/file-writer';
 import { parseCapture, type CaptureRecord, type ParsedCapture } from '../../tools/capture/format';
@@ -405,4 +406,27 @@ t.test('without provisioning, unread counts, recent sessions and history depend 
     message: /the target database holds no messages, but its Redis \(key prefix "tt_test_\w+:"\) holds msg-id counters \(tt_test_\w+:msg_id_\d+\)/,
   });
   t.equal((await newDatabase.pool.query<RowDataPacket[]>('SELECT id FROM IMUser'))[0].length, 0, 'refused before anything was written');
+});
+
+t.test("the issue's capture of the original C++ servers and TeamTalk's client replays against a fresh cluster it provisioned", async (t) => {
+  // Recorded from the original msg_server (pcap import): login of user1 (password 123456), all users,
+  // a message to user 2, unread counts, recent sessions. Its profiles and earlier unread state are
+  // those of that deployment; user 2 appears only as an id.
+  const file = join(projectRoot, 'test/fixtures/golden-session.capture.jsonl');
+  const target = await startCluster(t, { msgServers: 1 });
+  const run = await replayCli(target, file, ['--provision', '--password', '123456', '--json']);
+  const report = parseReport(t, run.stdout);
+  t.equal(report.totals.mismatched, 0, formatReport(report));
+  t.same(
+    [report.totals.matched, report.totals.missing, report.totals.earlierState, report.totals.problems],
+    [5, 0, 0, 0],
+    'login, status notify, message ack, unread counts and recent sessions all match',
+  );
+  // The recording ends before the original answered the all-user request; this server answers it.
+  t.same(report.connections[0].unexpected.map((p) => p.name), ['CID_BUDDY_LIST_ALL_USER_RESPONSE']);
+  t.match(report.provision, { users: { created: 1, placeholders: 1 }, messages: 0 });
+  t.match(report.provision?.notes, [
+    'department 1 appears in the capture without its name: created as "department 1 (not in the capture)"',
+    /user 2 appears in the capture .* created disabled as replay_user_2/,
+  ]);
 });
