@@ -21,7 +21,7 @@
  * A database that already holds messages is refused unless `force`: the
  * capture's msg ids and counts would not come out as recorded.
  */
-import type { RowDataPacket } from 'mysql2/promise';
+import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { IM } from '../../pdu/commands';
 import { TTError, errorMessage } from '../../lib/errors';
 import { clientPasswordDigest } from '../../lib/password';
@@ -76,6 +76,8 @@ export class ProvisionRefusedError extends TTError {
  * after groups' lastChated was put back (see recreateRecentSessions).
  */
 const SYNC_PASS_SETTLE_MS = 500;
+/** Users created or updated per transaction. */
+const USERS_PER_TRANSACTION = 500;
 
 const isGroupSession = (type: number) => type === SessionType.SESSION_TYPE_GROUP;
 
@@ -232,25 +234,36 @@ class Provisioner {
   }
 
   private async provisionUsers(): Promise<void> {
-    for (const user of [...this.facts.users.values()].sort((a, b) => a.id - b.id)) {
-      const [existing] = await this.ctx.mysql.query<RowDataPacket[]>('SELECT departId FROM IMUser WHERE name = ?', [user.name]);
-      const profile: UserProfile = {
-        name: user.name,
-        nick: user.nick,
-        sex: user.gender,
-        departId: await this.departmentFor(user.departId, existing ? Number(existing.departId) : undefined),
-        email: user.email,
-        phone: user.phone,
-        domain: user.domain,
-        avatar: user.avatar,
-        signInfo: user.signInfo,
-        status: user.status,
-      };
-      const result = await upsertUser(this.pool, profile, this.options.password, this.facts.userUpdated.get(user.id));
-      this.users.set(user.id, result.id);
-      this.report.users[result.created ? 'created' : 'existing']++;
+    const users = [...this.facts.users.values()].sort((a, b) => a.id - b.id);
+    for (let start = 0; start < users.length; start += USERS_PER_TRANSACTION) {
+      const chunk = users.slice(start, start + USERS_PER_TRANSACTION);
+      const present = await this.ctx.mysql.query<RowDataPacket[]>('SELECT name, departId FROM IMUser WHERE name IN (?)', [chunk.map((u) => u.name)]);
+      const departmentNow = new Map(present.map((r) => [String(r.name), Number(r.departId)]));
+      const profiles: UserProfile[] = [];
+      for (const user of chunk) {
+        profiles.push({
+          name: user.name,
+          nick: user.nick,
+          sex: user.gender,
+          departId: await this.departmentFor(user.departId, departmentNow.get(user.name)),
+          email: user.email,
+          phone: user.phone,
+          domain: user.domain,
+          avatar: user.avatar,
+          signInfo: user.signInfo,
+          status: user.status,
+        });
+      }
+      // One transaction per chunk: one log flush for many users (a directory may hold thousands).
+      await this.inTransaction(async (db) => {
+        for (const [i, user] of chunk.entries()) {
+          const result = await upsertUser(db, profiles[i], this.options.password, this.facts.userUpdated.get(user.id));
+          this.users.set(user.id, result.id);
+          this.report.users[result.created ? 'created' : 'existing']++;
+        }
+      });
       // Accounts of the replay: earlier runs' recorded failed logins must not add up to a lock.
-      await this.ctx.loginFailures.clear(user.name);
+      await Promise.all(chunk.map((user) => this.ctx.loginFailures.clear(user.name)));
     }
     let standInDepartment: number | undefined;
     for (const id of [...this.facts.usersWithoutProfile].sort((a, b) => a - b)) {
@@ -265,6 +278,22 @@ class Provisioner {
       this.users.set(id, result.id);
       this.report.users.placeholders++;
       this.note(`user ${id} appears in the capture (group member, peer or sender) without a profile: created disabled as ${name}`);
+    }
+  }
+
+  private async inTransaction(work: (db: PoolConnection) => Promise<void>): Promise<void> {
+    const db = await this.pool.getConnection();
+    try {
+      await db.beginTransaction();
+      try {
+        await work(db);
+        await db.commit();
+      } catch (err) {
+        await db.rollback().catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      db.release();
     }
   }
 
@@ -321,9 +350,18 @@ class Provisioner {
 
   // ---- 3. messages ----
 
-  /** Returns the live ids of groups that got messages. */
+  /**
+   * Returns the live ids of groups that got messages. A conversation's
+   * messages with consecutive recorded ids form a run: its counter is placed
+   * once, before its first message. The next run of every conversation is
+   * stored in one round, all at once, so that the message store writes them in
+   * one transaction (a round stays within its batch size, so one conversation's
+   * messages are never split over batches that could take ids out of order).
+   */
   private async provisionMessages(): Promise<Set<number>> {
     const groupsWithMessages = new Set<number>();
+    const runs = new Map<string, Array<Array<{ m: RecordedMessage; from: number; to: number }>>>();
+    const maxRun = this.ctx.config.storeBatchMaxMessages;
     for (const m of this.facts.messages) {
       const from = this.users.get(m.fromId);
       const to = m.group ? this.groups.get(m.toId) : this.users.get(m.toId);
@@ -332,10 +370,27 @@ class Provisioner {
         this.report.recreated.history = false;
         continue;
       }
-      if (await this.storeMessage(m, from, to)) {
-        this.report.messages++;
-        if (m.group) groupsWithMessages.add(to);
+      const key = conversationKey(m.group, m.fromId, m.toId);
+      const list = runs.get(key) ?? [];
+      const last = list[list.length - 1];
+      if (last && last.length < maxRun && last[last.length - 1].m.msgId + 1 === m.msgId) last.push({ m, from, to });
+      else list.push([{ m, from, to }]);
+      runs.set(key, list);
+    }
+    while (runs.size > 0) {
+      const round: Array<{ m: RecordedMessage; from: number; to: number }> = [];
+      for (const [key, list] of runs) {
+        if (round.length > 0 && round.length + list[0].length > maxRun) break;
+        const run = list.shift() as typeof round;
+        if (list.length === 0) runs.delete(key);
+        round.push(...(await this.prepareRun(run)));
       }
+      const results = await Promise.all(round.map(({ m, from, to }) => this.storeMessage(m, from, to)));
+      results.forEach((stored, i) => {
+        if (!stored) return;
+        this.report.messages++;
+        if (round[i].m.group) groupsWithMessages.add(round[i].to);
+      });
     }
     // Messages the replay will send start where the capture's did.
     for (const [conversation, first] of this.facts.firstCaptureMsgId) {
@@ -371,19 +426,34 @@ class Provisioner {
     return true;
   }
 
-  /** One message through the db-proxy's store, with its recorded msg id. */
-  private async storeMessage(m: RecordedMessage, from: number, to: number): Promise<boolean> {
-    const where = `message ${m.msgId} of ${conversationKey(m.group, m.fromId, m.toId)}`;
-    const conversation = (await this.conversation(m.group, from, to)) as LiveConversation;
+  /**
+   * A run's messages that the target does not hold yet, its counter placed
+   * before the first of them (a run broken by messages already there is
+   * stored from its first missing one; later ids may then differ, as noted).
+   */
+  private async prepareRun(
+    run: Array<{ m: RecordedMessage; from: number; to: number }>,
+  ): Promise<Array<{ m: RecordedMessage; from: number; to: number }>> {
+    const { m: first, from, to } = run[0];
+    const conversation = (await this.conversation(first.group, from, to)) as LiveConversation;
+    const ids = run.map((r) => r.m.msgId);
     const existing =
       conversation.relationId === undefined
-        ? await this.ctx.reader.byIdsOfGroup(to, [m.msgId], 0)
-        : await this.ctx.reader.byIdsOfRelation(conversation.relationId, [m.msgId]);
-    if (existing.length > 0) {
-      if (Buffer.from(existing[0].msg_data as Uint8Array).toString('base64') !== m.data) this.note(`${where}: the target holds another message with that id: kept`);
-      return false;
-    }
-    await this.placeCounter(conversation, m.msgId - 1);
+        ? await this.ctx.reader.byIdsOfGroup(to, ids, 0)
+        : await this.ctx.reader.byIdsOfRelation(conversation.relationId, ids);
+    const held = new Map(existing.map((e) => [Number(e.msg_id), Buffer.from(e.msg_data as Uint8Array).toString('base64')]));
+    const missing = run.filter(({ m }) => {
+      const data = held.get(m.msgId);
+      if (data !== undefined && data !== m.data) this.note(`message ${m.msgId} of ${conversationKey(m.group, m.fromId, m.toId)}: the target holds another message with that id: kept`);
+      return data === undefined;
+    });
+    if (missing.length > 0) await this.placeCounter(conversation, missing[0].m.msgId - 1);
+    return missing;
+  }
+
+  /** One message through the db-proxy's store; true when stored (with its recorded msg id, or a note). */
+  private async storeMessage(m: RecordedMessage, from: number, to: number): Promise<boolean> {
+    const where = `message ${m.msgId} of ${conversationKey(m.group, m.fromId, m.toId)}`;
     // Audio seen only as a session's newest message comes without its bytes: one silent byte stands in.
     const audio = m.type === IM.BaseDefine.MsgType.MSG_TYPE_SINGLE_AUDIO || m.type === IM.BaseDefine.MsgType.MSG_TYPE_GROUP_AUDIO;
     const data = audio && m.summaryOnly ? joinAudio(0, Buffer.alloc(1)) : Buffer.from(m.data, 'base64');
