@@ -146,8 +146,7 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const list = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
 const isGroupSession = (sessionType: number) => sessionType === SessionType.SESSION_TYPE_GROUP;
-/** MSG_TYPE_GROUP_TEXT = 17, MSG_TYPE_GROUP_AUDIO = 18. */
-const isGroupMsgType = (type: number) => type === 17 || type === 18;
+const isGroupMsgType = (type: number) => type === IM.BaseDefine.MsgType.MSG_TYPE_GROUP_TEXT || type === IM.BaseDefine.MsgType.MSG_TYPE_GROUP_AUDIO;
 
 /** Something the capture did that changes unread counts of a conversation. */
 type UnreadEvent =
@@ -189,7 +188,8 @@ class FactReader {
   private readonly messages = new Map<string, RecordedMessage>();
   /** "conversation#msgId" of every message the capture created. */
   private readonly created = new Set<string>();
-  private readonly events: UnreadEvent[] = [];
+  /** By conversation, in capture order. */
+  private readonly events = new Map<string, UnreadEvent[]>();
   private readonly userQueries: ListQuery[] = [];
   private readonly departQueries: ListQuery[] = [];
   private readonly groupsListedWithoutInfo = new Set<number>();
@@ -241,7 +241,13 @@ class FactReader {
 
   private cleared(userId: number, sessionType: number, sessionId: number): void {
     if (userId === 0) return;
-    this.events.push({ kind: 'cleared', userId, session: conversationKey(isGroupSession(sessionType), userId, sessionId) });
+    this.event({ kind: 'cleared', userId, session: conversationKey(isGroupSession(sessionType), userId, sessionId) });
+  }
+
+  private event(e: UnreadEvent): void {
+    const list = this.events.get(e.session);
+    if (list) list.push(e);
+    else this.events.set(e.session, [e]);
   }
 
   private serverPdu(conn: ConnState, record: PduRecord, body: Obj): void {
@@ -400,10 +406,10 @@ class FactReader {
     if (first === undefined || msgId < first) this.facts.firstCaptureMsgId.set(conversation, msgId);
     if (group) {
       // The sender has read their group up to their own message; every other member has one more unread.
-      this.events.push({ kind: 'cleared', session: conversation, userId: from });
-      this.events.push({ kind: 'group-message', session: conversation, sender: from });
+      this.event({ kind: 'cleared', session: conversation, userId: from });
+      this.event({ kind: 'group-message', session: conversation, sender: from });
     } else {
-      this.events.push({ kind: 'arrived', session: conversation, receiver: to });
+      this.event({ kind: 'arrived', session: conversation, receiver: to });
     }
   }
 
@@ -429,9 +435,8 @@ class FactReader {
       this.summary(group, userId, sessionId, info);
     }
     // Messages that arrived during the capture and were not read since must be listed.
-    const unlisted = new Set(this.events.filter((e) => !listed.has(e.session) && this.concerns(e, userId)).map((e) => e.session));
-    for (const conversation of unlisted) {
-      if (this.activity(userId, conversation, conversation.startsWith('group:')).arrived > 0) certain = false;
+    for (const conversation of this.events.keys()) {
+      if (!listed.has(conversation) && this.activity(userId, conversation, conversation.startsWith('group:')).arrived > 0) certain = false;
     }
     this.facts.unread.push({ userId, sessions, certain });
   }
@@ -446,8 +451,8 @@ class FactReader {
   private activity(userId: number, conversation: string, group: boolean): { arrived: number; clearedSince: boolean } {
     let arrived = 0;
     let clearedSince = false;
-    for (const e of this.events) {
-      if (e.session !== conversation || !this.concerns(e, userId)) continue;
+    for (const e of this.events.get(conversation) ?? []) {
+      if (!this.concerns(e, userId)) continue;
       if (e.kind === 'cleared') {
         arrived = 0;
         clearedSince = true;
