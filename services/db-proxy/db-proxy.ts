@@ -8,30 +8,18 @@ import { IM, commandName } from '../../pdu/commands';
 import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import { PduFlag, type Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
-import { encryptMessageText } from '../../lib/message-crypto';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
-import type { DbProxyContext } from './context';
 import { DbRequest } from './db-request';
 import { acceptedCommandIds, expectsReply, sendFailureReply, tryDecode } from './failure-replies';
-import { GroupMembers } from './group-members';
 import { GroupSessionSync } from './group-session-sync';
 import { registerHandlers } from './handlers';
 import { LogThrottle } from '../../lib/log-throttle';
-import { LoginFailures } from './login-failures';
-import { MessageReader } from './message-reader';
-import { MessageStore, type MessageStoreStats } from './message-store';
-import { MessageTables } from './message-tables';
-import { MsgIdCounters } from './msg-id-counters';
-import { MysqlGateway, SETTLE_BUDGET_MS } from './mysql-gateway';
-import { RecentSessionTouches } from './recent-session-touches';
-import { RedisGateway } from './redis-gateway';
-import { Relations } from './relations';
+import type { MessageStoreStats } from './message-store';
+import { openStorage } from './storage-context';
 import { RequestGate, type LinkState, type MsgServerConn } from './request-gate';
 import { StorageUnavailableError, isStorageError } from './storage-errors';
-import { UnreadCounters } from './unread-counters';
-import { UserDirectory } from './user-directory';
 
 export interface RunningDbProxy {
   host: string;
@@ -52,69 +40,8 @@ const DRAIN_MS = 4000;
 export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promise<RunningDbProxy> {
   checkDbProxyConfig(config);
   const tls = startInternalTls('db-proxy', 'db-proxy', config, logger);
-  const tables = new MessageTables(config.messageTableCount);
-  const mysql = new MysqlGateway(
-    {
-      url: config.mysqlUrl,
-      poolSize: config.mysqlPoolSize,
-      timeoutMs: config.storageTimeoutMs,
-      connectTimeoutMs: config.storageConnectTimeoutMs,
-      requiredTables: tables.required(),
-    },
-    logger,
-  );
-  const redis = new RedisGateway(
-    {
-      url: config.redisUrl,
-      keyPrefix: config.redisKeyPrefix,
-      timeoutMs: config.storageTimeoutMs,
-      connectTimeoutMs: config.storageConnectTimeoutMs,
-    },
-    logger,
-  );
-  try {
-    await Promise.all([mysql.start(), redis.start()]);
-  } catch (err) {
-    await Promise.all([mysql.close(), redis.close()]);
-    throw err;
-  }
-
-  const relations = new Relations(mysql);
-  const users = new UserDirectory(mysql, config.userCacheMs, config.userCacheEntries);
-  const touches = new RecentSessionTouches();
-  // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
-  // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
-  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey));
-  const ctx: DbProxyContext = {
-    config,
-    logger,
-    mysql,
-    redis,
-    tables,
-    relations,
-    touches,
-    reader,
-    unread: new UnreadCounters(redis, mysql, relations, reader),
-    members: new GroupMembers(redis),
-    store: new MessageStore(
-      mysql,
-      redis,
-      relations,
-      new MsgIdCounters(redis, mysql),
-      touches,
-      users,
-      tables,
-      {
-        maxBatch: config.storeBatchMaxMessages,
-        concurrency: config.storeBatchConcurrency,
-        settleMs: config.storageTimeoutMs + SETTLE_BUDGET_MS,
-        tokenTtlSec: config.storeTokenTtlSec,
-      },
-      logger,
-    ),
-    loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
-    users,
-  };
+  const ctx = await openStorage(config, logger);
+  const { mysql, redis } = ctx;
 
   const throttle = new LogThrottle();
   const dispatcher = new Dispatcher<DbRequest>({

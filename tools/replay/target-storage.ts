@@ -15,7 +15,6 @@ import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import { encodePdu } from '../../pdu/encode';
 import { readFrame, type Pdu } from '../../pdu/frame';
 import type { Logger } from '../../lib/log';
-import { encryptMessageText } from '../../lib/message-crypto';
 import { parseMysqlUrl } from '../../lib/mysql-url';
 import { clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE } from '../../scripts/cluster/config';
 import { migrate } from '../../scripts/db/migrate';
@@ -23,19 +22,9 @@ import { provisionStorage } from '../../scripts/infra/provision';
 import { checkDbProxyConfig, dbProxyConfig, type DbProxyConfig } from '../../services/db-proxy/config';
 import type { DbProxyContext } from '../../services/db-proxy/context';
 import { DbRequest } from '../../services/db-proxy/db-request';
-import { GroupMembers } from '../../services/db-proxy/group-members';
 import { registerHandlers } from '../../services/db-proxy/handlers';
-import { LoginFailures } from '../../services/db-proxy/login-failures';
-import { MessageReader } from '../../services/db-proxy/message-reader';
-import { MessageStore } from '../../services/db-proxy/message-store';
-import { MessageTables } from '../../services/db-proxy/message-tables';
-import { MsgIdCounters } from '../../services/db-proxy/msg-id-counters';
-import { MysqlGateway } from '../../services/db-proxy/mysql-gateway';
-import { RecentSessionTouches } from '../../services/db-proxy/recent-session-touches';
-import { RedisGateway } from '../../services/db-proxy/redis-gateway';
+import { openStorage } from '../../services/db-proxy/storage-context';
 import type { MsgServerConn } from '../../services/db-proxy/request-gate';
-import { Relations } from '../../services/db-proxy/relations';
-import { UnreadCounters } from '../../services/db-proxy/unread-counters';
 
 export interface StorageReply<R> {
   body: R;
@@ -81,61 +70,16 @@ export class TargetStorage {
   /** The same wiring as the db-proxy's start function (db-proxy.ts), without its TCP server and background sync. */
   static async open(config: DbProxyConfig, logger: Logger): Promise<TargetStorage> {
     checkDbProxyConfig(config);
-    const tables = new MessageTables(config.messageTableCount);
-    const mysql = new MysqlGateway(
-      {
-        url: config.mysqlUrl,
-        poolSize: config.mysqlPoolSize,
-        timeoutMs: config.storageTimeoutMs,
-        connectTimeoutMs: config.storageConnectTimeoutMs,
-        requiredTables: tables.required(),
-      },
-      logger,
-    );
-    const redis = new RedisGateway(
-      {
-        url: config.redisUrl,
-        keyPrefix: config.redisKeyPrefix,
-        timeoutMs: config.storageTimeoutMs,
-        connectTimeoutMs: config.storageConnectTimeoutMs,
-      },
-      logger,
-    );
+    const ctx = await openStorage(config, logger);
     try {
-      await Promise.all([mysql.start(), redis.start()]);
       // Unlike the service, provisioning has no use for storage that is down: say so now.
-      mysql.assertUp();
-      redis.assertUp();
+      ctx.mysql.assertUp();
+      ctx.redis.assertUp();
     } catch (err) {
-      await Promise.all([mysql.close(), redis.close()]);
+      await Promise.all([ctx.mysql.close(), ctx.redis.close()]);
       throw err;
     }
-    const relations = new Relations(mysql);
-    const touches = new RecentSessionTouches();
-    const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey));
-    return new TargetStorage({
-      config,
-      logger,
-      mysql,
-      redis,
-      tables,
-      relations,
-      touches,
-      reader,
-      unread: new UnreadCounters(redis, mysql, relations, reader),
-      members: new GroupMembers(redis),
-      store: new MessageStore(
-        mysql,
-        redis,
-        relations,
-        new MsgIdCounters(redis, mysql),
-        touches,
-        tables,
-        { maxBatch: config.storeBatchMaxMessages, concurrency: config.storeBatchConcurrency },
-        logger,
-      ),
-      loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
-    });
+    return new TargetStorage(ctx);
   }
 
   /** One request through the db-proxy's handler for it, as a msg server would send it. */
