@@ -33,13 +33,14 @@ export function receiveUpload(req: IncomingMessage, options: { maxBytes: number;
     let settled = false;
     let received = 0;
     let sawPart = false;
-    let file: { name: string; size: number; head: Buffer; written: Promise<void> } | null = null;
+    let file: { name: string; size: number; head: Buffer; out: NodeJS.WritableStream & { destroy(): void }; written: Promise<void> } | null = null;
     let tooLarge = false;
     const finish = async (result: ReceivedUpload) => {
       if (settled) return;
       settled = true;
       req.unpipe(parser);
       if (!result.ok && file !== null) {
+        file.out.destroy();
         await file.written.catch(() => {});
         await unlink(options.temp).catch(() => {});
       }
@@ -70,6 +71,7 @@ export function receiveUpload(req: IncomingMessage, options: { maxBytes: number;
         name: info.filename,
         size: 0,
         head: Buffer.alloc(0),
+        out,
         written: new Promise<void>((done, failed) => {
           out.once('close', done);
           out.once('error', failed);

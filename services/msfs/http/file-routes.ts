@@ -89,7 +89,7 @@ async function upload(o: FileRoutesOptions, req: IncomingMessage, res: ServerRes
   };
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > o.maxUploadBytes) return refuse(UploadError.TOO_LARGE, `Content-Length ${declared} over ${o.maxUploadBytes}`);
-  if (Number.isFinite(declared) && !o.quota.fits(Math.min(declared, o.maxUploadBytes))) return refuse(UploadError.QUOTA_FULL, 'storage quota reached');
+  if (!o.quota.fits(1)) return refuse(UploadError.QUOTA_FULL, 'storage quota reached');
   const limitReason = o.clientChecks?.limits.tryStart(peer) ?? null;
   if (limitReason !== null) return refuse(UploadError.TOO_MANY_UPLOADS, limitReason);
   if (o.inFlight.count >= o.inFlight.max) {
@@ -97,67 +97,57 @@ async function upload(o: FileRoutesOptions, req: IncomingMessage, res: ServerRes
     return refuse(UploadError.TOO_MANY_UPLOADS, `${o.inFlight.max} uploads already in progress`);
   }
   o.inFlight.count++;
+  let outcome: Outcome;
   try {
-    await receiveAndStore(o, req, res, refuse);
+    outcome = await receiveAndStore(o, req);
   } finally {
+    // Released before the reply goes out: a client that got its answer may upload again at once.
     o.inFlight.count--;
     o.clientChecks?.limits.finish(peer);
   }
+  if ('code' in outcome) return refuse(outcome.code, outcome.why);
+  o.logger.info({ peer, port: o.port, key: outcome.key, bytes: outcome.bytes, name: outcome.name }, 'file stored');
+  reply(req, res, successBody(outcome.key, `${baseUrl(o, req)}${outcome.key}`));
 }
 
-async function receiveAndStore(
-  o: FileRoutesOptions,
-  req: IncomingMessage,
-  res: ServerResponse,
-  refuse: (code: number, why: string) => void,
-): Promise<void> {
+type Outcome = { code: number; why: string } | { key: string; bytes: number; name: string };
+
+async function receiveAndStore(o: FileRoutesOptions, req: IncomingMessage): Promise<Outcome> {
   const received = await receiveUpload(req, { maxBytes: o.maxUploadBytes, temp: o.store.tempPath() });
-  if (!received.ok) return refuse(received.code, received.why);
+  if (!received.ok) return received;
   try {
-    await checkAndStore(o, req, res, received, refuse);
+    return await checkAndStore(o, received);
   } finally {
     await unlink(received.temp).catch(() => {});
   }
 }
 
-async function checkAndStore(
-  o: FileRoutesOptions,
-  req: IncomingMessage,
-  res: ServerResponse,
-  received: { clientName: string; temp: string; size: number; head: Buffer },
-  refuse: (code: number, why: string) => void,
-): Promise<void> {
+async function checkAndStore(o: FileRoutesOptions, received: { clientName: string; temp: string; size: number; head: Buffer }): Promise<Outcome> {
   const name = storedNameOf(received.clientName);
-  if (name === 'name-too-long') return refuse(UploadError.NAME_TOO_LONG, 'file name over 255 bytes');
-  if (name === 'no-dot' || name === 'bad-type') return refuse(UploadError.NO_TYPE, `no usable type in file name ${JSON.stringify(received.clientName)}`);
-  if (name === 'type-too-long') return refuse(UploadError.TYPE_TOO_LONG, 'type over 15 characters');
+  if (name === 'name-too-long') return { code: UploadError.NAME_TOO_LONG, why: 'file name over 255 bytes' };
+  if (name === 'no-dot' || name === 'bad-type') return { code: UploadError.NO_TYPE, why: `no usable type in file name ${JSON.stringify(received.clientName)}` };
+  if (name === 'type-too-long') return { code: UploadError.TYPE_TOO_LONG, why: 'type over 15 characters' };
   const type = name.type.toLowerCase();
   const checks = o.clientChecks;
   if (checks !== null) {
-    if (!checks.allowedTypes.has(type)) return refuse(UploadError.TYPE_NOT_ALLOWED, `type "${name.type}" is not in allowedTypes`);
+    if (!checks.allowedTypes.has(type)) return { code: UploadError.TYPE_NOT_ALLOWED, why: `type "${name.type}" is not in allowedTypes` };
     if (checks.checkImageContent && IMAGE_TYPES.has(type) && !looksLikeImage(received.head)) {
-      return refuse(UploadError.TYPE_NOT_ALLOWED, `"${received.clientName}" does not start like an image`);
+      return { code: UploadError.TYPE_NOT_ALLOWED, why: `"${received.clientName}" does not start like an image` };
     }
   }
-  if (!o.quota.reserve(received.size)) return refuse(UploadError.QUOTA_FULL, 'storage quota reached');
-  let key: string | null = null;
+  if (!o.quota.reserve(received.size)) return { code: UploadError.QUOTA_FULL, why: 'storage quota reached' };
   try {
-    for (let attempt = 0; attempt < NAME_ATTEMPTS && key === null; attempt++) {
-      const candidate = keyFor(o.counter.take(), o.filesPerDir, uniqueName() + name.ext);
-      if (await o.store.put(candidate, received.temp, received.size, contentTypeOf(candidate))) key = candidate;
+    for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
+      const key = keyFor(o.counter.take(), o.filesPerDir, uniqueName() + name.ext);
+      if (await o.store.put(key, received.temp, received.size, contentTypeOf(key))) return { key, bytes: received.size, name: received.clientName };
     }
   } catch (err) {
     o.quota.release(received.size);
     o.logger.error({ err, port: o.port }, 'upload could not be stored');
-    return refuse(UploadError.STORAGE_FAILED, 'storage failed');
+    return { code: UploadError.STORAGE_FAILED, why: 'storage failed' };
   }
-  if (key === null) {
-    o.quota.release(received.size);
-    return refuse(UploadError.STORAGE_FAILED, 'name collision');
-  }
-  const url = `${baseUrl(o, req)}${key}`;
-  o.logger.info({ peer: peerOf(req), port: o.port, key, bytes: received.size, name: received.clientName }, 'file stored');
-  reply(req, res, successBody(key, url));
+  o.quota.release(received.size);
+  return { code: UploadError.STORAGE_FAILED, why: 'name collision' };
 }
 
 /** publicUrl, or scheme://<Host>/ when the Host header is a plain host[:port] (else the address we were reached at). */
