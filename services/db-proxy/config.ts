@@ -45,6 +45,8 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   }),
   heartbeatIntervalMs: field.int(5000, 'heartbeat to msg servers after this much silence', { min: 10 }),
   linkTimeoutMs: field.int(30000, 'close a msg-server link after this long without data', { min: 50 }),
+  msfsUrl: field.string('', 'msfs internal port where voice messages are stored, e.g. "https://127.0.0.1:8701/" (mutual TLS); empty: in IMAudio.data'),
+  msfsTimeoutMs: field.int(5000, 'a voice-message upload to or read from msfs that takes longer fails (the message is not stored / left out of history)', { min: 100 }),
   logLevel: field.logLevel(),
   ...internalTlsSpec('db-proxy'),
 });
@@ -53,6 +55,20 @@ export type DbProxyConfig = ConfigOf<typeof dbProxyConfig.spec>;
 
 /** Rules a single field cannot express; throws ConfigError naming the key. */
 export function checkDbProxyConfig(config: DbProxyConfig): void {
+  if (config.msfsUrl !== '') {
+    let url: URL | null = null;
+    try {
+      url = new URL(config.msfsUrl);
+    } catch {
+      url = null;
+    }
+    if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      throw new ConfigError(`db-proxy config: key "msfsUrl" must be an https:// URL (or empty), got ${JSON.stringify(config.msfsUrl)}`);
+    }
+    if (url.protocol === 'http:' && !config.plaintextPeers.includes(url.hostname)) {
+      throw new ConfigError('db-proxy config: key "msfsUrl": plain http:// is only for a host listed in plaintextPeers (an original msfs); use https:// (mutual TLS)');
+    }
+  }
   if (Buffer.byteLength(config.aesKey, 'latin1') !== 32 || /[^\x20-\x7e]/.test(config.aesKey)) {
     throw new ConfigError('db-proxy config: key "aesKey" must be exactly 32 printable ASCII characters');
   }

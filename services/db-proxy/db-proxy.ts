@@ -14,6 +14,8 @@ import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
 import type { DbProxyContext } from './context';
 import { DbRequest } from './db-request';
+import { AudioFiles } from './audio-files';
+import { MAX_AUDIO_BYTES } from './message-content';
 import { acceptedCommandIds, expectsReply, sendFailureReply, tryDecode } from './failure-replies';
 import { GroupMembers } from './group-members';
 import { GroupSessionSync } from './group-session-sync';
@@ -80,7 +82,8 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
   const touches = new RecentSessionTouches();
   // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
   // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
-  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey));
+  const audioFiles = config.msfsUrl === '' ? null : new AudioFiles(tls, config.msfsUrl, config.msfsTimeoutMs, MAX_AUDIO_BYTES);
+  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey), audioFiles);
   const ctx: DbProxyContext = {
     config,
     logger,
@@ -101,6 +104,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       tables,
       { maxBatch: config.storeBatchMaxMessages, concurrency: config.storeBatchConcurrency },
       logger,
+      audioFiles,
     ),
     loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
   };
