@@ -76,6 +76,7 @@ function completeLogin(
 ): void {
   conn.userId = userInfo.user_id;
   conn.loginName = userInfo.user_real_name || conn.loginName;
+  conn.nickName = userInfo.user_nick_name || conn.loginName;
   // One connection per client class: the older one here is kicked, and other msg
   // servers kick theirs when the route server relays this.
   const older = ctx.users.get(conn.userId)?.sameClassConnection(conn.clientType);
