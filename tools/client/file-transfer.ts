@@ -29,6 +29,8 @@ type Listener = (pdu: Pdu) => void;
 export class FileTransferClient {
   readonly conn: PduConnection;
   private listener: Listener | null = null;
+  /** PDUs that arrived while nobody listened (e.g. PEER_READY right behind the login reply). */
+  private early: Pdu[] = [];
   private closed: string | null = null;
   private onClosed: Array<(reason: string) => void> = [];
 
@@ -36,7 +38,10 @@ export class FileTransferClient {
     this.conn = new PduConnection(
       socket,
       {
-        onPdu: (_c, pdu) => this.listener?.(pdu),
+        onPdu: (_c, pdu) => {
+          if (this.listener !== null) this.listener(pdu);
+          else if (this.early.length < 64) this.early.push(pdu);
+        },
         onClose: (_c, reason) => {
           this.closed = reason;
           for (const f of this.onClosed.splice(0)) f(reason);
@@ -95,6 +100,7 @@ export class FileTransferClient {
         }
       };
       this.listener = listener;
+      for (const pdu of this.early.splice(0)) if (this.listener === listener) listener(pdu);
       this.onClosed.push((reason) => finish(() => reject(new TTError('TT_ERR_FILE_CLOSED', `file server closed the connection: ${reason}`))));
     });
   }
