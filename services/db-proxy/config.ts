@@ -46,6 +46,7 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   heartbeatIntervalMs: field.int(5000, 'heartbeat to msg servers after this much silence', { min: 10 }),
   linkTimeoutMs: field.int(30000, 'close a msg-server link after this long without data', { min: 50 }),
   pushShieldHours: field.string('22-8', 'when a user\'s push shield (0x010c) holds: "START-END" hours of the db-proxy\'s local day, END exclusive ("22-8" = 22:00-07:59, the original); "0-24": always; "": never'),
+  offlineFileTtlSec: field.int(7 * 86_400, 'offline-file rows (IMTransmitFile) older than this are not listed and are deleted; keep it equal to the file servers\' offlineFileTtlSec', { min: 1 }),
   msfsUrl: field.string('', 'msfs internal port where voice messages are stored, e.g. "https://127.0.0.1:8701/" (mutual TLS); empty: in IMAudio.data'),
   msfsTimeoutMs: field.int(5000, 'a voice-message upload to or read from msfs that takes longer fails (the message is not stored / left out of history)', { min: 100 }),
   logLevel: field.logLevel(),

@@ -1,9 +1,11 @@
 /**
  * Pushes to phones for a stored message (behaviour.md §10, files.md §4.3):
- * recipients with no device on this msg server are asked about at the db-proxy
- * (0x0705: stored device tokens, unread total as badge, push shield applied),
- * then at the route server (0x020a, attach type 4): those with no PC client
- * anywhere get one 0x070f to the push server. Only the msg server the message
+ * recipients with no device on this msg server are asked about at the route
+ * server (0x020a, attach type 4), then those with no PC client anywhere at the
+ * db-proxy (0x0705: stored device tokens, unread total as badge, push shield
+ * applied); the ones with a token get one 0x070f to the push server. (The
+ * original asked the db-proxy first; the route server first spares the db-proxy
+ * a request for every message to an online user.) Only the msg server the message
  * was sent to pushes (the original pushed group messages once per msg server).
  * Group members who shielded the group (0x0711) are skipped.
  *
@@ -70,10 +72,25 @@ export async function pushToOfflineRecipients(ctx: MsgServerContext, msg: IM.Mes
   const group = isGroup(msg.msg_type);
   let candidates = [...new Set(recipients)].filter((id) => id !== msg.from_user_id && ctx.users.get(id) === undefined).slice(0, MAX_RECIPIENTS);
   if (candidates.length === 0) return;
-  const flash = pushText(msg, sender.nickName || sender.loginName, ctx.config.aesKey);
-  if (flash === null) return;
   const body = encodeBody(IM.Message.IMMsgData, msg);
   try {
+    const data: Record<string, number> = { from_id: msg.from_user_id, msg_type: msg.msg_type };
+    if (group) data.group_id = msg.to_session_id;
+    // The text is written only for recipients who get a push (it costs a decryption).
+    const push: IM.Server.IIMPushToUserReq = { flash: '', data: JSON.stringify(data), user_token_list: [] };
+    // The route server first: it is in memory, and most recipients are online (no db-proxy request then).
+    const status = await ctx.routes.request(
+      IM.Buddy.IMUsersStatReq,
+      {
+        user_id: msg.from_user_id,
+        user_id_list: candidates,
+        attach_data: encodePduAttach(AttachType.PDU_FOR_PUSH, 0, encodeBody(IM.Server.IMPushToUserReq, push as IM.Server.IMPushToUserReq)),
+      },
+      IM.Buddy.IMUsersStatRsp,
+    );
+    const online = new Set(status.user_stat_list.filter((s) => s.status === UserStatType.USER_STATUS_ONLINE).map((s) => s.user_id));
+    candidates = candidates.filter((id) => !online.has(id));
+    if (candidates.length === 0) return;
     if (group) {
       const shields = await ctx.db.request(
         IM.Server.IMGroupGetShieldReq,
@@ -85,23 +102,12 @@ export async function pushToOfflineRecipients(ctx: MsgServerContext, msg: IM.Mes
       if (candidates.length === 0) return;
     }
     const tokens = await ctx.db.request(IM.Server.IMGetDeviceTokenReq, { user_id: candidates, attach_data: body }, IM.Server.IMGetDeviceTokenRsp);
-    if (tokens.user_token_info.length === 0) return;
-    const data: Record<string, number> = { from_id: msg.from_user_id, msg_type: msg.msg_type };
-    if (group) data.group_id = msg.to_session_id;
-    const push: IM.Server.IIMPushToUserReq = { flash, data: JSON.stringify(data), user_token_list: [] };
-    const status = await ctx.routes.request(
-      IM.Buddy.IMUsersStatReq,
-      {
-        user_id: msg.from_user_id,
-        user_id_list: tokens.user_token_info.map((t) => t.user_id),
-        attach_data: encodePduAttach(AttachType.PDU_FOR_PUSH, 0, encodeBody(IM.Server.IMPushToUserReq, push as IM.Server.IMPushToUserReq)),
-      },
-      IM.Buddy.IMUsersStatRsp,
-    );
-    const online = new Set(status.user_stat_list.filter((s) => s.status === UserStatType.USER_STATUS_ONLINE).map((s) => s.user_id));
     // A recipient may have logged in here meanwhile.
-    const offline = tokens.user_token_info.filter((t) => !online.has(t.user_id) && ctx.users.get(t.user_id) === undefined);
+    const offline = tokens.user_token_info.filter((t) => ctx.users.get(t.user_id) === undefined);
     if (offline.length === 0) return;
+    const flash = pushText(msg, sender.nickName || sender.loginName, ctx.config.aesKey);
+    if (flash === null) return;
+    push.flash = flash;
     push.user_token_list = offline.map((t) => ({ user_id: t.user_id, user_type: t.user_type, token: t.token, push_count: t.push_count, push_type: 1 }));
     if (ctx.push.send(push as IM.Server.IMPushToUserReq)) {
       ctx.logger.info({ from: msg.from_user_id, msgId: msg.msg_id, users: offline.map((t) => t.user_id) }, 'push sent to the push server');

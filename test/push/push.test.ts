@@ -8,8 +8,12 @@
 import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import net from 'node:net';
 import t from 'tap';
 import { IM } from '../../pdu/commands';
+import { encodePdu } from '../../pdu/encode';
+import { dialInternal } from '../../lib/internal-tls';
+import { testIdentity } from '../helpers/tls';
 import { startCluster, type TestCluster } from '../helpers/cluster';
 import { sleep, waitFor } from '../helpers/wait';
 import { startWebhook } from './webhook-receiver';
@@ -130,4 +134,27 @@ t.test('a group message pushes once to its offline member (from the sender\'s ms
   await sleep(QUIET_MS);
   t.equal(webhook.calls.length, 1, 'one call: bob; not carol (online), not alice (the sender), not once per msg server');
   t.match(webhook.calls[0].body, { user_id: bobId, data: { from_id: aliceId, msg_type: 17, group_id: group.group_id }, body: 'ALICE:we leave at 8' });
+});
+
+t.test('the push server port takes only msg-server certificates', async (t) => {
+  const cluster = await startCluster(t, { pushServer: true, msgServers: 1 });
+  const port = cluster.pushServer!.port;
+  const frame = encodePdu(IM.Server.IMPushToUserReq, { flash: 'spam', data: '{}', user_token_list: [{ user_id: 1, user_type: 18, token: 'x', push_count: 1, push_type: 1 }] }, 1);
+  for (const [what, open] of [
+    ['a db-proxy certificate', () => dialInternal(testIdentity('db-proxy'), '127.0.0.1', port, 'push-server')],
+    ['plain TCP', () => new Promise<net.Socket>((resolve) => { const s = net.connect(port, '127.0.0.1', () => resolve(s)); })],
+  ] as const) {
+    const socket = await open().catch(() => null);
+    if (socket === null) {
+      t.pass(`${what}: refused during the handshake`);
+      continue;
+    }
+    const got: Buffer[] = [];
+    socket.on('data', (d: Buffer) => got.push(d));
+    socket.on('error', () => {});
+    socket.write(frame);
+    await new Promise((r) => socket.once('close', r));
+    t.equal(Buffer.concat(got).length, 0, `${what}: no answer`);
+  }
+  t.equal(cluster.pushServer!.delivery.stats.accepted, 0, 'nothing was queued');
 });
