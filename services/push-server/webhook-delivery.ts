@@ -58,6 +58,8 @@ export class WebhookDelivery {
   /** Jobs waiting for their retry timer. */
   private readonly waiting = new Map<NodeJS.Timeout, Job>();
   private stopped = false;
+  /** Aborts the calls in flight when the push server stops. */
+  private readonly stopping = new AbortController();
   private deadLetters: Promise<void> = Promise.resolve();
 
   constructor(
@@ -123,13 +125,14 @@ export class WebhookDelivery {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-teamtalk-push-id': n.id };
     if (this.options.secret !== '') headers['x-teamtalk-signature'] = `sha256=${createHmac('sha256', this.options.secret).update(body).digest('hex')}`;
     try {
-      const res = await fetch(this.options.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error' });
+      const res = await fetch(this.options.url, { method: 'POST', headers, body, signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), this.stopping.signal]), redirect: 'error' });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) return 'ok';
       const retry = res.status === 408 || res.status === 429 || res.status >= 500;
       return { retry, why: `webhook answered HTTP ${res.status}` };
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
+      if (this.stopped) return { retry: false, why: 'push server stopped before delivery' };
       return { retry: true, why: e.name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : `webhook unreachable (${e.cause?.code ?? e.message})` };
     }
   }
@@ -153,12 +156,14 @@ export class WebhookDelivery {
   /** Stops retries; what is still pending is dead-lettered with reason "shutdown". */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     for (const [timer, job] of this.waiting) {
       clearTimeout(timer);
       this.queue.push(job);
     }
     this.waiting.clear();
     for (const job of this.queue.splice(0)) this.deadLetter(job, 'push server stopped before delivery');
+    while (this.running > 0) await new Promise((r) => setTimeout(r, 10));
     await this.deadLetters;
   }
 

@@ -203,3 +203,13 @@ t.test('internal port: only msg-server certificates', async (t) => {
   plain.send(encodeFrame(7, 0x0733, 1, Buffer.alloc(0)));
   t.ok(await plain.closesSilently(), 'plain TCP gets no answer');
 });
+
+t.test('client connections: at most maxClientConnections', async (t) => {
+  const { fs } = await startTestFileServer(t, { maxClientConnections: 2 });
+  const a = await RawPeer.client(fs.clientPort);
+  const b = await RawPeer.client(fs.clientPort);
+  const c = await RawPeer.client(fs.clientPort);
+  t.ok(await c.closesSilently(), 'the third is closed at once');
+  a.close();
+  b.close();
+});

@@ -198,3 +198,28 @@ t.test('methods other than GET and POST are 403; a bad Host header does not reac
   const r2 = parseReply(await rawHttp(named.msfs.port, androidUpload('a.png', PNG_1X1, 'whatever')));
   t.equal(r2.url, `http://files.example.com:8700/${r2.path}`, 'publicUrl wins over the Host header');
 });
+
+t.test('connections: at most maxConnections open, and an idle one is closed', async (t) => {
+  const { msfs } = await startTestMsfs(t, { maxConnections: 2, idleTimeoutMs: 300 });
+  const open = () =>
+    new Promise<net.Socket>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: msfs.port }, () => resolve(s));
+      s.on('error', () => {});
+    });
+  const closed = (s: net.Socket) => new Promise<number>((resolve) => {
+    const t0 = Date.now();
+    s.once('close', () => resolve(Date.now() - t0));
+  });
+  const a = await open();
+  const b = await open();
+  a.write('POST / HTTP/1.1\r\n');
+  const third = await open();
+  third.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  const got: Buffer[] = [];
+  third.on('data', (d: Buffer) => got.push(d));
+  await closed(third);
+  t.equal(Buffer.concat(got).length, 0, 'a third connection is dropped unanswered');
+  const waited = await closed(a);
+  t.ok(waited < 5000, 'a connection that stopped sending mid-request is closed (idleTimeoutMs)');
+  b.destroy();
+});
