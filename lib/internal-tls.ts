@@ -26,7 +26,7 @@ import { ConfigError } from './errors';
 import { LogThrottle } from './log-throttle';
 import { projectRoot, runDir } from './paths';
 
-export const SERVICE_ROLES = ['msg-server', 'route-server', 'db-proxy', 'login-server', 'file-server', 'push-server'] as const;
+export const SERVICE_ROLES = ['msg-server', 'route-server', 'db-proxy', 'login-server', 'file-server', 'push-server', 'msfs'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 const ROLE_URI_PREFIX = 'urn:teamtalk:role:';
@@ -184,9 +184,15 @@ export class InternalTls {
    * certificate of `expectRole`. Emits 'secureConnect' when authenticated.
    */
   connect(host: string, port: number, expectRole: ServiceRole): tls.TLSSocket {
-    return tls.connect({
-      host,
-      port,
+    return tls.connect({ host, port, ...this.clientOptions(host, expectRole) });
+  }
+
+  /**
+   * The TLS options of a client connection to a server of `expectRole` (also
+   * what node:https.request takes for an internal HTTPS call, see lib/internal-http.ts).
+   */
+  clientOptions(host: string, expectRole: ServiceRole): tls.ConnectionOptions {
+    return {
       // SNI only takes host names.
       servername: isIP(host) === 0 ? host : undefined,
       ca: this.caPem,
@@ -200,7 +206,7 @@ export class InternalTls {
           ? undefined
           : new AuthenticationError(`server certificate has role ${role ?? '(none)'}, expected ${expectRole}`);
       },
-    });
+    };
   }
 }
 

@@ -142,7 +142,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     await dropBenchData(storage);
   }
   await migrate(storage.mysqlAdminUrl);
-  const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all(Array.from({ length: 5 }, freeLoopbackPort));
+  const [loginHttp, loginMsg, loginAdmin, route, db, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(Array.from({ length: 10 }, freeLoopbackPort));
   const msgPorts: number[] = [];
   for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freeLoopbackPort());
   const supervisor = new Supervisor({
@@ -162,12 +162,17 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       routePort: route,
       dbProxyPort: db,
       msgServerPorts: msgPorts,
+      msfsPort: msfs,
+      msfsInternalPort: msfsInternal,
+      fileServerPort: file,
+      fileServerInternalPort: fileInternal,
+      pushServerPort: push,
       redisKeyPrefix: BENCH_REDIS_PREFIX,
     },
   });
   // The same services, environment and certificates as `npm start`.
   const plaintext: Record<string, string> = opts.plaintext
-    ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1' }
+    ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1', TT_FILE_PLAINTEXT_PEERS: '127.0.0.1', TT_PUSH_PLAINTEXT_PEERS: '127.0.0.1' }
     : {};
   const quiet: Record<string, string> = { TT_MSG_STATS_INTERVAL_MS: '0' };
   const specs = serviceSpecs(cluster, storage, localPki()).map((spec) => ({

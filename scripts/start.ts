@@ -40,6 +40,7 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
         TT_DB_PROXY_REDIS_URL: storage.redisUrl,
         TT_DB_PROXY_REDIS_KEY_PREFIX: config.redisKeyPrefix,
         TT_DB_PROXY_LOG_LEVEL: level,
+        TT_DB_PROXY_MSFS_URL: `https://${internal}:${config.msfsInternalPort}/`,
         ...tlsEnv(pki, 'TT_DB_PROXY', 'db-proxy', 'db-proxy', hosts),
       },
     },
@@ -64,7 +65,45 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
         TT_LOGIN_ADMIN_HOST: config.internalHost,
         TT_LOGIN_ADMIN_PORT: String(config.loginAdminPort),
         TT_LOGIN_LOG_LEVEL: level,
+        TT_LOGIN_MSFS_URL: `http://${config.publicIp}:${config.msfsPort}/`,
         ...tlsEnv(pki, 'TT_LOGIN', 'login-server', 'login-server', hosts),
+      },
+    },
+    {
+      name: 'msfs',
+      script: 'dist/services/msfs/main.js',
+      env: {
+        TT_MSFS_LISTEN_HOST: config.clientHost,
+        TT_MSFS_LISTEN_PORT: String(config.msfsPort),
+        TT_MSFS_PUBLIC_URL: `http://${config.publicIp}:${config.msfsPort}/`,
+        TT_MSFS_INTERNAL_HOST: config.internalHost,
+        TT_MSFS_INTERNAL_PORT: String(config.msfsInternalPort),
+        TT_MSFS_LOG_LEVEL: level,
+        ...tlsEnv(pki, 'TT_MSFS', 'msfs', 'msfs', hosts),
+      },
+    },
+    {
+      name: 'file-server',
+      script: 'dist/services/file-server/main.js',
+      env: {
+        TT_FILE_CLIENT_LISTEN_HOST: config.clientHost,
+        TT_FILE_CLIENT_LISTEN_PORT: String(config.fileServerPort),
+        TT_FILE_PUBLIC_IPS: config.publicIp,
+        TT_FILE_INTERNAL_LISTEN_HOST: config.internalHost,
+        TT_FILE_INTERNAL_LISTEN_PORT: String(config.fileServerInternalPort),
+        TT_FILE_LOG_LEVEL: level,
+        ...tlsEnv(pki, 'TT_FILE', 'file-server', 'file-server', hosts),
+      },
+    },
+    {
+      name: 'push-server',
+      script: 'dist/services/push-server/main.js',
+      env: {
+        TT_PUSH_LISTEN_HOST: config.internalHost,
+        TT_PUSH_LISTEN_PORT: String(config.pushServerPort),
+        TT_PUSH_WEBHOOK_URL: config.pushWebhookUrl,
+        TT_PUSH_LOG_LEVEL: level,
+        ...tlsEnv(pki, 'TT_PUSH', 'push-server', 'push-server', hosts),
       },
     },
   ];
@@ -80,7 +119,9 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
 
 /** The environment of msg server number `n` on client port `port` (also used by `npm run msg-server`). */
 export function msgServerEnv(
-  cluster: Pick<ClusterConfig, 'clientHost' | 'internalHost' | 'publicIp' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort'> & { logLevel: string },
+  cluster: Pick<ClusterConfig, 'clientHost' | 'internalHost' | 'publicIp' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort' | 'fileServerInternalPort' | 'pushServerPort'> & {
+    logLevel: string;
+  },
   pki: Pki,
   port: number,
   n: number,
@@ -94,6 +135,8 @@ export function msgServerEnv(
     TT_MSG_LOGIN_SERVERS: `${internal}:${cluster.loginMsgServerPort}`,
     TT_MSG_ROUTE_SERVERS: `${internal}:${cluster.routePort}`,
     TT_MSG_DB_PROXIES: `${internal}:${cluster.dbProxyPort}`,
+    TT_MSG_FILE_SERVERS: `${internal}:${cluster.fileServerInternalPort}`,
+    TT_MSG_PUSH_SERVERS: `${internal}:${cluster.pushServerPort}`,
     TT_MSG_LOG_LEVEL: cluster.logLevel,
     ...tlsEnv(pki, 'TT_MSG', 'msg-server', `msg-server-${port}`, [internal, 'localhost']),
   };
@@ -108,6 +151,11 @@ async function checkPortsFree(config: ClusterConfig): Promise<void> {
     ['login admin', internal, config.loginAdminPort],
     ['route server', internal, config.routePort],
     ['db-proxy', internal, config.dbProxyPort],
+    ['msfs', client, config.msfsPort],
+    ['msfs internal', internal, config.msfsInternalPort],
+    ['file server', client, config.fileServerPort],
+    ['file server internal', internal, config.fileServerInternalPort],
+    ['push server', internal, config.pushServerPort],
     ...config.msgServerPorts.map((p, i): [string, string, number] => [`msg server ${i + 1}`, client, p]),
   ];
   for (const [role, host, port] of ports) {
@@ -169,7 +217,9 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
     ready ? 'TeamTalk cluster is up' : 'TeamTalk cluster started (some msg servers have not registered yet: see the log above)',
     `  login: http://${client}:${config.loginHttpPort}/msg_server`,
     `  msg servers: ${config.msgServerPorts.map((p) => `${client}:${p}`).join(', ')}`,
+    `  pictures (msfs): http://${client}:${config.msfsPort}/    file server: ${client}:${config.fileServerPort}`,
     `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${internal}:${config.routePort}    db-proxy ${internal}:${config.dbProxyPort}    login registration ${internal}:${config.loginMsgServerPort}`,
+    `    msfs voice ${internal}:${config.msfsInternalPort}    file server ${internal}:${config.fileServerInternalPort}    push server ${internal}:${config.pushServerPort} -> ${config.pushWebhookUrl || 'no webhook (pushWebhookUrl): .run/push-server/dead-letter.jsonl'}`,
     `  operators: http://${internal}:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
     demo,
     `  chat: npm run client -- --user ${demoUsers[0] ?? 'NAME'}    (in another terminal; a second one with --user ${demoUsers[1] ?? 'NAME2'})`,
@@ -226,6 +276,8 @@ async function main(): Promise<number> {
       routePort: config.routePort,
       dbProxyPort: config.dbProxyPort,
       msgServerPorts: config.msgServerPorts,
+      fileServerInternalPort: config.fileServerInternalPort,
+      pushServerPort: config.pushServerPort,
     });
     for (const spec of serviceSpecs(config, storage, pki)) supervisor.start(spec);
     const ready = await waitUntilReady(config);

@@ -19,6 +19,8 @@ export interface RunningCluster {
   routePort: number;
   dbProxyPort: number;
   msgServerPorts: number[];
+  fileServerInternalPort: number;
+  pushServerPort: number;
 }
 
 const FILE = join(runDir, 'cluster.json');

@@ -12,6 +12,8 @@ import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
 import { DbRequest } from './db-request';
+import { AudioFiles } from './audio-files';
+import { MAX_AUDIO_BYTES } from './message-content';
 import { acceptedCommandIds, expectsReply, sendFailureReply, tryDecode } from './failure-replies';
 import { GroupSessionSync } from './group-session-sync';
 import { registerHandlers } from './handlers';
@@ -40,7 +42,8 @@ const DRAIN_MS = 4000;
 export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promise<RunningDbProxy> {
   checkDbProxyConfig(config);
   const tls = startInternalTls('db-proxy', 'db-proxy', config, logger);
-  const ctx = await openStorage(config, logger);
+  const audioFiles = config.msfsUrl === '' ? null : new AudioFiles(tls, config.msfsUrl, config.msfsTimeoutMs, MAX_AUDIO_BYTES);
+  const ctx = await openStorage(config, logger, audioFiles);
   const { mysql, redis } = ctx;
 
   const throttle = new LogThrottle();

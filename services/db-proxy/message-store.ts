@@ -45,6 +45,7 @@ import {
   textContent,
   type AudioClip,
 } from './message-content';
+import type { AudioFiles } from './audio-files';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
 import type { MysqlGateway, SettleQuery, Transaction } from './mysql-gateway';
@@ -77,6 +78,8 @@ interface PendingMessage {
   readonly group: boolean;
   readonly createdAt: number;
   readonly audio: AudioClip | null;
+  /** Where msfs keeps the audio bytes (IMAudio.path); null: they go into IMAudio.data. */
+  readonly audioUrl: string | null;
   /** Text as stored, or (audio) the IMAudio id once inserted. */
   content: string;
   conversation: Conversation | null;
@@ -137,6 +140,8 @@ export class MessageStore {
     private readonly tables: MessageTables,
     private readonly options: MessageStoreOptions,
     private readonly logger: Logger,
+    /** Voice messages go to msfs when set (db-proxy key msfsUrl), else into IMAudio.data. */
+    private readonly audioFiles: AudioFiles | null = null,
   ) {}
 
   /**
@@ -163,12 +168,27 @@ export class MessageStore {
       if ('problem' in text) return refuse(text.problem);
       content = text.text;
     }
+    if (audio !== null && this.audioFiles !== null) {
+      // The bytes are in msfs before the message is queued: a row never points at nothing.
+      return this.audioFiles.upload(audio.data).then(
+        (url) => this.enqueue(msg, group, audio, url, content),
+        (err: Error) => {
+          this.throttle.run('audio-upload', (suppressed) => this.logger.warn({ err: err.message, similarNotLogged: suppressed }, 'voice message not stored'));
+          return { msgId: 0, flag: PduFlag.STORAGE_ERROR };
+        },
+      );
+    }
+    return this.enqueue(msg, group, audio, null, content);
+  }
+
+  private enqueue(msg: IM.Message.IMMsgData, group: boolean, audio: AudioClip | null, audioUrl: string | null, content: string): Promise<StoreResult> {
     return new Promise<StoreResult>((resolve) => {
       this.queue.push({
         msg,
         group,
         createdAt: msg.create_time || unixNow(),
         audio,
+        audioUrl,
         content,
         conversation: null,
         msgId: 0,
@@ -440,8 +460,8 @@ export class MessageStore {
     for (const m of live) {
       if (m.audio === null) continue;
       const res = await tx.query<{ insertId: number }>(
-        "INSERT INTO IMAudio (fromId, toId, path, size, duration, created, data) VALUES (?, ?, '', ?, ?, ?, ?)",
-        [m.msg.from_user_id, m.msg.to_session_id, m.audio.data.length, m.audio.duration, m.createdAt, m.audio.data],
+        'INSERT INTO IMAudio (fromId, toId, path, size, duration, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [m.msg.from_user_id, m.msg.to_session_id, m.audioUrl ?? '', m.audio.data.length, m.audio.duration, m.createdAt, m.audioUrl === null ? m.audio.data : null],
       );
       m.content = String(res.insertId);
     }

@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../../lib/log';
 import { encryptMessageText } from '../../lib/message-crypto';
+import type { AudioFiles } from './audio-files';
 import type { DbProxyConfig } from './config';
 import type { DbProxyContext } from './context';
 import { GroupMembers } from './group-members';
@@ -21,8 +22,12 @@ import { Relations } from './relations';
 import { UnreadCounters } from './unread-counters';
 import { UserDirectory } from './user-directory';
 
-/** Connects to MySQL and Redis (storage that is down is retried in the background) and builds the context. */
-export async function openStorage(config: DbProxyConfig, logger: Logger): Promise<DbProxyContext> {
+/**
+ * Connects to MySQL and Redis (storage that is down is retried in the
+ * background) and builds the context. `audioFiles`: where voice messages go
+ * (msfs), or null to keep them in IMAudio.
+ */
+export async function openStorage(config: DbProxyConfig, logger: Logger, audioFiles: AudioFiles | null = null): Promise<DbProxyContext> {
   const tables = new MessageTables(config.messageTableCount);
   const mysql = new MysqlGateway(
     {
@@ -54,7 +59,7 @@ export async function openStorage(config: DbProxyConfig, logger: Logger): Promis
   const touches = new RecentSessionTouches();
   // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
   // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
-  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey));
+  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey), audioFiles);
   return {
     config,
     logger,
@@ -81,6 +86,7 @@ export async function openStorage(config: DbProxyConfig, logger: Logger): Promis
         tokenTtlSec: config.storeTokenTtlSec,
       },
       logger,
+      audioFiles,
     ),
     loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
     users,

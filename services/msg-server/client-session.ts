@@ -22,6 +22,8 @@ export class ClientConn extends PduConnection {
   phase = Phase.New;
   userId = 0;
   loginName = '';
+  /** The user's nick (user_nick_name), for push notification texts. */
+  nickName = '';
   clientType = 0;
   onlineStatus = 1;
   user: OnlineUser | null = null;

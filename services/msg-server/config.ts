@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
+import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
 
 const spec = {
   logLevel: field.logLevel(),
@@ -22,6 +23,9 @@ const spec = {
   dbRetryMs: field.int(15_000, 'a request that finds no db-proxy waits this long for one, and one whose db-proxy connection broke is sent again on a live one within it', {
     min: 0,
   }),
+  fileServers: field.hostPortList([], 'file servers (their internal msg-server port); empty: file transfers are refused'),
+  pushServers: field.hostPortList([], 'push servers; empty: no pushes to phones of offline users'),
+  aesKey: field.string(TEAMTALK_DEFAULT_AES_KEY, 'TeamTalk message key (32 characters, the clients\' key): decrypts a text only to write its push notification'),
   dbConnectionsPerProxy: field.int(2, 'connections opened to each db-proxy', { min: 1, max: 64 }),
   loginTimeoutMs: field.int(15_000, 'a connection that has not logged in by then is closed', { min: 100 }),
   pcIdleTimeoutMs: field.int(120_000, 'a PC client that sent nothing for this long is closed', { min: 100 }),

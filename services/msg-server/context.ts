@@ -8,6 +8,8 @@ import type { MsgServerConfig } from './config';
 import type { DeliveryTracker } from './deliveries';
 import type { GroupMembers } from './group-members';
 import type { DbProxyLinks } from './links/db-proxy-links';
+import type { FileServerLinks } from './links/file-server-links';
+import type { PushServerLinks } from './links/push-server-links';
 import type { LoginLinks } from './links/login-links';
 import type { RouteLinks } from './links/route-links';
 import type { OnlineUsers } from './online-users';
@@ -32,6 +34,8 @@ export interface MsgServerContext {
   readonly db: DbProxyLinks;
   readonly routes: RouteLinks;
   readonly logins: LoginLinks;
+  readonly files: FileServerLinks;
+  readonly push: PushServerLinks;
   readonly deliveries: DeliveryTracker;
   readonly groups: GroupMembers;
   /** Kicks from other msg servers heard recently (for logins still validating). */

@@ -7,6 +7,7 @@ import type { PduConnection } from '../../pdu/connection';
 import { Dispatcher, describePdu, loggingDispatchHooks } from '../../pdu/dispatch';
 import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
+import { ConfigError } from '../../lib/errors';
 import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
@@ -24,6 +25,8 @@ import { registerMessageHandlers } from './handlers/message';
 import { createRouteDispatcher } from './handlers/route-inbound';
 import { registerSwitchHandlers } from './handlers/switch';
 import { DbProxyLinks } from './links/db-proxy-links';
+import { FileServerLinks } from './links/file-server-links';
+import { PushServerLinks } from './links/push-server-links';
 import { LoginLinks } from './links/login-links';
 import { RouteLinks } from './links/route-links';
 import { OnlineUsers } from './online-users';
@@ -36,6 +39,7 @@ export interface RunningMsgServer extends RunningService {
 }
 
 export async function startMsgServer(config: MsgServerConfig, logger: Logger): Promise<RunningMsgServer> {
+  if (Buffer.byteLength(config.aesKey, 'latin1') !== 32) throw new ConfigError('msg-server config: key "aesKey" must be exactly 32 characters');
   const linkOptions = {
     heartbeatIntervalMs: config.linkHeartbeatIntervalMs,
     timeoutMs: config.linkTimeoutMs,
@@ -106,6 +110,8 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     db,
     routes,
     logins,
+    files: new FileServerLinks(config.fileServers, linkOptions, logger),
+    push: new PushServerLinks(config.pushServers, linkOptions, logger),
     deliveries: new DeliveryTracker(
       { ackTimeoutMs: config.deliveryAckTimeoutMs, retries: config.deliveryRetries, maxPerConnection: config.maxPendingDeliveries },
       logger,
@@ -196,6 +202,8 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   boundPort = port;
   db.start();
   routes.start();
+  ctx.files.start();
+  ctx.push.start();
   // Advertised to clients (through the login servers) only once it can log them
   // in: with a db-proxy and a route server connected.
   void Promise.all([db.whenAvailable(), routes.whenAvailable()]).then(() => {
@@ -204,7 +212,15 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     logins.start();
   });
   logger.info(
-    { port, host: config.listenHost, publicIp: config.publicIp1, dbProxies: config.dbProxies.length, routeServers: config.routeServers.length },
+    {
+      port,
+      host: config.listenHost,
+      publicIp: config.publicIp1,
+      dbProxies: config.dbProxies.length,
+      routeServers: config.routeServers.length,
+      fileServers: config.fileServers.length,
+      pushServers: config.pushServers.length,
+    },
     'msg-server listening',
   );
 
@@ -218,6 +234,8 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       await server.close(reason);
       logins.stop();
       routes.stop();
+      ctx.files.stop();
+      ctx.push.stop();
       db.stop();
       logger.info({ reason }, 'msg-server stopped');
     },

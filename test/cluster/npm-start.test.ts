@@ -43,8 +43,8 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
   const prefix = `tt_test_start_${randomBytes(3).toString('hex')}:`;
   const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
-  const ports = await Promise.all(Array.from({ length: 8 }, freeLoopbackPort));
-  const [http, loginMsg, admin, route, db, msg1, msg2, msg3] = ports;
+  const ports = await Promise.all(Array.from({ length: 13 }, freeLoopbackPort));
+  const [http, loginMsg, admin, route, db, msg1, msg2, msg3, msfs, msfsInternal, file, fileInternal, push] = ports;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TT_RUN_DIR: runDir,
@@ -56,6 +56,11 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
     TT_CLUSTER_ROUTE_PORT: String(route),
     TT_CLUSTER_DB_PROXY_PORT: String(db),
     TT_CLUSTER_MSG_SERVER_PORTS: `${msg1},${msg2}`,
+    TT_CLUSTER_MSFS_PORT: String(msfs),
+    TT_CLUSTER_MSFS_INTERNAL_PORT: String(msfsInternal),
+    TT_CLUSTER_FILE_SERVER_PORT: String(file),
+    TT_CLUSTER_FILE_SERVER_INTERNAL_PORT: String(fileInternal),
+    TT_CLUSTER_PUSH_SERVER_PORT: String(push),
     TT_CLUSTER_LOG_LEVEL: 'warn',
   };
   t.teardown(async () => {
@@ -79,7 +84,15 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   t.match(cluster.out.text, /npm run client -- --user alice/);
 
   // Two demo users on the two msg servers chat.
+  t.match(cluster.out.text, `pictures (msfs): http://127.0.0.1:${msfs}/    file server: 127.0.0.1:${file}`, 'the banner lists the file store and file server');
+  t.match(cluster.out.text, `push server 127.0.0.1:${push}`);
   const a = await fetchMsgServer(`http://127.0.0.1:${http}/msg_server`);
+  t.equal(a.raw.msfsPrior, `http://127.0.0.1:${msfs}/`, 'the login server points clients at the file store');
+  const form = new FormData();
+  form.append('file0', new Blob([Buffer.from('GIF89a-tiny')]), 'x.gif');
+  const upload = (await (await fetch(String(a.raw.msfsPrior), { method: 'POST', body: form })).json()) as { error_code: number; url: string };
+  t.equal(upload.error_code, 0, 'msfs stores a picture');
+  t.equal(await (await fetch(upload.url)).text(), 'GIF89a-tiny');
   const alice = await ImClient.connect({ host: a.host, port: a.port });
   await alice.login('alice', DEMO_PASSWORD);
   const b = await fetchMsgServer(`http://127.0.0.1:${http}/msg_server`);
@@ -110,7 +123,7 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
     .split('\n')
     .map(Number)
     .filter(Boolean);
-  t.equal(children.length, 5, 'db-proxy, route, login and two msg servers run as separate processes');
+  t.equal(children.length, 8, 'db-proxy, route, login, msfs, file server, push server and two msg servers run as separate processes');
   cluster.proc.kill('SIGTERM');
   t.equal(await cluster.exited, 0);
   await waitFor(() => children.every((pid) => !isAlive(pid)), 10_000, 'children gone');

@@ -169,4 +169,10 @@ t.test('offline files: add, list for the receiver, delete (add and delete are no
   const left = await h.request(IM.File.IMFileHasOfflineReq, { user_id: b }, IM.File.IMFileHasOfflineRsp);
   t.same(left.offline_file_list.map((f) => f.task_id), ['task-2']);
   t.equal(h.conn.pushes.length, 0, 'add/delete produced no replies');
+
+  // Rows older than offlineFileTtlSec (their files are gone from the file servers) are neither listed nor kept.
+  await h.rows('UPDATE IMTransmitFile SET created = ? WHERE taskId = ?', [Math.floor(Date.now() / 1000) - 8 * 86_400, 'task-2']);
+  const expired = await h.request(IM.File.IMFileHasOfflineReq, { user_id: b }, IM.File.IMFileHasOfflineRsp);
+  t.same(expired.offline_file_list, [], 'an expired offline file is not listed');
+  t.same(await h.rows('SELECT id FROM IMTransmitFile'), [], 'and its row is deleted');
 });

@@ -4,6 +4,9 @@
  * servers, all on free ports. Services log nothing unless TT_TEST_LOG=debug.
  */
 import type { Test } from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import pino from 'pino';
 import { createLogger, type Logger } from '../../lib/log';
@@ -14,6 +17,12 @@ import { loginServerConfig } from '../../services/login-server/config';
 import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
 import { msgServerConfig, type MsgServerConfig } from '../../services/msg-server/config';
 import { startMsgServer, type RunningMsgServer } from '../../services/msg-server/msg-server';
+import { fileServerConfig, type FileServerConfig } from '../../services/file-server/config';
+import { startFileServer, type RunningFileServer } from '../../services/file-server/file-server';
+import { msfsConfig, type MsfsConfig } from '../../services/msfs/config';
+import { startMsfs, type RunningMsfs } from '../../services/msfs/msfs';
+import { pushServerConfig, type PushServerConfig } from '../../services/push-server/config';
+import { startPushServer, type RunningPushServer } from '../../services/push-server/push-server';
 import { routeServerConfig } from '../../services/route-server/config';
 import { startRouteServer, type RunningRouteServer } from '../../services/route-server/route-server';
 import { ImClient, type LoginOptions } from '../../tools/client/im-client';
@@ -34,6 +43,14 @@ export interface ClusterOptions {
   linkTimeoutMs?: number;
   /** Keep every service's log lines (info and up) in TestCluster.logs. */
   captureLogs?: boolean;
+  /** Run an msfs (the db-proxy stores voice messages there, the login server points clients at it). */
+  msfs?: Partial<MsfsConfig> | true;
+  /** Run a file server the msg servers link to. */
+  fileServer?: Partial<FileServerConfig> | true;
+  /** Run a push server the msg servers link to (give it a webhookUrl). */
+  pushServer?: Partial<PushServerConfig> | true;
+  /** db-proxy overrides (e.g. pushShieldHours). */
+  dbProxy?: Partial<ReturnType<typeof dbProxyConfig.load>>;
 }
 
 export interface LogLine {
@@ -53,6 +70,11 @@ export class TestCluster {
   readonly dbProxies: RunningDbProxy[] = [];
   readonly routes: RunningRouteServer[] = [];
   login!: RunningLoginServer;
+  msfs: RunningMsfs | null = null;
+  fileServer: RunningFileServer | null = null;
+  pushServer: RunningPushServer | null = null;
+  /** Where this cluster's msfs, file server and push server keep files (removed at the end). */
+  dataDir = '';
   readonly msgServers: RunningMsgServer[] = [];
   readonly userIds = new Map<string, number>();
   readonly logs: LogLine[] = [];
@@ -91,19 +113,73 @@ export class TestCluster {
   async start(): Promise<void> {
     this.db = await freshDatabase(this.t);
     this.redis = await freshRedis(this.t);
+    this.dataDir = await mkdtemp(join(tmpdir(), 'tt-cluster-'));
+    this.t.teardown(() => rm(this.dataDir, { recursive: true, force: true }));
+    if (this.options.msfs) await this.startMsfs(this.options.msfs === true ? {} : this.options.msfs);
     for (let i = 0; i < (this.options.dbProxies ?? 1); i++) await this.startDbProxy(0, i);
     for (let i = 0; i < (this.options.routeServers ?? 1); i++) await this.startRoute(0, i);
     this.login = await startLoginServer(
       loginServerConfig.load({
         env: {},
-        overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...this.linkTiming, ...tlsSettings('login-server') },
+        overrides: {
+          httpPort: 0,
+          msgServerPort: 0,
+          adminPort: 0,
+          ...this.linkTiming,
+          ...tlsSettings('login-server'),
+          ...(this.msfs ? { msfsUrl: `http://127.0.0.1:${this.msfs.port}/` } : {}),
+        },
       }),
       this.logger('login-server'),
     );
     this.t.teardown(() => this.login.stop());
+    if (this.options.fileServer) {
+      const overrides = this.options.fileServer === true ? {} : this.options.fileServer;
+      this.fileServer = await startFileServer(
+        fileServerConfig.load({
+          env: {},
+          overrides: {
+            clientListenPort: 0,
+            internalListenPort: 0,
+            offlineDir: join(this.dataDir, 'offline'),
+            ...this.linkTiming,
+            ...tlsSettings('file-server'),
+            ...overrides,
+          },
+        }),
+        this.logger('file-server'),
+      );
+    }
+    if (this.options.pushServer) {
+      const overrides = this.options.pushServer === true ? {} : this.options.pushServer;
+      this.pushServer = await startPushServer(
+        pushServerConfig.load({
+          env: {},
+          overrides: { listenPort: 0, deadLetterFile: join(this.dataDir, 'dead-letter.jsonl'), ...this.linkTiming, ...tlsSettings('push-server'), ...overrides },
+        }),
+        this.logger('push-server'),
+      );
+    }
     for (let i = 0; i < (this.options.msgServers ?? 2); i++) await this.addMsgServer();
     this.t.teardown(() => this.stopAll());
     this.departId = await addDepartment(this.db.pool, 'Test department');
+  }
+
+  async startMsfs(overrides: Partial<MsfsConfig>): Promise<void> {
+    this.msfs = await startMsfs(
+      msfsConfig.load({
+        env: {},
+        overrides: {
+          listenPort: 0,
+          internalPort: 0,
+          baseDir: join(this.dataDir, 'msfs'),
+          countFile: join(this.dataDir, 'msfs-count'),
+          ...tlsSettings('msfs'),
+          ...overrides,
+        },
+      }),
+      this.logger('msfs'),
+    );
   }
 
   /** Starts db-proxy number `index` (0 = the first) on `port`; replaces a stopped one of that index. */
@@ -118,6 +194,8 @@ export class TestCluster {
           redisKeyPrefix: this.redis.prefix,
           ...this.linkTiming,
           ...tlsSettings('db-proxy'),
+          ...(this.msfs ? { msfsUrl: `https://127.0.0.1:${this.msfs.internalPort}/` } : {}),
+          ...this.options.dbProxy,
         },
       }),
       this.logger(index === 0 ? 'db-proxy' : `db-proxy-${index + 1}`),
@@ -149,6 +227,8 @@ export class TestCluster {
         linkTimeoutMs: timing.linkTimeoutMs,
         requestTimeoutMs: 5000,
         statsIntervalMs: 0,
+        fileServers: this.fileServer ? [{ host: '127.0.0.1', port: this.fileServer.internalPort }] : [],
+        pushServers: this.pushServer ? [{ host: '127.0.0.1', port: this.pushServer.port }] : [],
         ...tlsSettings('msg-server'),
         ...this.options.msg,
         ...overrides,
@@ -166,7 +246,11 @@ export class TestCluster {
   /** Until the msg server can log users in: db-proxy, route and login links up. */
   async waitUntilLinked(server: RunningMsgServer, timeoutMs = 10_000): Promise<void> {
     const c = server.context;
-    await waitFor(() => c.db.available && c.routes.available && c.logins.available, timeoutMs, 'msg server links');
+    await waitFor(
+      () => c.db.available && c.routes.available && c.logins.available && (!this.fileServer || c.files.available) && (!this.pushServer || c.push.available),
+      timeoutMs,
+      'msg server links',
+    );
   }
 
   async addUsers(names: string[]): Promise<number[]> {
@@ -209,6 +293,9 @@ export class TestCluster {
     for (const server of this.msgServers) await server.stop('test over');
     for (const route of this.routes) await route?.stop('test over');
     for (const proxy of this.dbProxies) await proxy?.stop('test over');
+    await this.fileServer?.stop('test over');
+    await this.pushServer?.stop('test over');
+    await this.msfs?.stop('test over');
   }
 }
 

@@ -47,7 +47,7 @@ async function main(): Promise<number> {
   const terminal = new Terminal(process.stdin, process.stdout);
   terminal.line(`logged in as ${options.user}${me?.user_nick_name ? ` (${me.user_nick_name})` : ''}, user id ${client.userId}, on ${where}`);
 
-  const session = new ChatSession(client, terminal, style);
+  const session = new ChatSession(client, terminal, style, options.downloadDir);
   let quitting = false;
   const ended = new Promise<number>((resolve) => {
     client.on('close', (reason: string) => {

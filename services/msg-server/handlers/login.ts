@@ -93,6 +93,7 @@ function completeLogin(
 ): void {
   conn.userId = userInfo.user_id;
   conn.loginName = userInfo.user_real_name || conn.loginName;
+  conn.nickName = userInfo.user_nick_name || conn.loginName;
   conn.loginOrder = loginOrder;
   const here = ctx.users.get(conn.userId)?.sameClassConnection(conn.clientType);
   const newerHere = here !== undefined && loginOrder !== 0 && here.loginOrder > loginOrder;

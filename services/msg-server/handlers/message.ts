@@ -12,6 +12,7 @@ import type { ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
 import { carriesHandle, forwardAsUser, handleAttach } from './common';
 import { fanOutGroupMessage } from './group';
+import { pushToOfflineRecipients } from '../push-notifications';
 
 const { MsgType, SessionType } = IM.BaseDefine;
 
@@ -135,6 +136,18 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   } else {
     deliverSingleMessage(ctx, stored, frame, conn);
   }
+  if (ctx.push.available) void pushForMessage(ctx, stored, conn);
+}
+
+/** Phones of recipients without a connected device hear of it (push-notifications.ts). */
+async function pushForMessage(ctx: MsgServerContext, msg: IM.Message.IMMsgData, sender: ClientConn): Promise<void> {
+  let recipients: readonly number[] = [msg.to_session_id];
+  if (isGroupMessage(msg.msg_type)) {
+    const members = await ctx.groups.members(msg.to_session_id, msg.from_user_id).catch(() => null);
+    if (members === null) return;
+    recipients = members;
+  }
+  await pushToOfflineRecipients(ctx, msg, sender, recipients);
 }
 
 /**

@@ -9,6 +9,7 @@ import { PduFlag, describeFlag } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
 import type { ImClient, Push } from '../im-client';
 import { Directory } from './directory';
+import { FileTransfers } from './files';
 import { clock, isGroupMessageType, messageLine, messageText, preview, table, type Style } from './render';
 import type { Output } from './terminal';
 
@@ -34,6 +35,7 @@ export class ChatSession {
   /** Set when the server logged us out because we logged in elsewhere. */
   kickReason: string | null = null;
   readonly directory: Directory;
+  readonly files: FileTransfers;
   private readonly unread = new Map<string, number>();
   /** Oldest msg id shown in the open conversation (for /history paging); 0 = none shown yet. */
   private oldestShown = 0;
@@ -44,8 +46,10 @@ export class ChatSession {
     readonly client: ImClient,
     private readonly out: Output,
     private readonly style: Style,
+    downloadDir = process.cwd(),
   ) {
     this.directory = new Directory(client);
+    this.files = new FileTransfers(client, this.directory, out, style, downloadDir);
   }
 
   get me(): number {
@@ -253,6 +257,12 @@ export class ChatSession {
         if (user_id === this.me) return;
         if (!this.directory.knowsUser(user_id)) await this.directory.refreshUsers();
         this.out.line(this.style.dim(`* ${this.directory.userName(user_id)} is ${statusName(status)}`));
+        return;
+      }
+      case CID.FILE_NOTIFY: {
+        const n = push.message as IM.File.IMFileNotify;
+        if (!this.directory.knowsUser(n.from_user_id)) await this.directory.refreshUsers();
+        this.files.onNotify(n);
         return;
       }
       case CID.GROUP_CHANGE_MEMBER_NOTIFY: {
