@@ -389,9 +389,9 @@ t.test('without provisioning, unread counts, recent sessions and history depend 
   const storage = await openStorage(t, fresh);
   const facts = readCaptureFacts(records);
   const provisioned = await provisionTarget(facts, storage, { password: PASSWORD });
-  // bob's profile is in the capture (his login reply), alice's is not: she gets a disabled stand-in.
+  // bob's profile is in the capture (his login reply), alice's is not: she gets a stand-in nobody can log in as.
   t.same(provisioned.users, { created: 0, existing: 1, placeholders: 1 }, 'the user already there was updated');
-  t.match(provisioned.notes, [new RegExp(`user ${alice} appears in the capture .* without a profile: created disabled as replay_user_${alice}`)]);
+  t.match(provisioned.notes, [new RegExp(`user ${alice} appears in the capture .* without a profile: created as replay_user_${alice} \\(no one knows its password\\)`)]);
   const strict = await replayCapture(records, { server: `127.0.0.1:${fresh.msgServers[0].port}`, fast: true, provisioned });
   t.ok(strict.ok, formatReport(strict));
   t.equal(strict.totals.earlierState, 0);
@@ -427,6 +427,6 @@ t.test("the issue's capture of the original C++ servers and TeamTalk's client re
   t.match(report.provision, { users: { created: 1, placeholders: 1 }, messages: 0 });
   t.match(report.provision?.notes, [
     'department 1 appears in the capture without its name: created as "department 1 (not in the capture)"',
-    /user 2 appears in the capture .* created disabled as replay_user_2/,
+    /user 2 appears in the capture .* created as replay_user_2 \(no one knows its password\)/,
   ]);
 });

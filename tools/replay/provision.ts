@@ -21,6 +21,7 @@
  * A database that already holds messages is refused unless `force`: the
  * capture's msg ids and counts would not come out as recorded.
  */
+import { randomBytes } from 'node:crypto';
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { IM } from '../../pdu/commands';
 import { TTError, errorMessage } from '../../lib/errors';
@@ -267,17 +268,18 @@ class Provisioner {
     }
     let standInDepartment: number | undefined;
     for (const id of [...this.facts.usersWithoutProfile].sort((a, b) => a - b)) {
-      // Status 3: hidden from user lists and unable to log in, as a stand-in should be.
+      // An enabled account (the recording shows messages to and from it, and only enabled
+      // accounts may have those) with a password nobody knows, so nobody logs in as it.
       const name = `replay_user_${id}`;
       standInDepartment ??= (await defaultDepartment(this.pool)).id;
       const result = await upsertUser(
         this.pool,
-        { name, nick: name, sex: 0, departId: standInDepartment, email: '', phone: '', domain: name, avatar: '', signInfo: '', status: 3 },
-        this.options.password,
+        { name, nick: name, sex: 0, departId: standInDepartment, email: '', phone: '', domain: name, avatar: '', signInfo: '', status: 0 },
+        randomBytes(16).toString('hex'),
       );
       this.users.set(id, result.id);
       this.report.users.placeholders++;
-      this.note(`user ${id} appears in the capture (group member, peer or sender) without a profile: created disabled as ${name}`);
+      this.note(`user ${id} appears in the capture (group member, peer or sender) without a profile: created as ${name} (no one knows its password)`);
     }
   }
 
