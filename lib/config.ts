@@ -105,6 +105,14 @@ export const field = {
       return items.map((p) => parseInteger(p, 1, 65535));
     });
   },
+  /** A list of strings, as a JSON array or a comma-separated env string; `item` rejects a bad entry (`expects` says what it wants). */
+  stringList(def: string[], doc: string, opts: { item?: (s: string) => boolean; expects?: string } = {}): Field<string[]> {
+    return make(opts.expects ?? 'a list of strings', def, doc, (raw) => {
+      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(items) || items.some((s) => typeof s !== 'string' || (opts.item !== undefined && !opts.item(s)))) throw new Invalid();
+      return items as string[];
+    });
+  },
   url(def: string, doc: string, opts: { protocols: string[]; aliases?: string[] }): Field<string> {
     return make(`a URL (${opts.protocols.join(' or ')})`, def, doc, (raw) => {
       if (typeof raw !== 'string') throw new Invalid();

@@ -14,6 +14,7 @@ import type express from 'express';
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
 import { logConnectionError, type Logger } from '../../lib/log';
+import { webChatDir } from '../../lib/paths';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
 import { createAdminApi } from './http/admin-api';
@@ -114,7 +115,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
     const msgBound = await msgServers.listen(config.msgServerHost, config.msgServerPort);
     opened.push(() => msgServers.close());
     const clientHttp = await listenHttp(
-      createClientApi({ config, registry, usable, loopbackWarnings }),
+      createClientApi({ config, registry, usable, loopbackWarnings, webChatDir, logger }),
       config.httpHost,
       config.httpPort,
       config.httpMaxConnections,

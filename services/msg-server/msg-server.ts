@@ -25,9 +25,13 @@ import { DbProxyLinks } from './links/db-proxy-links';
 import { LoginLinks } from './links/login-links';
 import { RouteLinks } from './links/route-links';
 import { OnlineUsers } from './online-users';
+import { startWebSocketListener, type WebSocketListener } from './websocket-listener';
 
 export interface RunningMsgServer extends RunningService {
   port: number;
+  /** The WebSocket port and the URL browsers are given (0 and '' when wsListenPort is 0). */
+  wsPort: number;
+  wsUrl: string;
   context: MsgServerContext;
 }
 
@@ -75,6 +79,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   );
   // The port clients can really reach (known once listening: port 0 picks one).
   let boundPort = config.listenPort;
+  let webSocket: WebSocketListener | null = null;
   const logins = new LoginLinks(
     config.loginServers,
     linkOptions,
@@ -82,6 +87,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       ip1: config.publicIp1,
       ip2: config.publicIp2 || config.publicIp1,
       port: () => boundPort,
+      wsUrl: () => webSocket?.url ?? '',
       maxConnections: config.maxConnections,
       hostName: config.hostName,
       currentConnections: () => users.onlineConnections,
@@ -152,6 +158,12 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   let stopped = false;
   const { port } = await server.listen(config.listenHost, config.listenPort);
   boundPort = port;
+  if (config.wsListenPort > 0) {
+    webSocket = await startWebSocketListener(config, server, logger).catch(async (err: unknown) => {
+      await server.close('the WebSocket port could not be opened');
+      throw err;
+    });
+  }
   db.start();
   routes.start();
   // Advertised to clients (through the login servers) only once it can log them
@@ -168,12 +180,16 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
 
   return {
     port,
+    wsPort: webSocket?.port ?? 0,
+    wsUrl: webSocket?.url ?? '',
     context: ctx,
     async stop(reason = 'msg server stopping') {
       stopped = true;
       clearInterval(tick);
       if (statsTimer) clearInterval(statsTimer);
+      const webSocketClosed = webSocket?.stop(reason);
       await server.close(reason);
+      await webSocketClosed;
       logins.stop();
       routes.stop();
       db.stop();
