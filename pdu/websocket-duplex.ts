@@ -132,6 +132,8 @@ export interface OpenWebSocketOptions {
   origin?: string;
   /** Give up connecting after this long. */
   timeoutMs?: number;
+  /** For wss://: certificate authorities to trust besides the system's (a private CA, a test certificate). */
+  ca?: string | Buffer;
 }
 
 /** Connects to a WebSocket URL and resolves with the open stream (for clients: ImClient, benches, tests). */
@@ -142,6 +144,7 @@ export function openWebSocketDuplex(url: string, options: OpenWebSocketOptions =
       perMessageDeflate: false,
       handshakeTimeout: options.timeoutMs,
       ...(options.origin !== undefined ? { origin: options.origin } : {}),
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
     });
     let settled = false;
     const fail = (err: Error) => {

@@ -2,6 +2,8 @@
  * A whole cluster in the test process, over real loopback TCP: db-proxy on a
  * fresh database and Redis prefix, route server, login server, and N msg
  * servers, all on free ports. Services log nothing unless TT_TEST_LOG=debug.
+ * With `webSocket`, every msg server also opens a WebSocket port that accepts
+ * the login server's web chat origin.
  */
 import type { Test } from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -9,12 +11,13 @@ import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { dbProxyConfig } from '../../services/db-proxy/config';
 import { startDbProxy } from '../../services/db-proxy/db-proxy';
-import { loginServerConfig } from '../../services/login-server/config';
+import { loginServerConfig, type LoginServerConfig } from '../../services/login-server/config';
 import { startLoginServer } from '../../services/login-server/login-server';
 import { msgServerConfig, type MsgServerConfig } from '../../services/msg-server/config';
 import { startMsgServer, type RunningMsgServer } from '../../services/msg-server/msg-server';
 import { routeServerConfig } from '../../services/route-server/config';
 import { startRouteServer } from '../../services/route-server/route-server';
+import { freeLoopbackPort } from '../../scripts/infra/system';
 import { ImClient, type LoginOptions } from '../../tools/client/im-client';
 import { freshDatabase, freshRedis, type TestDatabase, type TestRedis } from './storage';
 import { waitFor } from './wait';
@@ -24,8 +27,11 @@ export const PASSWORD = 'secret-pass';
 export interface ClusterOptions {
   msgServers?: number;
   msg?: Partial<MsgServerConfig>;
+  login?: Partial<LoginServerConfig>;
   /** Fast heartbeats/timeouts so link failures are noticed quickly in tests. */
   linkTimeoutMs?: number;
+  /** Every msg server gets a WebSocket port (unless its overrides set wsListenPort). */
+  webSocket?: boolean;
 }
 
 type Stoppable = { stop(reason?: string): Promise<void> };
@@ -54,6 +60,15 @@ export class TestCluster {
     return `http://127.0.0.1:${this.login.httpPort}/msg_server`;
   }
 
+  /** The origin of the login server's pages (the web chat): what msg servers' WebSocket ports accept. */
+  get webOrigin(): string {
+    return `http://127.0.0.1:${this.login.httpPort}`;
+  }
+
+  get webChatUrl(): string {
+    return `${this.webOrigin}/chat/`;
+  }
+
   private get linkTiming() {
     const timeout = this.options.linkTimeoutMs ?? 3000;
     return { heartbeatIntervalMs: Math.max(50, Math.floor(timeout / 4)), linkTimeoutMs: timeout };
@@ -67,7 +82,7 @@ export class TestCluster {
     this.login = await startLoginServer(
       loginServerConfig.load({
         env: {},
-        overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...this.linkTiming },
+        overrides: { httpPort: 0, msgServerPort: 0, adminPort: 0, ...this.linkTiming, ...this.options.login },
       }),
       this.logger('login-server'),
     );
@@ -113,6 +128,7 @@ export class TestCluster {
         linkTimeoutMs: timing.linkTimeoutMs,
         requestTimeoutMs: 5000,
         statsIntervalMs: 0,
+        wsAllowedOrigins: [this.webOrigin],
         ...this.options.msg,
         ...overrides,
       },
@@ -120,7 +136,8 @@ export class TestCluster {
   }
 
   async addMsgServer(overrides: Partial<MsgServerConfig> = {}): Promise<RunningMsgServer> {
-    const server = await startMsgServer(this.msgConfig(overrides), this.logger(`msg-server-${this.msgServers.length + 1}`));
+    const webSocket = this.options.webSocket && overrides.wsListenPort === undefined ? { wsListenPort: await freeLoopbackPort() } : {};
+    const server = await startMsgServer(this.msgConfig({ ...webSocket, ...overrides }), this.logger(`msg-server-${this.msgServers.length + 1}`));
     this.msgServers.push(server);
     await this.waitUntilLinked(server);
     return server;
@@ -152,6 +169,22 @@ export class TestCluster {
   async connect(server = 0, options: { autoAck?: boolean; heartbeatIntervalMs?: number } = {}): Promise<ImClient> {
     const client = await ImClient.connect({ host: '127.0.0.1', port: this.msgServers[server].port, ...options });
     this.clients.push(client);
+    return client;
+  }
+
+  /** A connected, not yet logged-in client of msg server `server`'s WebSocket port. */
+  async connectWebSocket(server = 0, options: { autoAck?: boolean; origin?: string } = {}): Promise<ImClient> {
+    const url = this.msgServers[server].wsUrl;
+    if (url === '') throw new Error(`msg server ${server} has no WebSocket port (start the cluster with webSocket: true)`);
+    const client = await ImClient.connectWebSocket({ url, ...options });
+    this.clients.push(client);
+    return client;
+  }
+
+  /** A client logged in as `name` over msg server `server`'s WebSocket port. */
+  async loginOverWebSocket(name: string, server = 0, options: LoginOptions & { autoAck?: boolean } = {}): Promise<ImClient> {
+    const client = await this.connectWebSocket(server, { autoAck: options.autoAck });
+    await client.login(name, PASSWORD, options);
     return client;
   }
 

@@ -38,6 +38,8 @@ export interface WebSocketClientOptions extends ClientConnectionOptions {
   url: string;
   /** Origin header to send (browsers always send one; by default none is sent). */
   origin?: string;
+  /** wss:// with a private CA or a self-signed certificate: trust this PEM. */
+  ca?: string | Buffer;
 }
 
 interface ClientConnectionOptions {  /** Heartbeat period; the Windows client uses 5 s. 0 disables. */
@@ -159,6 +161,7 @@ export class ImClient extends EventEmitter {
         maxPayload: options.maxPduLength ?? 64 * 1024 * 1024,
         origin: options.origin,
         timeoutMs: options.connectTimeoutMs,
+        ca: options.ca,
       });
       return new ImClient(duplex, options);
     } catch (err) {
