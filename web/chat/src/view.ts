@@ -273,7 +273,8 @@ export class ChatView {
       $<HTMLButtonElement>('signin-submit').disabled = busy;
       $('signin-submit').textContent = busy ? 'Signing in…' : 'Sign in';
       if (state.kind === 'signed-out') $('signin-error').textContent = state.error;
-      if (this.lastConnection !== 'signed-out' && state.kind === 'signed-out') $('signin-user').focus();
+      // On arrival (or when signed out from the app); after a failed try the form keeps the focus where it put it.
+      if (state.kind === 'signed-out' && this.lastConnection !== 'signed-out' && this.lastConnection !== 'signing-in') $('signin-user').focus();
       this.lastConnection = state.kind;
       document.title = 'TeamTalk';
       return;
