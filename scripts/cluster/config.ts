@@ -16,6 +16,10 @@ const spec = {
   routePort: field.port(8200, 'route server port'),
   dbProxyPort: field.port(10600, 'db-proxy port'),
   msgServerPorts: field.portList([8000, 8001], 'one msg server per port', { min: 1 }),
+  msgServerWsPorts: field.portList(
+    [8400, 8401],
+    'WebSocket port (for the web chat) of each msg server, in the order of msgServerPorts; [] = none',
+  ),
   database: field.string('teamtalk', 'MariaDB database name', { nonEmpty: true }),
   redisKeyPrefix: field.string('', 'prefix for every Redis key (to share a Redis between clusters)'),
   seedDemoUsers: field.bool(true, 'create the demo users when the database has no users'),

@@ -18,6 +18,9 @@ export interface RunningCluster {
   routePort: number;
   dbProxyPort: number;
   msgServerPorts: number[];
+  /** WebSocket ports of the msg servers ([] = none) and the web chat origins they accept. */
+  msgServerWsPorts: number[];
+  webOrigins: string[];
 }
 
 const FILE = join(runDir, 'cluster.json');
