@@ -9,9 +9,10 @@
  *        message close the connection (the reason goes to onViolation).
  *   out  PduConnection coalesces the PDUs of one event-loop turn into one write;
  *        the write is split at PDU boundaries (FrameDecoder) and each PDU sent as
- *        one message. A write completes once its last message was handed to the
- *        socket, so writableLength counts what still waits and the connection's
- *        maxWriteQueueBytes limit holds exactly as on TCP.
+ *        one message; with the underlying socket at hand they leave in one system
+ *        call, as on TCP. A write completes once its last message was handed to
+ *        the socket, so writableLength counts what still waits and the
+ *        connection's maxWriteQueueBytes limit holds exactly as on TCP.
  *   flow when the reader pauses (PduConnection.pauseReading), the WebSocket and
  *        its socket are paused until the reader wants more.
  */
@@ -39,6 +40,8 @@ export interface WebSocketDuplexOptions {
   remotePort?: number;
   /** The peer broke the one-PDU-per-binary-message rule (or sent a bad frame); the connection is closing. */
   onViolation?(reason: string): void;
+  /** The socket under the WebSocket: corked while one write's messages go out, so they leave together. */
+  socket?: { cork(): void; uncork(): void };
 }
 
 export class WebSocketDuplex extends Duplex {
@@ -47,6 +50,7 @@ export class WebSocketDuplex extends Duplex {
   /** Splits our own outgoing writes at PDU boundaries (never a limit: we wrote them). */
   private readonly splitter = new FrameDecoder(Number.MAX_SAFE_INTEGER);
   private readonly onViolation: ((reason: string) => void) | undefined;
+  private readonly socket: { cork(): void; uncork(): void } | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -56,6 +60,7 @@ export class WebSocketDuplex extends Duplex {
     this.remoteAddress = options.remoteAddress;
     this.remotePort = options.remotePort;
     this.onViolation = options.onViolation;
+    this.socket = options.socket;
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
     ws.on('close', () => {
@@ -103,8 +108,10 @@ export class WebSocketDuplex extends Duplex {
     if (error) return callback(error);
     if (frames.length === 0) return callback(); // the rest of this PDU comes with the next write
     const last = frames.length - 1;
+    this.socket?.cork();
     for (let i = 0; i < last; i++) this.ws.send(frames[i], SEND_OPTIONS);
     this.ws.send(frames[last], SEND_OPTIONS, callback);
+    this.socket?.uncork();
   }
 
   /** end(): everything written is sent, then a normal close. */
@@ -146,6 +153,8 @@ export function openWebSocketDuplex(url: string, options: OpenWebSocketOptions =
       ...(options.origin !== undefined ? { origin: options.origin } : {}),
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     });
+    let socket: WebSocketDuplexOptions['socket'];
+    ws.once('upgrade', (res) => (socket = res.socket));
     let settled = false;
     const fail = (err: Error) => {
       if (settled) return;
@@ -161,7 +170,7 @@ export function openWebSocketDuplex(url: string, options: OpenWebSocketOptions =
     });
     ws.once('open', () => {
       settled = true;
-      resolve(new WebSocketDuplex(ws));
+      resolve(new WebSocketDuplex(ws, { socket }));
     });
   });
 }

@@ -67,6 +67,7 @@ export async function startWebSocketListener(config: WsConfig, clients: PduServe
       let connId = 0;
       const duplex = new WebSocketDuplex(ws, {
         ...peer,
+        socket,
         onViolation: (reason) =>
           logger.warn({ conn: connId, peer: `${peer.remoteAddress}:${peer.remotePort}`, reason }, 'WebSocket client broke the protocol: connection closed'),
       });
