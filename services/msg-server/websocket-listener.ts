@@ -38,6 +38,9 @@ type WsConfig = Pick<
 >;
 
 export async function startWebSocketListener(config: WsConfig, clients: PduServer<unknown>, logger: Logger): Promise<WebSocketListener> {
+  if (config.wsPublicUrl !== '' && !/^wss?:\/\/[^/\s]+/i.test(config.wsPublicUrl)) {
+    throw new ConfigError(`msg-server config: key "wsPublicUrl" must be a ws:// or wss:// URL (or empty), got ${JSON.stringify(config.wsPublicUrl)}`);
+  }
   const tls = readTls(config);
   const httpServer = tls ? https.createServer(tls) : http.createServer();
   httpServer.maxConnections = config.maxConnections + HANDSHAKE_MARGIN;

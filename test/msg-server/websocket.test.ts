@@ -3,7 +3,8 @@
  * WebSocket user and a TCP user chat across two msg servers; the TCP port's
  * rules (login first, login deadline, flood control, connection cap) hold on
  * WebSocket connections too; foreign web origins are refused; plain HTTP gets
- * 426; wss:// works with a certificate; the login server hands web clients the
+ * 426; wss:// works with a certificate (bad TLS or URL settings are config
+ * errors naming the key); the login server hands web clients the
  * least-loaded msg server that has a WebSocket port.
  */
 import t from 'tap';
@@ -110,6 +111,7 @@ t.test('wss:// with a certificate; a TLS key without a certificate is a config e
   await t.rejects(ImClient.connectWebSocket({ url: server.wsUrl }), /self-signed|certificate/, 'an untrusted certificate is refused by the client');
 
   await t.rejects(cluster.addMsgServer({ wsListenPort: await freeLoopbackPort(), wsTlsKeyFile: key }), /"wsTlsCertFile" and "wsTlsKeyFile" go together/);
+  await t.rejects(cluster.addMsgServer({ wsListenPort: await freeLoopbackPort(), wsPublicUrl: 'http://chat.example/' }), /key "wsPublicUrl" must be a ws:\/\/ or wss:\/\/ URL/);
   t.throws(
     () => msgServerConfig.load({ env: { TT_MSG_WS_ALLOWED_ORIGINS: 'http://ok.example,chat.example.com' } }),
     /key "wsAllowedOrigins" must be a list of origins like https:\/\/chat\.example\.com/,
