@@ -100,3 +100,18 @@ t.test('npm start: the banner\'s web chat URL works, and a browser user chats wi
   t.equal(await cluster.exited, 0, 'the cluster stops cleanly');
   t.same(browser.pageErrors, []);
 });
+
+t.test('npm start refuses a WebSocket port list that does not match the msg servers, naming the key', async (t) => {
+  const runDir = mkdtempSync(join(tmpdir(), 'tt-start-web-'));
+  t.teardown(() => rmSync(runDir, { recursive: true, force: true }));
+  const start = run('dist/scripts/start.js', { ...process.env, TT_RUN_DIR: runDir, TT_CLUSTER_MSG_SERVER_PORTS: '18000,18001', TT_CLUSTER_MSG_SERVER_WS_PORTS: '18400' });
+  t.equal(await start.exited, 1);
+  t.match(start.out.text, /key "msgServerWsPorts" lists 1 WebSocket ports for 2 msg servers/);
+});
+
+t.test('the web origins msg servers accept: the login server by the addresses people use', async (t) => {
+  const { webOrigins } = await import('../../scripts/start');
+  t.same(webOrigins({ host: '127.0.0.1', publicIp: '127.0.0.1', loginHttpPort: 8080 }), ['http://127.0.0.1:8080', 'http://localhost:8080']);
+  t.same(webOrigins({ host: '0.0.0.0', publicIp: '192.0.2.7', loginHttpPort: 80 }), ['http://127.0.0.1:80', 'http://192.0.2.7:80', 'http://localhost:80']);
+  t.same(webOrigins({ host: '::', publicIp: '2001:db8::7', loginHttpPort: 8080 }), ['http://127.0.0.1:8080', 'http://[2001:db8::7]:8080', 'http://localhost:8080']);
+});
