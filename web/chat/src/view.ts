@@ -306,8 +306,8 @@ export class ChatView {
     window.clearTimeout(this.bannerTimer);
     if (state.kind === 'reconnecting') {
       const seconds = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
-      $('banner-text').textContent =
-        seconds > 0 ? `${capitalize(state.problem)}. Reconnecting in ${seconds} s…` : `${capitalize(state.problem)}. Reconnecting…`;
+      const problem = capitalize(state.problem.replace(/[.\s]+$/, ''));
+      $('banner-text').textContent = seconds > 0 ? `${problem}. Reconnecting in ${seconds} s…` : `${problem}. Reconnecting…`;
       banner.className = 'warning';
       banner.hidden = false;
       retry.hidden = false;
