@@ -105,11 +105,11 @@ export const field = {
       return items.map((p) => parseInteger(p, 1, 65535));
     });
   },
-  /** A list of strings, as a JSON array or a comma-separated env string; `item` rejects a bad entry (`expects` says what it wants). */
-  stringList(def: string[], doc: string, opts: { item?: (s: string) => boolean; expects?: string } = {}): Field<string[]> {
-    return make(opts.expects ?? 'a list of strings', def, doc, (raw) => {
+  /** A list of non-empty words (addresses, names), as a JSON array or a comma-separated env string. */
+  stringList(def: string[], doc: string): Field<string[]> {
+    return make('a list of non-empty strings without spaces', def, doc, (raw) => {
       const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
-      if (!Array.isArray(items) || items.some((s) => typeof s !== 'string' || (opts.item !== undefined && !opts.item(s)))) throw new Invalid();
+      if (!Array.isArray(items) || !items.every((i) => typeof i === 'string' && i !== '' && !/\s/.test(i))) throw new Invalid();
       return items as string[];
     });
   },

@@ -9,6 +9,7 @@
 import { errorMessage } from '../lib/errors';
 import { reachable, readRunningCluster } from './cluster/running';
 import { Supervisor } from './cluster/supervisor';
+import { webSocketEnv } from './cluster/web';
 import { msgServerEnv } from './start';
 import { portAcceptsConnections } from './infra/system';
 
@@ -38,15 +39,14 @@ async function main(): Promise<void> {
   supervisor.start({
     name: `msg-server-${port}`,
     script: 'dist/services/msg-server/main.js',
-    env: msgServerEnv(
-      cluster.host,
-      cluster.publicIp,
-      port,
-      n,
-      process.env.TT_MSG_LOG_LEVEL ?? 'info',
-      { login: `${local}:${cluster.loginMsgServerPort}`, route: `${local}:${cluster.routePort}`, db: `${local}:${cluster.dbProxyPort}` },
-      { wsPort, origins: cluster.webOrigins ?? [] },
-    ),
+    env: {
+      ...msgServerEnv(cluster.host, cluster.publicIp, port, n, process.env.TT_MSG_LOG_LEVEL ?? 'info', {
+        login: `${local}:${cluster.loginMsgServerPort}`,
+        route: `${local}:${cluster.routePort}`,
+        db: `${local}:${cluster.dbProxyPort}`,
+      }),
+      ...webSocketEnv(cluster.host, wsPort, cluster.webOrigins ?? []),
+    },
   });
   const web = wsPort > 0 ? ` and ws://${cluster.publicIp}:${wsPort}/ (browsers)` : '';
   log(`msg server on ${local}:${port}${web} joining the cluster of pid ${cluster.pid} (${cluster.loginUrl}); Ctrl-C stops it`);

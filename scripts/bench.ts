@@ -35,6 +35,7 @@ import { migrate } from './db/migrate';
 import { provisionStorage, type Storage } from './infra/provision';
 import { deleteKeysWithPrefix } from './infra/redis';
 import { freeLoopbackPort, sleep } from './infra/system';
+import { webSocketEnv } from './cluster/web';
 import { msgServerEnv } from './start';
 
 const { MsgType, ClientType, GroupType } = IM.BaseDefine;
@@ -193,15 +194,12 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       name: `msg-server-${i + 1}`,
       script: 'dist/services/msg-server/main.js',
       env: {
-        ...msgServerEnv(
-          '127.0.0.1',
-          '127.0.0.1',
-          port,
-          i + 1,
-          level,
-          { login: `127.0.0.1:${loginMsg}`, route: `127.0.0.1:${route}`, db: `127.0.0.1:${db}` },
-          { wsPort: wsPorts[i], origins: [`http://127.0.0.1:${loginHttp}`] },
-        ),
+        ...msgServerEnv('127.0.0.1', '127.0.0.1', port, i + 1, level, {
+          login: `127.0.0.1:${loginMsg}`,
+          route: `127.0.0.1:${route}`,
+          db: `127.0.0.1:${db}`,
+        }),
+        ...webSocketEnv('127.0.0.1', wsPorts[i], [`http://127.0.0.1:${loginHttp}`]),
         TT_MSG_STATS_INTERVAL_MS: '0',
       },
     })),

@@ -8,40 +8,19 @@
 import { mkdirSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { configFileFromArgs } from '../lib/config';
-import { ConfigError, errorMessage } from '../lib/errors';
+import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl, redactUrl } from '../lib/mysql-url';
 import { runDir } from '../lib/paths';
 import { clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from './cluster/config';
 import { reachable, readRunningCluster, removeRunningCluster, writeRunningCluster } from './cluster/running';
 import { Supervisor, type ChildSpec } from './cluster/supervisor';
+import { checkWebSocketPorts, webBannerLines, webOrigins, webSocketEnv } from './cluster/web';
 import { migrate } from './db/migrate';
 import { DEMO_PASSWORD, DEMO_USERS, isEmpty, seedDemo } from './db/seed';
 import { provisionStorage, type Storage } from './infra/provision';
 import { portAcceptsConnections, sleep } from './infra/system';
 
 const log = (line: string) => process.stderr.write(`[start] ${line}\n`);
-
-/**
- * Where people open the web chat: the login server's HTTP port, by the addresses
- * they may use. Msg servers accept WebSocket connections from these origins only.
- */
-export function webOrigins(config: Pick<ClusterConfig, 'host' | 'publicIp' | 'loginHttpPort'>): string[] {
-  const hosts = new Set([reachable(config.host), config.publicIp]);
-  if ([...hosts].some((h) => h === '127.0.0.1' || h === 'localhost')) {
-    hosts.add('127.0.0.1');
-    hosts.add('localhost');
-  }
-  return [...hosts].map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${config.loginHttpPort}`);
-}
-
-function checkWsPorts(config: ClusterConfig): void {
-  const ws = config.msgServerWsPorts;
-  if (ws.length !== 0 && ws.length !== config.msgServerPorts.length) {
-    throw new ConfigError(
-      `cluster config: key "msgServerWsPorts" lists ${ws.length} WebSocket ports for ${config.msgServerPorts.length} msg servers: give one per msg server (in the order of msgServerPorts), or [] for none`,
-    );
-  }
-}
 
 function serviceSpecs(config: ClusterConfig, storage: Storage): ChildSpec[] {
   const local = reachable(config.host);
@@ -77,22 +56,17 @@ function serviceSpecs(config: ClusterConfig, storage: Storage): ChildSpec[] {
       },
     },
   ];
-  const origins = webOrigins(config);
-  config.msgServerPorts.forEach((port, i) =>
-    specs.push({
-      name: `msg-server-${i + 1}`,
-      script: 'dist/services/msg-server/main.js',
-      env: msgServerEnv(
-        config.host,
-        config.publicIp,
-        port,
-        i + 1,
-        level,
-        { login: `${local}:${config.loginMsgServerPort}`, route: `${local}:${config.routePort}`, db: `${local}:${config.dbProxyPort}` },
-        { wsPort: config.msgServerWsPorts[i] ?? 0, origins },
-      ),
-    }),
-  );
+  config.msgServerPorts.forEach((port, i) => {
+    const env = {
+      ...msgServerEnv(config.host, config.publicIp, port, i + 1, level, {
+        login: `${local}:${config.loginMsgServerPort}`,
+        route: `${local}:${config.routePort}`,
+        db: `${local}:${config.dbProxyPort}`,
+      }),
+      ...webSocketEnv(config.host, config.msgServerWsPorts[i] ?? 0, webOrigins(config)),
+    };
+    specs.push({ name: `msg-server-${i + 1}`, script: 'dist/services/msg-server/main.js', env });
+  });
   return specs;
 }
 
@@ -103,12 +77,8 @@ export function msgServerEnv(
   n: number,
   level: string,
   links: { login: string; route: string; db: string },
-  web: { wsPort: number; origins: string[] } = { wsPort: 0, origins: [] },
 ): Record<string, string> {
   return {
-    ...(web.wsPort > 0
-      ? { TT_MSG_WS_LISTEN_HOST: host, TT_MSG_WS_LISTEN_PORT: String(web.wsPort), TT_MSG_WS_ALLOWED_ORIGINS: web.origins.join(',') }
-      : {}),
     TT_MSG_LISTEN_HOST: host,
     TT_MSG_LISTEN_PORT: String(port),
     TT_MSG_PUBLIC_IP1: publicIp,
@@ -171,17 +141,14 @@ async function seed(config: ClusterConfig, storage: Storage): Promise<string[]> 
 
 function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): string {
   const host = reachable(config.host);
+  const web = webBannerLines(config);
   const lines = [
     '',
     ready ? 'TeamTalk cluster is up' : 'TeamTalk cluster started (some msg servers have not registered yet: see the log above)',
     `  login: http://${host}:${config.loginHttpPort}/msg_server`,
-    config.msgServerWsPorts.length > 0
-      ? `  web chat: http://${host}:${config.loginHttpPort}/chat/    (open it in a browser)`
-      : '  web chat: off (no msgServerWsPorts in config/cluster.json)',
+    web.chat,
     `  msg servers: ${config.msgServerPorts.map((p) => `${host}:${p}`).join(', ')}`,
-    ...(config.msgServerWsPorts.length > 0
-      ? [`  msg servers for browsers: ${config.msgServerWsPorts.map((p) => `ws://${config.publicIp}:${p}/`).join(', ')}`]
-      : []),
+    ...web.msgServers,
     `  route server: ${host}:${config.routePort}    db-proxy: ${host}:${config.dbProxyPort}`,
     `  operators: http://127.0.0.1:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
     demoUsers.length > 0
@@ -200,7 +167,7 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
 async function main(): Promise<number> {
   const file = configFileFromArgs(process.argv.slice(2)) ?? process.env.TT_CLUSTER_CONFIG ?? DEFAULT_CLUSTER_CONFIG_FILE;
   const config = clusterConfig.load({ file });
-  checkWsPorts(config);
+  checkWebSocketPorts(config);
   const running = readRunningCluster();
   if (running !== null) {
     log(`a cluster started by "npm start" is already running (pid ${running.pid}, since ${running.startedAt}): ${running.loginUrl}`);

@@ -1,32 +1,6 @@
 import { hostname } from 'node:os';
+import { webSocketSpec } from './websocket-config';
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
-
-/**
- * The WebSocket port for browsers (websocket-listener.ts): the same PDUs, one per
- * binary message, through the same login, limits and handlers as the TCP port.
- */
-const webSocketSpec = {
-  wsListenHost: field.string('127.0.0.1', 'address the WebSocket port binds to (0.0.0.0 to accept remote browsers)', { nonEmpty: true }),
-  wsListenPort: field.port(0, 'WebSocket port for browsers (one binary message per PDU); 0 = no WebSocket port (npm start opens one)'),
-  wsPublicUrl: field.string('', 'WebSocket URL browsers are given (through the login server); empty = ws://publicIp1:port/ (wss:// with TLS)'),
-  wsAllowedOrigins: field.stringList(
-    ['http://127.0.0.1:8080', 'http://localhost:8080'],
-    'web page origins allowed to open a WebSocket (the login server\'s /chat/ origins; "*" = any); connections without an Origin header (non-browser clients) are allowed',
-    { item: (s) => s === '*' || isOrigin(s), expects: 'a list of origins like https://chat.example.com (or "*")' },
-  ),
-  wsTlsCertFile: field.string('', 'PEM certificate chain for wss:// (with wsTlsKeyFile); empty = plain ws://'),
-  wsTlsKeyFile: field.string('', 'PEM private key for wss:// (with wsTlsCertFile)'),
-};
-
-/** scheme://host[:port] and nothing else, as browsers send it in the Origin header. */
-function isOrigin(s: string): boolean {
-  try {
-    const url = new URL(s);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === s.replace(/\/$/, '').toLowerCase();
-  } catch {
-    return false;
-  }
-}
 
 const spec = {
   logLevel: field.logLevel(),
@@ -39,6 +13,7 @@ const spec = {
   ),
   publicIp2: field.string('', 'alternative address for clients ("backupIP"); empty = publicIp1'),
   hostName: field.string(hostname(), 'name reported to the login server', { nonEmpty: true }),
+  ...webSocketSpec,
   maxConnections: field.int(100_000, 'client connections accepted at most (reported to the login server as capacity)', { min: 1 }),
   loginServers: field.hostPortList([{ host: '127.0.0.1', port: 8100 }], 'login servers to register with (host:port of their msg-server port)'),
   routeServers: field.hostPortList([{ host: '127.0.0.1', port: 8200 }], 'route servers; the msg server connects to all of them'),
@@ -65,7 +40,6 @@ const spec = {
     min: 0,
   }),
   statsIntervalMs: field.int(60_000, 'how often a statistics line is logged (0: never)', { min: 0 }),
-  ...webSocketSpec,
 };
 
 export const msgServerConfig = defineConfig('msg-server', 'TT_MSG', spec);

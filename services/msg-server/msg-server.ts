@@ -13,6 +13,7 @@ import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
 import type { MsgServerContext, MsgServerStats } from './context';
 import { DeliveryTracker } from './deliveries';
+import { startWebSocketListener, type WebSocketListener } from './websocket-listener';
 import { GroupMembers } from './group-members';
 import { registerBuddyHandlers } from './handlers/buddy';
 import { registerFileHandlers } from './handlers/file';
@@ -25,7 +26,6 @@ import { DbProxyLinks } from './links/db-proxy-links';
 import { LoginLinks } from './links/login-links';
 import { RouteLinks } from './links/route-links';
 import { OnlineUsers } from './online-users';
-import { startWebSocketListener, type WebSocketListener } from './websocket-listener';
 
 export interface RunningMsgServer extends RunningService {
   port: number;

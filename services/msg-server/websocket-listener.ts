@@ -19,6 +19,7 @@ import type { Logger } from '../../lib/log';
 import type { PduServer } from '../../pdu/server';
 import { WebSocketDuplex, WsCloseCode } from '../../pdu/websocket-duplex';
 import type { MsgServerConfig } from './config';
+import { checkWebSocketConfig } from './websocket-config';
 
 /** Handshakes (not yet upgraded sockets) allowed beyond maxConnections. */
 const HANDSHAKE_MARGIN = 256;
@@ -38,9 +39,7 @@ type WsConfig = Pick<
 >;
 
 export async function startWebSocketListener(config: WsConfig, clients: PduServer<unknown>, logger: Logger): Promise<WebSocketListener> {
-  if (config.wsPublicUrl !== '' && !/^wss?:\/\/[^/\s]+/i.test(config.wsPublicUrl)) {
-    throw new ConfigError(`msg-server config: key "wsPublicUrl" must be a ws:// or wss:// URL (or empty), got ${JSON.stringify(config.wsPublicUrl)}`);
-  }
+  checkWebSocketConfig(config);
   const tls = readTls(config);
   const httpServer = tls ? https.createServer(tls) : http.createServer();
   httpServer.maxConnections = config.maxConnections + HANDSHAKE_MARGIN;
@@ -106,10 +105,7 @@ function refuse(socket: Socket, status: number, statusText: string, body: string
 }
 
 function readTls(config: WsConfig): { cert: Buffer; key: Buffer } | null {
-  if (config.wsTlsCertFile === '' && config.wsTlsKeyFile === '') return null;
-  if (config.wsTlsCertFile === '' || config.wsTlsKeyFile === '') {
-    throw new ConfigError('msg-server config: keys "wsTlsCertFile" and "wsTlsKeyFile" go together: set both for wss://, or neither');
-  }
+  if (config.wsTlsCertFile === '') return null;
   const read = (key: 'wsTlsCertFile' | 'wsTlsKeyFile') => {
     try {
       return readFileSync(config[key]);

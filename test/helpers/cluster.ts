@@ -9,15 +9,16 @@ import type { Test } from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
+import { freeLoopbackPort } from '../../scripts/infra/system';
 import { dbProxyConfig } from '../../services/db-proxy/config';
 import { startDbProxy } from '../../services/db-proxy/db-proxy';
-import { loginServerConfig, type LoginServerConfig } from '../../services/login-server/config';
+import type { LoginServerConfig } from '../../services/login-server/config';
+import { loginServerConfig } from '../../services/login-server/config';
 import { startLoginServer } from '../../services/login-server/login-server';
 import { msgServerConfig, type MsgServerConfig } from '../../services/msg-server/config';
 import { startMsgServer, type RunningMsgServer } from '../../services/msg-server/msg-server';
 import { routeServerConfig } from '../../services/route-server/config';
 import { startRouteServer } from '../../services/route-server/route-server';
-import { freeLoopbackPort } from '../../scripts/infra/system';
 import { ImClient, type LoginOptions } from '../../tools/client/im-client';
 import { freshDatabase, freshRedis, type TestDatabase, type TestRedis } from './storage';
 import { waitFor } from './wait';
@@ -124,11 +125,11 @@ export class TestCluster {
         loginServers: [{ host: '127.0.0.1', port: this.login.msgServerPort }],
         routeServers: [{ host: '127.0.0.1', port: this.route.port }],
         dbProxies: [{ host: '127.0.0.1', port: this.dbProxy.port }],
+        wsAllowedOrigins: [this.webOrigin],
         linkHeartbeatIntervalMs: timing.heartbeatIntervalMs,
         linkTimeoutMs: timing.linkTimeoutMs,
         requestTimeoutMs: 5000,
         statsIntervalMs: 0,
-        wsAllowedOrigins: [this.webOrigin],
         ...this.options.msg,
         ...overrides,
       },
@@ -172,6 +173,13 @@ export class TestCluster {
     return client;
   }
 
+  /** A client logged in as `name` on msg server `server`. */
+  async loginAs(name: string, server = 0, options: LoginOptions & { autoAck?: boolean } = {}): Promise<ImClient> {
+    const client = await this.connect(server, { autoAck: options.autoAck });
+    await client.login(name, PASSWORD, options);
+    return client;
+  }
+
   /** A connected, not yet logged-in client of msg server `server`'s WebSocket port. */
   async connectWebSocket(server = 0, options: { autoAck?: boolean; origin?: string } = {}): Promise<ImClient> {
     const url = this.msgServers[server].wsUrl;
@@ -184,13 +192,6 @@ export class TestCluster {
   /** A client logged in as `name` over msg server `server`'s WebSocket port. */
   async loginOverWebSocket(name: string, server = 0, options: LoginOptions & { autoAck?: boolean } = {}): Promise<ImClient> {
     const client = await this.connectWebSocket(server, { autoAck: options.autoAck });
-    await client.login(name, PASSWORD, options);
-    return client;
-  }
-
-  /** A client logged in as `name` on msg server `server`. */
-  async loginAs(name: string, server = 0, options: LoginOptions & { autoAck?: boolean } = {}): Promise<ImClient> {
-    const client = await this.connect(server, { autoAck: options.autoAck });
     await client.login(name, PASSWORD, options);
     return client;
   }

@@ -110,7 +110,7 @@ t.test('npm start refuses a WebSocket port list that does not match the msg serv
 });
 
 t.test('the web origins msg servers accept: the login server by the addresses people use', async (t) => {
-  const { webOrigins } = await import('../../scripts/start');
+  const { webOrigins } = await import('../../scripts/cluster/web');
   t.same(webOrigins({ host: '127.0.0.1', publicIp: '127.0.0.1', loginHttpPort: 8080 }), ['http://127.0.0.1:8080', 'http://localhost:8080']);
   t.same(webOrigins({ host: '0.0.0.0', publicIp: '192.0.2.7', loginHttpPort: 80 }), ['http://127.0.0.1:80', 'http://192.0.2.7:80', 'http://localhost:80']);
   t.same(webOrigins({ host: '::', publicIp: '2001:db8::7', loginHttpPort: 8080 }), ['http://127.0.0.1:8080', 'http://[2001:db8::7]:8080', 'http://localhost:8080']);
