@@ -29,10 +29,10 @@ export interface ClusterOptions {
   msgServers?: number;
   msg?: Partial<MsgServerConfig>;
   login?: Partial<LoginServerConfig>;
-  /** Fast heartbeats/timeouts so link failures are noticed quickly in tests. */
-  linkTimeoutMs?: number;
   /** Every msg server gets a WebSocket port (unless its overrides set wsListenPort). */
   webSocket?: boolean;
+  /** Fast heartbeats/timeouts so link failures are noticed quickly in tests. */
+  linkTimeoutMs?: number;
 }
 
 type Stoppable = { stop(reason?: string): Promise<void> };
