@@ -55,6 +55,8 @@ export async function startWebSocketListener(config: WsConfig, clients: PduServe
   });
 
   httpServer.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    // Node hands over an upgrading socket without an error listener: a peer resetting now must not take the server down.
+    socket.on('error', (err: NodeJS.ErrnoException) => logger.debug({ peer: socket.remoteAddress, err: err.code ?? err.message }, 'WebSocket handshake socket error'));
     const peer = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
     const origin = req.headers.origin;
     if (origin !== undefined && !allowAny && !allowed.has(origin.toLowerCase())) {

@@ -9,6 +9,7 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,23 @@ t.test('web origins: the allowed one and non-browser clients get in, a foreign p
   await t.rejects(cluster.connectWebSocket(0, { origin: 'null' }), /HTTP 403/, 'a sandboxed or file:// page');
   const noOrigin = await cluster.connectWebSocket(0);
   t.ok(noOrigin.isOpen, 'no Origin header: not a browser');
+
+  // Peers that reset in the middle of a refused or accepted handshake harm nobody.
+  const { port } = new URL(cluster.msgServers[0].wsUrl);
+  for (const origin of ['https://evil.example', cluster.webOrigin]) {
+    for (let i = 0; i < 20; i++) {
+      const socket = net.connect({ host: '127.0.0.1', port: Number(port) });
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, i).toString('base64')}\r\nOrigin: ${origin}\r\n\r\n`,
+      );
+      socket.resetAndDestroy();
+    }
+  }
+  const after = await cluster.connectWebSocket(0, { origin: cluster.webOrigin });
+  await after.login('alice', PASSWORD);
+  t.ok(after.isOpen, 'the msg server still serves after peers reset mid-handshake');
 
   const plain = await fetch(cluster.msgServers[0].wsUrl.replace(/^ws/, 'http'));
   t.equal(plain.status, 426, 'plain HTTP is told to upgrade');
