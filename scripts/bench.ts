@@ -15,6 +15,9 @@
  *   memory  RSS per idle logged-in connection on one msg server
  * and prints one JSON object (and a short table on stderr).
  *
+ * --transport ws does all of it over the msg servers' WebSocket ports (one
+ * binary message per PDU, as the web chat connects) instead of TCP.
+ *
  * With --login-url it targets a running TeamTalk-compatible cluster instead
  * (users --user-prefix0..N-1 with --password must exist there: see `npm run users -- bulk`).
  * Only loopback targets are accepted unless --allow-remote is given. Stops by itself.
@@ -58,7 +61,10 @@ interface Options {
   verbose: boolean;
   /** Plain TCP between the services instead of mutual TLS (to measure what TLS costs). */
   plaintext: boolean;
+  transport: Transport;
 }
+
+type Transport = 'tcp' | 'ws';
 
 function parseArgs(argv: string[]): Options {
   const value = (name: string): string | undefined => {
@@ -92,7 +98,13 @@ function parseArgs(argv: string[]): Options {
     keepData: argv.includes('--keep-data'),
     verbose: argv.includes('--verbose'),
     plaintext: argv.includes('--plaintext'),
+    transport: parseTransport(value('transport') ?? 'tcp'),
   };
+}
+
+function parseTransport(raw: string): Transport {
+  if (raw !== 'tcp' && raw !== 'ws') throw new Error(`--transport must be tcp or ws, got "${raw}"`);
+  return raw;
 }
 
 function parsePairs(raw: string): PairMode {
@@ -129,6 +141,8 @@ interface OwnCluster {
   loginUrl: string;
   adminPort: number;
   msgServerPorts: number[];
+  /** ws:// URLs of the msg servers (empty with --transport tcp). */
+  msgServerWsUrls: string[];
   pids(): Record<string, number | undefined>;
   storage: Storage;
   stop(): Promise<void>;
@@ -144,7 +158,11 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
   await migrate(storage.mysqlAdminUrl);
   const [loginHttp, loginMsg, loginAdmin, route, db, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(Array.from({ length: 10 }, freeLoopbackPort));
   const msgPorts: number[] = [];
-  for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freeLoopbackPort());
+  const wsPorts: number[] = [];
+  for (let i = 0; i < opts.msgServers; i++) {
+    msgPorts.push(await freeLoopbackPort());
+    wsPorts.push(opts.transport === 'ws' ? await freeLoopbackPort() : 0);
+  }
   const supervisor = new Supervisor({
     output: (line) => {
       if (opts.verbose || /\b(WARN|ERROR|FATAL)\b/.test(line)) process.stderr.write(line + '\n');
@@ -162,6 +180,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       routePort: route,
       dbProxyPort: db,
       msgServerPorts: msgPorts,
+      msgServerWsPorts: opts.transport === 'ws' ? wsPorts : [],
       msfsPort: msfs,
       msfsInternalPort: msfsInternal,
       fileServerPort: file,
@@ -196,6 +215,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     loginUrl: `http://127.0.0.1:${loginHttp}/msg_server`,
     adminPort: loginAdmin,
     msgServerPorts: msgPorts,
+    msgServerWsUrls: wsPorts.filter((p) => p > 0).map((p) => `ws://127.0.0.1:${p}/`),
     pids: () => supervisor.pids(),
     storage,
     stop: async () => {
@@ -222,7 +242,19 @@ async function dropBenchData(storage: Storage): Promise<void> {
 interface BenchUser {
   name: string;
   client: ImClient;
-  port: number;
+  /** Which msg server it is on (its address), to tell same-server pairs from cross-server ones. */
+  server: string;
+}
+
+/** A connected client of the msg server the login server names, over the chosen transport. */
+async function connectThroughLoginServer(opts: Options, loginUrl: string): Promise<{ client: ImClient; server: string }> {
+  const timing = { keepInbox: false, heartbeatIntervalMs: 30_000, requestTimeoutMs: 30_000 };
+  if (opts.transport === 'ws') {
+    const target = await fetchMsgServer(loginUrl, { transport: 'ws' });
+    return { client: await ImClient.connectWebSocket({ url: target.wsUrl, ...timing }), server: target.wsUrl };
+  }
+  const target = await fetchMsgServer(loginUrl);
+  return { client: await ImClient.connect({ host: target.host, port: target.port, ...timing }), server: `${target.host}:${target.port}` };
 }
 
 async function loginUsers(opts: Options, loginUrl: string, names: string[], concurrency = 100): Promise<{ users: BenchUser[]; perSecond: number }> {
@@ -232,10 +264,9 @@ async function loginUsers(opts: Options, loginUrl: string, names: string[], conc
   const worker = async () => {
     while (next < names.length) {
       const i = next++;
-      const target = await fetchMsgServer(loginUrl);
-      const client = await ImClient.connect({ host: target.host, port: target.port, keepInbox: false, heartbeatIntervalMs: 30_000, requestTimeoutMs: 30_000 });
+      const { client, server } = await connectThroughLoginServer(opts, loginUrl);
       await client.login(names[i], opts.password, { clientType: ClientType.CLIENT_TYPE_WINDOWS });
-      users[i] = { name: names[i], client, port: target.port };
+      users[i] = { name: names[i], client, server };
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
@@ -280,7 +311,7 @@ function contactLists(users: BenchUser[], count: number, mode: PairMode): BenchU
   const random = seededRandom(20261122);
   return users.map((user) => {
     const candidates = users.filter(
-      (peer) => peer !== user && (mode === 'any' || (mode === 'cross') === (peer.port !== user.port)),
+      (peer) => peer !== user && (mode === 'any' || (mode === 'cross') === (peer.server !== user.server)),
     );
     if (candidates.length === 0) throw new Error(`no ${mode}-server peers for ${user.name}: need users on more than one msg server`);
     const picked = new Set<BenchUser>();
@@ -340,7 +371,7 @@ async function chatPhase(users: BenchUser[], contacts: BenchUser[][], rate: numb
         cursor = (cursor + 1) % users.length;
         const to = peers[Math.floor(Math.random() * peers.length)];
         const key = `b:${from.client.userId}:${seq++}`;
-        const flight: InFlight = { sentAt: nowMs(), acked: false, delivered: false, sameServer: from.port === to.port };
+        const flight: InFlight = { sentAt: nowMs(), acked: false, delivered: false, sameServer: from.server === to.server };
         flights.set(key, flight);
         sent++;
         from.client.sendMessage(to.client.userId, Buffer.from(key, 'latin1'), MsgType.MSG_TYPE_SINGLE_TEXT).then(
@@ -487,14 +518,14 @@ const MEMORY_WARMUP_CONNECTIONS = 2000;
  * the same server: first MEMORY_WARMUP_CONNECTIONS (their login burst also
  * grows V8's young generation to its working size), baseline, then N more.
  */
-async function memoryPhase(opts: Options, names: string[], host: string, port: number, pid: number): Promise<MemoryResult> {
+async function memoryPhase(opts: Options, names: string[], connect: () => Promise<ImClient>, pid: number): Promise<MemoryResult> {
   const clients: ImClient[] = [];
   const connectAll = async (batch: string[]) => {
     let next = 0;
     const worker = async () => {
       while (next < batch.length) {
         const name = batch[next++];
-        const c = await ImClient.connect({ host, port, keepInbox: false, heartbeatIntervalMs: 0, requestTimeoutMs: 60_000, autoAck: false });
+        const c = await connect();
         await c.login(name, opts.password, { clientType: ClientType.CLIENT_TYPE_ANDROID });
         clients.push(c);
       }
@@ -550,6 +581,7 @@ async function main(): Promise<void> {
     users: opts.users,
     msg_servers: cluster ? cluster.msgServerPorts.length : 'external',
     target: cluster ? 'own cluster (separate processes, loopback)' : loginUrl,
+    transport: opts.transport === 'ws' ? 'WebSocket (one binary message per PDU)' : 'TCP',
   };
   const stopAll = async () => {
     if (cluster) await cluster.stop();
@@ -562,8 +594,8 @@ async function main(): Promise<void> {
       const login = await loginUsers(opts, loginUrl, names);
       users = login.users;
       result.logins_per_s = login.perSecond;
-      const spread = new Map<number, number>();
-      for (const u of users) spread.set(u.port, (spread.get(u.port) ?? 0) + 1);
+      const spread = new Map<string, number>();
+      for (const u of users) spread.set(u.server, (spread.get(u.server) ?? 0) + 1);
       result.users_per_msg_server = Object.fromEntries(spread);
     }
     if (opts.only.has('chat')) {
@@ -585,9 +617,12 @@ async function main(): Promise<void> {
         note('memory: skipped (give --msg-server-pid for an external cluster)');
       } else {
         const port = cluster ? cluster.msgServerPorts[0] : 0;
+        const wsUrl = cluster?.msgServerWsUrls[0] ?? '';
+        const idle = { keepInbox: false, heartbeatIntervalMs: 0, requestTimeoutMs: 60_000, autoAck: false };
+        const connect = () => (opts.transport === 'ws' ? ImClient.connectWebSocket({ url: wsUrl, ...idle }) : ImClient.connect({ host: '127.0.0.1', port, ...idle }));
         const memNames = Array.from({ length: MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections }, (_, i) => `${opts.userPrefix}${opts.users + i}`);
-        note(`memory: ${MEMORY_WARMUP_CONNECTIONS} + ${opts.memoryConnections} idle logged-in connections on msg-server-1`);
-        result.memory = await memoryPhase(opts, memNames, '127.0.0.1', port, pid);
+        note(`memory: ${MEMORY_WARMUP_CONNECTIONS} + ${opts.memoryConnections} idle logged-in ${opts.transport} connections on msg-server-1`);
+        result.memory = await memoryPhase(opts, memNames, connect, pid);
       }
     }
   } finally {

@@ -17,6 +17,7 @@ import { clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from '
 import { LOCAL_PKI_DIR, localPki, tlsEnv } from './cluster/pki';
 import { reachable, readRunningCluster, removeRunningCluster, writeRunningCluster } from './cluster/running';
 import { Supervisor, type ChildSpec } from './cluster/supervisor';
+import { checkWebSocketPorts, webBannerLines, webOrigins, webSocketEnv } from './cluster/web';
 import { migrate } from './db/migrate';
 import { DEMO_PASSWORD, DEMO_USERS, isEmpty, seedDemo } from './db/seed';
 import { provisionStorage, type Storage } from './infra/provision';
@@ -111,20 +112,25 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
     specs.push({
       name: `msg-server-${i + 1}`,
       script: 'dist/services/msg-server/main.js',
-      env: msgServerEnv(config, pki, port, i + 1),
+      env: msgServerEnv(config, pki, port, i + 1, config.msgServerWsPorts[i] ?? 0),
     }),
   );
   return specs;
 }
 
-/** The environment of msg server number `n` on client port `port` (also used by `npm run msg-server`). */
+/**
+ * The environment of msg server number `n` on client port `port`, with a
+ * WebSocket port for browsers unless `wsPort` is 0 (also used by `npm run msg-server`).
+ */
 export function msgServerEnv(
-  cluster: Pick<ClusterConfig, 'clientHost' | 'internalHost' | 'publicIp' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort' | 'fileServerInternalPort' | 'pushServerPort'> & {
-    logLevel: string;
-  },
+  cluster: Pick<
+    ClusterConfig,
+    'clientHost' | 'internalHost' | 'publicIp' | 'loginHttpPort' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort' | 'fileServerInternalPort' | 'pushServerPort'
+  > & { logLevel: string },
   pki: Pki,
   port: number,
   n: number,
+  wsPort: number,
 ): Record<string, string> {
   const internal = reachable(cluster.internalHost);
   return {
@@ -139,6 +145,7 @@ export function msgServerEnv(
     TT_MSG_PUSH_SERVERS: `${internal}:${cluster.pushServerPort}`,
     TT_MSG_LOG_LEVEL: cluster.logLevel,
     ...tlsEnv(pki, 'TT_MSG', 'msg-server', `msg-server-${port}`, [internal, 'localhost']),
+    ...webSocketEnv(cluster.clientHost, wsPort, webOrigins(cluster)),
   };
 }
 
@@ -157,6 +164,7 @@ async function checkPortsFree(config: ClusterConfig): Promise<void> {
     ['file server internal', internal, config.fileServerInternalPort],
     ['push server', internal, config.pushServerPort],
     ...config.msgServerPorts.map((p, i): [string, string, number] => [`msg server ${i + 1}`, client, p]),
+    ...config.msgServerWsPorts.map((p, i): [string, string, number] => [`msg server ${i + 1} WebSocket`, client, p]),
   ];
   for (const [role, host, port] of ports) {
     if (await portAcceptsConnections(host, port)) {
@@ -204,6 +212,7 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
   const client = reachable(config.clientHost);
   const internal = reachable(config.internalHost);
   const exposed = !isLoopbackHost(config.clientHost);
+  const web = webBannerLines(config);
   const demo =
     demoUsers.length === 0
       ? exposed
@@ -216,14 +225,18 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
     '',
     ready ? 'TeamTalk cluster is up' : 'TeamTalk cluster started (some msg servers have not registered yet: see the log above)',
     `  login: http://${client}:${config.loginHttpPort}/msg_server`,
+    web.chat,
     `  msg servers: ${config.msgServerPorts.map((p) => `${client}:${p}`).join(', ')}`,
+    ...web.msgServers,
     `  pictures (msfs): http://${client}:${config.msfsPort}/    file server: ${client}:${config.fileServerPort}`,
     `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${internal}:${config.routePort}    db-proxy ${internal}:${config.dbProxyPort}    login registration ${internal}:${config.loginMsgServerPort}`,
     `    msfs voice ${internal}:${config.msfsInternalPort}    file server ${internal}:${config.fileServerInternalPort}    push server ${internal}:${config.pushServerPort} -> ${config.pushWebhookUrl || 'no webhook (pushWebhookUrl): .run/push-server/dead-letter.jsonl'}`,
     `  operators: http://${internal}:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
     demo,
     `  chat: npm run client -- --user ${demoUsers[0] ?? 'NAME'}    (in another terminal; a second one with --user ${demoUsers[1] ?? 'NAME2'})`,
-    `  one more msg server: npm run msg-server -- --port ${Math.max(...config.msgServerPorts) + 1}`,
+    `  one more msg server: npm run msg-server -- --port ${Math.max(...config.msgServerPorts) + 1}${
+      config.msgServerWsPorts.length > 0 ? ` --ws-port ${Math.max(...config.msgServerWsPorts) + 1}` : ''
+    }`,
     '  stop: Ctrl-C',
     '',
   ];
@@ -233,6 +246,7 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
 async function main(): Promise<number> {
   const file = configFileFromArgs(process.argv.slice(2)) ?? process.env.TT_CLUSTER_CONFIG ?? DEFAULT_CLUSTER_CONFIG_FILE;
   const config = clusterConfig.load({ file });
+  checkWebSocketPorts(config);
   const running = readRunningCluster();
   if (running !== null) {
     log(`a cluster started by "npm start" is already running (pid ${running.pid}, since ${running.startedAt}): ${running.loginUrl}`);
@@ -271,6 +285,7 @@ async function main(): Promise<number> {
       internalHost: config.internalHost,
       publicIp: config.publicIp,
       loginUrl: `http://${reachable(config.clientHost)}:${config.loginHttpPort}/msg_server`,
+      loginHttpPort: config.loginHttpPort,
       loginMsgServerPort: config.loginMsgServerPort,
       loginAdminPort: config.loginAdminPort,
       routePort: config.routePort,
@@ -278,6 +293,8 @@ async function main(): Promise<number> {
       msgServerPorts: config.msgServerPorts,
       fileServerInternalPort: config.fileServerInternalPort,
       pushServerPort: config.pushServerPort,
+      msgServerWsPorts: config.msgServerWsPorts,
+      webOrigins: webOrigins(config),
     });
     for (const spec of serviceSpecs(config, storage, pki)) supervisor.start(spec);
     const ready = await waitUntilReady(config);

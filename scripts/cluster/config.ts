@@ -27,6 +27,10 @@ const spec = {
   fileServerInternalPort: field.port(8601, 'file server port msg servers connect to (mutual TLS)'),
   pushServerPort: field.port(8500, 'push server port msg servers connect to (mutual TLS)'),
   pushWebhookUrl: field.string('', 'where the push server POSTs notifications (JSON); empty: they go to .run/push-server/dead-letter.jsonl'),
+  msgServerWsPorts: field.portList(
+    [8400, 8401],
+    'WebSocket port (for the web chat) of each msg server, in the order of msgServerPorts; [] = none',
+  ),
   database: field.string('teamtalk', 'MariaDB database name', { nonEmpty: true }),
   redisKeyPrefix: field.string('', 'prefix for every Redis key (to share a Redis between clusters)'),
   seedDemoUsers: field.bool(true, 'create the demo users (published password) when the database has no users; only while clientHost is a loopback address'),

@@ -14,6 +14,7 @@ export interface RunningCluster {
   internalHost: string;
   publicIp: string;
   loginUrl: string;
+  loginHttpPort: number;
   loginMsgServerPort: number;
   loginAdminPort: number;
   routePort: number;
@@ -21,6 +22,9 @@ export interface RunningCluster {
   msgServerPorts: number[];
   fileServerInternalPort: number;
   pushServerPort: number;
+  /** WebSocket ports of the msg servers ([] = none) and the web chat origins they accept. */
+  msgServerWsPorts: number[];
+  webOrigins: string[];
 }
 
 const FILE = join(runDir, 'cluster.json');

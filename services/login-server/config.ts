@@ -20,6 +20,7 @@ const spec = {
   msfsUrl: field.url('http://127.0.0.1:8700/', 'file/image server URL handed to clients as msfsPrior and msfsBackup', {
     protocols: ['http', 'https'],
   }),
+  webChat: field.bool(true, 'serve the browser chat client under /chat/ on the client HTTP port (it connects to msg servers that have a WebSocket port)'),
   discoveryUrl: field.url('http://127.0.0.1/api/discovery', 'discovery URL handed to clients', { protocols: ['http', 'https'] }),
   heartbeatIntervalMs: field.int(5_000, 'a heartbeat is sent on a msg-server link when nothing else was sent for this long', {
     min: 10,

@@ -15,6 +15,7 @@ import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
+import { webChatDir } from '../../lib/paths';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
 import { createAdminApi } from './http/admin-api';
@@ -117,7 +118,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
     const msgBound = await msgServers.listen(config.msgServerHost, config.msgServerPort);
     opened.push(() => msgServers.close());
     const clientHttp = await listenHttp(
-      createClientApi({ config, registry, usable, loopbackWarnings }),
+      createClientApi({ config, registry, usable, loopbackWarnings, webChatDir, logger }),
       config.httpHost,
       config.httpPort,
       config.httpMaxConnections,

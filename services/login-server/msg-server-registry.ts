@@ -14,6 +14,8 @@ export interface MsgServerRegistration {
   maxConnections: number;
   currentConnections: number;
   hostName: string;
+  /** WebSocket URL for browsers ('' = none; only msg servers of this implementation send one). */
+  wsUrl: string;
 }
 
 export interface MsgServerEntry extends MsgServerRegistration {

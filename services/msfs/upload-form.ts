@@ -68,7 +68,7 @@ export function receiveUpload(req: IncomingMessage, options: { maxBytes: number;
       }
       const out = createWriteStream(options.temp, { flags: 'wx', mode: 0o600 });
       const current = {
-        name: info.filename,
+        name: info.filename ?? '',
         size: 0,
         head: Buffer.alloc(0),
         out,

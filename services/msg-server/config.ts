@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { webSocketSpec } from './websocket-config';
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
@@ -14,6 +15,7 @@ const spec = {
   ),
   publicIp2: field.string('', 'alternative address for clients ("backupIP"); empty = publicIp1'),
   hostName: field.string(hostname(), 'name reported to the login server', { nonEmpty: true }),
+  ...webSocketSpec,
   maxConnections: field.int(100_000, 'client connections accepted at most (reported to the login server as capacity)', { min: 1 }),
   loginServers: field.hostPortList([{ host: '127.0.0.1', port: 8100 }], 'login servers to register with (host:port of their msg-server port)'),
   routeServers: field.hostPortList([{ host: '127.0.0.1', port: 8200 }], 'route servers; the msg server connects to all of them'),

@@ -16,6 +16,7 @@ import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
 import type { MsgServerContext, MsgServerStats } from './context';
 import { DeliveryTracker } from './deliveries';
+import { startWebSocketListener, type WebSocketListener } from './websocket-listener';
 import { GroupMembers } from './group-members';
 import { registerBuddyHandlers } from './handlers/buddy';
 import { registerFileHandlers } from './handlers/file';
@@ -35,6 +36,9 @@ import { REPEATS_UNTIL_MS, RelayJournal, RelayedDeliveries } from './relay-journ
 
 export interface RunningMsgServer extends RunningService {
   port: number;
+  /** The WebSocket port and the URL browsers are given (0 and '' when wsListenPort is 0). */
+  wsPort: number;
+  wsUrl: string;
   context: MsgServerContext;
 }
 
@@ -90,6 +94,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   );
   // The port clients can really reach (known once listening: port 0 picks one).
   let boundPort = config.listenPort;
+  let webSocket: WebSocketListener | null = null;
   const logins = new LoginLinks(
     config.loginServers,
     linkOptions,
@@ -97,6 +102,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       ip1: config.publicIp1,
       ip2: config.publicIp2 || config.publicIp1,
       port: () => boundPort,
+      wsUrl: () => webSocket?.url ?? '',
       maxConnections: config.maxConnections,
       hostName: config.hostName,
       currentConnections: () => users.onlineConnections,
@@ -200,6 +206,12 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   let stopped = false;
   const { port } = await server.listen(config.listenHost, config.listenPort);
   boundPort = port;
+  if (config.wsListenPort > 0) {
+    webSocket = await startWebSocketListener(config, server, logger).catch(async (err: unknown) => {
+      await server.close('the WebSocket port could not be opened');
+      throw err;
+    });
+  }
   db.start();
   routes.start();
   ctx.files.start();
@@ -226,12 +238,16 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
 
   return {
     port,
+    wsPort: webSocket?.port ?? 0,
+    wsUrl: webSocket?.url ?? '',
     context: ctx,
     async stop(reason = 'msg server stopping') {
       stopped = true;
       clearInterval(tick);
       if (statsTimer) clearInterval(statsTimer);
+      const webSocketClosed = webSocket?.stop(reason);
       await server.close(reason);
+      await webSocketClosed;
       logins.stop();
       routes.stop();
       ctx.files.stop();

@@ -43,8 +43,8 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
   const prefix = `tt_test_start_${randomBytes(3).toString('hex')}:`;
   const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
-  const ports = await Promise.all(Array.from({ length: 13 }, freeLoopbackPort));
-  const [http, loginMsg, admin, route, db, msg1, msg2, msg3, msfs, msfsInternal, file, fileInternal, push] = ports;
+  const ports = await Promise.all(Array.from({ length: 16 }, freeLoopbackPort));
+  const [http, loginMsg, admin, route, db, msg1, msg2, msg3, msfs, msfsInternal, file, fileInternal, push, ws1, ws2, ws3] = ports;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TT_RUN_DIR: runDir,
@@ -61,6 +61,7 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
     TT_CLUSTER_FILE_SERVER_PORT: String(file),
     TT_CLUSTER_FILE_SERVER_INTERNAL_PORT: String(fileInternal),
     TT_CLUSTER_PUSH_SERVER_PORT: String(push),
+    TT_CLUSTER_MSG_SERVER_WS_PORTS: `${ws1},${ws2}`,
     TT_CLUSTER_LOG_LEVEL: 'warn',
   };
   t.teardown(async () => {
@@ -80,6 +81,8 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   });
   await waitFor(() => cluster.out.text.includes('TeamTalk cluster is up'), 60_000, 'the banner');
   t.match(cluster.out.text, `login: http://127.0.0.1:${http}/msg_server`);
+  t.match(cluster.out.text, `web chat: http://127.0.0.1:${http}/chat/`);
+  t.match(cluster.out.text, `msg servers for browsers: ws://127.0.0.1:${ws1}/, ws://127.0.0.1:${ws2}/`);
   t.match(cluster.out.text, /demo logins: alice, bob, carol, dave \(password "teamtalk"\)/);
   t.match(cluster.out.text, /npm run client -- --user alice/);
 
@@ -109,7 +112,7 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   t.match(second.out.text, /already running \(pid \d+/);
 
   // One more msg server joins the running cluster.
-  const extra = run('dist/scripts/add-msg-server.js', env, ['--port', String(msg3)]);
+  const extra = run('dist/scripts/add-msg-server.js', env, ['--port', String(msg3), '--ws-port', String(ws3)]);
   await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${admin}/msg_servers`)).json()) as unknown[]).length === 3, 30_000, 'third msg server registered');
   extra.proc.kill('SIGTERM');
   t.equal(await extra.exited, 0, 'the extra msg server stops cleanly');

@@ -2,6 +2,8 @@
  * A whole cluster in the test process, over real loopback TCP: db-proxy on a
  * fresh database and Redis prefix, route server, login server, and N msg
  * servers, all on free ports. Services log nothing unless TT_TEST_LOG=debug.
+ * With `webSocket`, every msg server also opens a WebSocket port that accepts
+ * the login server's web chat origin.
  */
 import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,8 +13,10 @@ import type { RowDataPacket } from 'mysql2/promise';
 import pino from 'pino';
 import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
+import { freeLoopbackPort } from '../../scripts/infra/system';
 import { dbProxyConfig } from '../../services/db-proxy/config';
 import { startDbProxy, type RunningDbProxy } from '../../services/db-proxy/db-proxy';
+import type { LoginServerConfig } from '../../services/login-server/config';
 import { loginServerConfig } from '../../services/login-server/config';
 import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
 import { msgServerConfig, type MsgServerConfig } from '../../services/msg-server/config';
@@ -39,6 +43,9 @@ export interface ClusterOptions {
   /** db-proxies on the same database (default 1); msg servers use all of them. */
   dbProxies?: number;
   msg?: Partial<MsgServerConfig>;
+  login?: Partial<LoginServerConfig>;
+  /** Every msg server gets a WebSocket port (unless its overrides set wsListenPort). */
+  webSocket?: boolean;
   /** Fast heartbeats/timeouts so link failures are noticed quickly in tests. */
   linkTimeoutMs?: number;
   /** Keep every service's log lines (info and up) in TestCluster.logs. */
@@ -105,6 +112,15 @@ export class TestCluster {
     return `http://127.0.0.1:${this.login.httpPort}/msg_server`;
   }
 
+  /** The origin of the login server's pages (the web chat): what msg servers' WebSocket ports accept. */
+  get webOrigin(): string {
+    return `http://127.0.0.1:${this.login.httpPort}`;
+  }
+
+  get webChatUrl(): string {
+    return `${this.webOrigin}/chat/`;
+  }
+
   private get linkTiming() {
     const timeout = this.options.linkTimeoutMs ?? 3000;
     return { heartbeatIntervalMs: Math.max(50, Math.floor(timeout / 4)), linkTimeoutMs: timeout };
@@ -128,6 +144,7 @@ export class TestCluster {
           ...this.linkTiming,
           ...tlsSettings('login-server'),
           ...(this.msfs ? { msfsUrl: `http://127.0.0.1:${this.msfs.port}/` } : {}),
+          ...this.options.login,
         },
       }),
       this.logger('login-server'),
@@ -223,6 +240,7 @@ export class TestCluster {
         loginServers: [{ host: '127.0.0.1', port: this.login.msgServerPort }],
         routeServers: this.routes.map((r) => ({ host: '127.0.0.1', port: r.port })),
         dbProxies: this.dbProxies.map((d) => ({ host: '127.0.0.1', port: d.port })),
+        wsAllowedOrigins: [this.webOrigin],
         linkHeartbeatIntervalMs: timing.heartbeatIntervalMs,
         linkTimeoutMs: timing.linkTimeoutMs,
         requestTimeoutMs: 5000,
@@ -237,7 +255,8 @@ export class TestCluster {
   }
 
   async addMsgServer(overrides: Partial<MsgServerConfig> = {}): Promise<RunningMsgServer> {
-    const server = await startMsgServer(this.msgConfig(overrides), this.logger(`msg-server-${this.msgServers.length + 1}`));
+    const webSocket = this.options.webSocket && overrides.wsListenPort === undefined ? { wsListenPort: await freeLoopbackPort() } : {};
+    const server = await startMsgServer(this.msgConfig({ ...webSocket, ...overrides }), this.logger(`msg-server-${this.msgServers.length + 1}`));
     this.msgServers.push(server);
     await this.waitUntilLinked(server);
     return server;
@@ -279,6 +298,22 @@ export class TestCluster {
   /** A client logged in as `name` on msg server `server`. */
   async loginAs(name: string, server = 0, options: LoginOptions & { autoAck?: boolean; requestTimeoutMs?: number } = {}): Promise<ImClient> {
     const client = await this.connect(server, { autoAck: options.autoAck, requestTimeoutMs: options.requestTimeoutMs });
+    await client.login(name, PASSWORD, options);
+    return client;
+  }
+
+  /** A connected, not yet logged-in client of msg server `server`'s WebSocket port. */
+  async connectWebSocket(server = 0, options: { autoAck?: boolean; origin?: string } = {}): Promise<ImClient> {
+    const url = this.msgServers[server].wsUrl;
+    if (url === '') throw new Error(`msg server ${server} has no WebSocket port (start the cluster with webSocket: true)`);
+    const client = await ImClient.connectWebSocket({ url, ...options });
+    this.clients.push(client);
+    return client;
+  }
+
+  /** A client logged in as `name` over msg server `server`'s WebSocket port. */
+  async loginOverWebSocket(name: string, server = 0, options: LoginOptions & { autoAck?: boolean } = {}): Promise<ImClient> {
+    const client = await this.connectWebSocket(server, { autoAck: options.autoAck });
     await client.login(name, PASSWORD, options);
     return client;
   }

@@ -31,6 +31,8 @@ export interface Registration {
   max?: number;
   cur?: number;
   hostName?: string;
+  /** Sent as IMMsgServInfo.ws_url (this implementation's extension field). */
+  wsUrl?: string;
 }
 
 /** A msg server that registers (0x0709) on every connect; send count updates through it. */
@@ -53,6 +55,7 @@ export async function registerMsgServer(
         max_conn_cnt: reg.max ?? 100,
         cur_conn_cnt: reg.cur ?? 0,
         host_name: reg.hostName ?? `msg-${reg.port}`,
+        ...(reg.wsUrl !== undefined ? { ws_url: reg.wsUrl } : {}),
       }),
   });
   await waitFor(async () => (await adminList(login)).length === before.length + 1, 3000, `${reg.hostName} registered`);

@@ -19,17 +19,30 @@ export type MsgServerLink = PduConnection<MsgServerLinkState>;
 
 const USER_LOGGED_IN = 1;
 
+function isWebSocketUrl(url: string): boolean {
+  try {
+    const { protocol } = new URL(url);
+    return protocol === 'ws:' || protocol === 'wss:';
+  } catch {
+    return false;
+  }
+}
+
 export function registerRegistrationHandlers(
   dispatcher: Dispatcher<MsgServerLink>,
   registry: MsgServerRegistry,
   logger: Logger,
 ): void {
   dispatcher.on(IM.Server.IMMsgServInfo, (info, _pdu, link) => {
-    const log = { conn: link.id, peer: link.remoteAddress, ip1: info.ip1, ip2: info.ip2, port: info.port, hostName: info.host_name };
+    const log = { conn: link.id, peer: link.remoteAddress, ip1: info.ip1, ip2: info.ip2, port: info.port, hostName: info.host_name, wsUrl: info.ws_url };
     if (info.ip1 === '' || info.port < 1 || info.port > 65535) {
       // Handing this to clients would only send them nowhere.
       logger.warn(log, 'msg server registration without a usable address or port; not listed');
       return;
+    }
+    const wsUrl = info.ws_url ?? '';
+    if (wsUrl !== '' && !isWebSocketUrl(wsUrl)) {
+      logger.warn(log, 'msg server registration with a ws_url that is not a ws:// or wss:// URL; not offered to web clients');
     }
     const updating = registry.get(link.id) !== undefined;
     const entry = registry.register(link.id, link.remoteAddress, link.context?.connectedAt ?? Date.now(), {
@@ -39,6 +52,7 @@ export function registerRegistrationHandlers(
       maxConnections: info.max_conn_cnt,
       currentConnections: info.cur_conn_cnt,
       hostName: info.host_name,
+      wsUrl: isWebSocketUrl(wsUrl) ? wsUrl : '',
     });
     const advertisesLoopback = isLoopbackAddress(entry.ip1) || isLoopbackAddress(entry.ip2);
     logger.info(

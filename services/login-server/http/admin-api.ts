@@ -38,6 +38,7 @@ export function createAdminApi({ registry, usable, startedAt }: AdminApiDeps): e
         ip1: s.ip1,
         ip2: s.ip2,
         port: s.port,
+        wsUrl: s.wsUrl,
         cur: s.currentConnections,
         max: s.maxConnections,
         full: s.currentConnections >= s.maxConnections,

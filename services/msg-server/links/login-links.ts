@@ -13,6 +13,8 @@ export interface Registration {
   ip1: string;
   ip2: string;
   port(): number;
+  /** The WebSocket URL for browsers; '' = none (the field is then left out, as the original sends it). */
+  wsUrl(): string;
   maxConnections: number;
   hostName: string;
   /** Logged-in connections right now. */
@@ -29,6 +31,7 @@ export class LoginLinks {
           { ...serverLink(options, 'login-server', ep.host, ep.port, 'login-server'), logger },
           {
             onUp: (conn) => {
+              const wsUrl = registration.wsUrl();
               conn.send(IM.Server.IMMsgServInfo, {
                 ip1: registration.ip1,
                 ip2: registration.ip2,
@@ -36,6 +39,7 @@ export class LoginLinks {
                 max_conn_cnt: registration.maxConnections,
                 cur_conn_cnt: registration.currentConnections(),
                 host_name: registration.hostName,
+                ...(wsUrl !== '' ? { ws_url: wsUrl } : {}),
               });
             },
             onPdu: () => {},
