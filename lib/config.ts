@@ -31,6 +31,16 @@ export type Spec = Record<string, Field<unknown>>;
 export type ConfigOf<S extends Spec> = { -readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
 
 class Invalid extends Error {}
+/** Invalid, with a message saying which part is wrong (record fields). */
+class InvalidEntry extends Invalid {}
+
+function urlHasProtocol(raw: string, protocols: readonly string[]): boolean {
+  try {
+    return protocols.includes(new URL(raw).protocol.replace(/:$/, ''));
+  } catch {
+    return false;
+  }
+}
 
 function make<T>(expects: string, def: T, doc: string, parse: (raw: unknown) => T, aliases: string[] = []): Field<T> {
   return { expects, default: def, doc, parse, aliases };
@@ -113,6 +123,44 @@ export const field = {
       return items as string[];
     });
   },
+  /** A list of URLs (JSON array, or comma-separated in the environment). */
+  urlList(def: string[], doc: string, opts: { protocols: string[] }): Field<string[]> {
+    return make(`a list of URLs (${opts.protocols.join(' or ')})`, def, doc, (raw) => {
+      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(items)) throw new Invalid();
+      return items.map((item) => {
+        if (typeof item !== 'string' || !urlHasProtocol(item, opts.protocols)) throw new Invalid();
+        return item;
+      });
+    });
+  },
+  /**
+   * A JSON object whose values `parseValue` checks (it throws a message naming
+   * what is wrong); in the environment, the object as a JSON string.
+   */
+  record<V>(def: Record<string, V>, doc: string, expects: string, parseValue: (key: string, value: unknown) => V): Field<Record<string, V>> {
+    return make(expects, def, doc, (raw) => {
+      let value = raw;
+      if (typeof raw === 'string') {
+        try {
+          value = JSON.parse(raw);
+        } catch {
+          throw new Invalid();
+        }
+      }
+      if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Invalid();
+      const out: Record<string, V> = {};
+      for (const [k, v] of Object.entries(value)) {
+        try {
+          out[k] = parseValue(k, v);
+        } catch (err) {
+          if (err instanceof Invalid) throw err;
+          throw new InvalidEntry(`entry "${k}": ${(err as Error).message}`);
+        }
+      }
+      return out;
+    });
+  },
   /** A file path; a relative one is taken from the project's top folder (not the working directory). */
   file(def: string, doc: string): Field<string> {
     return make('a file path', def, doc, (raw) => {
@@ -122,14 +170,7 @@ export const field = {
   },
   url(def: string, doc: string, opts: { protocols: string[]; aliases?: string[] }): Field<string> {
     return make(`a URL (${opts.protocols.join(' or ')})`, def, doc, (raw) => {
-      if (typeof raw !== 'string') throw new Invalid();
-      let url: URL;
-      try {
-        url = new URL(raw);
-      } catch {
-        throw new Invalid();
-      }
-      if (!opts.protocols.includes(url.protocol.replace(/:$/, ''))) throw new Invalid();
+      if (typeof raw !== 'string' || !urlHasProtocol(raw, opts.protocols)) throw new Invalid();
       return raw;
     }, opts.aliases);
   },
@@ -194,8 +235,9 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
           result[key] = f.parse(value);
         } catch (err) {
           if (!(err instanceof Invalid)) throw err;
+          const detail = err instanceof InvalidEntry ? ` (${err.message})` : '';
           throw new ConfigError(
-            `${service} config: key "${key}" must be ${f.expects}, got ${JSON.stringify(value)} (from ${where})`,
+            `${service} config: key "${key}" must be ${f.expects}${detail}, got ${redactUrls(JSON.stringify(value))} (from ${where})`,
           );
         }
       }
@@ -240,4 +282,9 @@ export function configFileFromArgs(argv: string[]): string | null {
   if (i >= 0 && argv[i + 1]) return argv[i + 1];
   const eq = argv.find((a) => a.startsWith('--config='));
   return eq ? eq.slice('--config='.length) : null;
+}
+
+/** Passwords in URLs of a bad value are not echoed into error messages. */
+function redactUrls(text: string | undefined): string {
+  return String(text).replace(/(\w+:\/\/[^:/@\s"]*:)[^@\s"]*@/g, '$1***@');
 }

@@ -6,6 +6,7 @@ import { defineConfig, field, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { ConfigError } from '../../lib/errors';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
+import { MAIN_SERVER, MessageTables } from './message-tables';
 
 export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   listenHost: field.string('127.0.0.1', 'address msg servers connect to', { nonEmpty: true }),
@@ -15,12 +16,37 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
     protocols: ['mysql', 'mariadb'],
     aliases: ['MYSQL_URL'],
   }),
-  mysqlPoolSize: field.int(12, 'MySQL connections in the pool', { min: 2, max: 500 }),
+  mysqlPoolSize: field.int(12, 'MySQL connections in the pool (per database server and per replica)', { min: 2, max: 500 }),
+  mysqlReplicaUrls: field.urlList([], 'replicas of the main database (MariaDB GTID replication): user, department, group, session and history reads may go to them, never missing an acknowledged write (replicaWaitMs)', {
+    protocols: ['mysql', 'mariadb'],
+  }),
+  mysqlServers: field.record<MysqlServerEntry>(
+    {},
+    'more database servers for message tables, by name: {"shard2": {"url": "mysql://...", "replicaUrls": ["mysql://..."]}}; shardMap says which tables each holds',
+    'an object of server name -> {"url": "mysql://...", "replicaUrls": [...]}',
+    parseMysqlServer,
+  ),
+  shardMap: field.record<string>(
+    {},
+    'which database server holds which message tables (IMMessage_N and IMGroupMessage_N): {"8-15": "shard2"}, table index or FROM-TO -> a name of mysqlServers or "main"; unlisted tables are on main',
+    'an object of table index or FROM-TO -> server name',
+    (_range, server) => {
+      if (typeof server !== 'string' || server === '') throw new Error('the value must be a server name');
+      return server;
+    },
+  ),
+  replicaWaitMs: field.int(200, 'a replica read waits this long at most for the replica to apply what the primary had committed when the read arrived; then it goes to the primary', { min: 1, max: 60_000 }),
+  replicaMaxLagMs: field.int(5000, 'a replica whose measured lag is above this is not read from until it catches up', { min: 10 }),
+  replicaLagProbeMs: field.int(1000, 'how often each replica\'s lag is measured (time until a write committed on the primary is applied on it)', { min: 50 }),
   redisUrl: field.url('redis://127.0.0.1:36379/0', 'Redis server (counters, unread, group members)', {
     protocols: ['redis', 'rediss'],
     aliases: ['REDIS_URL'],
   }),
   redisKeyPrefix: field.string('', 'prefix of every Redis key (TeamTalk key names follow it)'),
+  redisClusterNodes: field.hostPortList([], 'Redis Cluster: some of its nodes (host:port; the others are discovered); set = cluster mode, redisUrl then gives only the password and TLS (see README: key layout)'),
+  redisSentinels: field.hostPortList([], 'Redis Sentinel: the sentinels (host:port); set = the master named redisSentinelName is used, and followed after a failover; redisUrl gives its password, database and TLS'),
+  redisSentinelName: field.string('mymaster', 'name of the master the sentinels watch', { nonEmpty: true }),
+  redisSentinelPassword: field.string('', 'password of the sentinels themselves (empty: none)'),
   storageTimeoutMs: field.int(5000, 'a MySQL query or Redis command that takes longer fails the request', { min: 100 }),
   storageConnectTimeoutMs: field.int(2000, 'how long connecting to MySQL / Redis may take', { min: 100 }),
   maxQueuedRequests: field.int(20000, 'requests in progress over all connections; beyond it requests get a BUSY reply', {
@@ -65,6 +91,32 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
 
 export type DbProxyConfig = ConfigOf<typeof dbProxyConfig.spec>;
 
+export interface MysqlServerEntry {
+  url: string;
+  replicaUrls: string[];
+}
+
+const SERVER_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+function isMysqlUrl(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    return ['mysql:', 'mariadb:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+function parseMysqlServer(name: string, value: unknown): MysqlServerEntry {
+  if (!SERVER_NAME.test(name) || name === MAIN_SERVER) throw new Error(`server names are lower-case words (not "${MAIN_SERVER}")`);
+  const entry = value as { url?: unknown; replicaUrls?: unknown };
+  if (!entry || typeof entry !== 'object' || !isMysqlUrl(entry.url)) throw new Error('"url" must be a mysql:// URL');
+  const replicas = entry.replicaUrls ?? [];
+  if (!Array.isArray(replicas) || !replicas.every(isMysqlUrl)) throw new Error('"replicaUrls" must be a list of mysql:// URLs');
+  for (const key of Object.keys(entry)) if (key !== 'url' && key !== 'replicaUrls') throw new Error(`unknown field "${key}"`);
+  return { url: entry.url, replicaUrls: replicas as string[] };
+}
+
 /** Rules a single field cannot express; throws ConfigError naming the key. */
 /** The hours of pushShieldHours as [start, end), or null for "never". */
 export function shieldHours(spec: string): [number, number] | null {
@@ -78,6 +130,17 @@ export function shieldHours(spec: string): [number, number] | null {
 
 export function checkDbProxyConfig(config: DbProxyConfig): void {
   shieldHours(config.pushShieldHours);
+  // Throws naming shardMap when it lists a table twice, out of range, or an unknown server.
+  new MessageTables(config.messageTableCount, config.shardMap, Object.keys(config.mysqlServers));
+  if (config.redisClusterNodes.length > 0 && config.redisSentinels.length > 0) {
+    throw new ConfigError('db-proxy config: keys "redisClusterNodes" and "redisSentinels" exclude each other (a cluster, or a master watched by sentinels)');
+  }
+  if (config.redisClusterNodes.length > 0 && /[{}]/.test(config.redisKeyPrefix)) {
+    throw new ConfigError('db-proxy config: key "redisKeyPrefix" must not contain "{" or "}" with a Redis Cluster (it would put every key into one hash slot)');
+  }
+  if (config.replicaWaitMs >= config.storageTimeoutMs) {
+    throw new ConfigError(`db-proxy config: key "replicaWaitMs" (${config.replicaWaitMs}) must be below "storageTimeoutMs" (${config.storageTimeoutMs})`);
+  }
   if (config.msfsUrl !== '') {
     let url: URL | null = null;
     try {

@@ -1,6 +1,7 @@
 /** Everything the handlers share: storage gateways and the state classes built on them. */
 import type { Logger } from '../../lib/log';
 import type { DbProxyConfig } from './config';
+import type { DatabaseServers } from './database-servers';
 import type { GroupMembers } from './group-members';
 import type { LoginFailures } from './login-failures';
 import type { MessageReader } from './message-reader';
@@ -16,7 +17,10 @@ import type { UserDirectory } from './user-directory';
 export interface DbProxyContext {
   readonly config: DbProxyConfig;
   readonly logger: Logger;
+  /** The main database's primary: users, groups, relations, sessions (writes, and reads that must see the latest). */
   readonly mysql: MysqlGateway;
+  /** Every database server: main (with replicas for reads: databases.main.read) and the message-table shards. */
+  readonly databases: DatabaseServers;
   readonly redis: RedisGateway;
   readonly tables: MessageTables;
   readonly relations: Relations;

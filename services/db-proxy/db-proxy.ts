@@ -138,7 +138,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
   try {
     address = await server.listen(config.listenHost, config.listenPort);
   } catch (err) {
-    await Promise.all([mysql.close(), redis.close()]);
+    await Promise.all([ctx.databases.close(), redis.close()]);
     throw err;
   }
   sync.start();
@@ -157,7 +157,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       for (const conn of server.connections) conn.close(reason);
       await waitUntil(() => server.connections.size === 0, 1000);
       await server.close(reason);
-      await Promise.all([mysql.close(), redis.close()]);
+      await Promise.all([ctx.databases.close(), redis.close()]);
       logger.info('db-proxy stopped');
     })();
     return stopped;

@@ -5,7 +5,6 @@
  * not exist as far as messaging is concerned.
  */
 import type { RedisGateway } from './redis-gateway';
-import { RedisKeys } from './redis-keys';
 
 export class GroupMembers {
   constructor(private readonly redis: RedisGateway) {}
@@ -13,7 +12,7 @@ export class GroupMembers {
   /** Member id -> join time, or null when the group does not exist. */
   async members(groupId: number): Promise<Map<number, number> | null> {
     this.redis.assertUp();
-    const hash = await this.redis.client.hgetall(RedisKeys.groupMembers(groupId));
+    const hash = await this.redis.client.hgetall(this.redis.keys.groupMembers(groupId));
     const entries = Object.entries(hash);
     if (entries.length === 0) return null;
     return new Map(entries.map(([uid, joined]) => [Number(uid), Number(joined) || 0]));
@@ -27,20 +26,14 @@ export class GroupMembers {
   /** When the user joined the group, or null when they are not a member (or there is no such group). */
   async joinTime(groupId: number, userId: number): Promise<number | null> {
     this.redis.assertUp();
-    const joined = await this.redis.client.hget(RedisKeys.groupMembers(groupId), String(userId));
+    const joined = await this.redis.client.hget(this.redis.keys.groupMembers(groupId), String(userId));
     return joined === null ? null : Number(joined) || 0;
   }
 
   /** Which of the groups exist, in order. */
   async exist(groupIds: readonly number[]): Promise<boolean[]> {
     if (groupIds.length === 0) return [];
-    this.redis.assertUp();
-    const pipeline = this.redis.client.pipeline();
-    for (const gid of groupIds) pipeline.exists(RedisKeys.groupMembers(gid));
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([err, n]) => {
-      if (err) throw err;
-      return Number(n) > 0;
-    });
+    const results = await this.redis.commands(groupIds.map((gid) => ['exists', this.redis.keys.groupMembers(gid)]));
+    return results.map((n) => Number(n) > 0);
   }
 }

@@ -22,7 +22,6 @@ import { LogThrottle } from '../../lib/log-throttle';
 import { unixNow } from './message-tables';
 import type { MysqlGateway } from './mysql-gateway';
 import type { RedisGateway } from './redis-gateway';
-import { RedisKeys } from './redis-keys';
 import { isStorageError } from './storage-errors';
 
 const GROUP = IM.BaseDefine.SessionType.SESSION_TYPE_GROUP;
@@ -71,7 +70,7 @@ export class GroupSessionSync {
       const startedAt = unixNow();
       if (this.since === null) {
         // Resume where the last pass of any db-proxy stopped, so activity while we were down is not skipped.
-        const last = Number(await this.redis.client.get(RedisKeys.lastGroupSync()));
+        const last = Number(await this.redis.client.get(this.redis.keys.lastGroupSync()));
         this.since = last > 0 ? last : startedAt;
       }
       const from = this.since - LOOK_BACK_S;
@@ -88,7 +87,7 @@ export class GroupSessionSync {
       }
       for (const [id, lastChated] of this.synced) if (lastChated < from) this.synced.delete(id);
       this.since = startedAt;
-      await this.redis.client.set(RedisKeys.lastGroupSync(), String(startedAt));
+      await this.redis.client.set(this.redis.keys.lastGroupSync(), String(startedAt));
     } catch (err) {
       if (!isStorageError(err)) {
         this.logger.error({ err }, 'group session sync failed');
@@ -101,7 +100,7 @@ export class GroupSessionSync {
   }
 
   private async syncGroup(groupId: number, lastChated: number): Promise<void> {
-    const members = Object.keys(await this.redis.client.hgetall(RedisKeys.groupMembers(groupId))).map(Number);
+    const members = Object.keys(await this.redis.client.hgetall(this.redis.keys.groupMembers(groupId))).map(Number);
     for (let i = 0; i < members.length; i += CHUNK) {
       const chunk = members.slice(i, i + CHUNK);
       await this.mysql.query(

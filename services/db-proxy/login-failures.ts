@@ -6,7 +6,6 @@
  * login clears the count.
  */
 import type { RedisGateway } from './redis-gateway';
-import { RedisKeys } from './redis-keys';
 
 export class LoginFailures {
   constructor(
@@ -17,19 +16,19 @@ export class LoginFailures {
 
   async isLocked(userName: string): Promise<boolean> {
     this.redis.assertUp();
-    const count = await this.redis.client.get(RedisKeys.loginFailures(userName));
+    const count = await this.redis.client.get(this.redis.keys.loginFailures(userName));
     return Number(count ?? 0) > this.maxFailures;
   }
 
   /** Counts one failure; returns the failures in the current window. */
   async record(userName: string): Promise<number> {
     this.redis.assertUp();
-    const key = RedisKeys.loginFailures(userName);
+    const key = this.redis.keys.loginFailures(userName);
     return Number(await this.redis.client.ttCountLoginFailure(1, key, this.windowSec));
   }
 
   async clear(userName: string): Promise<void> {
     this.redis.assertUp();
-    await this.redis.client.del(RedisKeys.loginFailures(userName));
+    await this.redis.client.del(this.redis.keys.loginFailures(userName));
   }
 }

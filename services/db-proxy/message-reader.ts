@@ -3,6 +3,9 @@
  * message of many conversations at once (for unread counts and recent
  * sessions), and audio rebuilt from IMAudio.
  *
+ * Every read goes to the server holding the table (the shard map), and may be
+ * served by its replicas (DatabaseServer.read: never missing an acknowledged write).
+ *
  * Order is by msgId (newest first). The original sorts by `created`, which is
  * the same order as long as msg servers' clocks agree; msgId is the order the
  * conversation really had, and it is what msg_id_begin pages on.
@@ -11,8 +14,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { IM } from '../../pdu/commands';
 import { isAudioType, isGroupType, isSingleType, joinAudio } from './message-content';
 import type { AudioFiles } from './audio-files';
+import type { DatabaseServers } from './database-servers';
 import type { MessageTables } from './message-tables';
-import type { MysqlGateway } from './mysql-gateway';
 
 /** Largest page a history request gets, whatever msg_cnt asks for (bounds the reply size). */
 export const MAX_PAGE = 500;
@@ -31,14 +34,22 @@ export interface LatestMessage {
 type MsgInfo = IM.BaseDefine.IMsgInfo;
 
 export class MessageReader {
+  private readonly tables: MessageTables;
+
   constructor(
-    private readonly mysql: MysqlGateway,
-    private readonly tables: MessageTables,
+    private readonly databases: DatabaseServers,
     /** latest_msg_data of audio messages: the clients' encryption of "[语音]". */
     private readonly audioPlaceholder: Uint8Array,
     /** Reads the bytes of voice messages kept in msfs (IMAudio.path set, data NULL). */
     private readonly audioFiles: AudioFiles | null = null,
-  ) {}
+  ) {
+    this.tables = databases.tables;
+  }
+
+  /** A read of message table `table`, on its server (or that server's replicas). */
+  private read(table: string, sql: string, values: unknown[]): Promise<RowDataPacket[]> {
+    return this.databases.forTable(table).read<RowDataPacket[]>(sql, values);
+  }
 
   // ---- newest message of many conversations ----
 
@@ -66,7 +77,8 @@ export class MessageReader {
     }
     await Promise.all(
       [...byTable].map(async ([table, list]) => {
-        const rows = await this.mysql.query<RowDataPacket[]>(
+        const rows = await this.read(
+          table,
           `SELECT m.${column} AS cid, m.msgId, m.type, m.content, m.${senderColumn} AS sender
              FROM ${table} m
              JOIN (SELECT ${column}, MAX(msgId) AS top FROM ${table}
@@ -93,8 +105,10 @@ export class MessageReader {
   async pageOfRelation(relationId: number, beginMsgId: number, count: number): Promise<MsgInfo[]> {
     const limit = Math.min(count, MAX_PAGE);
     if (limit === 0) return [];
-    const rows = await this.mysql.query<RowDataPacket[]>(
-      `SELECT msgId, fromId AS sender, type, content, created FROM ${this.tables.single(relationId)}
+    const table = this.tables.single(relationId);
+    const rows = await this.read(
+      table,
+      `SELECT msgId, fromId AS sender, type, content, created FROM ${table}
         WHERE relateId = ? AND status = 0 ${beginMsgId > 0 ? 'AND msgId <= ?' : ''}
         ORDER BY msgId DESC LIMIT ?`,
       beginMsgId > 0 ? [relationId, beginMsgId, limit] : [relationId, limit],
@@ -104,8 +118,10 @@ export class MessageReader {
 
   async byIdsOfRelation(relationId: number, msgIds: readonly number[]): Promise<MsgInfo[]> {
     if (msgIds.length === 0) return [];
-    const rows = await this.mysql.query<RowDataPacket[]>(
-      `SELECT msgId, fromId AS sender, type, content, created FROM ${this.tables.single(relationId)}
+    const table = this.tables.single(relationId);
+    const rows = await this.read(
+      table,
+      `SELECT msgId, fromId AS sender, type, content, created FROM ${table}
         WHERE relateId = ? AND status = 0 AND msgId IN (?) ORDER BY msgId DESC LIMIT ${MAX_BY_ID}`,
       [relationId, uniqueIds(msgIds)],
     );
@@ -113,8 +129,10 @@ export class MessageReader {
   }
 
   async latestIdOfRelation(relationId: number): Promise<number> {
-    const rows = await this.mysql.query<RowDataPacket[]>(
-      `SELECT MAX(msgId) AS top FROM ${this.tables.single(relationId)} WHERE relateId = ? AND status = 0`,
+    const table = this.tables.single(relationId);
+    const rows = await this.read(
+      table,
+      `SELECT MAX(msgId) AS top FROM ${table} WHERE relateId = ? AND status = 0`,
       [relationId],
     );
     return Number(rows[0]?.top ?? 0);
@@ -125,8 +143,10 @@ export class MessageReader {
   async pageOfGroup(groupId: number, beginMsgId: number, count: number, since: number): Promise<MsgInfo[]> {
     const limit = Math.min(count, MAX_PAGE);
     if (limit === 0) return [];
-    const rows = await this.mysql.query<RowDataPacket[]>(
-      `SELECT msgId, userId AS sender, type, content, created FROM ${this.tables.group(groupId)}
+    const table = this.tables.group(groupId);
+    const rows = await this.read(
+      table,
+      `SELECT msgId, userId AS sender, type, content, created FROM ${table}
         WHERE groupId = ? AND status = 0 AND created >= ? ${beginMsgId > 0 ? 'AND msgId <= ?' : ''}
         ORDER BY msgId DESC LIMIT ?`,
       beginMsgId > 0 ? [groupId, since, beginMsgId, limit] : [groupId, since, limit],
@@ -136,8 +156,10 @@ export class MessageReader {
 
   async byIdsOfGroup(groupId: number, msgIds: readonly number[], since: number): Promise<MsgInfo[]> {
     if (msgIds.length === 0) return [];
-    const rows = await this.mysql.query<RowDataPacket[]>(
-      `SELECT msgId, userId AS sender, type, content, created FROM ${this.tables.group(groupId)}
+    const table = this.tables.group(groupId);
+    const rows = await this.read(
+      table,
+      `SELECT msgId, userId AS sender, type, content, created FROM ${table}
         WHERE groupId = ? AND status = 0 AND created >= ? AND msgId IN (?) ORDER BY msgId DESC LIMIT ${MAX_BY_ID}`,
       [groupId, since, uniqueIds(msgIds)],
     );
@@ -145,8 +167,10 @@ export class MessageReader {
   }
 
   async latestIdOfGroup(groupId: number): Promise<number> {
-    const rows = await this.mysql.query<RowDataPacket[]>(
-      `SELECT MAX(msgId) AS top FROM ${this.tables.group(groupId)} WHERE groupId = ? AND status = 0`,
+    const table = this.tables.group(groupId);
+    const rows = await this.read(
+      table,
+      `SELECT MAX(msgId) AS top FROM ${table} WHERE groupId = ? AND status = 0`,
       [groupId],
     );
     return Number(rows[0]?.top ?? 0);
@@ -158,7 +182,7 @@ export class MessageReader {
     const audioIds = wanted.filter((r) => isAudioType(Number(r.type))).map((r) => Number(r.content));
     const audio = new Map<number, Buffer>();
     if (audioIds.length > 0) {
-      const clips = await this.mysql.query<RowDataPacket[]>('SELECT id, duration, data, path, size FROM IMAudio WHERE id IN (?)', [
+      const clips = await this.databases.main.read<RowDataPacket[]>('SELECT id, duration, data, path, size FROM IMAudio WHERE id IN (?)', [
         audioIds,
       ]);
       const inMsfs = clips.filter((c) => c.data === null && String(c.path ?? '') !== '' && Number(c.duration) > 0 && Number(c.size) > 0);

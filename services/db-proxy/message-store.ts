@@ -8,10 +8,12 @@
  *   2. relation ids of single conversations (cached; created on first message);
  *   3. msg ids: one Lua call allocates for every conversation in the batch,
  *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
- *   4. ONE transaction: audio rows, one multi-row INSERT per message table, the
- *      recent-session touches of both sides (coalesced, RecentSessionTouches)
- *      and groups' lastChated; COMMIT (one statement per query: no
- *      multi-statement queries);
+ *   4. ONE transaction on the main database: audio rows, one multi-row INSERT
+ *      per message table it holds, the recent-session touches of both sides
+ *      (coalesced, RecentSessionTouches) and groups' lastChated; COMMIT (one
+ *      statement per query: no multi-statement queries). Message tables on
+ *      other servers (the shard map): once main has committed, one transaction
+ *      per such server, in parallel, holding only its message rows;
  *   5. one Lua call for the unread counters (single: receiver's hash; group:
  *      group count + sender's copy);
  *   6. only then the replies, with the msg ids.
@@ -27,7 +29,13 @@
  *
  * If any step fails, every message of the batch is answered with msg_id 0 and
  * PduFlag.STORAGE_ERROR: a message is acknowledged only when its row and its
- * counters are written. (A COMMIT whose answer was lost is looked up first:
+ * counters are written. Across servers a batch is not one transaction, so the
+ * rule is applied per server: main first (if it fails, nothing was written
+ * anywhere), then each other server; a message whose server failed after main
+ * committed is answered as failed, the others as stored. A failed message may
+ * leave a touched session or an IMAudio row behind, never a row without an
+ * ack that a retry would not recognise: its store token names its table and
+ * msg id, and a retry looks on the server holding that table. (A COMMIT whose answer was lost is looked up first:
  * storedDespite.) Several batches run at once on different connections
  * (storeBatchConcurrency); while all are busy, new messages wait and form the
  * next, larger batch, which is what keeps the cost per message low under load.
@@ -48,11 +56,11 @@ import {
 import type { AudioFiles } from './audio-files';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
-import type { MysqlGateway, SettleQuery, Transaction } from './mysql-gateway';
+import type { DatabaseServer, DatabaseServers } from './database-servers';
+import type { SettleQuery, Transaction } from './mysql-gateway';
 import type { RecentSessionTouches, SessionKey, TouchPlan } from './recent-session-touches';
-import type { RedisGateway } from './redis-gateway';
+import type { RedisCommand, RedisGateway } from './redis-gateway';
 import type { UserDirectory } from './user-directory';
-import { RedisKeys } from './redis-keys';
 import { Relations } from './relations';
 import {
   CommitOutcomeUnknownError,
@@ -99,6 +107,14 @@ interface IdBlock {
   high: number;
 }
 
+/** The part of a batch one database server stores, in one transaction. */
+interface ServerPart {
+  readonly server: DatabaseServer;
+  /** The messages whose table is on this server. */
+  readonly messages: PendingMessage[];
+  readonly blocks: IdBlock[];
+}
+
 /** A batch's statements and, once run, their results. */
 interface RowStatements {
   statements: Array<{ sql: string; values: unknown[] }>;
@@ -131,7 +147,7 @@ export class MessageStore {
   private readonly throttle = new LogThrottle();
 
   constructor(
-    private readonly mysql: MysqlGateway,
+    private readonly databases: DatabaseServers,
     private readonly redis: RedisGateway,
     private readonly relations: Relations,
     private readonly counters: MsgIdCounters,
@@ -221,32 +237,39 @@ export class MessageStore {
   private async storeBatch(batch: PendingMessage[]): Promise<void> {
     const now = unixNow();
     let live = batch;
+    let notStored = new Set<PendingMessage>();
     try {
       // Both stores are needed; failing before the first write keeps counters untouched.
-      this.mysql.assertUp();
+      this.databases.main.primary.assertUp();
       this.redis.assertUp();
       live = await this.refuseUnauthorized(batch);
       live = await this.setAsideRetries(live);
       if (live.length === 0) return;
       await this.assignConversations(live);
+      live = this.failOnServersDown(live);
+      if (live.length === 0) return;
       const blocks = await this.allocateIds(live);
       await this.recordTokens(live);
       const plan = this.touches.plan(now, sessionsTouchedBy(live), live.filter((m) => m.group).map((m) => m.msg.to_session_id));
-      try {
-        await this.writeRows(live, blocks, plan, now);
-      } catch (err) {
-        if (!(err instanceof CommitOutcomeUnknownError) || !(await this.storedDespite(err, live, blocks))) throw err;
-      }
+      notStored = await this.writeRows(live, blocks, plan, now);
       this.touches.committed(now, plan);
       // After COMMIT: should this fail, the rows are stored but the messages are still
       // answered as failed (a message counts as delivered only with its unread count).
-      await this.bumpCounters(live);
+      await this.bumpCounters(notStored.size === 0 ? live : live.filter((m) => !notStored.has(m)));
     } catch (err) {
       this.reportFailure(err, live.length);
       for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
       return;
     }
-    for (const m of live) m.resolve({ msgId: m.msgId, flag: PduFlag.NONE });
+    for (const m of live) m.resolve(notStored.has(m) ? { msgId: 0, flag: PduFlag.STORAGE_ERROR } : { msgId: m.msgId, flag: PduFlag.NONE });
+  }
+
+  /** Messages whose table is on a database server known to be down fail now, before ids are allocated for them. */
+  private failOnServersDown(live: PendingMessage[]): PendingMessage[] {
+    const down = live.filter((m) => !this.databases.forTable((m.conversation as Conversation).table).primary.isUp);
+    if (down.length === 0) return live;
+    for (const m of down) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
+    return live.filter((m) => !down.includes(m));
   }
 
   /**
@@ -265,14 +288,11 @@ export class MessageStore {
     }
     const groupMessages = batch.filter((m) => m.group);
     if (groupMessages.length > 0) {
-      this.redis.assertUp();
-      const pipeline = this.redis.client.pipeline();
-      for (const m of groupMessages) pipeline.hget(RedisKeys.groupMembers(m.msg.to_session_id), String(m.msg.from_user_id));
-      const results = (await pipeline.exec()) ?? [];
+      const results = await this.redis.commands(
+        groupMessages.map((m) => ['hget', this.redis.keys.groupMembers(m.msg.to_session_id), String(m.msg.from_user_id)]),
+      );
       groupMessages.forEach((m, i) => {
-        const [err, joined] = results[i];
-        if (err) throw err;
-        if (joined === null) refused.add(m);
+        if (results[i] === null) refused.add(m);
       });
     }
     if (refused.size === 0) return batch;
@@ -295,8 +315,7 @@ export class MessageStore {
   private async setAsideRetries(live: PendingMessage[]): Promise<PendingMessage[]> {
     const tokened = live.filter((m) => m.token !== '' && !m.tokenChecked);
     if (tokened.length === 0) return live;
-    this.redis.assertUp();
-    const recorded = await this.redis.client.mget(...tokened.map((m) => RedisKeys.storeToken(m.token)));
+    const recorded = await this.redis.mget(tokened.map((m) => this.redis.keys.storeToken(m.token)));
     const retries = new Map<PendingMessage, string>();
     tokened.forEach((m, i) => {
       const value = recorded[i];
@@ -313,7 +332,8 @@ export class MessageStore {
       const wait = Number(at) + this.options.settleMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (!this.tables.isMessageTable(table) || (column !== 'relateId' && column !== 'groupId')) throw new Error(`bad store token record "${recorded}"`);
-      const rows = await this.mysql.query<Array<{ n: number }>>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ?`, [
+      // On the primary holding the table now (it may have moved since the first attempt).
+      const rows = await this.databases.forTable(table).primary.query<Array<{ n: number }>>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ?`, [
         Number(id),
         Number(msgId),
       ]);
@@ -338,12 +358,12 @@ export class MessageStore {
     const tokened = live.filter((m) => m.token !== '');
     if (tokened.length === 0) return;
     const now = Date.now();
-    const pipeline = this.redis.client.pipeline();
-    for (const m of tokened) {
-      const c = m.conversation as Conversation;
-      pipeline.set(RedisKeys.storeToken(m.token), `${now}|${c.table}|${c.column}|${c.id}|${m.msgId}`, 'EX', this.options.tokenTtlSec);
-    }
-    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+    await this.redis.commands(
+      tokened.map((m): RedisCommand => {
+        const c = m.conversation as Conversation;
+        return ['set', this.redis.keys.storeToken(m.token), `${now}|${c.table}|${c.column}|${c.id}|${m.msgId}`, 'EX', this.options.tokenTtlSec];
+      }),
+    );
   }
 
   private async assignConversations(live: PendingMessage[]): Promise<void> {
@@ -355,11 +375,11 @@ export class MessageStore {
     for (const m of live) {
       if (m.group) {
         const gid = m.msg.to_session_id;
-        m.conversation = { counterKey: RedisKeys.groupMsgId(gid), table: this.tables.group(gid), column: 'groupId', id: gid };
+        m.conversation = { counterKey: this.redis.keys.groupMsgId(gid), table: this.tables.group(gid), column: 'groupId', id: gid };
       } else {
         const rid = relations.get(Relations.key(m.msg.from_user_id, m.msg.to_session_id));
         if (rid === undefined) throw new Error(`relation of ${m.msg.from_user_id} and ${m.msg.to_session_id} was not created`);
-        m.conversation = { counterKey: RedisKeys.msgId(rid), table: this.tables.single(rid), column: 'relateId', id: rid };
+        m.conversation = { counterKey: this.redis.keys.msgId(rid), table: this.tables.single(rid), column: 'relateId', id: rid };
       }
     }
   }
@@ -389,17 +409,67 @@ export class MessageStore {
     });
   }
 
-  /** The transaction, retried on deadlock, and once with fresh ids if a counter turned out to be behind. */
-  private async writeRows(live: PendingMessage[], blocks: IdBlock[], plan: TouchPlan, now: number): Promise<void> {
+  /**
+   * Writes the batch: on main, one transaction with the audio rows, the rows of
+   * message tables main holds, the session touches and groups' lastChated; once
+   * that committed, one transaction per other server holding some of the
+   * batch's tables, in parallel. Throws when main failed (nothing is stored);
+   * returns the messages whose server failed afterwards (not stored).
+   */
+  private async writeRows(live: PendingMessage[], blocks: IdBlock[], plan: TouchPlan, now: number): Promise<Set<PendingMessage>> {
+    const [main, ...others] = this.partsByServer(live, blocks);
+    try {
+      await this.writePart(main, live, plan, now);
+    } catch (err) {
+      // Nothing was written on the other servers: their ids go back.
+      await this.releaseIds(others.flatMap((p) => p.blocks)).catch(() => undefined);
+      throw err;
+    }
+    const notStored = new Set<PendingMessage>();
+    await Promise.all(
+      others.map(async (part) => {
+        try {
+          await this.writePart(part, [], null, now);
+        } catch (err) {
+          this.reportFailure(err, part.messages.length);
+          for (const m of part.messages) notStored.add(m);
+        }
+      }),
+    );
+    return notStored;
+  }
+
+  /** The batch split by the server holding each message's table: main first (always, it holds the sessions). */
+  private partsByServer(live: PendingMessage[], blocks: IdBlock[]): ServerPart[] {
+    const parts = new Map<DatabaseServer, ServerPart>([[this.databases.main, { server: this.databases.main, messages: [], blocks: [] }]]);
+    const partOf = (c: Conversation) => {
+      const server = this.databases.forTable(c.table);
+      let part = parts.get(server);
+      if (!part) parts.set(server, (part = { server, messages: [], blocks: [] }));
+      return part;
+    };
+    for (const m of live) partOf(m.conversation as Conversation).messages.push(m);
+    for (const b of blocks) partOf(b.conversation).blocks.push(b);
+    return [...parts.values()];
+  }
+
+  /**
+   * One server's transaction (main's also inserts `audio` rows and applies the
+   * touch plan), retried on deadlock, and once with fresh ids if a counter
+   * turned out to be behind. A COMMIT with an unknown outcome is looked up.
+   */
+  private async writePart(part: ServerPart, audio: PendingMessage[], plan: TouchPlan | null, now: number): Promise<void> {
+    const nothingToDo = part.messages.length === 0 && audio.every((m) => m.audio === null) && (plan === null || plan.update.length + plan.upsert.length + plan.groups.length === 0);
+    if (nothingToDo) return;
     let reallocated = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.mysql.transaction(async (tx) => {
+        await part.server.primary.transaction(async (tx) => {
           // Audio rows first: the message rows hold their ids.
-          await this.insertAudio(tx, live);
-          const rows = this.rowStatements(live, plan, now);
+          await this.insertAudio(tx, audio);
+          const rows = this.rowStatements(part.messages, plan, now);
           for (const { sql, values } of rows.statements) rows.results.push(await tx.query<unknown>(sql, values));
-          await this.recreateMissingSessions(rows, plan, now, tx);
+          if (plan !== null) await this.recreateMissingSessions(rows, plan, now, tx);
         });
         return;
       } catch (err) {
@@ -407,18 +477,24 @@ export class MessageStore {
         // Concurrent batches creating the same new session rows can deadlock on InnoDB's gap locks even with rows sorted.
         if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
           this.throttle.run('store:lock-retry', (suppressed) =>
-            this.logger.info({ errno, attempt, messages: live.length, similarNotLogged: suppressed }, 'message store transaction was a deadlock victim; retrying'),
+            this.logger.info({ errno, attempt, messages: part.messages.length, server: part.server.name, similarNotLogged: suppressed }, 'message store transaction was a deadlock victim; retrying'),
           );
           await deadlockRetryPause(attempt);
           continue;
         }
         if (errno === MysqlErrno.DUP_ENTRY && !reallocated) {
           reallocated = true;
-          this.logger.warn({ err: (err as Error).message }, 'msg id already stored: counter was behind MySQL; re-verifying and retrying');
-          await this.reallocateConflicting(blocks);
+          this.logger.warn({ err: (err as Error).message, server: part.server.name }, 'msg id already stored: counter was behind MySQL; re-verifying and retrying');
+          await this.reallocateConflicting(part.blocks);
+          // The retry of a token must look for the ids the messages are stored under now.
+          await this.recordTokens(part.messages);
           continue;
         }
-        if (!(err instanceof CommitOutcomeUnknownError)) await this.releaseIds(blocks);
+        if (err instanceof CommitOutcomeUnknownError) {
+          if (await this.storedDespite(err, part)) return;
+          throw err;
+        }
+        await this.releaseIds(part.blocks);
         throw err;
       }
     }
@@ -427,22 +503,27 @@ export class MessageStore {
   /**
    * The connection broke (or timed out) around COMMIT. Rather than answer
    * "failed" for messages that may be stored (the client would send them again,
-   * as duplicates), MySQL is asked once the transaction's thread has ended.
-   * Stored: the batch goes on to its counters and acks. Not stored, or MySQL
-   * cannot tell: it fails as before, and ids of a batch known not stored are given back.
+   * as duplicates), the server is asked once the transaction's thread has ended.
+   * Stored: the part goes on to its counters and acks. Not stored, or it cannot
+   * tell (also: a main transaction without message rows, which leaves nothing to
+   * count): it fails, and ids of a part known not stored are given back.
    */
-  private async storedDespite(err: CommitOutcomeUnknownError, live: PendingMessage[], blocks: IdBlock[]): Promise<boolean> {
-    const found = await this.mysql.settleUnknownCommit(err, (query) => this.countStoredRows(query, live));
-    const outcome = found === null ? 'unknown' : found === live.length ? 'stored' : found === 0 ? 'not stored' : 'partly stored';
-    this.logger.warn({ threadId: err.threadId, messages: live.length, found, outcome, err: err.message }, 'message store: COMMIT outcome was unknown; checked in MySQL');
-    if (found === 0) await this.releaseIds(blocks).catch(() => undefined);
+  private async storedDespite(err: CommitOutcomeUnknownError, part: ServerPart): Promise<boolean> {
+    if (part.messages.length === 0) return false;
+    const found = await part.server.primary.settleUnknownCommit(err, (query) => this.countStoredRows(query, part.messages));
+    const outcome = found === null ? 'unknown' : found === part.messages.length ? 'stored' : found === 0 ? 'not stored' : 'partly stored';
+    this.logger.warn(
+      { threadId: err.threadId, server: part.server.name, messages: part.messages.length, found, outcome, err: err.message },
+      'message store: COMMIT outcome was unknown; checked in MySQL',
+    );
+    if (found === 0) await this.releaseIds(part.blocks).catch(() => undefined);
     return outcome === 'stored';
   }
 
-  /** How many of the batch's message rows are in MySQL (all or none: they were one transaction). */
-  private async countStoredRows(query: SettleQuery, live: PendingMessage[]): Promise<number> {
+  /** How many of the part's message rows are in MySQL (all or none: they were one transaction). */
+  private async countStoredRows(query: SettleQuery, messages: PendingMessage[]): Promise<number> {
     const keysByTable = new Map<string, { column: string; keys: number[][] }>();
-    for (const m of live) {
+    for (const m of messages) {
       const c = m.conversation as Conversation;
       const entry = keysByTable.get(c.table) ?? { column: c.column, keys: [] };
       entry.keys.push([c.id, m.msgId]);
@@ -472,7 +553,7 @@ export class MessageStore {
    * groups' lastChated: contended rows last, so their locks are held for the
    * shortest time.
    */
-  private rowStatements(live: PendingMessage[], plan: TouchPlan, now: number): RowStatements {
+  private rowStatements(live: PendingMessage[], plan: TouchPlan | null, now: number): RowStatements {
     const statements: RowStatements['statements'] = [];
     const rowsByTable = new Map<string, unknown[][]>();
     for (const m of live) {
@@ -493,6 +574,7 @@ export class MessageStore {
       });
     }
     let updateAt = -1;
+    if (plan === null) return { statements, updateAt, results: [] };
     if (plan.update.length > 0) {
       updateAt = statements.length;
       statements.push({
@@ -536,37 +618,59 @@ export class MessageStore {
     );
   }
 
-  /** Unread counters of the receivers, and group counts, in one atomic call. */
+  /**
+   * Unread counters of the receivers, and group counts: one atomic script call
+   * on one Redis; one per hash slot in a cluster (a group's count and its
+   * sender's copy share the group's hash tag, so they always move together).
+   */
   private async bumpCounters(live: PendingMessage[]): Promise<void> {
-    const keys: string[] = [];
-    const keyIndex = new Map<string, number>();
-    const indexOf = (key: string) => {
-      let i = keyIndex.get(key);
-      if (i === undefined) {
-        keys.push(key);
-        i = keys.length;
-        keyIndex.set(key, i);
-      }
-      return i;
-    };
-    const unread = new Map<string, { key: number; field: string; n: number }>();
-    const groupOps: number[] = [];
+    if (live.length === 0) return;
+    const keys = this.redis.keys;
+    /** Per receiver and sender: how many messages. */
+    const unread = new Map<string, { key: string; field: string; n: number }>();
+    /** Per group message, in order: the group's counter key and the sender's copy. */
+    const groupOps: Array<{ count: string; copy: string }> = [];
     for (const m of live) {
       if (m.group) {
-        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.msg.to_session_id)));
-        groupOps.push(indexOf(RedisKeys.userGroupCount(m.msg.from_user_id, m.msg.to_session_id)));
+        groupOps.push({ count: keys.groupMsgCount(m.msg.to_session_id), copy: keys.userGroupCount(m.msg.from_user_id, m.msg.to_session_id) });
       } else {
         const id = `${m.msg.to_session_id}:${m.msg.from_user_id}`;
         const entry = unread.get(id);
         if (entry) entry.n++;
-        else unread.set(id, { key: indexOf(RedisKeys.unread(m.msg.to_session_id)), field: String(m.msg.from_user_id), n: 1 });
+        else unread.set(id, { key: keys.unread(m.msg.to_session_id), field: String(m.msg.from_user_id), n: 1 });
       }
     }
-    const args: Array<string | number> = [unread.size];
-    for (const u of unread.values()) args.push(u.key, u.field, u.n);
-    args.push(groupOps.length / 2, ...groupOps);
+    const unreadOps = [...unread.values()];
+    const opKeys = [...unreadOps.map((u) => u.key), ...groupOps.map((g) => g.count)];
     this.redis.assertUp();
-    await this.redis.client.ttAfterStore(keys.length, ...keys, ...args);
+    await Promise.all(
+      this.redis.slotGroups(opKeys).map((group) => {
+        const scriptKeys: string[] = [];
+        const keyIndex = new Map<string, number>();
+        const indexOf = (key: string) => {
+          let i = keyIndex.get(key);
+          if (i === undefined) {
+            scriptKeys.push(key);
+            i = scriptKeys.length;
+            keyIndex.set(key, i);
+          }
+          return i;
+        };
+        const unreadArgs: Array<string | number> = [];
+        const groupArgs: number[] = [];
+        for (const i of group) {
+          if (i < unreadOps.length) {
+            const u = unreadOps[i];
+            unreadArgs.push(indexOf(u.key), u.field, u.n);
+          } else {
+            const g = groupOps[i - unreadOps.length];
+            groupArgs.push(indexOf(g.count), indexOf(g.copy));
+          }
+        }
+        const args = [unreadArgs.length / 3, ...unreadArgs, groupArgs.length / 2, ...groupArgs];
+        return this.redis.client.ttAfterStore(scriptKeys.length, ...scriptKeys, ...args);
+      }),
+    );
   }
 
   private refuse(msg: IM.Message.IMMsgData, why: string): Promise<StoreResult> {

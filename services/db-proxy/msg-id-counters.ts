@@ -8,7 +8,7 @@
  * MessageStore: a duplicate key re-verifies and retries).
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import type { MysqlGateway } from './mysql-gateway';
+import type { DatabaseServers } from './database-servers';
 import type { RedisGateway } from './redis-gateway';
 
 /** A conversation's counter key and where its messages are stored. */
@@ -31,7 +31,7 @@ export class MsgIdCounters {
 
   constructor(
     private readonly redis: RedisGateway,
-    private readonly mysql: MysqlGateway,
+    private readonly databases: DatabaseServers,
     private readonly maxTracked = 1_000_000,
   ) {}
 
@@ -48,17 +48,25 @@ export class MsgIdCounters {
       .map((a) => a.conversation)
       .filter((c) => reverify || this.verified.get(c.counterKey) !== epoch);
     const floors = unverified.length > 0 ? await this.highestStored(unverified) : new Map<string, number>();
-    const keys: string[] = [];
-    const args: number[] = [];
-    for (const a of allocations) {
-      keys.push(a.conversation.counterKey);
-      const floor = floors.get(a.conversation.counterKey);
-      args.push(a.count, floor === undefined ? -1 : floor);
-    }
     this.redis.assertUp();
-    const highs = await this.redis.client.ttAllocMsgIds(keys.length, ...keys, ...args);
+    // One script call for the whole batch on one Redis; one per hash slot in a cluster.
+    const highs = new Array<number>(allocations.length).fill(0);
+    await Promise.all(
+      this.redis.slotGroups(allocations.map((a) => a.conversation.counterKey)).map(async (group) => {
+        const keys: string[] = [];
+        const args: number[] = [];
+        for (const i of group) {
+          const a = allocations[i];
+          keys.push(a.conversation.counterKey);
+          const floor = floors.get(a.conversation.counterKey);
+          args.push(a.count, floor === undefined ? -1 : floor);
+        }
+        const values = await this.redis.client.ttAllocMsgIds(keys.length, ...keys, ...args);
+        group.forEach((i, j) => (highs[i] = Number(values[j])));
+      }),
+    );
     for (const c of unverified) this.markVerified(c.counterKey, epoch);
-    return highs.map(Number);
+    return highs;
   }
 
   /**
@@ -67,12 +75,16 @@ export class MsgIdCounters {
    */
   async release(entries: readonly { counterKey: string; expected: number; restoreTo: number }[]): Promise<void> {
     if (entries.length === 0 || !this.redis.isUp) return;
-    const keys = entries.map((e) => e.counterKey);
-    const args = entries.flatMap((e) => [e.expected, e.restoreTo]);
-    await this.redis.client.ttReleaseMsgIds(keys.length, ...keys, ...args).catch(() => 0);
+    await Promise.all(
+      this.redis.slotGroups(entries.map((e) => e.counterKey)).map((group) => {
+        const keys = group.map((i) => entries[i].counterKey);
+        const args = group.flatMap((i) => [entries[i].expected, entries[i].restoreTo]);
+        return this.redis.client.ttReleaseMsgIds(keys.length, ...keys, ...args).catch(() => 0);
+      }),
+    );
   }
 
-  /** MAX(msgId) stored per conversation (0 when none), by counter key. */
+  /** MAX(msgId) stored per conversation (0 when none), by counter key: asked of each table's primary. */
   async highestStored(conversations: readonly Conversation[]): Promise<Map<string, number>> {
     const result = new Map<string, number>();
     const byTable = new Map<string, Conversation[]>();
@@ -86,7 +98,7 @@ export class MsgIdCounters {
     await Promise.all(
       [...byTable.values()].map(async (list) => {
         const { table, column } = list[0];
-        const rows = await this.mysql.query<RowDataPacket[]>(
+        const rows = await this.databases.forTable(table).primary.query<RowDataPacket[]>(
           `SELECT ${column} AS id, MAX(msgId) AS top FROM ${table} WHERE ${column} IN (?) GROUP BY ${column}`,
           [list.map((c) => c.id)],
         );

@@ -18,6 +18,7 @@ import {
   deadlockRetryPause,
   isDeadlock,
   isMysqlConnectionError,
+  missingTableOf,
   mysqlErrno,
 } from './storage-errors';
 
@@ -27,8 +28,10 @@ export interface MysqlGatewayOptions {
   /** Per statement; a slower one fails (and its connection is dropped). */
   timeoutMs: number;
   connectTimeoutMs: number;
-  /** Tables that must exist; checked at start and before the breaker closes again. */
-  requiredTables: string[];
+  /** Tables that must exist; checked at start and before the breaker closes again (asked each time: tables can move between servers). */
+  requiredTables: string[] | (() => string[]);
+  /** Told the name of a table a statement found missing (a message table moved to another server). */
+  onMissingTable?: (table: string) => void;
 }
 
 export type SettleQuery = (sql: string, values: unknown[]) => Promise<mysql.RowDataPacket[]>;
@@ -122,6 +125,11 @@ export class MysqlGateway {
         throw err;
       }
     }
+  }
+
+  /** Where this gateway points, for logs (no password). */
+  get description(): string {
+    return redactUrl(this.options.url);
   }
 
   /** A pooled connection for a transaction (the pool being down is noted and rethrown). */
@@ -238,6 +246,8 @@ export class MysqlGateway {
   private noteError(err: unknown): void {
     if (err instanceof StorageUnavailableError || err instanceof CommitOutcomeUnknownError) return;
     if (isMysqlConnectionError(err)) this.markDown(err);
+    const missing = missingTableOf(err);
+    if (missing !== null) this.options.onMissingTable?.(missing);
   }
 
   private markDown(err: unknown): void {
@@ -281,7 +291,8 @@ export class MysqlGateway {
       timeout: this.options.timeoutMs,
     });
     const present = new Set(rows.map((r) => String(r.name)));
-    const missing = this.options.requiredTables.filter((t) => !present.has(t));
+    const required = typeof this.options.requiredTables === 'function' ? this.options.requiredTables() : this.options.requiredTables;
+    const missing = required.filter((t) => !present.has(t));
     if (missing.length > 0) {
       throw new SchemaError(
         `database ${redactUrl(this.options.url)} lacks table(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}` +

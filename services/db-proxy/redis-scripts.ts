@@ -3,8 +3,13 @@
  * raised, or a batch of counters is bumped, without another client slipping in
  * between, and in one round trip however many keys a batch touches.
  * Keys are passed as KEYS so ioredis applies the configured key prefix.
+ *
+ * In a Redis Cluster every call's KEYS must be in one hash slot: callers split
+ * their batches with RedisGateway.slotGroups (one call per slot), and keys a
+ * script must change together (a group's count and its members' copies) share
+ * the group's hash tag (redis-keys.ts).
  */
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 export const SCRIPTS = {
   /**
@@ -89,7 +94,7 @@ export const SCRIPTS = {
 
 type Arg = string | number;
 
-export interface ScriptedRedis extends Redis {
+interface ScriptMethods {
   ttAllocMsgIds(numKeys: number, ...keysAndArgs: Arg[]): Promise<number[]>;
   ttReleaseMsgIds(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttAfterStore(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
@@ -97,3 +102,6 @@ export interface ScriptedRedis extends Redis {
   ttCountLoginFailure(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttLoginOrder(numKeys: number, ...keysAndArgs: Arg[]): Promise<string>;
 }
+
+/** The client with our scripts defined: one Redis (standalone, Sentinel) or a Cluster. */
+export type ScriptedRedis = (Redis | Cluster) & ScriptMethods;

@@ -1,6 +1,7 @@
 /**
- * Opens what every db-proxy handler works with (DbProxyContext): the MySQL and
- * Redis gateways, connected, and the state classes built on them. The db-proxy
+ * Opens what every db-proxy handler works with (DbProxyContext): the database
+ * servers (main, message-table shards, their replicas) and the Redis gateway
+ * (one server, Sentinel or Cluster), connected, and the state classes built on them. The db-proxy
  * service and tools that run its handlers in-process (replay provisioning) open
  * storage the same way.
  */
@@ -13,9 +14,10 @@ import { GroupMembers } from './group-members';
 import { LoginFailures } from './login-failures';
 import { MessageReader } from './message-reader';
 import { MessageStore } from './message-store';
-import { MessageTables } from './message-tables';
+import { MAIN_SERVER, MessageTables } from './message-tables';
 import { MsgIdCounters } from './msg-id-counters';
-import { MysqlGateway, SETTLE_BUDGET_MS } from './mysql-gateway';
+import { SETTLE_BUDGET_MS } from './mysql-gateway';
+import { DatabaseServers } from './database-servers';
 import { RecentSessionTouches } from './recent-session-touches';
 import { RedisGateway } from './redis-gateway';
 import { Relations } from './relations';
@@ -28,30 +30,39 @@ import { UserDirectory } from './user-directory';
  * (msfs), or null to keep them in IMAudio.
  */
 export async function openStorage(config: DbProxyConfig, logger: Logger, audioFiles: AudioFiles | null = null): Promise<DbProxyContext> {
-  const tables = new MessageTables(config.messageTableCount);
-  const mysql = new MysqlGateway(
+  const tables = new MessageTables(config.messageTableCount, config.shardMap, Object.keys(config.mysqlServers));
+  const databases = new DatabaseServers(
+    tables,
     {
-      url: config.mysqlUrl,
+      servers: [
+        { name: MAIN_SERVER, url: config.mysqlUrl, replicaUrls: config.mysqlReplicaUrls },
+        ...Object.entries(config.mysqlServers).map(([name, s]) => ({ name, url: s.url, replicaUrls: s.replicaUrls })),
+      ],
       poolSize: config.mysqlPoolSize,
       timeoutMs: config.storageTimeoutMs,
       connectTimeoutMs: config.storageConnectTimeoutMs,
-      requiredTables: tables.required(),
+      replicas: { waitMs: config.replicaWaitMs, maxLagMs: config.replicaMaxLagMs, probeIntervalMs: config.replicaLagProbeMs },
     },
     logger,
   );
+  const mysql = databases.main.primary;
   const redis = new RedisGateway(
     {
       url: config.redisUrl,
       keyPrefix: config.redisKeyPrefix,
       timeoutMs: config.storageTimeoutMs,
       connectTimeoutMs: config.storageConnectTimeoutMs,
+      clusterNodes: config.redisClusterNodes,
+      sentinels: config.redisSentinels,
+      sentinelName: config.redisSentinelName,
+      sentinelPassword: config.redisSentinelPassword,
     },
     logger,
   );
   try {
-    await Promise.all([mysql.start(), redis.start()]);
+    await Promise.all([databases.start(), redis.start()]);
   } catch (err) {
-    await Promise.all([mysql.close(), redis.close()]);
+    await Promise.all([databases.close(), redis.close()]);
     throw err;
   }
   const relations = new Relations(mysql);
@@ -59,23 +70,24 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, audioFi
   const touches = new RecentSessionTouches();
   // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
   // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
-  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey), audioFiles);
+  const reader = new MessageReader(databases, encryptMessageText('[语音]', config.aesKey), audioFiles);
   return {
     config,
     logger,
     mysql,
+    databases,
     redis,
     tables,
     relations,
     touches,
     reader,
-    unread: new UnreadCounters(redis, mysql, relations, reader),
+    unread: new UnreadCounters(redis, databases.main, relations, reader),
     members: new GroupMembers(redis),
     store: new MessageStore(
-      mysql,
+      databases,
       redis,
       relations,
-      new MsgIdCounters(redis, mysql),
+      new MsgIdCounters(redis, databases),
       touches,
       users,
       tables,

@@ -68,7 +68,15 @@ export const MysqlErrno = {
   DUP_ENTRY: 1062,
   LOCK_WAIT_TIMEOUT: 1205,
   LOCK_DEADLOCK: 1213,
+  NO_SUCH_TABLE: 1146,
 } as const;
+
+/** The table an ER_NO_SUCH_TABLE error names ("Table 'db.IMMessage_3' doesn't exist"), or null. */
+export function missingTableOf(err: unknown): string | null {
+  if (mysqlErrno(err) !== MysqlErrno.NO_SUCH_TABLE) return null;
+  const m = /Table '(?:[^'.]*\.)?([^'.]+)' doesn't exist/.exec((err as Error).message ?? '');
+  return m === null ? null : m[1];
+}
 
 export function mysqlErrno(err: unknown): number | undefined {
   return err && typeof err === 'object' ? (err as { errno?: number }).errno : undefined;

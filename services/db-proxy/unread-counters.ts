@@ -7,9 +7,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { IM } from '../../pdu/commands';
 import type { MessageReader } from './message-reader';
-import type { MysqlGateway } from './mysql-gateway';
-import type { RedisGateway } from './redis-gateway';
-import { RedisKeys } from './redis-keys';
+import type { DatabaseServer } from './database-servers';
+import type { RedisCommand, RedisGateway } from './redis-gateway';
 import { Relations } from './relations';
 
 const { SessionType } = IM.BaseDefine;
@@ -22,7 +21,8 @@ export interface UnreadSummary {
 export class UnreadCounters {
   constructor(
     private readonly redis: RedisGateway,
-    private readonly mysql: MysqlGateway,
+    /** The main database (group memberships are read from it, or from its replicas). */
+    private readonly main: DatabaseServer,
     private readonly relations: Relations,
     private readonly reader: MessageReader,
   ) {}
@@ -31,7 +31,7 @@ export class UnreadCounters {
   async summaryOf(userId: number): Promise<UnreadSummary> {
     this.redis.assertUp();
     const [singles, groupIds] = await Promise.all([
-      this.redis.client.hgetall(RedisKeys.unread(userId)),
+      this.redis.client.hgetall(this.redis.keys.unread(userId)),
       this.activeGroupsOf([userId]).then((m) => m.get(userId) ?? []),
     ]);
     const groupCounts = await this.groupUnread(userId, groupIds);
@@ -86,28 +86,24 @@ export class UnreadCounters {
     if (userIds.length === 0) return totals;
     this.redis.assertUp();
     const groupsByUser = await this.activeGroupsOf(userIds);
-    const pipeline = this.redis.client.pipeline();
-    for (const uid of userIds) pipeline.hvals(RedisKeys.unread(uid));
+    const keys = this.redis.keys;
+    const commands: RedisCommand[] = userIds.map((uid) => ['hvals', keys.unread(uid)]);
     const pairs: Array<[number, number]> = [];
     for (const uid of userIds) {
       for (const gid of groupsByUser.get(uid) ?? []) {
-        pipeline.hget(RedisKeys.groupMsgCount(gid), 'count');
-        pipeline.hget(RedisKeys.userGroupCount(uid, gid), 'count');
+        commands.push(['hget', keys.groupMsgCount(gid), 'count'], ['hget', keys.userGroupCount(uid, gid), 'count']);
         pairs.push([uid, gid]);
       }
     }
-    const results = (await pipeline.exec()) ?? [];
+    const results = await this.redis.commands(commands);
     let i = 0;
     for (const uid of userIds) {
-      const [err, values] = results[i++];
-      if (err) throw err;
-      totals.set(uid, (values as string[]).reduce((sum, v) => sum + Math.max(0, Number(v) || 0), 0));
+      const values = results[i++] as string[];
+      totals.set(uid, values.reduce((sum, v) => sum + Math.max(0, Number(v) || 0), 0));
     }
     for (const [uid] of pairs) {
-      const [errGroup, groupCount] = results[i++];
-      const [errUser, userCount] = results[i++];
-      if (errGroup) throw errGroup;
-      if (errUser) throw errUser;
+      const groupCount = results[i++];
+      const userCount = results[i++];
       totals.set(uid, (totals.get(uid) ?? 0) + Math.max(0, Number(groupCount ?? 0) - Number(userCount ?? 0)));
     }
     return totals;
@@ -116,14 +112,15 @@ export class UnreadCounters {
   /** Read ack / removed session of a single conversation: the whole count goes. */
   async clearSingle(userId: number, peerId: number): Promise<void> {
     this.redis.assertUp();
-    await this.redis.client.hdel(RedisKeys.unread(userId), String(peerId));
+    await this.redis.client.hdel(this.redis.keys.unread(userId), String(peerId));
   }
 
   /** The users have read everything in the group so far. */
   async markGroupRead(userIds: readonly number[], groupId: number): Promise<void> {
     if (userIds.length === 0) return;
     this.redis.assertUp();
-    const keys = [RedisKeys.groupMsgCount(groupId), ...userIds.map((uid) => RedisKeys.userGroupCount(uid, groupId))];
+    // One slot in a cluster: every key carries the group's hash tag.
+    const keys = [this.redis.keys.groupMsgCount(groupId), ...userIds.map((uid) => this.redis.keys.userGroupCount(uid, groupId))];
     await this.redis.client.ttCopyGroupCount(keys.length, ...keys);
   }
 
@@ -131,17 +128,16 @@ export class UnreadCounters {
   private async groupUnread(userId: number, groupIds: readonly number[]): Promise<Map<number, number>> {
     const counts = new Map<number, number>();
     if (groupIds.length === 0) return counts;
-    const pipeline = this.redis.client.pipeline();
-    for (const gid of groupIds) {
-      pipeline.hget(RedisKeys.groupMsgCount(gid), 'count');
-      pipeline.hget(RedisKeys.userGroupCount(userId, gid), 'count');
-    }
-    const results = (await pipeline.exec()) ?? [];
+    const keys = this.redis.keys;
+    const results = await this.redis.commands(
+      groupIds.flatMap((gid): RedisCommand[] => [
+        ['hget', keys.groupMsgCount(gid), 'count'],
+        ['hget', keys.userGroupCount(userId, gid), 'count'],
+      ]),
+    );
     groupIds.forEach((gid, i) => {
-      const [errGroup, groupCount] = results[2 * i];
-      const [errUser, userCount] = results[2 * i + 1];
-      if (errGroup) throw errGroup;
-      if (errUser) throw errUser;
+      const groupCount = results[2 * i];
+      const userCount = results[2 * i + 1];
       const unread = Number(groupCount ?? 0) - Number(userCount ?? 0);
       if (unread > 0) counts.set(gid, unread);
     });
@@ -152,7 +148,7 @@ export class UnreadCounters {
   async activeGroupsOf(userIds: readonly number[]): Promise<Map<number, number[]>> {
     const byUser = new Map<number, number[]>();
     if (userIds.length === 0) return byUser;
-    const rows = await this.mysql.query<RowDataPacket[]>(
+    const rows = await this.main.read<RowDataPacket[]>(
       'SELECT userId, groupId FROM IMGroupMember WHERE userId IN (?) AND status = 0',
       [[...new Set(userIds)]],
     );

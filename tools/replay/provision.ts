@@ -28,7 +28,7 @@ import { TTError, errorMessage } from '../../lib/errors';
 import { clientPasswordDigest } from '../../lib/password';
 import { defaultDepartment, upsertDepartment, upsertUser, type UserProfile } from '../../scripts/db/accounts';
 import { joinAudio } from '../../services/db-proxy/message-content';
-import { RedisKeys } from '../../services/db-proxy/redis-keys';
+import type { RedisCommand } from '../../services/db-proxy/redis-gateway';
 import { Relations } from '../../services/db-proxy/relations';
 import { conversationKey, type CaptureFacts, type RecordedMessage } from './capture-facts';
 import { credentialsFor, type ReplayCredentials } from './rewrite';
@@ -153,7 +153,7 @@ class Provisioner {
     for (let i = 0; i < this.ctx.tables.count; i++) tables.push(this.ctx.tables.single(i), this.ctx.tables.group(i));
     const holding: string[] = [];
     for (const table of tables) {
-      const rows = await this.ctx.mysql.query<RowDataPacket[]>(`SELECT 1 FROM ${table} LIMIT 1`);
+      const rows = await this.ctx.databases.forTable(table).primary.query<RowDataPacket[]>(`SELECT 1 FROM ${table} LIMIT 1`);
       if (rows.length > 0) holding.push(table);
     }
     if (holding.length === 0) {
@@ -176,23 +176,24 @@ class Provisioner {
    * Its group and unread counters would leak into the replay.
    */
   private async refuseIfCountersLeftOver(): Promise<void> {
-    const redis = this.ctx.redis.client;
     const prefix = this.ctx.config.redisKeyPrefix;
-    const literal = prefix.replace(/[*?[\]\\]/g, '\\$&');
-    for (const pattern of [RedisKeys.msgId(0), RedisKeys.groupMsgId(0)].map((k) => `${literal}${k.replace(/0$/, '*')}`)) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        if (keys.length > 0) {
-          const message =
-            `the target database holds no messages, but its Redis (key prefix "${prefix}") holds msg-id counters (${keys[0]}): ` +
-            'left over from another database? Use a fresh Redis key prefix with a fresh database';
-          if (!this.options.force) throw new ProvisionRefusedError(`${message}, or give --force to provision anyway`);
-          this.note(`${message}; provisioned anyway (--force)`);
-          return;
-        }
-        cursor = next;
-      } while (cursor !== '0');
+    const literal = prefix.replace(/[*?[\]\\{}]/g, '\\$&');
+    const keys = this.ctx.redis.keys;
+    // Counter names with the id as a wildcard ("msg_id_*", "group_msg_id_{*}" in a cluster).
+    for (const pattern of [keys.msgId(0), keys.groupMsgId(0)].map((k) => `${literal}${k.replace(/[{}]/g, '\\$&').replace(/0(\\})?$/, '*$1')}`)) {
+      let found: string | null = null;
+      await this.ctx.redis.scan(pattern, async (page) => {
+        found = page[0];
+        return false;
+      });
+      if (found !== null) {
+        const message =
+          `the target database holds no messages, but its Redis (key prefix "${prefix}") holds msg-id counters (${found}): ` +
+          'left over from another database? Use a fresh Redis key prefix with a fresh database';
+        if (!this.options.force) throw new ProvisionRefusedError(`${message}, or give --force to provision anyway`);
+        this.note(`${message}; provisioned anyway (--force)`);
+        return;
+      }
     }
   }
 
@@ -410,11 +411,11 @@ class Provisioner {
   /** A live conversation (single: `a` and `b` are users; group: `b` is the group), its relation created if need be. */
   private async conversation(group: boolean, a: number | undefined, b: number | undefined): Promise<LiveConversation | null> {
     if (b === undefined) return null;
-    if (group) return { counterKey: RedisKeys.groupMsgId(b), highestStored: () => this.ctx.reader.latestIdOfGroup(b) };
+    if (group) return { counterKey: this.ctx.redis.keys.groupMsgId(b), highestStored: () => this.ctx.reader.latestIdOfGroup(b) };
     if (a === undefined) return null;
     const relation = (await this.ctx.relations.getOrCreateMany([[a, b]])).get(Relations.key(a, b));
     if (relation === undefined) return null;
-    return { counterKey: RedisKeys.msgId(relation), relationId: relation, highestStored: () => this.ctx.reader.latestIdOfRelation(relation) };
+    return { counterKey: this.ctx.redis.keys.msgId(relation), relationId: relation, highestStored: () => this.ctx.reader.latestIdOfRelation(relation) };
   }
 
   /**
@@ -569,9 +570,8 @@ class Provisioner {
         groups.set(peer, s.count);
         groupNeeds.set(peer, Math.max(groupNeeds.get(peer) ?? 0, s.count));
       }
-      const write = redis.multi().del(RedisKeys.unread(userId));
-      if (Object.keys(singles).length > 0) write.hset(RedisKeys.unread(userId), singles);
-      for (const [err] of (await write.exec()) ?? []) if (err) throw err;
+      const unreadKey = this.ctx.redis.keys.unread(userId);
+      await this.ctx.redis.writeTogether([['del', unreadKey], ...(Object.keys(singles).length > 0 ? [['hset', unreadKey, ...Object.entries(singles).flat()] as RedisCommand] : [])]);
       wanted.set(userId, groups);
       this.report.unreadCounters++;
       if (complete) this.report.recreated.unread.push(unread.userId);
@@ -579,14 +579,14 @@ class Provisioner {
     }
     const groupCount = new Map<number, number>();
     for (const [groupId, need] of groupNeeds) {
-      const count = Number((await redis.hget(RedisKeys.groupMsgCount(groupId), 'count')) ?? 0);
+      const count = Number((await redis.hget(this.ctx.redis.keys.groupMsgCount(groupId), 'count')) ?? 0);
       groupCount.set(groupId, Math.max(count, need));
-      if (need > count) await redis.hset(RedisKeys.groupMsgCount(groupId), 'count', String(need));
+      if (need > count) await redis.hset(this.ctx.redis.keys.groupMsgCount(groupId), 'count', String(need));
     }
     for (const [userId, groups] of wanted) {
       for (const groupId of (await this.ctx.unread.activeGroupsOf([userId])).get(userId) ?? []) {
-        const count = groupCount.get(groupId) ?? Number((await redis.hget(RedisKeys.groupMsgCount(groupId), 'count')) ?? 0);
-        await redis.hset(RedisKeys.userGroupCount(userId, groupId), 'count', String(count - (groups.get(groupId) ?? 0)));
+        const count = groupCount.get(groupId) ?? Number((await redis.hget(this.ctx.redis.keys.groupMsgCount(groupId), 'count')) ?? 0);
+        await redis.hset(this.ctx.redis.keys.userGroupCount(userId, groupId), 'count', String(count - (groups.get(groupId) ?? 0)));
       }
     }
   }

@@ -76,7 +76,7 @@ export class TargetStorage {
       ctx.mysql.assertUp();
       ctx.redis.assertUp();
     } catch (err) {
-      await Promise.all([ctx.mysql.close(), ctx.redis.close()]);
+      await Promise.all([ctx.databases.close(), ctx.redis.close()]);
       throw err;
     }
     return new TargetStorage(ctx);
@@ -117,7 +117,7 @@ export class TargetStorage {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.ctx.mysql.close(), this.ctx.redis.close()]);
+    await Promise.all([this.ctx.databases.close(), this.ctx.redis.close()]);
   }
 }
 

@@ -26,7 +26,7 @@ const MAX_AVATAR_CHARACTERS = 255;
 export function registerBuddyHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyContext): void {
   serve(d, IM.Buddy.IMRecentContactSessionReq, IM.Buddy.IMRecentContactSessionRsp, async (req) => {
     const userId = req.user_id;
-    const rows = await ctx.mysql.query<RowDataPacket[]>(
+    const rows = await ctx.databases.main.read<RowDataPacket[]>(
       `SELECT peerId, type, updated FROM IMRecentSession
         WHERE userId = ? AND status = 0 AND updated > ? ORDER BY updated DESC, id DESC LIMIT ${MAX_RECENT_SESSIONS}`,
       [userId, req.latest_update_time],
@@ -84,7 +84,7 @@ export function registerBuddyHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
   serve(d, IM.Buddy.IMUsersInfoReq, IM.Buddy.IMUsersInfoRsp, async (req) => {
     const ids = [...new Set(req.user_id_list)].slice(0, MAX_USERS_BY_ID);
     if (ids.length === 0) return ok({ user_id: req.user_id, user_info_list: [] });
-    const rows = await ctx.mysql.query<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE id IN (?) ORDER BY id`, [ids]);
+    const rows = await ctx.databases.main.read<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE id IN (?) ORDER BY id`, [ids]);
     return ok({ user_id: req.user_id, user_info_list: rows.map(userInfoOf) });
   });
 
@@ -95,15 +95,15 @@ export function registerBuddyHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
     const since = req.latest_update_time;
     const rows =
       since === 0
-        ? await ctx.mysql.query<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE status != 3 ORDER BY id`)
-        : await ctx.mysql.query<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE updated >= ? ORDER BY id`, [since]);
+        ? await ctx.databases.main.read<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE status != 3 ORDER BY id`)
+        : await ctx.databases.main.read<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE updated >= ? ORDER BY id`, [since]);
     const latest = rows.reduce((max, r) => Math.max(max, Number(r.updated)), since);
     return ok({ user_id: req.user_id, latest_update_time: latest, user_list: rows.map(userInfoOf) });
   });
 
   serve(d, IM.Buddy.IMDepartmentReq, IM.Buddy.IMDepartmentRsp, async (req) => {
     const since = req.latest_update_time;
-    const rows = await ctx.mysql.query<RowDataPacket[]>(
+    const rows = await ctx.databases.main.read<RowDataPacket[]>(
       'SELECT id, departName, priority, parentId, status, updated FROM IMDepart WHERE updated > ? ORDER BY id',
       [since],
     );

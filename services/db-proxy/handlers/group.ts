@@ -19,7 +19,6 @@ import type { DbProxyContext } from '../context';
 import { ok, refused, serve, type DbRequest } from '../db-request';
 import { GroupMembers } from '../group-members';
 import { unixNow } from '../message-tables';
-import { RedisKeys } from '../redis-keys';
 import { CommitOutcomeUnknownError } from '../storage-errors';
 
 const { GroupType, GroupModifyType, SessionType } = IM.BaseDefine;
@@ -37,7 +36,7 @@ const uniqueUserIds = (ids: readonly number[]) => [...new Set(ids.filter((id) =>
 export function registerGroupHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyContext): void {
   serve(d, IM.Group.IMNormalGroupListReq, IM.Group.IMNormalGroupListRsp, async (req) => {
     // Only NORMAL groups: clients learn their temporary groups from recent sessions.
-    const rows = await ctx.mysql.query<RowDataPacket[]>(
+    const rows = await ctx.databases.main.read<RowDataPacket[]>(
       `SELECT g.id, g.version FROM IMGroupMember m JOIN IMGroup g ON g.id = m.groupId
         WHERE m.userId = ? AND m.status = 0 AND g.type = ? AND g.status = 0
         ORDER BY g.updated DESC, g.id DESC`,
@@ -56,7 +55,7 @@ export function registerGroupHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
     const exists = await ctx.members.exist(ids);
     const existing = ids.filter((_, i) => exists[i]);
     if (existing.length === 0) return ok({ user_id: req.user_id, group_info_list: [] });
-    const rows = await ctx.mysql.query<RowDataPacket[]>(
+    const rows = await ctx.databases.main.read<RowDataPacket[]>(
       'SELECT id, name, avatar, creator, type, version FROM IMGroup WHERE id IN (?) ORDER BY updated DESC, id DESC',
       [existing],
     );
@@ -121,8 +120,8 @@ export function registerGroupHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
     if (req.shield_status !== 0 && req.shield_status !== 1) return refused({ ...reply, result_code: 1 });
     if ((await ctx.members.joinTime(req.group_id, req.user_id)) === null) return refused({ ...reply, result_code: 1 });
     await ctx.redis.client.hset(
-      RedisKeys.groupSettings(req.group_id),
-      RedisKeys.groupShieldField(req.user_id),
+      ctx.redis.keys.groupSettings(req.group_id),
+      ctx.redis.keys.groupShieldField(req.user_id),
       String(req.shield_status),
     );
     return ok({ ...reply, result_code: 0 });
@@ -151,19 +150,17 @@ async function createGroup(
       await tx.query('INSERT INTO IMGroupMember (groupId, userId, status, created, updated) VALUES ?', [
         members.map((uid) => [groupId, uid, 0, now, now]),
       ]);
-      ctx.redis.assertUp();
-      const membersKey = RedisKeys.groupMembers(groupId);
-      const results = await ctx.redis.client
-        .multi()
-        .del(membersKey)
-        .hset(membersKey, Object.fromEntries(members.map((uid) => [String(uid), String(now)])))
-        .set(RedisKeys.groupMsgId(groupId), '0')
-        .exec();
-      for (const [err] of results ?? []) if (err) throw err;
+      // One MULTI: the group's keys share its hash tag (one slot in a Redis Cluster).
+      const membersKey = ctx.redis.keys.groupMembers(groupId);
+      await ctx.redis.writeTogether([
+        ['del', membersKey],
+        ['hset', membersKey, ...members.flatMap((uid) => [String(uid), String(now)])],
+        ['set', ctx.redis.keys.groupMsgId(groupId), '0'],
+      ]);
     });
   } catch (err) {
     if (err instanceof CommitOutcomeUnknownError && groupId > 0) {
-      await ctx.redis.client.del(RedisKeys.groupMembers(groupId)).catch(() => 0);
+      await ctx.redis.client.del(ctx.redis.keys.groupMembers(groupId)).catch(() => 0);
     }
     throw err;
   }
@@ -198,7 +195,7 @@ async function changeMembers(
       changed = adding ? ids.filter((uid) => !members.has(uid)) : ids.filter((uid) => members.has(uid));
       if (changed.length === 0) return { kind: 'done', current, changed };
 
-      const membersKey = RedisKeys.groupMembers(groupId);
+      const membersKey = ctx.redis.keys.groupMembers(groupId);
       if (adding) {
         await tx.query(
           `INSERT INTO IMGroupMember (groupId, userId, status, created, updated) VALUES ?
@@ -218,12 +215,9 @@ async function changeMembers(
       }
       await tx.query('UPDATE IMGroup SET version = version + 1, userCnt = ? WHERE id = ?', [members.size, groupId]);
 
-      ctx.redis.assertUp();
-      const write = ctx.redis.client.multi();
-      if (adding) write.hset(membersKey, Object.fromEntries(changed.map((uid) => [String(uid), String(now)])));
-      else write.hdel(membersKey, ...changed.map(String));
-      const results = await write.exec();
-      for (const [err] of results ?? []) if (err) throw err;
+      await ctx.redis.writeTogether([
+        adding ? ['hset', membersKey, ...changed.flatMap((uid) => [String(uid), String(now)])] : ['hdel', membersKey, ...changed.map(String)],
+      ]);
       // New members start with nothing unread; removed ones keep no stale count.
       await ctx.unread.markGroupRead(changed, groupId);
       current = GroupMembers.sortedIds(members);

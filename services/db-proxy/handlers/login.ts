@@ -10,7 +10,7 @@ import { storedPassword } from '../../../lib/password';
 import type { DbProxyContext } from '../context';
 import { ok, refused, serve, type DbRequest } from '../db-request';
 import { unixNow } from '../message-tables';
-import { RedisKeys } from '../redis-keys';
+import type { RedisCommand } from '../redis-gateway';
 import { USER_COLUMNS, userInfoOf } from '../user-info';
 
 const { ClientType } = IM.BaseDefine;
@@ -49,7 +49,7 @@ export function registerLoginHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
     const reply = answer(0, '成功', { ...userInfoOf(user), status: 0 });
     // Where this login stands among the user's logins (msg servers decide races of concurrent logins by it).
     (reply.body as IM.Server.IIMValidateRsp).login_order = Number(
-      await ctx.redis.client.ttLoginOrder(1, RedisKeys.loginOrder(Number(user.id)), Date.now(), LOGIN_ORDER_TTL_SEC),
+      await ctx.redis.client.ttLoginOrder(1, ctx.redis.keys.loginOrder(Number(user.id)), Date.now(), LOGIN_ORDER_TTL_SEC),
     );
     return reply;
   });
@@ -86,7 +86,8 @@ function samePassword(computed: string, stored: string): boolean {
  * As the original: device_<uid> = "ios:<token>" / "android:<token>" / bare token,
  * device_<token> = uid. One push token per user, one user per token: a replaced or cleared token leaves no key behind; a
  * token that moves to another user is taken from the previous owner, so their
- * pushes do not reach this phone. Tokens are length-capped and printable; an
+ * pushes do not reach this phone. The writes go together (MULTI; in a Redis
+ * Cluster one per slot, so a failure between slots is repaired by the next login). Tokens are length-capped and printable; an
  * all-digit token is refused because it would name another user's key.
  */
 async function storeDeviceToken(ctx: DbProxyContext, userId: number, token: string, clientType: number): Promise<boolean> {
@@ -96,27 +97,26 @@ async function storeDeviceToken(ctx: DbProxyContext, userId: number, token: stri
   }
   ctx.redis.assertUp();
   const redis = ctx.redis.client;
-  const userKey = RedisKeys.deviceOfUser(userId);
-  const [previous, owner] = await Promise.all([redis.get(userKey), token === '' ? null : redis.get(RedisKeys.userOfDevice(token))]);
-  const tx = redis.multi();
+  const keys = ctx.redis.keys;
+  const userKey = keys.deviceOfUser(userId);
+  const [previous, owner] = await Promise.all([redis.get(userKey), token === '' ? null : redis.get(keys.userOfDevice(token))]);
+  const writes: RedisCommand[] = [];
   if (previous) {
     const colon = previous.indexOf(':');
     const previousToken = colon >= 0 ? previous.slice(colon + 1) : previous;
-    if (previousToken !== '' && previousToken !== token) tx.del(RedisKeys.userOfDevice(previousToken));
+    if (previousToken !== '' && previousToken !== token) writes.push(['del', keys.userOfDevice(previousToken)]);
   }
   if (owner !== null && owner !== String(userId) && /^\d+$/.test(owner)) {
-    const ownerKey = RedisKeys.deviceOfUser(Number(owner));
+    const ownerKey = keys.deviceOfUser(Number(owner));
     const ownerValue = await redis.get(ownerKey);
-    if (ownerValue !== null && ownerValue.slice(ownerValue.indexOf(':') + 1) === token) tx.del(ownerKey);
+    if (ownerValue !== null && ownerValue.slice(ownerValue.indexOf(':') + 1) === token) writes.push(['del', ownerKey]);
   }
   if (token === '') {
-    tx.del(userKey);
+    writes.push(['del', userKey]);
   } else {
     const prefix = clientType === ClientType.CLIENT_TYPE_IOS ? 'ios:' : clientType === ClientType.CLIENT_TYPE_ANDROID ? 'android:' : '';
-    tx.set(userKey, prefix + token);
-    tx.set(RedisKeys.userOfDevice(token), String(userId));
+    writes.push(['set', userKey, prefix + token], ['set', keys.userOfDevice(token), String(userId)]);
   }
-  const results = await tx.exec();
-  for (const [err] of results ?? []) if (err) throw err;
+  await ctx.redis.writeTogether(writes);
   return true;
 }

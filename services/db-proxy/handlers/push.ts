@@ -9,7 +9,6 @@ import type { Dispatcher } from '../../../pdu/dispatch';
 import type { DbProxyContext } from '../context';
 import { ok, serve, type DbRequest } from '../db-request';
 import { shieldHours } from '../config';
-import { RedisKeys } from '../redis-keys';
 
 const { ClientType } = IM.BaseDefine;
 
@@ -22,8 +21,8 @@ export function registerPushHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyConte
     if (userIds.length === 0) return ok({ group_id: req.group_id, shield_status_list: [] });
     ctx.redis.assertUp();
     const values = await ctx.redis.client.hmget(
-      RedisKeys.groupSettings(req.group_id),
-      ...userIds.map((uid) => RedisKeys.groupShieldField(uid)),
+      ctx.redis.keys.groupSettings(req.group_id),
+      ...userIds.map((uid) => ctx.redis.keys.groupShieldField(uid)),
     );
     return ok({
       group_id: req.group_id,
@@ -39,7 +38,7 @@ export function registerPushHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyConte
     const userIds = [...new Set(req.user_id)].slice(0, MAX_USERS_PER_REQUEST);
     if (userIds.length === 0) return ok({ user_token_info: [] });
     ctx.redis.assertUp();
-    const stored = await ctx.redis.client.mget(...userIds.map((uid) => RedisKeys.deviceOfUser(uid)));
+    const stored = await ctx.redis.mget(userIds.map((uid) => ctx.redis.keys.deviceOfUser(uid)));
     const devices: Array<{ userId: number; type: number; token: string }> = [];
     userIds.forEach((userId, i) => {
       const value = stored[i] ?? '';
