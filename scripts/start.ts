@@ -4,8 +4,15 @@
  * applies the schema, seeds demo users into an empty database, then runs
  * db-proxy, route server, login server and the msg servers under one supervisor.
  * Ctrl-C / SIGTERM stops everything it started.
+ *
+ *   npm start                               config/cluster.json (one of each, one MariaDB, one Redis)
+ *   npm start -- --topology sharded         a topology file (config/topologies/NAME.json, or a path):
+ *                                           its storage servers provisioned under .run/topologies/NAME/
+ *   npm start -- --topology sharded --port-base 19700
+ *                                           every port of the topology renumbered from 19700 up
  */
 import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { configFileFromArgs } from '../lib/config';
 import { errorMessage } from '../lib/errors';
@@ -13,120 +20,63 @@ import { parseMysqlUrl, redactUrl } from '../lib/mysql-url';
 import { isLoopbackHost } from '../lib/host-port';
 import { runDir } from '../lib/paths';
 import type { Pki } from '../lib/pki';
+import { MAIN_SERVER } from '../services/db-proxy/message-tables';
 import { clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from './cluster/config';
 import { LOCAL_PKI_DIR, localPki, tlsEnv } from './cluster/pki';
 import { reachable, readRunningCluster, removeRunningCluster, writeRunningCluster } from './cluster/running';
 import { Supervisor, type ChildSpec } from './cluster/supervisor';
-import { checkWebSocketPorts, webBannerLines, webOrigins, webSocketEnv } from './cluster/web';
-import { migrate } from './db/migrate';
+import { checkWebSocketPorts, webOrigins } from './cluster/web';
+import { migrateServers } from './db/migrate';
 import { DEMO_PASSWORD, DEMO_USERS, isEmpty, seedDemo } from './db/seed';
 import { provisionStorage, type Storage } from './infra/provision';
 import { portAcceptsConnections, sleep } from './infra/system';
+import { provisionTopologyStorage } from './topology/local-storage';
+import { msgServerEnvironment, serviceInstances, type StorageAccess, type TlsEnv } from './topology/services';
+import { loadTopology, renumberPorts, storageEndpoints, topologyOfCluster, SERVICE_NAMES, type Topology } from './topology/topology';
 
 const log = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
+/** The services of config/cluster.json with their environment (also the bench's cluster). */
 export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki): ChildSpec[] {
-  const internal = reachable(config.internalHost);
-  const level = config.logLevel;
-  // Certificates name where a service is reached (informational: peers check the CA and the role).
-  const hosts = [...new Set([internal, config.internalHost, 'localhost'])];
-  const specs: ChildSpec[] = [
-    {
-      name: 'db-proxy',
-      script: 'dist/services/db-proxy/main.js',
-      env: {
-        TT_DB_PROXY_LISTEN_HOST: config.internalHost,
-        TT_DB_PROXY_LISTEN_PORT: String(config.dbProxyPort),
-        TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
-        TT_DB_PROXY_REDIS_URL: storage.redisUrl,
-        TT_DB_PROXY_REDIS_KEY_PREFIX: config.redisKeyPrefix,
-        TT_DB_PROXY_LOG_LEVEL: level,
-        TT_DB_PROXY_MSFS_URL: `https://${internal}:${config.msfsInternalPort}/`,
-        ...tlsEnv(pki, 'TT_DB_PROXY', 'db-proxy', 'db-proxy', hosts),
-      },
-    },
-    {
-      name: 'route-server',
-      script: 'dist/services/route-server/main.js',
-      env: {
-        TT_ROUTE_LISTEN_HOST: config.internalHost,
-        TT_ROUTE_LISTEN_PORT: String(config.routePort),
-        TT_ROUTE_LOG_LEVEL: level,
-        ...tlsEnv(pki, 'TT_ROUTE', 'route-server', 'route-server', hosts),
-      },
-    },
-    {
-      name: 'login-server',
-      script: 'dist/services/login-server/main.js',
-      env: {
-        TT_LOGIN_HTTP_HOST: config.clientHost,
-        TT_LOGIN_HTTP_PORT: String(config.loginHttpPort),
-        TT_LOGIN_MSG_SERVER_HOST: config.internalHost,
-        TT_LOGIN_MSG_SERVER_PORT: String(config.loginMsgServerPort),
-        TT_LOGIN_ADMIN_HOST: config.internalHost,
-        TT_LOGIN_ADMIN_PORT: String(config.loginAdminPort),
-        TT_LOGIN_LOG_LEVEL: level,
-        TT_LOGIN_MSFS_URL: `http://${config.publicIp}:${config.msfsPort}/`,
-        ...tlsEnv(pki, 'TT_LOGIN', 'login-server', 'login-server', hosts),
-      },
-    },
-    {
-      name: 'msfs',
-      script: 'dist/services/msfs/main.js',
-      env: {
-        TT_MSFS_LISTEN_HOST: config.clientHost,
-        TT_MSFS_LISTEN_PORT: String(config.msfsPort),
-        TT_MSFS_PUBLIC_URL: `http://${config.publicIp}:${config.msfsPort}/`,
-        TT_MSFS_INTERNAL_HOST: config.internalHost,
-        TT_MSFS_INTERNAL_PORT: String(config.msfsInternalPort),
-        TT_MSFS_LOG_LEVEL: level,
-        ...tlsEnv(pki, 'TT_MSFS', 'msfs', 'msfs', hosts),
-      },
-    },
-    {
-      name: 'file-server',
-      script: 'dist/services/file-server/main.js',
-      env: {
-        TT_FILE_CLIENT_LISTEN_HOST: config.clientHost,
-        TT_FILE_CLIENT_LISTEN_PORT: String(config.fileServerPort),
-        TT_FILE_PUBLIC_IPS: config.publicIp,
-        TT_FILE_INTERNAL_LISTEN_HOST: config.internalHost,
-        TT_FILE_INTERNAL_LISTEN_PORT: String(config.fileServerInternalPort),
-        TT_FILE_LOG_LEVEL: level,
-        ...tlsEnv(pki, 'TT_FILE', 'file-server', 'file-server', hosts),
-      },
-    },
-    {
-      name: 'push-server',
-      script: 'dist/services/push-server/main.js',
-      env: {
-        TT_PUSH_LISTEN_HOST: config.internalHost,
-        TT_PUSH_LISTEN_PORT: String(config.pushServerPort),
-        TT_PUSH_WEBHOOK_URL: config.pushWebhookUrl,
-        TT_PUSH_LOG_LEVEL: level,
-        ...tlsEnv(pki, 'TT_PUSH', 'push-server', 'push-server', hosts),
-      },
-    },
-  ];
-  config.msgServerPorts.forEach((port, i) =>
-    specs.push({
-      name: `msg-server-${i + 1}`,
-      script: 'dist/services/msg-server/main.js',
-      env: msgServerEnv(config, pki, port, i + 1, config.msgServerWsPorts[i] ?? 0),
-    }),
-  );
-  return specs;
+  return topologySpecs(topologyOfCluster(config), storageAccessOf(storage, config.redisKeyPrefix), pki);
+}
+
+/** A topology's services with their environment and certificates from the local CA. */
+export function topologySpecs(topology: Topology, access: StorageAccess, pki: Pki): ChildSpec[] {
+  return serviceInstances(topology, access, localTls(pki)).map((i) => ({ name: i.name, script: i.script, env: i.env }));
+}
+
+/** Certificates from the local CA (.run/pki), issued on first use. */
+export function localTls(pki: Pki): TlsEnv {
+  return (envPrefix, role, name, hosts) => tlsEnv(pki, envPrefix, role, name, hosts);
+}
+
+/** One MariaDB and one Redis (MYSQL_URL / REDIS_URL, or the local ones) as the services see them. */
+export function storageAccessOf(storage: Pick<Storage, 'mysqlUrl' | 'redisUrl'>, redisKeyPrefix: string): StorageAccess {
+  return {
+    mysqlUrl: storage.mysqlUrl,
+    mysqlReplicaUrls: [],
+    mysqlServers: {},
+    messageTableCount: 8,
+    shardMap: {},
+    redisUrl: storage.redisUrl,
+    redisClusterNodes: [],
+    redisSentinels: [],
+    redisSentinelName: 'mymaster',
+    redisSentinelPassword: '',
+    redisKeyPrefix,
+  };
 }
 
 /**
  * The environment of msg server number `n` on client port `port`, with a
- * WebSocket port for browsers unless `wsPort` is 0 (also used by `npm run msg-server`).
+ * WebSocket port for browsers unless `wsPort` is 0 (`npm run msg-server`).
  */
 export function msgServerEnv(
   cluster: Pick<
     ClusterConfig,
     'clientHost' | 'internalHost' | 'publicIp' | 'loginHttpPort' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort' | 'fileServerInternalPort' | 'pushServerPort'
-  > & { logLevel: string },
+  > & { logLevel: string; dbProxyPorts?: number[] },
   pki: Pki,
   port: number,
   n: number,
@@ -134,54 +84,62 @@ export function msgServerEnv(
 ): Record<string, string> {
   const internal = reachable(cluster.internalHost);
   return {
-    TT_MSG_LISTEN_HOST: cluster.clientHost,
-    TT_MSG_LISTEN_PORT: String(port),
-    TT_MSG_PUBLIC_IP1: cluster.publicIp,
-    TT_MSG_HOST_NAME: `msg-server-${n}`,
-    TT_MSG_LOGIN_SERVERS: `${internal}:${cluster.loginMsgServerPort}`,
-    TT_MSG_ROUTE_SERVERS: `${internal}:${cluster.routePort}`,
-    TT_MSG_DB_PROXIES: `${internal}:${cluster.dbProxyPort}`,
-    TT_MSG_FILE_SERVERS: `${internal}:${cluster.fileServerInternalPort}`,
-    TT_MSG_PUSH_SERVERS: `${internal}:${cluster.pushServerPort}`,
-    TT_MSG_LOG_LEVEL: cluster.logLevel,
+    ...msgServerEnvironment({
+      listenHost: cluster.clientHost,
+      port,
+      publicIp: cluster.publicIp,
+      hostName: `msg-server-${n}`,
+      logLevel: cluster.logLevel,
+      loginServers: [`${internal}:${cluster.loginMsgServerPort}`],
+      routeServers: [`${internal}:${cluster.routePort}`],
+      dbProxies: (cluster.dbProxyPorts ?? [cluster.dbProxyPort]).map((p) => `${internal}:${p}`),
+      fileServers: [`${internal}:${cluster.fileServerInternalPort}`],
+      pushServers: [`${internal}:${cluster.pushServerPort}`],
+      wsPort,
+      wsOrigins: webOrigins(cluster),
+    }),
     ...tlsEnv(pki, 'TT_MSG', 'msg-server', `msg-server-${port}`, [internal, 'localhost']),
-    ...webSocketEnv(cluster.clientHost, wsPort, webOrigins(cluster)),
   };
 }
 
-async function checkPortsFree(config: ClusterConfig): Promise<void> {
-  const client = reachable(config.clientHost);
-  const internal = reachable(config.internalHost);
-  const ports: Array<[string, string, number]> = [
-    ['login HTTP', client, config.loginHttpPort],
-    ['login (msg servers)', internal, config.loginMsgServerPort],
-    ['login admin', internal, config.loginAdminPort],
-    ['route server', internal, config.routePort],
-    ['db-proxy', internal, config.dbProxyPort],
-    ['msfs', client, config.msfsPort],
-    ['msfs internal', internal, config.msfsInternalPort],
-    ['file server', client, config.fileServerPort],
-    ['file server internal', internal, config.fileServerInternalPort],
-    ['push server', internal, config.pushServerPort],
-    ...config.msgServerPorts.map((p, i): [string, string, number] => [`msg server ${i + 1}`, client, p]),
-    ...config.msgServerWsPorts.map((p, i): [string, string, number] => [`msg server ${i + 1} WebSocket`, client, p]),
-  ];
-  for (const [role, host, port] of ports) {
+/** Every service port of the topology, with what listens there. */
+function servicePorts(t: Topology): Array<[string, string, number]> {
+  const out: Array<[string, string, number]> = [];
+  for (const service of SERVICE_NAMES) {
+    t.services[service].forEach((e, i) => {
+      const h = t.hosts[e.host];
+      const name = `${service} ${i + 1}`;
+      const extra = e as unknown as Record<string, number>;
+      const clientFacing = service === 'msg-server' || service === 'msfs' || service === 'file-server';
+      out.push([name, reachable(clientFacing ? h.clientBind : h.internalBind), e.port]);
+      if (extra.httpPort) out.push([`${name} HTTP`, reachable(h.clientBind), extra.httpPort]);
+      if (extra.adminPort) out.push([`${name} admin`, reachable(h.internalBind), extra.adminPort]);
+      if (extra.wsPort) out.push([`${name} WebSocket`, reachable(h.clientBind), extra.wsPort]);
+      if (extra.internalPort) out.push([`${name} internal`, reachable(h.internalBind), extra.internalPort]);
+    });
+  }
+  return out;
+}
+
+async function checkPortsFree(t: Topology): Promise<void> {
+  for (const [role, host, port] of servicePorts(t)) {
     if (await portAcceptsConnections(host, port)) {
-      throw new Error(`port ${port} (${role}) is already in use by another program; pick other ports in config/cluster.json or with TT_CLUSTER_* variables`);
+      const how = t.file === null ? 'config/cluster.json or TT_CLUSTER_* variables' : `${t.file}, or --port-base`;
+      throw new Error(`port ${port} (${role}) is already in use by another program; pick other ports in ${how}`);
     }
   }
 }
 
 /** Until the login server lists every msg server (they register once their links are up). */
-async function waitUntilReady(config: ClusterConfig, timeoutMs = 60_000): Promise<boolean> {
-  const admin = `http://${reachable(config.internalHost)}:${config.loginAdminPort}/msg_servers`;
+async function waitUntilReady(t: Topology, timeoutMs = 90_000): Promise<boolean> {
+  const login = t.services['login-server'][0];
+  const admin = `http://${t.hosts[login.host].internal}:${login.adminPort}/msg_servers`;
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     try {
       const body = (await (await fetch(admin)).json()) as unknown;
       const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
-      if (list.length >= config.msgServerPorts.length) return true;
+      if (list.length >= t.services['msg-server'].length) return true;
     } catch {
       // not up yet
     }
@@ -190,14 +148,19 @@ async function waitUntilReady(config: ClusterConfig, timeoutMs = 60_000): Promis
   return false;
 }
 
+/** Whether no client port of the topology is reachable from another machine. */
+function clientsLocalOnly(t: Topology): boolean {
+  return Object.values(t.hosts).every((h) => isLoopbackHost(h.clientBind));
+}
+
 /**
  * Demo users have a published password: they are created only while no client
  * can reach the cluster from another machine. Returns the enabled demo users.
  */
-async function seed(config: ClusterConfig, storage: Storage): Promise<string[]> {
-  const pool = mysql.createPool({ ...parseMysqlUrl(storage.mysqlUrl), connectionLimit: 2 });
+async function seed(t: Topology, mysqlUrl: string): Promise<string[]> {
+  const pool = mysql.createPool({ ...parseMysqlUrl(mysqlUrl), connectionLimit: 2 });
   try {
-    if (config.seedDemoUsers && isLoopbackHost(config.clientHost) && (await isEmpty(pool))) {
+    if (t.seedDemoUsers && clientsLocalOnly(t) && (await isEmpty(pool))) {
       const result = await seedDemo(pool);
       log(`seeded demo users ${result.created.join(', ')}`);
     }
@@ -208,11 +171,17 @@ async function seed(config: ClusterConfig, storage: Storage): Promise<string[]> 
   }
 }
 
-function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): string {
-  const client = reachable(config.clientHost);
-  const internal = reachable(config.internalHost);
-  const exposed = !isLoopbackHost(config.clientHost);
-  const web = webBannerLines(config);
+function banner(t: Topology, storageLines: string[], demoUsers: string[], ready: boolean): string {
+  const login = t.services['login-server'][0];
+  const loginHost = t.hosts[login.host];
+  const client = reachable(loginHost.clientBind);
+  const internalOf = (e: { host: string; port: number }) => `${t.hosts[e.host].internal}:${e.port}`;
+  const exposed = !clientsLocalOnly(t);
+  const msgServers = t.services['msg-server'];
+  const ws = msgServers.filter((m) => m.wsPort > 0);
+  const msfs = t.services.msfs[0];
+  const file = t.services['file-server'][0];
+  const push = t.services['push-server'][0];
   const demo =
     demoUsers.length === 0
       ? exposed
@@ -221,32 +190,88 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
       : exposed
         ? `  WARNING: demo logins ${demoUsers.join(', ')} with the published password "${DEMO_PASSWORD}" are reachable from other machines; disable them: npm run users -- disable NAME`
         : `  demo logins: ${demoUsers.join(', ')} (password "${DEMO_PASSWORD}")`;
+  const topologyFlag = t.file === null ? '' : ` --topology ${t.name}`;
+  const list = (items: string[]) => items.join(', ');
   const lines = [
     '',
-    ready ? 'TeamTalk cluster is up' : 'TeamTalk cluster started (some msg servers have not registered yet: see the log above)',
-    `  login: http://${client}:${config.loginHttpPort}/msg_server`,
-    web.chat,
-    `  msg servers: ${config.msgServerPorts.map((p) => `${client}:${p}`).join(', ')}`,
-    ...web.msgServers,
-    `  pictures (msfs): http://${client}:${config.msfsPort}/    file server: ${client}:${config.fileServerPort}`,
-    `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${internal}:${config.routePort}    db-proxy ${internal}:${config.dbProxyPort}    login registration ${internal}:${config.loginMsgServerPort}`,
-    `    msfs voice ${internal}:${config.msfsInternalPort}    file server ${internal}:${config.fileServerInternalPort}    push server ${internal}:${config.pushServerPort} -> ${config.pushWebhookUrl || 'no webhook (pushWebhookUrl): .run/push-server/dead-letter.jsonl'}`,
-    `  operators: http://${internal}:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
+    ready ? `TeamTalk cluster is up${t.file === null ? '' : ` (topology ${t.name})`}` : 'TeamTalk cluster started (some msg servers have not registered yet: see the log above)',
+    `  login: http://${client}:${login.httpPort}/msg_server`,
+    ws.length > 0 ? `  web chat: http://${client}:${login.httpPort}/chat/    (open it in a browser)` : '  web chat: off (no WebSocket ports for the msg servers)',
+    `  msg servers: ${list(msgServers.map((m) => `${reachable(t.hosts[m.host].clientBind)}:${m.port}`))}`,
+    ...(ws.length > 0 ? [`  msg servers for browsers: ${list(ws.map((m) => `ws://${t.hosts[m.host].public}:${m.wsPort}/`))}`] : []),
+    ...(msfs || file ? [`  pictures (msfs): ${msfs ? `http://${reachable(t.hosts[msfs.host].clientBind)}:${msfs.port}/` : 'none'}    file server: ${file ? `${reachable(t.hosts[file.host].clientBind)}:${file.port}` : 'none'}`] : []),
+    `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${list(t.services['route-server'].map(internalOf))}    db-proxy ${list(t.services['db-proxy'].map(internalOf))}    login registration ${internalOf(login)}`,
+    `    msfs voice ${msfs ? `${t.hosts[msfs.host].internal}:${msfs.internalPort}` : 'none'}    file server ${file ? `${t.hosts[file.host].internal}:${file.internalPort}` : 'none'}    push server ${push ? `${internalOf(push)} -> ${push.webhookUrl || 'no webhook (pushWebhookUrl): .run/push-server/dead-letter.jsonl'}` : 'none'}`,
+    ...storageLines,
+    `  operators: http://${loginHost.internal}:${login.adminPort}/msg_servers    users: npm run users --${topologyFlag} list    storage: npm run storage --${topologyFlag} status`,
     demo,
     `  chat: npm run client -- --user ${demoUsers[0] ?? 'NAME'}    (in another terminal; a second one with --user ${demoUsers[1] ?? 'NAME2'})`,
-    `  one more msg server: npm run msg-server -- --port ${Math.max(...config.msgServerPorts) + 1}${
-      config.msgServerWsPorts.length > 0 ? ` --ws-port ${Math.max(...config.msgServerWsPorts) + 1}` : ''
-    }`,
+    ...(t.file === null
+      ? [`  one more msg server: npm run msg-server -- --port ${Math.max(...msgServers.map((m) => m.port)) + 1}${ws.length > 0 ? ` --ws-port ${Math.max(...ws.map((m) => m.wsPort)) + 1}` : ''}`]
+      : []),
     '  stop: Ctrl-C',
     '',
   ];
   return lines.join('\n');
 }
 
+interface StartedStorage {
+  access: StorageAccess;
+  adminUrls: Record<string, string>;
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+/** The default's storage (MYSQL_URL / REDIS_URL or the local pair), or the topology's own servers. */
+async function startStorage(t: Topology): Promise<StartedStorage> {
+  if (t.file === null) {
+    const storage = await provisionStorage({ database: t.storage.database, log });
+    return {
+      access: storageAccessOf(storage, t.storage.redisKeyPrefix),
+      adminUrls: { [MAIN_SERVER]: storage.mysqlAdminUrl },
+      lines: [`  storage: MariaDB ${redactUrl(storage.mysqlUrl)}    Redis ${redactUrl(storage.redisUrl)}`],
+      stop: () => storage.stop(),
+    };
+  }
+  const storage = await provisionTopologyStorage(t, { runDir, log });
+  const endpoints = storageEndpoints(t);
+  return {
+    access: storage.access,
+    adminUrls: storage.adminUrls,
+    lines: [
+      `  storage (${Object.keys(t.storage.mysql).length} MariaDB servers, ${t.storage.messageTableCount} message tables; shard map ${JSON.stringify(t.storage.shardMap)}):`,
+      ...endpoints.map((e) => `    ${e.what.padEnd(28)} ${e.address}`),
+    ],
+    stop: () => storage.stop(),
+  };
+}
+
+function parseCommandLine(argv: string[]): { topology: string | null; portBase: number | null; config: string | null } {
+  const { values } = parseArgs({ args: argv, options: { topology: { type: 'string' }, 'port-base': { type: 'string' }, config: { type: 'string' } }, strict: true, allowPositionals: false });
+  const base = values['port-base'];
+  if (base !== undefined && (!/^\d+$/.test(base) || Number(base) < 1024 || Number(base) > 65000)) throw new Error(`--port-base must be a port number from 1024 to 65000, got "${base}"`);
+  if (base !== undefined && values.topology === undefined) throw new Error('--port-base goes with --topology (the default cluster takes TT_CLUSTER_* ports)');
+  return { topology: values.topology ?? null, portBase: base === undefined ? null : Number(base), config: values.config ?? configFileFromArgs(argv) };
+}
+
 async function main(): Promise<number> {
-  const file = configFileFromArgs(process.argv.slice(2)) ?? process.env.TT_CLUSTER_CONFIG ?? DEFAULT_CLUSTER_CONFIG_FILE;
-  const config = clusterConfig.load({ file });
-  checkWebSocketPorts(config);
+  const args = parseCommandLine(process.argv.slice(2));
+  let topology: Topology;
+  if (args.topology !== null) {
+    topology = loadTopology(args.topology);
+    if (args.portBase !== null) topology = renumberPorts(topology, args.portBase);
+    const remote = Object.entries(topology.hosts).filter(([, h]) => !isLoopbackHost(h.internal));
+    if (remote.length > 0) {
+      throw new Error(
+        `topology ${topology.name} has hosts on other machines (${remote.map(([n, h]) => `${n} ${h.internal}`).join(', ')}): npm start runs one machine; write each host's service files with: npm run topology -- env --topology ${args.topology} --host NAME`,
+      );
+    }
+  } else {
+    const file = args.config ?? process.env.TT_CLUSTER_CONFIG ?? DEFAULT_CLUSTER_CONFIG_FILE;
+    const config = clusterConfig.load({ file });
+    checkWebSocketPorts(config);
+    topology = topologyOfCluster(config);
+  }
   const running = readRunningCluster();
   if (running !== null) {
     log(`a cluster started by "npm start" is already running (pid ${running.pid}, since ${running.startedAt}): ${running.loginUrl}`);
@@ -254,9 +279,9 @@ async function main(): Promise<number> {
     return 1;
   }
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  await checkPortsFree(config);
+  await checkPortsFree(topology);
 
-  const storage = await provisionStorage({ database: config.database, log });
+  const storage = await startStorage(topology);
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
   const supervisor = new Supervisor({ output: (line) => process.stdout.write(line + '\n'), note: log, color });
   let stopping = false;
@@ -274,31 +299,39 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   try {
-    const migration = await migrate(storage.mysqlAdminUrl);
-    log(`database ${redactUrl(storage.mysqlUrl)}: ${migration.applied.length > 0 ? `applied ${migration.applied.join(', ')}` : 'schema up to date'}`);
-    const demoUsers = await seed(config, storage);
+    const migration = await migrateServers(storage.adminUrls, { messageTableCount: topology.storage.messageTableCount, shardMap: topology.storage.shardMap });
+    for (const [server, result] of Object.entries(migration)) {
+      const where = topology.file === null ? redactUrl(storage.access.mysqlUrl) : server;
+      log(`database ${where}: ${result.applied.length > 0 ? `applied ${result.applied.join(', ')}` : 'schema up to date'}`);
+    }
+    const demoUsers = await seed(topology, storage.access.mysqlUrl);
     const pki = localPki();
+    const login = topology.services['login-server'][0];
+    const loginHost = topology.hosts[login.host];
+    const first = <T extends { host: string; port: number }>(list: T[]): T | undefined => list[0];
     writeRunningCluster({
       pid: process.pid,
       startedAt: new Date().toISOString(),
-      clientHost: config.clientHost,
-      internalHost: config.internalHost,
-      publicIp: config.publicIp,
-      loginUrl: `http://${reachable(config.clientHost)}:${config.loginHttpPort}/msg_server`,
-      loginHttpPort: config.loginHttpPort,
-      loginMsgServerPort: config.loginMsgServerPort,
-      loginAdminPort: config.loginAdminPort,
-      routePort: config.routePort,
-      dbProxyPort: config.dbProxyPort,
-      msgServerPorts: config.msgServerPorts,
-      fileServerInternalPort: config.fileServerInternalPort,
-      pushServerPort: config.pushServerPort,
-      msgServerWsPorts: config.msgServerWsPorts,
-      webOrigins: webOrigins(config),
+      topology: topology.file,
+      clientHost: loginHost.clientBind,
+      internalHost: loginHost.internalBind,
+      publicIp: loginHost.public,
+      loginUrl: `http://${reachable(loginHost.clientBind)}:${login.httpPort}/msg_server`,
+      loginHttpPort: login.httpPort,
+      loginMsgServerPort: login.port,
+      loginAdminPort: login.adminPort,
+      routePort: topology.services['route-server'][0].port,
+      dbProxyPort: topology.services['db-proxy'][0].port,
+      dbProxyPorts: topology.services['db-proxy'].map((d) => d.port),
+      msgServerPorts: topology.services['msg-server'].map((m) => m.port),
+      fileServerInternalPort: first(topology.services['file-server'])?.internalPort ?? 0,
+      pushServerPort: first(topology.services['push-server'])?.port ?? 0,
+      msgServerWsPorts: topology.services['msg-server'].map((m) => m.wsPort).filter((p) => p > 0),
+      webOrigins: webOrigins({ clientHost: loginHost.clientBind, publicIp: loginHost.public, loginHttpPort: login.httpPort }),
     });
-    for (const spec of serviceSpecs(config, storage, pki)) supervisor.start(spec);
-    const ready = await waitUntilReady(config);
-    process.stdout.write(banner(config, demoUsers, ready) + '\n');
+    for (const spec of topologySpecs(topology, storage.access, pki)) supervisor.start(spec);
+    const ready = await waitUntilReady(topology);
+    process.stdout.write(banner(topology, storage.lines, demoUsers, ready) + '\n');
   } catch (err) {
     await supervisor.stopAll();
     await storage.stop();

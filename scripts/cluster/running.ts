@@ -10,6 +10,8 @@ import { isAlive } from '../infra/system';
 export interface RunningCluster {
   pid: number;
   startedAt: string;
+  /** The topology file it runs (null: config/cluster.json); tools (users, storage) find its storage by it. */
+  topology?: string | null;
   clientHost: string;
   internalHost: string;
   publicIp: string;
@@ -19,6 +21,8 @@ export interface RunningCluster {
   loginAdminPort: number;
   routePort: number;
   dbProxyPort: number;
+  /** Every db-proxy (a topology may run several). */
+  dbProxyPorts?: number[];
   msgServerPorts: number[];
   fileServerInternalPort: number;
   pushServerPort: number;

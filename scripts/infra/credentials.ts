@@ -15,6 +15,9 @@ export interface LocalCredentials {
   /** Schema changes, creating and dropping databases (migrations, tests, benches). */
   mysqlAdminUser: string;
   mysqlAdminPassword: string;
+  /** Replicas connect to their primary with it (REPLICATION SLAVE only). */
+  mysqlReplicationUser: string;
+  mysqlReplicationPassword: string;
   redisPassword: string;
 }
 
@@ -27,6 +30,8 @@ export function localCredentials(runDir: string): LocalCredentials {
     mysqlPassword: secret(),
     mysqlAdminUser: 'teamtalk_admin',
     mysqlAdminPassword: secret(),
+    mysqlReplicationUser: 'teamtalk_repl',
+    mysqlReplicationPassword: secret(),
     redisPassword: secret(),
   };
   const stored = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<LocalCredentials> & Record<string, unknown>) : {};

@@ -2,6 +2,11 @@
  * A local MariaDB for development and tests: data under .run/mariadb, bound to
  * 127.0.0.1 on a non-default port, run as a child process. If one is already
  * running from this checkout (e.g. `npm start` in another terminal) it is reused.
+ *
+ * The same code runs the extra servers of a sharded topology (`name`: its own
+ * folder; `replication`: a primary writing a GTID binlog, or a replica of one,
+ * CHANGE MASTER TO ... MASTER_USE_GTID = slave_pos), and servers inside network
+ * namespaces (`host`: the address to bind, `wrap`: `ip netns exec NS`).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -25,32 +30,53 @@ export interface LocalServer {
 
 export const DEFAULT_LOCAL_MYSQL_PORT = 33306;
 
-export async function startLocalMariaDb(opts: {
+export interface MariaDbOptions {
   runDir: string;
   port: number;
   database: string;
   log: (line: string) => void;
   /** Keep running after this process exits (`npm run infra -- start`). */
   keepRunning?: boolean;
-}): Promise<LocalServer> {
-  const dir = join(opts.runDir, 'mariadb');
+  /** Its folder under runDir (default "mariadb"). */
+  name?: string;
+  /** Address it listens on (default 127.0.0.1). */
+  host?: string;
+  /** Addresses the accounts may connect from (default: the listen address). */
+  clientHosts?: string[];
+  /** A primary (binlog with GTIDs) or, with replicaOf, a read-only replica of one. */
+  replication?: { serverId: number; replicaOf?: { host: string; port: number } };
+  /** Command prefix to run it with, e.g. ['ip', 'netns', 'exec', 'NS']. */
+  wrap?: string[];
+  /** innodb_buffer_pool_size (default 256M). */
+  bufferPoolSize?: string;
+}
+
+export async function startLocalMariaDb(opts: MariaDbOptions): Promise<LocalServer> {
+  const dir = join(opts.runDir, opts.name ?? 'mariadb');
   const dataDir = join(dir, 'data');
   const pidFile = join(dir, 'mariadb.pid');
   const errorLog = join(dir, 'error.log');
+  const host = opts.host ?? '127.0.0.1';
+  const clientHosts = opts.clientHosts ?? [host];
+  const replica = opts.replication?.replicaOf ?? null;
   const creds = localCredentials(opts.runDir);
   const url = formatMysqlUrl({
-    host: '127.0.0.1',
+    host,
     port: opts.port,
     user: creds.mysqlUser,
     password: creds.mysqlPassword,
     database: opts.database,
   });
-  const adminUrl = formatMysqlUrl({ host: '127.0.0.1', port: opts.port, user: creds.mysqlAdminUser, password: creds.mysqlAdminPassword, database: opts.database });
+  const adminUrl = formatMysqlUrl({ host, port: opts.port, user: creds.mysqlAdminUser, password: creds.mysqlAdminPassword, database: opts.database });
+  // A replica gets its grants from its primary's binlog; granting there directly would write to it.
+  const grant = async () => {
+    if (replica === null) for (const client of clientHosts) await grantAppAccess(adminUrl, creds.mysqlUser, client, opts.database);
+  };
 
   const runningPid = readPidFile(pidFile);
-  if (runningPid !== null && isAlive(runningPid) && (await portAcceptsConnections('127.0.0.1', opts.port))) {
+  if (runningPid !== null && isAlive(runningPid) && (await portAcceptsConnections(host, opts.port))) {
     try {
-      await grantAppAccess(adminUrl, creds.mysqlUser, '127.0.0.1', opts.database);
+      await grant();
     } catch (err) {
       if ((err as { code?: string }).code !== 'ER_ACCESS_DENIED_ERROR') throw err;
       throw new InfraError(
@@ -60,7 +86,7 @@ export async function startLocalMariaDb(opts: {
     }
     return { url, adminUrl, owned: false, pid: runningPid, stop: async () => {} };
   }
-  if (await portAcceptsConnections('127.0.0.1', opts.port)) {
+  if (await portAcceptsConnections(host, opts.port)) {
     throw new InfraError(
       `port ${opts.port} is already used by another program, not by this checkout's MariaDB; ` +
         'set TT_LOCAL_MYSQL_PORT to a free port, or MYSQL_URL to use that server',
@@ -87,29 +113,38 @@ export async function startLocalMariaDb(opts: {
   // Runs at every start, before connections are accepted: (re)creates both accounts.
   // The services' account holds no global privilege (older checkouts gave it ALL);
   // its rights on the cluster's database are granted below, after start.
+  // Not written to the binlog (sql_log_bin = 0): each server of a replicated pair makes its own.
   const initFile = join(dir, 'init.sql');
   const quote = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-  const admin = `'${creds.mysqlAdminUser}'@'127.0.0.1'`;
-  const app = `'${creds.mysqlUser}'@'127.0.0.1'`;
-  writeFileSync(
-    initFile,
-    [
+  const lines = ['SET sql_log_bin = 0;'];
+  for (const client of clientHosts) {
+    const admin = `'${creds.mysqlAdminUser}'@'${quote(client)}'`;
+    const app = `'${creds.mysqlUser}'@'${quote(client)}'`;
+    const repl = `'${creds.mysqlReplicationUser}'@'${quote(client)}'`;
+    lines.push(
       `CREATE USER IF NOT EXISTS ${admin} IDENTIFIED BY '${quote(creds.mysqlAdminPassword)}';`,
       `ALTER USER ${admin} IDENTIFIED BY '${quote(creds.mysqlAdminPassword)}';`,
       `GRANT ALL PRIVILEGES ON *.* TO ${admin} WITH GRANT OPTION;`,
       `CREATE USER IF NOT EXISTS ${app} IDENTIFIED BY '${quote(creds.mysqlPassword)}';`,
       `ALTER USER ${app} IDENTIFIED BY '${quote(creds.mysqlPassword)}';`,
       `REVOKE ALL PRIVILEGES ON *.* FROM ${app};`,
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
+    );
+    if (opts.replication) {
+      // Replicas of this server connect with it; it may only read the binlog.
+      lines.push(
+        `CREATE USER IF NOT EXISTS ${repl} IDENTIFIED BY '${quote(creds.mysqlReplicationPassword)}';`,
+        `ALTER USER ${repl} IDENTIFIED BY '${quote(creds.mysqlReplicationPassword)}';`,
+        `GRANT REPLICATION SLAVE ON *.* TO ${repl};`,
+      );
+    }
+  }
+  writeFileSync(initFile, [...lines, ''].join('\n'), { mode: 0o600 });
 
   const args = [
     '--no-defaults',
     `--datadir=${dataDir}`,
     `--port=${opts.port}`,
-    '--bind-address=127.0.0.1',
+    `--bind-address=${host}`,
     `--socket=${join(dir, 'mariadb.sock')}`,
     `--pid-file=${pidFile}`,
     `--log-error=${errorLog}`,
@@ -119,12 +154,18 @@ export async function startLocalMariaDb(opts: {
     '--character-set-server=utf8mb4',
     '--collation-server=utf8mb4_bin',
     '--max-connections=1000',
-    '--innodb-buffer-pool-size=256M',
+    `--innodb-buffer-pool-size=${opts.bufferPoolSize ?? '256M'}`,
   ];
-  opts.log(`starting MariaDB on 127.0.0.1:${opts.port} (data in ${dataDir})`);
+  if (opts.replication) {
+    args.push(`--server-id=${opts.replication.serverId}`, '--log-bin=mariadb-bin', '--binlog-format=ROW', `--relay-log=${join(dir, 'relay-bin')}`);
+    if (replica !== null) args.push('--read-only=ON');
+  }
+  const role = opts.replication ? (replica ? ` (replica of ${replica.host}:${replica.port})` : ' (primary, GTID binlog)') : '';
+  opts.log(`starting MariaDB on ${host}:${opts.port}${role} (data in ${dataDir})`);
   // Its own process group: a Ctrl-C in the terminal reaches only our process,
   // which stops the services first and the storage last.
-  const child = spawn(mariadbd, args, { stdio: 'ignore', detached: true });
+  const [command, ...commandArgs] = [...(opts.wrap ?? []), mariadbd, ...args];
+  const child = spawn(command, commandArgs, { stdio: 'ignore', detached: true });
   if (opts.keepRunning) child.unref();
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
@@ -140,7 +181,7 @@ export async function startLocalMariaDb(opts: {
     }
     try {
       const conn = await mysql.createConnection({
-        host: '127.0.0.1',
+        host,
         port: opts.port,
         user: creds.mysqlAdminUser,
         password: creds.mysqlAdminPassword,
@@ -152,8 +193,10 @@ export async function startLocalMariaDb(opts: {
       await sleep(150);
     }
   }
+  // `ip netns exec` execs the server: the child's pid is the server's.
   const pid = child.pid as number;
-  await grantAppAccess(adminUrl, creds.mysqlUser, '127.0.0.1', opts.database);
+  await grant();
+  if (replica !== null) await followPrimary(adminUrl, replica, creds.mysqlReplicationUser, creds.mysqlReplicationPassword, opts.log);
   return {
     url,
     adminUrl,
@@ -161,6 +204,29 @@ export async function startLocalMariaDb(opts: {
     pid,
     stop: () => stopProcess(pid),
   };
+}
+
+/**
+ * Makes a replica follow its primary by GTID (once: a configured replica
+ * resumes by itself when restarted; a stopped one is started again).
+ */
+async function followPrimary(adminUrl: string, primary: { host: string; port: number }, user: string, password: string, log: (line: string) => void): Promise<void> {
+  const conn = await mysql.createConnection({ ...parseMysqlUrl(adminUrl), database: undefined });
+  try {
+    const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW SLAVE STATUS');
+    if (status.length === 0) {
+      log(`replica: following ${primary.host}:${primary.port} by GTID`);
+      await conn.query('CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1', [
+        primary.host,
+        primary.port,
+        user,
+        password,
+      ]);
+    }
+    if (status.length === 0 || status[0].Slave_IO_Running !== 'Yes' || status[0].Slave_SQL_Running !== 'Yes') await conn.query('START SLAVE');
+  } finally {
+    await conn.end();
+  }
 }
 
 /** What the services' account may do: rows, nothing else (no DDL, no other databases, no FILE/PROCESS/SUPER). */

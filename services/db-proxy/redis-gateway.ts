@@ -326,7 +326,7 @@ export class RedisGateway {
 
   /** A cluster node left, or the slots were refreshed: a new epoch if the masters changed. */
   private onTopologyChange(why: string): void {
-    if (!(this.client instanceof Cluster) || !this.everUp) return;
+    if (!(this.client instanceof Cluster) || !this.everUp || this.closed) return;
     const masters = this.masterSet();
     if (masters === this.masters && why !== 'a node left') return;
     const before = this.masters;
