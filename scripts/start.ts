@@ -313,6 +313,7 @@ async function main(): Promise<number> {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       topology: topology.file,
+      topologyPortBase: args.portBase,
       clientHost: loginHost.clientBind,
       internalHost: loginHost.internalBind,
       publicIp: loginHost.public,

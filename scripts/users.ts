@@ -30,7 +30,9 @@ import {
   setPassword,
   setUserStatus,
 } from './db/accounts';
-import { migrate } from './db/migrate';
+import { migrate, migrateServers } from './db/migrate';
+import { readRunningCluster } from './cluster/running';
+import { openDeployment } from './topology/deployment';
 import { provisionStorage, type Storage } from './infra/provision';
 
 const USAGE = `usage: npm run users -- COMMAND [options]
@@ -45,7 +47,11 @@ const USAGE = `usage: npm run users -- COMMAND [options]
   departments                                      departments as a table
   add-depart NAME [--parent ID]                    create a department
 
-Database: MYSQL_URL (mysql://user:pass@host:port/db), else the local MariaDB of npm start.`;
+Database: MYSQL_URL (mysql://user:pass@host:port/db); else the main database of --topology NAME|FILE
+[--port-base N], or of the topology the running npm start uses; else the local MariaDB of npm start.`;
+
+/** Options every command takes. */
+const GLOBAL_OPTIONS: string[] = ['help', 'topology', 'port-base'];
 
 /** Wrong command line: exit 2 with the usage text. */
 class UsageError extends Error {}
@@ -58,6 +64,8 @@ const OPTIONS = {
   count: { type: 'string' },
   limit: { type: 'string' },
   parent: { type: 'string' },
+  topology: { type: 'string' },
+  'port-base': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -92,7 +100,7 @@ function parseCommandLine(argv: string[]): { command: string; args: string[]; op
     throw new UsageError(`"${command}" takes ${spec.args === 0 ? 'no argument' : 'one argument (a name)'}, got ${args.length}`);
   }
   for (const key of Object.keys(options) as Array<keyof typeof OPTIONS>) {
-    if (key !== 'help' && !spec.options.includes(key)) throw new UsageError(`"${command}" does not take --${key}`);
+    if (!GLOBAL_OPTIONS.includes(key) && !spec.options.includes(key)) throw new UsageError(`"${command}" does not take --${key}`);
   }
   for (const key of spec.required) {
     if (options[key] === undefined) throw new UsageError(`"${command}" needs --${key}`);
@@ -139,12 +147,29 @@ function statusText(status: number): string {
   return `status ${status}`;
 }
 
-async function openDatabase(log: (line: string) => void): Promise<{ pool: mysql.Pool; close(): Promise<void> }> {
+async function openDatabase(log: (line: string) => void, options: Options): Promise<{ pool: mysql.Pool; close(): Promise<void> }> {
   let url: string;
   let storage: Storage | null = null;
   if (process.env.MYSQL_URL) {
     url = process.env.MYSQL_URL;
     if (!parseMysqlUrl(url).database) url = withDatabase(url, 'teamtalk');
+  } else if (options.topology !== undefined || readRunningCluster()?.topology) {
+    // A topology's main database (its servers migrated together: message tables may be elsewhere).
+    const deployment = await openDeployment({ topology: options.topology, portBase: options['port-base'], log });
+    try {
+      await migrateServers(deployment.admin, deployment.layout);
+    } catch (err) {
+      await deployment.stop();
+      throw new Error(`cannot prepare the databases of ${deployment.name}: ${errorMessage(err)}`);
+    }
+    const pool = mysql.createPool({ ...parseMysqlUrl(deployment.mainUrl), connectionLimit: 2 });
+    return {
+      pool,
+      close: async () => {
+        await pool.end();
+        await deployment.stop();
+      },
+    };
   } else {
     // Only MySQL is needed here: a placeholder REDIS_URL keeps provisioning from starting Redis.
     storage = await provisionStorage({
@@ -247,7 +272,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(USAGE + '\n');
     return err.message ? 2 : 0;
   }
-  const db = await openDatabase(log);
+  const db = await openDatabase(log, parsed.options);
   try {
     await run(parsed.command, parsed.args, parsed.options, db.pool, (text) => process.stdout.write(text), log);
     return 0;

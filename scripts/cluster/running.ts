@@ -12,6 +12,8 @@ export interface RunningCluster {
   startedAt: string;
   /** The topology file it runs (null: config/cluster.json); tools (users, storage) find its storage by it. */
   topology?: string | null;
+  /** Its --port-base, if given (the topology's ports were renumbered from it). */
+  topologyPortBase?: number | null;
   clientHost: string;
   internalHost: string;
   publicIp: string;

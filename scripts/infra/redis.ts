@@ -87,7 +87,8 @@ export async function createRedisCluster(opts: {
     await first.connect();
     const info = String(await first.cluster('INFO'));
     const known = Number(/cluster_known_nodes:(\d+)/.exec(info)?.[1] ?? 0);
-    if (!info.includes('cluster_state:ok') || known < opts.nodes.length) {
+    // A node that knows others was joined before (nodes.conf): restarted nodes find each other again.
+    if (known <= 1) {
       const cli = findExecutable(['redis-cli']);
       if (!cli) throw new InfraError('redis-cli not found (install redis-tools / redis-server)');
       opts.log(`creating a Redis Cluster of ${opts.nodes.length} nodes (${opts.replicas} replica(s) per master)`);

@@ -59,17 +59,23 @@ export interface RedisNodeStatus {
   master?: string;
 }
 
+/** The user, password and TLS of a redis:// or rediss:// URL, as ioredis options. */
+export function redisAuthOf(redisUrl: string): RedisOptions {
+  const url = new URL(redisUrl);
+  return {
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    tls: url.protocol === 'rediss:' ? {} : undefined,
+  };
+}
+
 /** Builds the ioredis client of a deployment (also used by tools that inspect or empty it). */
 export function createRedisClient(
   options: Pick<RedisGatewayOptions, 'url' | 'clusterNodes' | 'sentinels' | 'sentinelName' | 'sentinelPassword'> & { keyPrefix?: string },
   extra: RedisOptions = {},
 ): Redis | Cluster {
   const url = new URL(options.url);
-  const auth: RedisOptions = {
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    tls: url.protocol === 'rediss:' ? {} : undefined,
-  };
+  const auth = redisAuthOf(options.url);
   if (options.clusterNodes && options.clusterNodes.length > 0) {
     const { keyPrefix, ...nodeOptions } = { ...extra, ...auth };
     const clusterOptions: ClusterOptions = {
@@ -306,7 +312,23 @@ export class RedisGateway {
     const client = this.client as unknown as Redis;
     const [info, keys] = await Promise.all([client.info('replication'), client.dbsize()]);
     const role = /role:(\w+)/.exec(info)?.[1] ?? 'unknown';
-    return [{ address: `${client.options.host}:${client.options.port}`, role: role === 'slave' ? 'replica' : role, slots: [], keys }];
+    const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+    const address = `${stream?.remoteAddress ?? client.options.host}:${stream?.remotePort ?? client.options.port}`;
+    const out: RedisNodeStatus[] = [{ address, role: role === 'slave' ? 'replica' : role, slots: [], keys }];
+    // A master's replicas (Sentinel deployments): listed with their own key counts.
+    for (const m of info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+)/gm)) {
+      const replica = new Redis({ ...redisAuthOf(this.options.url), host: m[1], port: Number(m[2]), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: this.options.connectTimeoutMs });
+      replica.on('error', () => {});
+      try {
+        await replica.connect();
+        out.push({ address: `${m[1]}:${m[2]}`, role: 'replica', slots: [], keys: await replica.dbsize(), master: address });
+      } catch {
+        out.push({ address: `${m[1]}:${m[2]}`, role: 'replica (not reachable)', slots: [], keys: 0, master: address });
+      } finally {
+        replica.disconnect();
+      }
+    }
+    return out;
   }
 
   /** The plain clients of the servers (cluster: of its masters or of all nodes). */
