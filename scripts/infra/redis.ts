@@ -47,6 +47,8 @@ export async function startLocalRedis(opts: RedisServerOptions): Promise<LocalSe
     'appendonly yes',
     'appendfsync everysec',
     'save ""',
+    // A replica's first sync starts at once (the default waits 5 s for more replicas).
+    'repl-diskless-sync-delay 0',
   ];
   if (opts.cluster) {
     lines.push(
@@ -112,7 +114,7 @@ export async function createRedisCluster(opts: {
   await waitForCluster(opts.nodes, password, opts.nodes.length);
 }
 
-/** Until every node says cluster_state:ok and knows all the others. */
+/** Until every node says cluster_state:ok and knows all the others, and every replica is in sync with its master. */
 export async function waitForCluster(nodes: Array<{ host: string; port: number }>, password: string, expectNodes: number, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (const node of nodes) {
@@ -125,10 +127,15 @@ export async function waitForCluster(nodes: Array<{ host: string; port: number }
         info = String(await client.cluster('INFO'));
       } catch {
         // not up yet
-      } finally {
-        client.disconnect();
       }
-      if (info.includes('cluster_state:ok') && Number(/cluster_known_nodes:(\d+)/.exec(info)?.[1] ?? 0) >= expectNodes) break;
+      let replicaInSync = true;
+      if (info.includes('cluster_state:ok')) {
+        // A replica that never completed its first sync could not take over: wait for it too.
+        const replication = await client.info('replication').catch(() => '');
+        replicaInSync = !/role:slave/.test(replication) || /master_link_status:up/.test(replication);
+      }
+      client.disconnect();
+      if (replicaInSync && info.includes('cluster_state:ok') && Number(/cluster_known_nodes:(\d+)/.exec(info)?.[1] ?? 0) >= expectNodes) break;
       if (Date.now() > until) throw new InfraError(`Redis Cluster node ${node.host}:${node.port} did not report cluster_state:ok within ${timeoutMs / 1000} s`);
       await sleep(200);
     }

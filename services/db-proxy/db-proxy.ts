@@ -18,7 +18,9 @@ import { acceptedCommandIds, expectsReply, sendFailureReply, tryDecode } from '.
 import { GroupSessionSync } from './group-session-sync';
 import { registerHandlers } from './handlers';
 import { LogThrottle } from '../../lib/log-throttle';
+import type { DatabaseServers } from './database-servers';
 import type { MessageStoreStats } from './message-store';
+import type { RedisGateway } from './redis-gateway';
 import { openStorage } from './storage-context';
 import { RequestGate, type LinkState, type MsgServerConn } from './request-gate';
 import { StorageUnavailableError, isStorageError } from './storage-errors';
@@ -28,6 +30,9 @@ export interface RunningDbProxy {
   port: number;
   /** What the message store has done with retried stores (tests, statistics). */
   storeStats: MessageStoreStats;
+  /** The database servers, their replicas and where each message table is (status, tests). */
+  databases: DatabaseServers;
+  redis: RedisGateway;
   /** Tells msg servers to stop sending (0x0702), finishes the work in flight, closes. */
   stop(reason?: string): Promise<void>;
 }
@@ -162,7 +167,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
     })();
     return stopped;
   };
-  return { host: address.host, port: address.port, storeStats: ctx.store.stats, stop };
+  return { host: address.host, port: address.port, storeStats: ctx.store.stats, databases: ctx.databases, redis: ctx.redis, stop };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {

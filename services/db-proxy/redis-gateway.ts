@@ -84,6 +84,9 @@ export function createRedisClient(
       lazyConnect: extra.lazyConnect,
       enableOfflineQueue: extra.enableOfflineQueue,
       enableAutoPipelining: true,
+      // ioredis groups an auto-pipelined script call by its first argument (the key
+      // count, not a key): scripts go on their own, routed by their keys.
+      autoPipeliningIgnoredCommands: Object.keys(SCRIPTS),
       // A failover takes the cluster's node timeout plus an election: keep retrying
       // a command whose node went away for a few seconds, within its commandTimeout.
       retryDelayOnFailover: 250,
@@ -354,7 +357,9 @@ export class RedisGateway {
     const before = this.masters;
     this.masters = masters;
     this.epoch++;
-    this.logger.warn({ redis: this.description, why, before, masters }, 'Redis Cluster changed (failover?): msg-id counters will be re-verified');
+    this.throttle.run('topology', (suppressed) =>
+      this.logger.warn({ redis: this.description, why, before, masters, similarNotLogged: suppressed }, 'Redis Cluster changed (failover?): msg-id counters will be re-verified'),
+    );
   }
 
   private masterSet(): string {

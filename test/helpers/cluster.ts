@@ -56,8 +56,10 @@ export interface ClusterOptions {
   fileServer?: Partial<FileServerConfig> | true;
   /** Run a push server the msg servers link to (give it a webhookUrl). */
   pushServer?: Partial<PushServerConfig> | true;
-  /** db-proxy overrides (e.g. pushShieldHours). */
+  /** db-proxy overrides (e.g. pushShieldHours; storage elsewhere: redisClusterNodes, mysqlServers, ...). */
   dbProxy?: Partial<ReturnType<typeof dbProxyConfig.load>>;
+  /** The main database to use (default: a fresh one on npm test's MariaDB). */
+  database?: TestDatabase;
 }
 
 export interface LogLine {
@@ -127,7 +129,7 @@ export class TestCluster {
   }
 
   async start(): Promise<void> {
-    this.db = await freshDatabase(this.t);
+    this.db = this.options.database ?? (await freshDatabase(this.t));
     this.redis = await freshRedis(this.t);
     this.dataDir = await mkdtemp(join(tmpdir(), 'tt-cluster-'));
     this.t.teardown(() => rm(this.dataDir, { recursive: true, force: true }));

@@ -25,9 +25,10 @@ export interface TestDatabase {
   pool: mysql.Pool;
 }
 
-export async function freshDatabase(t: Test, opts: { migrate?: boolean } = {}): Promise<TestDatabase> {
-  const base = requireEnv('MYSQL_URL');
-  const name = `tt_test_${process.pid}_${randomBytes(3).toString('hex')}`;
+/** A new database on `base` (an admin URL; default: npm test's MYSQL_URL), migrated unless `migrate: false`. */
+export async function freshDatabase(t: Test, opts: { migrate?: boolean; base?: string; name?: string } = {}): Promise<TestDatabase> {
+  const base = opts.base ?? requireEnv('MYSQL_URL');
+  const name = opts.name ?? `tt_test_${process.pid}_${randomBytes(3).toString('hex')}`;
   const url = withDatabase(base, name);
   if (opts.migrate !== false) {
     await migrate(url);
