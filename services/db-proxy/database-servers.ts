@@ -65,7 +65,7 @@ export class DatabaseServer {
     this.replicas = replicaUrls.map(
       (replicaUrl) =>
         new Replica(
-          new MysqlGateway({ ...gatewayOptions, url: replicaUrl, requiredTables, onMissingTable }, logger),
+          new MysqlGateway({ ...gatewayOptions, url: replicaUrl, requiredTables, onMissingTable, lenientSchema: true }, logger),
           () => this.primaryPosition(),
           options.replicas,
           logger,

@@ -32,6 +32,8 @@ export interface MysqlGatewayOptions {
   requiredTables: string[] | (() => string[]);
   /** Told the name of a table a statement found missing (a message table moved to another server). */
   onMissingTable?: (table: string) => void;
+  /** A replica: missing tables at start only mean it has not caught up yet (it is probed until they are there). */
+  lenientSchema?: boolean;
 }
 
 export type SettleQuery = (sql: string, values: unknown[]) => Promise<mysql.RowDataPacket[]>;
@@ -101,7 +103,7 @@ export class MysqlGateway {
       await this.checkSchema();
       this.logger.info({ mysql: redactUrl(this.options.url) }, 'MySQL connected');
     } catch (err) {
-      if (!isMysqlConnectionError(err)) throw err;
+      if (!isMysqlConnectionError(err) && !(this.options.lenientSchema && err instanceof SchemaError)) throw err;
       this.markDown(err);
     }
   }
