@@ -325,28 +325,52 @@ export class MessageStore {
     return retries.size === 0 ? live : live.filter((m) => !retries.has(m));
   }
 
-  /** A retried store: once its first attempt is over for sure, either that attempt's msg id, or a fresh store. */
-  private async settleRetry(m: PendingMessage, recorded: string): Promise<void> {
-    const [at, table, column, id, msgId] = recorded.split('|');
+  /**
+   * A retried store: once the attempt its token names is over for sure, either
+   * that attempt's msg id, or a fresh store. Several retries of one token (a
+   * msg server that timed out again, on this db-proxy or another) settle one
+   * after the other: the one that finds nothing stored claims the token in
+   * Redis (compare-and-set, ttClaimStoreToken) before storing afresh; the
+   * others see the claim and settle on the claimant's attempt.
+   */
+  private async settleRetry(m: PendingMessage, firstRecord: string): Promise<void> {
+    const key = this.redis.keys.storeToken(m.token);
+    let recorded = firstRecord;
     try {
-      const wait = Number(at) + this.options.settleMs - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      if (!this.tables.isMessageTable(table) || (column !== 'relateId' && column !== 'groupId')) throw new Error(`bad store token record "${recorded}"`);
-      // On the primary holding the table now (it may have moved since the first attempt).
-      const rows = await this.databases.forTable(table).primary.query<Array<{ n: number }>>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ?`, [
-        Number(id),
-        Number(msgId),
-      ]);
-      if (Number(rows[0]?.n ?? 0) > 0) {
-        this.stats.retriesAlreadyStored++;
-        this.logger.info({ from: m.msg.from_user_id, to: m.msg.to_session_id, msgId: Number(msgId) }, 'retried store: the first attempt had stored it; answered with its msg id');
-        m.resolve({ msgId: Number(msgId), flag: PduFlag.NONE });
+      for (;;) {
+        const [at, table, column, id, msgId] = recorded.split('|');
+        if (!this.tables.isMessageTable(table) || (column !== 'relateId' && column !== 'groupId')) throw new Error(`bad store token record "${recorded}"`);
+        const wait = Number(at) + this.options.settleMs - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        this.redis.assertUp();
+        const current = await this.redis.client.get(key);
+        if (current !== null && current !== recorded) {
+          recorded = current; // another attempt took over meanwhile: settle on it
+          continue;
+        }
+        // On the primary holding the table now (it may have moved since the first attempt).
+        const rows =
+          Number(msgId) > 0
+            ? await this.databases.forTable(table).primary.query<Array<{ n: number }>>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ?`, [Number(id), Number(msgId)])
+            : [];
+        if (Number(rows[0]?.n ?? 0) > 0) {
+          this.stats.retriesAlreadyStored++;
+          this.logger.info({ from: m.msg.from_user_id, to: m.msg.to_session_id, msgId: Number(msgId) }, 'retried store: the first attempt had stored it; answered with its msg id');
+          m.resolve({ msgId: Number(msgId), flag: PduFlag.NONE });
+          return;
+        }
+        // Nothing stored: claim the token (msg id 0 until this attempt records its own) unless another retry did.
+        const claim = `${Date.now()}|${table}|${column}|${id}|0`;
+        if (Number(await this.redis.client.ttClaimStoreToken(1, key, current ?? '', claim, this.options.tokenTtlSec)) !== 1) {
+          recorded = (await this.redis.client.get(key)) ?? claim;
+          continue;
+        }
+        this.stats.retriesStoredAgain++;
+        m.tokenChecked = true;
+        this.queue.push(m);
+        this.schedule();
         return;
       }
-      this.stats.retriesStoredAgain++;
-      m.tokenChecked = true;
-      this.queue.push(m);
-      this.schedule();
     } catch (err) {
       this.reportFailure(err, 1);
       m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });

@@ -85,6 +85,19 @@ export const SCRIPTS = {
     for i = 2, #KEYS do redis.call('HSET', KEYS[i], 'count', c) end
     return tonumber(c)`,
 
+  /**
+   * Claims a store token for a fresh store: KEYS[1] = tt_store_<token>; sets it
+   * to ARGV[2] (for ARGV[3] seconds) only if it still holds ARGV[1] ('' = absent).
+   * Returns 1 when claimed, 0 when another attempt changed it first.
+   */
+  ttClaimStoreToken: `
+    local cur = redis.call('GET', KEYS[1])
+    if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
+      redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+      return 1
+    end
+    return 0`,
+
   /** KEYS[1] = login_fail_<name>; ARGV[1] = window (s). Counts a failure; the window starts at the first. */
   ttCountLoginFailure: `
     local n = redis.call('INCR', KEYS[1])
@@ -100,6 +113,7 @@ interface ScriptMethods {
   ttAfterStore(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttCopyGroupCount(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttCountLoginFailure(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
+  ttClaimStoreToken(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttLoginOrder(numKeys: number, ...keysAndArgs: Arg[]): Promise<string>;
 }
 
