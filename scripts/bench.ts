@@ -44,6 +44,9 @@ const { MsgType, ClientType, GroupType } = IM.BaseDefine;
 interface Options {
   users: number;
   msgServers: number;
+  /** Route servers (1 + standbys) and db-proxies. */
+  routeServers: number;
+  dbProxies: number;
   seconds: number;
   rate: number;
   contacts: number;
@@ -82,6 +85,8 @@ function parseArgs(argv: string[]): Options {
   return {
     users: num('users', 1000),
     msgServers: num('msg-servers', 2),
+    routeServers: num('route-servers', 1),
+    dbProxies: num('db-proxies', 1),
     seconds: num('seconds', 10),
     rate: num('rate', 10_000),
     contacts: num('contacts', 20),
@@ -159,6 +164,10 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
   const [loginHttp, loginMsg, loginAdmin, route, db, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(Array.from({ length: 10 }, freeLoopbackPort));
   const msgPorts: number[] = [];
   const wsPorts: number[] = [];
+  const standbyRoutes: number[] = [];
+  for (let i = 1; i < opts.routeServers; i++) standbyRoutes.push(await freeLoopbackPort());
+  const extraDbProxies: number[] = [];
+  for (let i = 1; i < opts.dbProxies; i++) extraDbProxies.push(await freeLoopbackPort());
   for (let i = 0; i < opts.msgServers; i++) {
     msgPorts.push(await freeLoopbackPort());
     wsPorts.push(opts.transport === 'ws' ? await freeLoopbackPort() : 0);
@@ -178,7 +187,9 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       loginMsgServerPort: loginMsg,
       loginAdminPort: loginAdmin,
       routePort: route,
+      standbyRoutePorts: standbyRoutes,
       dbProxyPort: db,
+      extraDbProxyPorts: extraDbProxies,
       msgServerPorts: msgPorts,
       msgServerWsPorts: opts.transport === 'ws' ? wsPorts : [],
       msfsPort: msfs,

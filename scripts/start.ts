@@ -31,30 +31,30 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
   // Certificates name where a service is reached (informational: peers check the CA and the role).
   const hosts = [...new Set([internal, config.internalHost, 'localhost'])];
   const specs: ChildSpec[] = [
-    {
-      name: 'db-proxy',
+    ...dbProxyPorts(config).map((port, i) => ({
+      name: i === 0 ? 'db-proxy' : `db-proxy-${i + 1}`,
       script: 'dist/services/db-proxy/main.js',
       env: {
         TT_DB_PROXY_LISTEN_HOST: config.internalHost,
-        TT_DB_PROXY_LISTEN_PORT: String(config.dbProxyPort),
+        TT_DB_PROXY_LISTEN_PORT: String(port),
         TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
         TT_DB_PROXY_REDIS_URL: storage.redisUrl,
         TT_DB_PROXY_REDIS_KEY_PREFIX: config.redisKeyPrefix,
         TT_DB_PROXY_LOG_LEVEL: level,
         TT_DB_PROXY_MSFS_URL: `https://${internal}:${config.msfsInternalPort}/`,
-        ...tlsEnv(pki, 'TT_DB_PROXY', 'db-proxy', 'db-proxy', hosts),
+        ...tlsEnv(pki, 'TT_DB_PROXY', 'db-proxy', i === 0 ? 'db-proxy' : `db-proxy-${i + 1}`, hosts),
       },
-    },
-    {
-      name: 'route-server',
+    })),
+    ...routePorts(config).map((port, i) => ({
+      name: i === 0 ? 'route-server' : `route-server-${i + 1}`,
       script: 'dist/services/route-server/main.js',
       env: {
         TT_ROUTE_LISTEN_HOST: config.internalHost,
-        TT_ROUTE_LISTEN_PORT: String(config.routePort),
+        TT_ROUTE_LISTEN_PORT: String(port),
         TT_ROUTE_LOG_LEVEL: level,
-        ...tlsEnv(pki, 'TT_ROUTE', 'route-server', 'route-server', hosts),
+        ...tlsEnv(pki, 'TT_ROUTE', 'route-server', i === 0 ? 'route-server' : `route-server-${i + 1}`, hosts),
       },
-    },
+    })),
     {
       name: 'login-server',
       script: 'dist/services/login-server/main.js',
@@ -118,6 +118,16 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
   return specs;
 }
 
+/** Every db-proxy's port. */
+function dbProxyPorts(config: Pick<ClusterConfig, 'dbProxyPort' | 'extraDbProxyPorts'>): number[] {
+  return [config.dbProxyPort, ...config.extraDbProxyPorts];
+}
+
+/** Every route server's port: the first one, then the standbys. */
+function routePorts(config: Pick<ClusterConfig, 'routePort' | 'standbyRoutePorts'>): number[] {
+  return [config.routePort, ...config.standbyRoutePorts];
+}
+
 /**
  * The environment of msg server number `n` on client port `port`, with a
  * WebSocket port for browsers unless `wsPort` is 0 (also used by `npm run msg-server`).
@@ -125,7 +135,17 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
 export function msgServerEnv(
   cluster: Pick<
     ClusterConfig,
-    'clientHost' | 'internalHost' | 'publicIp' | 'loginHttpPort' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort' | 'fileServerInternalPort' | 'pushServerPort'
+    | 'clientHost'
+    | 'internalHost'
+    | 'publicIp'
+    | 'loginHttpPort'
+    | 'loginMsgServerPort'
+    | 'routePort'
+    | 'standbyRoutePorts'
+    | 'dbProxyPort'
+    | 'extraDbProxyPorts'
+    | 'fileServerInternalPort'
+    | 'pushServerPort'
   > & { logLevel: string },
   pki: Pki,
   port: number,
@@ -139,8 +159,12 @@ export function msgServerEnv(
     TT_MSG_PUBLIC_IP1: cluster.publicIp,
     TT_MSG_HOST_NAME: `msg-server-${n}`,
     TT_MSG_LOGIN_SERVERS: `${internal}:${cluster.loginMsgServerPort}`,
-    TT_MSG_ROUTE_SERVERS: `${internal}:${cluster.routePort}`,
-    TT_MSG_DB_PROXIES: `${internal}:${cluster.dbProxyPort}`,
+    TT_MSG_ROUTE_SERVERS: routePorts(cluster)
+      .map((p) => `${internal}:${p}`)
+      .join(','),
+    TT_MSG_DB_PROXIES: dbProxyPorts(cluster)
+      .map((p) => `${internal}:${p}`)
+      .join(','),
     TT_MSG_FILE_SERVERS: `${internal}:${cluster.fileServerInternalPort}`,
     TT_MSG_PUSH_SERVERS: `${internal}:${cluster.pushServerPort}`,
     TT_MSG_LOG_LEVEL: cluster.logLevel,
@@ -156,8 +180,8 @@ async function checkPortsFree(config: ClusterConfig): Promise<void> {
     ['login HTTP', client, config.loginHttpPort],
     ['login (msg servers)', internal, config.loginMsgServerPort],
     ['login admin', internal, config.loginAdminPort],
-    ['route server', internal, config.routePort],
-    ['db-proxy', internal, config.dbProxyPort],
+    ...routePorts(config).map((p, i): [string, string, number] => [`route server ${i + 1}`, internal, p]),
+    ...dbProxyPorts(config).map((p, i): [string, string, number] => [`db-proxy ${i + 1}`, internal, p]),
     ['msfs', client, config.msfsPort],
     ['msfs internal', internal, config.msfsInternalPort],
     ['file server', client, config.fileServerPort],
@@ -229,7 +253,7 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
     `  msg servers: ${config.msgServerPorts.map((p) => `${client}:${p}`).join(', ')}`,
     ...web.msgServers,
     `  pictures (msfs): http://${client}:${config.msfsPort}/    file server: ${client}:${config.fileServerPort}`,
-    `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${internal}:${config.routePort}    db-proxy ${internal}:${config.dbProxyPort}    login registration ${internal}:${config.loginMsgServerPort}`,
+    `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server${config.standbyRoutePorts.length > 0 ? 's' : ''} ${routePorts(config).map((p) => `${internal}:${p}`).join(', ')}    db-proxy ${dbProxyPorts(config).map((p) => `${internal}:${p}`).join(', ')}    login registration ${internal}:${config.loginMsgServerPort}`,
     `    msfs voice ${internal}:${config.msfsInternalPort}    file server ${internal}:${config.fileServerInternalPort}    push server ${internal}:${config.pushServerPort} -> ${config.pushWebhookUrl || 'no webhook (pushWebhookUrl): .run/push-server/dead-letter.jsonl'}`,
     `  operators: http://${internal}:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
     demo,
@@ -289,7 +313,9 @@ async function main(): Promise<number> {
       loginMsgServerPort: config.loginMsgServerPort,
       loginAdminPort: config.loginAdminPort,
       routePort: config.routePort,
+      standbyRoutePorts: config.standbyRoutePorts,
       dbProxyPort: config.dbProxyPort,
+      extraDbProxyPorts: config.extraDbProxyPorts,
       msgServerPorts: config.msgServerPorts,
       fileServerInternalPort: config.fileServerInternalPort,
       pushServerPort: config.pushServerPort,

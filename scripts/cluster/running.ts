@@ -18,7 +18,9 @@ export interface RunningCluster {
   loginMsgServerPort: number;
   loginAdminPort: number;
   routePort: number;
+  standbyRoutePorts: number[];
   dbProxyPort: number;
+  extraDbProxyPorts: number[];
   msgServerPorts: number[];
   fileServerInternalPort: number;
   pushServerPort: number;
