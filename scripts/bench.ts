@@ -17,6 +17,10 @@
  *
  * --transport ws does all of it over the msg servers' WebSocket ports (one
  * binary message per PDU, as the web chat connects) instead of TCP.
+ * --flooders N adds N hostile clients that flood IMAllUserReq during the
+ * measured chat phase (logging in again whenever they are cut off): compare the
+ * ack latency with and without them. --plaintext runs the internal links
+ * without TLS (what TLS costs). --route-servers N / --db-proxies N: topology.
  *
  * With --login-url it targets a running TeamTalk-compatible cluster instead
  * (users --user-prefix0..N-1 with --password must exist there: see `npm run users -- bulk`).
@@ -25,7 +29,9 @@
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import Redis from 'ioredis';
-import { IM } from '../pdu/commands';
+import { CID, IM, commandOf } from '../pdu/commands';
+import { encodeBody } from '../pdu/encode';
+import { encodeFrame } from '../pdu/frame';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
@@ -44,6 +50,8 @@ const { MsgType, ClientType, GroupType } = IM.BaseDefine;
 interface Options {
   users: number;
   msgServers: number;
+  /** Hostile clients flooding IMAllUserReq during the measured chat phase (they reconnect when cut off). */
+  flooders: number;
   /** Route servers (1 + standbys) and db-proxies. */
   routeServers: number;
   dbProxies: number;
@@ -86,6 +94,7 @@ function parseArgs(argv: string[]): Options {
     users: num('users', 1000),
     msgServers: num('msg-servers', 2),
     routeServers: num('route-servers', 1),
+    flooders: num('flooders', 0),
     dbProxies: num('db-proxies', 1),
     seconds: num('seconds', 10),
     rate: num('rate', 10_000),
@@ -564,6 +573,56 @@ async function memoryPhase(opts: Options, names: string[], connect: () => Promis
 
 // ---------------------------------------------------------------- main
 
+interface FloodResult {
+  flooders: number;
+  /** IMAllUserReq PDUs written. */
+  requests_sent: number;
+  /** IMAllUserRsp received: what the budget let through. */
+  answered: number;
+  /** Times a flooder was cut off by the server (it logged in again). */
+  disconnects: number;
+}
+
+/**
+ * Hostile clients for the chat phase: each logs in and writes IMAllUserReq as
+ * fast as its socket takes them (bursts of 500 every 5 ms, about 100 000/s),
+ * and when the server cuts it off, logs in again and goes on.
+ */
+function startFlooders(opts: Options, loginUrl: string, firstIndex: number): { stop(): Promise<FloodResult> } {
+  const stats: FloodResult = { flooders: opts.flooders, requests_sent: 0, answered: 0, disconnects: 0 };
+  let running = true;
+  const info = commandOf(IM.Buddy.IMAllUserReq);
+  const body = encodeBody(IM.Buddy.IMAllUserReq, { user_id: 0, latest_update_time: 0 });
+  const burst = Buffer.concat(Array.from({ length: 500 }, (_, i) => encodeFrame(info.serviceId, info.commandId, i + 1, body)));
+  const loops = Array.from({ length: opts.flooders }, async (_, i) => {
+    while (running) {
+      try {
+        const { client } = await connectThroughLoginServer(opts, loginUrl);
+        await client.login(`${opts.userPrefix}${firstIndex + i}`, opts.password);
+        client.on('push', (p: { commandId: number }) => {
+          if (p.commandId === CID.BUDDY_LIST_ALL_USER_RESPONSE) stats.answered++;
+        });
+        while (running && client.isOpen) {
+          client.conn.socket.write(burst);
+          stats.requests_sent += 500;
+          await sleep(5);
+        }
+        if (!client.isOpen) stats.disconnects++;
+        client.close();
+      } catch {
+        await sleep(100);
+      }
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return stats;
+    },
+  };
+}
+
 function assertLoopback(url: string, allowRemote: boolean): void {
   const host = new URL(url).hostname;
   if (!allowRemote && !['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) && !host.startsWith('127.')) {
@@ -584,7 +643,7 @@ async function main(): Promise<void> {
     loginUrl = cluster.loginUrl;
     const memoryUsers = opts.only.has('memory') ? MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections : 0;
     const pool = mysql.createPool({ ...parseMysqlUrl(cluster.storage.mysqlUrl), connectionLimit: 2 });
-    const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users, memoryUsers + opts.users), opts.password);
+    const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users + opts.flooders, memoryUsers + opts.users), opts.password);
     note(`bench users ready (${created.created} created)`);
     await pool.end();
   }
@@ -614,8 +673,10 @@ async function main(): Promise<void> {
       note(`chat warm-up: ${opts.rate} msgs/s for 3 s (not measured)`);
       await chatPhase(users, contacts, opts.rate, 3);
       note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s, ${opts.contacts} contacts per user (${opts.pairs}-server pairs)`);
+      const flood = opts.flooders > 0 ? startFlooders(opts, loginUrl, names.length) : null;
       const chat = await chatPhase(users, contacts, opts.rate, opts.seconds);
       Object.assign(result, chat);
+      if (flood) result.flooders = await flood.stop();
     }
     if (opts.only.has('group')) {
       note(`group: ${opts.groupRate} group msgs/s to groups of ${opts.groupSize}`);
