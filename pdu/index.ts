@@ -6,3 +6,4 @@ export * from './server';
 export * from './link';
 export * from './dispatch';
 export * from './attach';
+export * from './traffic';

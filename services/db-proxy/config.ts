@@ -46,6 +46,8 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   heartbeatIntervalMs: field.int(5000, 'heartbeat to msg servers after this much silence', { min: 10 }),
   linkTimeoutMs: field.int(30000, 'close a msg-server link after this long without data', { min: 50 }),
   logLevel: field.logLevel(),
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminPort: field.port(10681, 'admin endpoint port'),
   ...internalTlsSpec('db-proxy'),
 });
 

@@ -9,6 +9,7 @@ import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import { PduFlag, type Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
 import { encryptMessageText } from '../../lib/message-crypto';
+import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
@@ -23,6 +24,7 @@ import { LoginFailures } from './login-failures';
 import { MessageReader } from './message-reader';
 import { MessageStore } from './message-store';
 import { MessageTables } from './message-tables';
+import { DbProxyMetrics } from './metrics';
 import { MsgIdCounters } from './msg-id-counters';
 import { MysqlGateway } from './mysql-gateway';
 import { RecentSessionTouches } from './recent-session-touches';
@@ -35,6 +37,8 @@ import { UnreadCounters } from './unread-counters';
 export interface RunningDbProxy {
   host: string;
   port: number;
+  /** https URL of the admin endpoint (metrics, status, log level). */
+  adminUrl: string;
   /** Tells msg servers to stop sending (0x0702), finishes the work in flight, closes. */
   stop(reason?: string): Promise<void>;
 }
@@ -76,6 +80,10 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
     throw err;
   }
 
+  // Filled in below, once the request gate and the server exist.
+  let inFlight = () => 0;
+  let connections = () => 0;
+  const metrics = new DbProxyMetrics({ mysql, redis, inFlight: () => inFlight(), connections: () => connections() });
   const relations = new Relations(mysql);
   const touches = new RecentSessionTouches();
   // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
@@ -99,7 +107,11 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       new MsgIdCounters(redis, mysql),
       touches,
       tables,
-      { maxBatch: config.storeBatchMaxMessages, concurrency: config.storeBatchConcurrency },
+      {
+        maxBatch: config.storeBatchMaxMessages,
+        concurrency: config.storeBatchConcurrency,
+        onBatch: (messages, seconds, stored) => metrics.batchDone(messages, seconds, stored),
+      },
       logger,
     ),
     loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
@@ -139,14 +151,20 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       req.fail(PduFlag.STORAGE_ERROR);
     },
   });
+  metrics.watchStore(ctx.store);
   registerHandlers(dispatcher, ctx);
   for (const cid of acceptedCommandIds()) {
     if (!dispatcher.handles(cid)) throw new Error(`db-proxy: no handler for ${commandName(cid)}`);
   }
 
   const gate = new RequestGate(config.maxQueuedRequests, config.maxQueuedPerConnection);
-  const finished = (req: DbRequest) => gate.leave(req.conn);
+  const finished = (req: DbRequest) => {
+    gate.leave(req.conn);
+    metrics.requestDone(req);
+  };
+  inFlight = () => gate.inFlight;
   const answerBusy = (conn: MsgServerConn, pdu: Pdu) => {
+    metrics.busy(pdu.commandId);
     throttle.run('busy', (suppressed) =>
       logger.warn(
         { conn: conn.id, inFlight: gate.inFlight, connInFlight: conn.context?.inFlight, similarNotLogged: suppressed },
@@ -177,6 +195,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: MAX_REQUEST_PDU,
         maxWriteQueueBytes: MAX_WRITE_QUEUE,
+        traffic: metrics.metrics.traffic('msg-server'),
       },
       onConnection(conn, peer) {
         conn.context = { inFlight: 0 };
@@ -192,11 +211,30 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
     },
   );
 
+  connections = () => server.connections.size;
+
   const sync = new GroupSessionSync(mysql, redis, config.groupSessionSyncIntervalMs, logger);
   let address: { host: string; port: number };
+  let admin: RunningAdminEndpoint;
   try {
     address = await server.listen(config.listenHost, config.listenPort);
+    admin = await startAdminEndpoint({
+      service: 'db-proxy',
+      host: config.adminHost,
+      port: config.adminPort,
+      tls,
+      logger,
+      metrics: metrics.metrics,
+      status: async () => ({
+        mysql: mysql.isUp ? 'up' : 'down',
+        redis: redis.isUp ? 'up' : 'down',
+        msgServerConnections: server.connections.size,
+        inFlight: gate.inFlight,
+        storeLatency: await metrics.storeLatency(),
+      }),
+    });
   } catch (err) {
+    await server.close('start-up failed');
     await Promise.all([mysql.close(), redis.close()]);
     throw err;
   }
@@ -216,12 +254,13 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       for (const conn of server.connections) conn.close(reason);
       await waitUntil(() => server.connections.size === 0, 1000);
       await server.close(reason);
+      await admin.close();
       await Promise.all([mysql.close(), redis.close()]);
       logger.info('db-proxy stopped');
     })();
     return stopped;
   };
-  return { host: address.host, port: address.port, stop };
+  return { host: address.host, port: address.port, adminUrl: admin.url, stop };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {

@@ -7,13 +7,16 @@ import type { PduConnection } from '../../pdu/connection';
 import { Dispatcher, describePdu, loggingDispatchHooks } from '../../pdu/dispatch';
 import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
+import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-server';
 import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
 import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
+import { msgServerAdminRoutes, msgServerStatus } from './admin';
 import type { MsgServerContext, MsgServerStats } from './context';
 import { DeliveryTracker } from './deliveries';
+import { Drain } from './drain';
 import { GroupMembers } from './group-members';
 import { registerBuddyHandlers } from './handlers/buddy';
 import { registerFileHandlers } from './handlers/file';
@@ -25,22 +28,33 @@ import { registerSwitchHandlers } from './handlers/switch';
 import { DbProxyLinks } from './links/db-proxy-links';
 import { LoginLinks } from './links/login-links';
 import { RouteLinks } from './links/route-links';
+import { MsgServerMetrics } from './metrics';
 import { OnlineUsers } from './online-users';
 
 export interface RunningMsgServer extends RunningService {
   port: number;
+  /** https URL of the admin endpoint (metrics, status, users, kick, drain, log level). */
+  adminUrl: string;
   context: MsgServerContext;
+  drain: Drain;
+  /** Resolves once a drain is complete; the caller then stops the server (runService does). */
+  done: Promise<string>;
 }
 
 export async function startMsgServer(config: MsgServerConfig, logger: Logger): Promise<RunningMsgServer> {
+  const metrics = new MsgServerMetrics();
+  const tls = startInternalTls('msg-server', 'msg-server', config, logger);
   const linkOptions = {
     heartbeatIntervalMs: config.linkHeartbeatIntervalMs,
     timeoutMs: config.linkTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
-    tls: startInternalTls('msg-server', 'msg-server', config, logger),
+    tls,
+    traffic: (role: string) => metrics.metrics.traffic(role),
   };
   const users = new OnlineUsers();
-  const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger);
+  const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger, (commandId, seconds) =>
+    metrics.dbRequestDone(commandId, seconds),
+  );
   const stats: MsgServerStats = { logins: 0, loginFailures: 0, messagesStored: 0, messagesFailed: 0, floodDropped: 0, refusedBeforeLogin: 0 };
   let routeDispatcher: Dispatcher<PduConnection> | null = null;
   const routes = new RouteLinks(
@@ -70,6 +84,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
         maxPduLength: config.clientMaxPduBytes,
         maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
         echoHeartbeats: true,
+        traffic: metrics.metrics.traffic('client'),
       },
       onConnection: (conn) => acceptClient(ctx, conn as ClientConn),
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'client connection refused'),
@@ -77,6 +92,9 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   );
   // The port clients can really reach (known once listening: port 0 picks one).
   let boundPort = config.listenPort;
+  // Told to the login servers once the admin endpoint listens (before they are contacted).
+  let adminUrl = '';
+  let drain: Drain | null = null;
   const logins = new LoginLinks(
     config.loginServers,
     linkOptions,
@@ -84,9 +102,10 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       ip1: config.publicIp1,
       ip2: config.publicIp2 || config.publicIp1,
       port: () => boundPort,
-      maxConnections: config.maxConnections,
+      maxConnections: () => (drain?.draining ? 0 : config.maxConnections),
       hostName: config.hostName,
       currentConnections: () => users.onlineConnections,
+      adminUrl: () => adminUrl,
     },
     logger,
   );
@@ -103,11 +122,15 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     ),
     groups: new GroupMembers(db, config.groupMembersCacheMs),
     stats,
+    loginResults: new Map(),
     loginDeadlineReason: `not logged in within ${config.loginTimeoutMs} ms`,
     floodWindow: 0,
     floodedConnections: new Set(),
   };
   routeDispatcher = createRouteDispatcher(ctx);
+  const draining = new Drain(server as PduServer<unknown>, logins, { batchSize: config.drainBatchSize, intervalMs: config.drainIntervalMs }, logger);
+  drain = draining;
+  metrics.watch(ctx, { connections: () => server.connections as Set<unknown> as Set<ClientConn>, draining: () => draining.draining });
 
   const clientDispatcher = new Dispatcher<ClientConn>(loggingDispatchHooks(logger, 'client', (conn) => ({ userId: conn.userId })));
   registerLoginHandlers(clientDispatcher, ctx);
@@ -154,6 +177,26 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   let stopped = false;
   const { port } = await server.listen(config.listenHost, config.listenPort);
   boundPort = port;
+  let admin: RunningAdminEndpoint;
+  try {
+    admin = await startAdminEndpoint({
+      service: 'msg-server',
+      host: config.adminHost,
+      port: config.adminPort,
+      tls,
+      logger,
+      metrics: metrics.metrics,
+      status: () => msgServerStatus({ ctx, server: server as PduServer<unknown>, drain: draining, port: () => boundPort }),
+      routes: msgServerAdminRoutes({ ctx, server: server as PduServer<unknown>, drain: draining, port: () => boundPort }),
+    });
+  } catch (err) {
+    clearInterval(tick);
+    if (statsTimer) clearInterval(statsTimer);
+    await server.close('start-up failed');
+    throw err;
+  }
+  // A wildcard bind address is sent as is: the login server puts in the address our link comes from.
+  adminUrl = `https://${config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost}:${admin.port}`;
   db.start();
   routes.start();
   // Advertised to clients (through the login servers) only once it can log them
@@ -170,12 +213,17 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
 
   return {
     port,
+    adminUrl: admin.url,
     context: ctx,
+    drain: draining,
+    done: draining.finished,
     async stop(reason = 'msg server stopping') {
       stopped = true;
       clearInterval(tick);
       if (statsTimer) clearInterval(statsTimer);
+      draining.stop();
       await server.close(reason);
+      await admin.close();
       logins.stop();
       routes.stop();
       db.stop();

@@ -5,7 +5,6 @@
  */
 import type { Test } from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
-import pino from 'pino';
 import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { dbProxyConfig } from '../../services/db-proxy/config';
@@ -60,10 +59,7 @@ export class TestCluster {
 
   logger(service: string): Logger {
     if (!this.options.captureLogs) return createLogger(service, process.env.TT_TEST_LOG ?? 'silent');
-    return pino(
-      { level: 'info', base: { service }, formatters: { level: (label) => ({ level: label }) } },
-      { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) },
-    );
+    return createLogger(service, 'info', {}, { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) });
   }
 
   /** Resolves with the first captured log line matching `match` (captureLogs must be on). */
@@ -106,6 +102,7 @@ export class TestCluster {
         env: {},
         overrides: {
           listenPort: port,
+          adminPort: 0,
           mysqlUrl: this.db.url,
           redisUrl: this.redis.url,
           redisKeyPrefix: this.redis.prefix,
@@ -119,7 +116,7 @@ export class TestCluster {
 
   async startRoute(port: number): Promise<void> {
     this.route = await startRouteServer(
-      routeServerConfig.load({ env: {}, overrides: { listenPort: port, ...this.linkTiming, ...tlsSettings('route-server') } }),
+      routeServerConfig.load({ env: {}, overrides: { listenPort: port, adminPort: 0, ...this.linkTiming, ...tlsSettings('route-server') } }),
       this.logger('route-server'),
     );
   }
@@ -130,6 +127,7 @@ export class TestCluster {
       env: {},
       overrides: {
         listenPort: 0,
+        adminPort: 0,
         loginServers: [{ host: '127.0.0.1', port: this.login.msgServerPort }],
         routeServers: [{ host: '127.0.0.1', port: this.route.port }],
         dbProxies: [{ host: '127.0.0.1', port: this.dbProxy.port }],

@@ -10,6 +10,7 @@ import { startLoginServer, type RunningLoginServer } from '../../services/login-
 import { FakeMsgServer } from '../route-server/fake-msg-server';
 import { tlsSettings } from '../helpers/tls';
 import { waitFor } from '../helpers/wait';
+import { adminGet } from '../helpers/admin';
 
 export async function startLogin(
   t: Test,
@@ -78,8 +79,7 @@ export interface AdminEntry {
 }
 
 export async function adminList(login: RunningLoginServer): Promise<AdminEntry[]> {
-  const res = await fetch(`http://127.0.0.1:${login.adminPort}/msg_servers`);
-  return (await res.json()) as AdminEntry[];
+  return adminGet<AdminEntry[]>(login.adminUrl, 'login-server', '/msg_servers');
 }
 
 /** Waits until the admin list shows msg server `port` with `cur` users (count updates have no reply). */

@@ -7,6 +7,7 @@
 import t from 'tap';
 import { IM } from '../../pdu/commands';
 import { encodeFrame } from '../../pdu/frame';
+import { adminGet } from '../helpers/admin';
 import { waitFor } from '../helpers/wait';
 import { captureLogger, FakeMsgServer } from '../route-server/fake-msg-server';
 import { adminList, askMsgServer, registerMsgServer, startLogin, userCount, waitForCount } from './login-fixture';
@@ -22,9 +23,7 @@ t.test('the admin port lists msg servers with their loads and reports health', a
   ]);
   for (const entry of list) t.ok(Date.parse(entry.connectedSince) <= Date.now(), 'connectedSince is a date');
 
-  const health = await fetch(`http://127.0.0.1:${login.adminPort}/health`);
-  t.match(await health.json(), { status: 'ok', msgServers: 2, available: 1, users: 10 });
-  t.equal(health.headers.get('cache-control'), 'no-store');
+  t.match(await adminGet(login.adminUrl, 'login-server', '/health'), { status: 'ok', msgServers: 2, available: 1, users: 10 });
 });
 
 t.test('a second registration on the same link updates the entry; counts never go below zero', async (t) => {

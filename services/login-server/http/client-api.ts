@@ -34,6 +34,8 @@ export interface ClientApiDeps {
   /** False for a msg server whose link is already closing: do not send clients there. */
   usable(entry: MsgServerEntry): boolean;
   loopbackWarnings: LoopbackWarnings;
+  /** Counts each answer by its code (metrics). */
+  answered?(code: number): void;
 }
 
 function allowCrossOrigin(req: Request, res: Response, next: () => void): void {
@@ -93,7 +95,9 @@ export function createClientApi(deps: ClientApiDeps): express.Express {
   });
   // "Starts with /msg_server", as the original matched it: /msg_server, /msg_server/, /msg_server?x=1 ...
   app.all(/^\/msg_server/, (req, res) => {
-    sendStyled(res, msgServerAnswer(deps, req.ip ?? req.socket.remoteAddress ?? ''));
+    const answer = msgServerAnswer(deps, req.ip ?? req.socket.remoteAddress ?? '');
+    deps.answered?.(Number(answer.code));
+    sendStyled(res, answer);
   });
   return app;
 }

@@ -8,7 +8,7 @@ import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
 import { Phase, isMobileClient, isPcClient, type ClientConn } from '../client-session';
-import { unixNow, type MsgServerContext } from '../context';
+import { countLogin, unixNow, type MsgServerContext } from '../context';
 import { forwardAsUser, handleAttach } from './common';
 
 const { ResultType, UserStatType, KickReasonType, ClientType } = IM.BaseDefine;
@@ -101,10 +101,12 @@ function completeLogin(
     user_info: userInfo,
   });
   ctx.stats.logins++;
+  countLogin(ctx, ResultType.REFUSE_REASON_NONE, conn.clientType);
   ctx.logger.info({ conn: conn.id, userId: conn.userId, user: conn.loginName, clientType: conn.clientType, peer: conn.remoteAddress }, 'user logged in');
 }
 
 function refuseLogin(ctx: MsgServerContext, conn: ClientConn, pdu: Pdu, code: number, text: string): void {
+  countLogin(ctx, code, conn.clientType);
   conn.phase = Phase.Closing;
   conn.reply(pdu, IM.Login.IMLoginRes, { server_time: unixNow(), result_code: code, result_string: text });
   conn.close(`login refused: ${text}`);

@@ -4,7 +4,7 @@
  * A db-proxy that announces it is stopping (CID_OTHER_STOP_RECV_PACKET) gets no
  * new requests until its connection is back.
  */
-import { CID, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
+import { CID, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
 import type { PduConnection } from '../../../pdu/connection';
 import type { Pdu } from '../../../pdu/frame';
 import { ReconnectingLink } from '../../../pdu/link';
@@ -12,7 +12,7 @@ import type { HostPort } from '../../../lib/config';
 import { LinkUnavailableError } from '../../../lib/errors';
 import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
-import { serverLink, type ServerLinkOptions } from './link-options';
+import { linkState, serverLink, type LinkState, type ServerLinkOptions } from './link-options';
 
 
 export class DbProxyLinks {
@@ -27,6 +27,8 @@ export class DbProxyLinks {
     connectionsPerProxy: number,
     options: ServerLinkOptions,
     private readonly logger: Logger,
+    /** Told how long every request took (metrics); `ok` is false when it failed or timed out. */
+    private readonly onRequestDone?: (commandId: number, seconds: number, ok: boolean) => void,
   ) {
     for (const ep of endpoints) {
       for (let i = 0; i < connectionsPerProxy; i++) {
@@ -75,7 +77,24 @@ export class DbProxyLinks {
   request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
     const conn = this.pick();
     if (conn === null) return Promise.reject(noDbProxy());
-    return conn.request(type, body, replyType);
+    const done = this.onRequestDone;
+    if (done === undefined) return conn.request(type, body, replyType);
+    const started = performance.now();
+    const commandId = commandOf(type).commandId;
+    return conn.request(type, body, replyType).then(
+      (reply) => {
+        done(commandId, (performance.now() - started) / 1000, true);
+        return reply;
+      },
+      (err: unknown) => {
+        done(commandId, (performance.now() - started) / 1000, false);
+        throw err;
+      },
+    );
+  }
+
+  states(): LinkState[] {
+    return this.links.map(linkState);
   }
 
   /** For requests the db-proxy does not answer (read ack, offline file add/delete, device token). */
