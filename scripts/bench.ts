@@ -26,6 +26,7 @@ import { IM } from '../pdu/commands';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
+import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
 import { clusterConfig } from './cluster/config';
 import { localPki } from './cluster/pki';
 import { Supervisor } from './cluster/supervisor';
@@ -142,9 +143,13 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     await dropBenchData(storage);
   }
   await migrate(storage.mysqlUrl);
-  const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all(Array.from({ length: 5 }, freeLoopbackPort));
+  const [loginHttp, loginMsg, loginAdminPort, route, routeAdmin, db, dbAdmin, consolePort] = await Promise.all(Array.from({ length: 8 }, freeLoopbackPort));
   const msgPorts: number[] = [];
-  for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freeLoopbackPort());
+  const msgAdminPorts: number[] = [];
+  for (let i = 0; i < opts.msgServers; i++) {
+    msgPorts.push(await freeLoopbackPort());
+    msgAdminPorts.push(await freeLoopbackPort());
+  }
   const supervisor = new Supervisor({
     output: (line) => {
       if (opts.verbose || /\b(WARN|ERROR|FATAL)\b/.test(line)) process.stderr.write(line + '\n');
@@ -158,10 +163,14 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       logLevel: opts.verbose ? 'info' : 'warn',
       loginHttpPort: loginHttp,
       loginMsgServerPort: loginMsg,
-      loginAdminPort: loginAdmin,
+      loginAdminPort,
       routePort: route,
+      routeAdminPort: routeAdmin,
       dbProxyPort: db,
+      dbProxyAdminPort: dbAdmin,
       msgServerPorts: msgPorts,
+      msgServerAdminPorts: msgAdminPorts,
+      consolePort,
       redisKeyPrefix: BENCH_REDIS_PREFIX,
     },
   });
@@ -170,26 +179,25 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1' }
     : {};
   const quiet: Record<string, string> = { TT_MSG_STATS_INTERVAL_MS: '0' };
-  const specs = serviceSpecs(cluster, storage, localPki()).map((spec) => ({
-    ...spec,
-    env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
-  }));
+  // The console is not part of what is measured.
+  const specs = serviceSpecs(cluster, storage, localPki())
+    .filter((spec) => spec.name !== 'console')
+    .map((spec) => ({
+      ...spec,
+      env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
+    }));
   for (const spec of specs) supervisor.start(spec);
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const body = (await (await fetch(`http://127.0.0.1:${loginAdmin}/msg_servers`)).json()) as unknown;
-      const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
-      if (list.length >= msgPorts.length) break;
-    } catch {
-      // starting
+  const admin = localAdminClient('bench');
+  try {
+    if (!(await waitForMsgServers(admin, loginAdmin('127.0.0.1', loginAdminPort), msgPorts.length))) {
+      throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
     }
-    if (Date.now() > until) throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
-    await sleep(200);
+  } finally {
+    admin.close();
   }
   return {
     loginUrl: `http://127.0.0.1:${loginHttp}/msg_server`,
-    adminPort: loginAdmin,
+    adminPort: loginAdminPort,
     msgServerPorts: msgPorts,
     pids: () => supervisor.pids(),
     storage,

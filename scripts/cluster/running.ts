@@ -17,8 +17,12 @@ export interface RunningCluster {
   loginMsgServerPort: number;
   loginAdminPort: number;
   routePort: number;
+  routeAdminPort: number;
   dbProxyPort: number;
+  dbProxyAdminPort: number;
   msgServerPorts: number[];
+  msgServerAdminPorts: number[];
+  consolePort: number;
 }
 
 const FILE = join(runDir, 'cluster.json');

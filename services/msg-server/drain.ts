@@ -9,9 +9,12 @@
  *      refused and asks the login server;
  *   3. every drainIntervalMs, drainBatchSize client connections are closed, so
  *      their clients reconnect through the login server to another msg server
- *      a few at a time instead of all at once. Nothing is lost: what a client
- *      had not acked is in storage (unread counts, history), and what it sent
- *      without getting an ack it sends again;
+ *      a few at a time instead of all at once. A connection is first told
+ *      nothing but stops being served (what it sends now is neither stored nor
+ *      acked, so its client sends it again after reconnecting: never twice),
+ *      and is closed one step later, once what it sent before has been stored
+ *      and acked. Nothing is lost: what a client had not acked is in storage
+ *      (unread counts, history);
  *   4. once no connection is left, `finished` resolves: the process stops and
  *      exits 0 (under a supervisor it is started again, which is a restart).
  */
@@ -49,6 +52,8 @@ export class Drain {
   private by: string | null = null;
   private closed = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** Connections no longer served, to be closed at the next step. */
+  private closing: ClientConn[] = [];
 
   constructor(
     private readonly server: PduServer<unknown>,
@@ -98,6 +103,10 @@ export class Drain {
   }
 
   private step(): void {
+    for (const conn of this.closing) conn.close(DRAIN_CLOSE_REASON);
+    this.closed += this.closing.length;
+    if (this.closing.length > 0) this.logger.info({ closed: this.closing.length, remaining: this.server.connections.size }, 'draining: client connections closed');
+    this.closing = [];
     if (this.server.connections.size === 0) {
       this.stop();
       this.state = 'drained';
@@ -105,19 +114,14 @@ export class Drain {
       this.resolveFinished('drained');
       return;
     }
-    // The first step waits one interval: the login servers have taken our new capacity by then.
-    if (this.closed === 0 && Date.now() - (this.startedAt ?? 0) < this.options.intervalMs) return;
-    let n = 0;
     for (const conn of this.server.connections) {
-      if (n >= this.options.batchSize) break;
-      if (!conn.isOpen) continue;
-      // Closing: what the client sends from now on is not served (not stored, so not
-      // stored twice: unacked, the client sends it again after reconnecting).
-      (conn as ClientConn).phase = Phase.Closing;
-      conn.close(DRAIN_CLOSE_REASON);
-      n++;
+      if (this.closing.length >= this.options.batchSize) break;
+      const client = conn as ClientConn;
+      if (!client.isOpen || client.phase === Phase.Closing) continue;
+      // No longer served: what the client sends from now on is not stored, so not
+      // stored twice (unacked, its client sends it again after reconnecting).
+      client.phase = Phase.Closing;
+      this.closing.push(client);
     }
-    this.closed += n;
-    if (n > 0) this.logger.info({ closed: n, remaining: this.server.connections.size - n }, 'draining: client connections closed');
   }
 }

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,8 +17,20 @@ import { parseMysqlUrl } from '../../lib/mysql-url';
 import { DEMO_PASSWORD } from '../../scripts/db/seed';
 import { freeLoopbackPort } from '../../scripts/infra/system';
 import { ImClient, fetchMsgServer } from '../../tools/client/im-client';
+import { AdminClient } from '../../lib/admin-client';
+import { InternalTls } from '../../lib/internal-tls';
+import { ensureCa, ensureCertificate } from '../../lib/pki';
 import { waitFor } from '../helpers/wait';
 
+
+/** An admin client with a certificate from the CA that `npm start` made under its run folder. */
+function clusterAdmin(runDir: string): AdminClient {
+  const pki = ensureCa(join(runDir, 'pki'));
+  const cert = ensureCertificate(pki, { role: 'admin', name: 'test-operator' });
+  return new AdminClient(
+    InternalTls.load('test', 'admin', { tlsCaFile: pki.caFile, tlsCertFile: cert.certFile, tlsKeyFile: cert.keyFile, tlsHandshakeTimeoutMs: 5000, plaintextPeers: [] }),
+  );
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -43,8 +55,8 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
   const prefix = `tt_test_start_${randomBytes(3).toString('hex')}:`;
   const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
-  const ports = await Promise.all(Array.from({ length: 8 }, freeLoopbackPort));
-  const [http, loginMsg, admin, route, db, msg1, msg2, msg3] = ports;
+  const ports = await Promise.all(Array.from({ length: 14 }, freeLoopbackPort));
+  const [http, loginMsg, admin, route, db, msg1, msg2, msg3, routeAdmin, dbAdmin, msgAdmin1, msgAdmin2, msgAdmin3, consolePort] = ports;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TT_RUN_DIR: runDir,
@@ -56,6 +68,10 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
     TT_CLUSTER_ROUTE_PORT: String(route),
     TT_CLUSTER_DB_PROXY_PORT: String(db),
     TT_CLUSTER_MSG_SERVER_PORTS: `${msg1},${msg2}`,
+    TT_CLUSTER_ROUTE_ADMIN_PORT: String(routeAdmin),
+    TT_CLUSTER_DB_PROXY_ADMIN_PORT: String(dbAdmin),
+    TT_CLUSTER_MSG_SERVER_ADMIN_PORTS: `${msgAdmin1},${msgAdmin2}`,
+    TT_CLUSTER_CONSOLE_PORT: String(consolePort),
     TT_CLUSTER_LOG_LEVEL: 'warn',
   };
   t.teardown(async () => {
@@ -77,6 +93,27 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   t.match(cluster.out.text, `login: http://127.0.0.1:${http}/msg_server`);
   t.match(cluster.out.text, /demo logins: alice, bob, carol, dave \(password "teamtalk"\)/);
   t.match(cluster.out.text, /npm run client -- --user alice/);
+  const metricsLine = /metrics: (.*)/.exec(cluster.out.text)?.[1] ?? '';
+  t.same(
+    metricsLine.split(' '),
+    [admin, routeAdmin, dbAdmin, msgAdmin1, msgAdmin2].map((p) => `https://127.0.0.1:${p}/metrics`),
+    'the banner lists every service\'s metrics URL',
+  );
+  const adminClient = clusterAdmin(runDir);
+  t.teardown(() => adminClient.close());
+  for (const [url, role] of metricsLine.split(' ').map((u, i) => [u, (['login-server', 'route-server', 'db-proxy', 'msg-server', 'msg-server'] as const)[i]] as const)) {
+    const text = await adminClient.text({ url: url.replace(/\/metrics$/, ''), role }, '/metrics');
+    t.match(text, /^process_cpu_user_seconds_total /m, `${url} serves metrics over mutual TLS`);
+  }
+  const link = new RegExp(`console: (http://127\\.0\\.0\\.1:${consolePort}/signin/link\\?token=\\S+)`).exec(cluster.out.text)?.[1];
+  t.ok(link, 'the banner has the console\'s one-time sign-in link');
+  const signedIn = await fetch(link as string, { redirect: 'manual' });
+  t.equal(signedIn.status, 303, 'the link signs in');
+  t.match(signedIn.headers.get('set-cookie') ?? '', /tt_console=[^;]+;.*HttpOnly.*SameSite=Strict/i, 'with an HttpOnly, SameSite=Strict session cookie');
+  t.equal((await fetch(link as string, { redirect: 'manual' })).status, 401, 'the link works once');
+  const creds = JSON.parse(readFileSync(join(runDir, 'credentials.json'), 'utf8')) as { consoleOperators: Array<{ name: string; password: string }> };
+  t.equal(creds.consoleOperators[0].name, 'admin', 'the operator password is in .run/credentials.json');
+  t.equal(statSync(join(runDir, 'credentials.json')).mode & 0o777, 0o600, 'which is mode 600');
 
   // Two demo users on the two msg servers chat.
   const a = await fetchMsgServer(`http://127.0.0.1:${http}/msg_server`);
@@ -96,11 +133,12 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   t.match(second.out.text, /already running \(pid \d+/);
 
   // One more msg server joins the running cluster.
-  const extra = run('dist/scripts/add-msg-server.js', env, ['--port', String(msg3)]);
-  await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${admin}/msg_servers`)).json()) as unknown[]).length === 3, 30_000, 'third msg server registered');
+  const extra = run('dist/scripts/add-msg-server.js', env, ['--port', String(msg3), '--admin-port', String(msgAdmin3)]);
+  const listed = async () => (await adminClient.get<unknown[]>({ url: `https://127.0.0.1:${admin}`, role: 'login-server' }, '/msg_servers')).length;
+  await waitFor(async () => (await listed()) === 3, 30_000, 'third msg server registered');
   extra.proc.kill('SIGTERM');
   t.equal(await extra.exited, 0, 'the extra msg server stops cleanly');
-  await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${admin}/msg_servers`)).json()) as unknown[]).length === 2, 10_000, 'it leaves the list');
+  await waitFor(async () => (await listed()) === 2, 10_000, 'it leaves the list');
 
   alice.close();
   bob.close();
@@ -110,7 +148,7 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
     .split('\n')
     .map(Number)
     .filter(Boolean);
-  t.equal(children.length, 5, 'db-proxy, route, login and two msg servers run as separate processes');
+  t.equal(children.length, 6, 'db-proxy, route, login, two msg servers and the console run as separate processes');
   cluster.proc.kill('SIGTERM');
   t.equal(await cluster.exited, 0);
   await waitFor(() => children.every((pid) => !isAlive(pid)), 10_000, 'children gone');
