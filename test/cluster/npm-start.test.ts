@@ -154,3 +154,54 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   await waitFor(() => children.every((pid) => !isAlive(pid)), 10_000, 'children gone');
   t.pass('no orphans left');
 });
+
+t.test('a service that refuses its configuration (exit code 2) is not restarted: npm start stops and shows the error', async (t) => {
+  const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
+  const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
+  const ports = await Promise.all(Array.from({ length: 11 }, freeLoopbackPort));
+  const [http, loginMsg, admin, route, db, msg1, routeAdmin, dbAdmin, msgAdmin1, consolePort] = ports;
+  t.teardown(async () => {
+    rmSync(runDir, { recursive: true, force: true });
+    const conn = await mysql.createConnection({ ...parseMysqlUrl(process.env.MYSQL_URL as string), database: undefined });
+    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await conn.end();
+  });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TT_RUN_DIR: runDir,
+    TT_CLUSTER_DATABASE: database,
+    TT_CLUSTER_LOGIN_HTTP_PORT: String(http),
+    TT_CLUSTER_LOGIN_MSG_SERVER_PORT: String(loginMsg),
+    TT_CLUSTER_LOGIN_ADMIN_PORT: String(admin),
+    TT_CLUSTER_ROUTE_PORT: String(route),
+    TT_CLUSTER_ROUTE_ADMIN_PORT: String(routeAdmin),
+    TT_CLUSTER_DB_PROXY_PORT: String(db),
+    TT_CLUSTER_DB_PROXY_ADMIN_PORT: String(dbAdmin),
+    TT_CLUSTER_MSG_SERVER_PORTS: String(msg1),
+    TT_CLUSTER_MSG_SERVER_ADMIN_PORTS: String(msgAdmin1),
+    TT_CLUSTER_CONSOLE_PORT: String(consolePort),
+    TT_CLUSTER_LOG_LEVEL: 'warn',
+    // Every msg server inherits this and refuses it.
+    TT_MSG_FLOOD_LIMIT_PER_SECOND: 'lots',
+  };
+  const cluster = run('dist/scripts/start.js', env);
+  t.teardown(() => {
+    if (cluster.proc.exitCode === null) cluster.proc.kill('SIGKILL');
+  });
+  const code = await cluster.exited;
+  t.equal(code, 2, 'npm start exits with the configuration error code');
+  t.match(cluster.out.text, /msg-server-1 stopped on a configuration error \(exit code 2\); not restarting it/);
+  t.notMatch(cluster.out.text, /msg-server-1 exited .*restarting/, 'never restarted');
+  t.notMatch(cluster.out.text, /TeamTalk cluster is up/);
+  const tail = cluster.out.text.trimEnd().split('\n').slice(-2).join('\n');
+  t.match(tail, /msg-server-1 refused its configuration[^\n]*\n.*key "floodLimitPerSecond" must be an integer from 1 to \d+, got "lots" \(from environment variable TT_MSG_FLOOD_LIMIT_PER_SECOND\)/, 'the last lines show the error naming the key');
+  await waitFor(async () => {
+    try {
+      await fetch(`http://127.0.0.1:${http}/msg_server`);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 10_000, 'the rest of the cluster stopped');
+  t.pass('the other services were stopped');
+});

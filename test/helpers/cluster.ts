@@ -8,13 +8,13 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { dbProxyConfig } from '../../services/db-proxy/config';
-import { startDbProxy } from '../../services/db-proxy/db-proxy';
+import { startDbProxy, type RunningDbProxy } from '../../services/db-proxy/db-proxy';
 import { loginServerConfig } from '../../services/login-server/config';
 import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
 import { msgServerConfig, type MsgServerConfig } from '../../services/msg-server/config';
 import { startMsgServer, type RunningMsgServer } from '../../services/msg-server/msg-server';
 import { routeServerConfig } from '../../services/route-server/config';
-import { startRouteServer } from '../../services/route-server/route-server';
+import { startRouteServer, type RunningRouteServer } from '../../services/route-server/route-server';
 import { ImClient, type LoginOptions } from '../../tools/client/im-client';
 import { freshDatabase, freshRedis, type TestDatabase, type TestRedis } from './storage';
 import { tlsSettings } from './tls';
@@ -38,13 +38,12 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-type Stoppable = { stop(reason?: string): Promise<void> };
 
 export class TestCluster {
   db!: TestDatabase;
   redis!: TestRedis;
-  dbProxy!: Stoppable & { port: number };
-  route!: Stoppable & { port: number };
+  dbProxy!: RunningDbProxy;
+  route!: RunningRouteServer;
   login!: RunningLoginServer;
   readonly msgServers: RunningMsgServer[] = [];
   readonly userIds = new Map<string, number>();
