@@ -4,33 +4,15 @@
  * msg server join, and leaves no process behind when stopped.
  */
 import t from 'tap';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import mysql from 'mysql2/promise';
-import Redis from 'ioredis';
 import { IM } from '../../pdu/commands';
-import { projectRoot } from '../../lib/paths';
-import { parseMysqlUrl } from '../../lib/mysql-url';
 import { DEMO_PASSWORD } from '../../scripts/db/seed';
 import { freeLoopbackPort } from '../../scripts/infra/system';
 import { ImClient, fetchMsgServer } from '../../tools/client/im-client';
-import { AdminClient } from '../../lib/admin-client';
-import { InternalTls } from '../../lib/internal-tls';
-import { ensureCa, ensureCertificate } from '../../lib/pki';
+import { clusterAdmin, prepareClusterRun, runScript as run } from '../helpers/npm-start';
 import { waitFor } from '../helpers/wait';
-
-
-/** An admin client with a certificate from the CA that `npm start` made under its run folder. */
-function clusterAdmin(runDir: string): AdminClient {
-  const pki = ensureCa(join(runDir, 'pki'));
-  const cert = ensureCertificate(pki, { role: 'admin', name: 'test-operator' });
-  return new AdminClient(
-    InternalTls.load('test', 'admin', { tlsCaFile: pki.caFile, tlsCertFile: cert.certFile, tlsKeyFile: cert.keyFile, tlsHandshakeTimeoutMs: 5000, plaintextPeers: [] }),
-  );
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -41,50 +23,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Runs a compiled script, collecting its output. */
-function run(script: string, env: NodeJS.ProcessEnv, args: string[] = []) {
-  const proc: ChildProcess = spawn(process.execPath, [join(projectRoot, script), ...args], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = { text: '' };
-  proc.stdout?.on('data', (d: Buffer) => (out.text += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (out.text += d.toString()));
-  const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0))));
-  return { proc, out, exited };
-}
-
 t.test('npm start: cluster up, logins work, second instance refused, a msg server joins, clean stop', async (t) => {
-  const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
-  const prefix = `tt_test_start_${randomBytes(3).toString('hex')}:`;
-  const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
-  const ports = await Promise.all(Array.from({ length: 14 }, freeLoopbackPort));
-  const [http, loginMsg, admin, route, db, msg1, msg2, msg3, routeAdmin, dbAdmin, msgAdmin1, msgAdmin2, msgAdmin3, consolePort] = ports;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TT_RUN_DIR: runDir,
-    TT_CLUSTER_DATABASE: database,
-    TT_CLUSTER_REDIS_KEY_PREFIX: prefix,
-    TT_CLUSTER_LOGIN_HTTP_PORT: String(http),
-    TT_CLUSTER_LOGIN_MSG_SERVER_PORT: String(loginMsg),
-    TT_CLUSTER_LOGIN_ADMIN_PORT: String(admin),
-    TT_CLUSTER_ROUTE_PORT: String(route),
-    TT_CLUSTER_DB_PROXY_PORT: String(db),
-    TT_CLUSTER_MSG_SERVER_PORTS: `${msg1},${msg2}`,
-    TT_CLUSTER_ROUTE_ADMIN_PORT: String(routeAdmin),
-    TT_CLUSTER_DB_PROXY_ADMIN_PORT: String(dbAdmin),
-    TT_CLUSTER_MSG_SERVER_ADMIN_PORTS: `${msgAdmin1},${msgAdmin2}`,
-    TT_CLUSTER_CONSOLE_PORT: String(consolePort),
-    TT_CLUSTER_LOG_LEVEL: 'warn',
-  };
-  t.teardown(async () => {
-    rmSync(runDir, { recursive: true, force: true });
-    const conn = await mysql.createConnection({ ...parseMysqlUrl(process.env.MYSQL_URL as string), database: undefined });
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
-    const redis = new Redis(process.env.REDIS_URL as string);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
-
+  const { runDir, env, ports } = await prepareClusterRun(t, 2);
+  const { http, loginAdmin: admin, routeAdmin, dbAdmin } = ports;
+  const [msgAdmin1, msgAdmin2] = ports.msgAdmin;
+  const consolePort = ports.console;
+  const [msg3, msgAdmin3] = await Promise.all([freeLoopbackPort(), freeLoopbackPort()]);
   const cluster = run('dist/scripts/start.js', env);
   t.teardown(() => {
     if (cluster.proc.exitCode === null) cluster.proc.kill('SIGKILL');
@@ -156,34 +100,9 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
 });
 
 t.test('a service that refuses its configuration (exit code 2) is not restarted: npm start stops and shows the error', async (t) => {
-  const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
-  const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
-  const ports = await Promise.all(Array.from({ length: 11 }, freeLoopbackPort));
-  const [http, loginMsg, admin, route, db, msg1, routeAdmin, dbAdmin, msgAdmin1, consolePort] = ports;
-  t.teardown(async () => {
-    rmSync(runDir, { recursive: true, force: true });
-    const conn = await mysql.createConnection({ ...parseMysqlUrl(process.env.MYSQL_URL as string), database: undefined });
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
-  });
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TT_RUN_DIR: runDir,
-    TT_CLUSTER_DATABASE: database,
-    TT_CLUSTER_LOGIN_HTTP_PORT: String(http),
-    TT_CLUSTER_LOGIN_MSG_SERVER_PORT: String(loginMsg),
-    TT_CLUSTER_LOGIN_ADMIN_PORT: String(admin),
-    TT_CLUSTER_ROUTE_PORT: String(route),
-    TT_CLUSTER_ROUTE_ADMIN_PORT: String(routeAdmin),
-    TT_CLUSTER_DB_PROXY_PORT: String(db),
-    TT_CLUSTER_DB_PROXY_ADMIN_PORT: String(dbAdmin),
-    TT_CLUSTER_MSG_SERVER_PORTS: String(msg1),
-    TT_CLUSTER_MSG_SERVER_ADMIN_PORTS: String(msgAdmin1),
-    TT_CLUSTER_CONSOLE_PORT: String(consolePort),
-    TT_CLUSTER_LOG_LEVEL: 'warn',
-    // Every msg server inherits this and refuses it.
-    TT_MSG_FLOOD_LIMIT_PER_SECOND: 'lots',
-  };
+  // Every msg server inherits this and refuses it.
+  const { env, ports } = await prepareClusterRun(t, 1, { TT_MSG_FLOOD_LIMIT_PER_SECOND: 'lots' });
+  const { http } = ports;
   const cluster = run('dist/scripts/start.js', env);
   t.teardown(() => {
     if (cluster.proc.exitCode === null) cluster.proc.kill('SIGKILL');
