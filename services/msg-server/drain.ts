@@ -80,9 +80,10 @@ export class Drain {
       { by: requester.by, certificate: requester.certificate, connections: this.server.connections.size, ...this.options },
       'draining: no new clients; closing client connections in batches so they reconnect elsewhere',
     );
+    // The first batch waits one interval: by then the login servers have taken our new capacity.
     this.timer = setInterval(() => this.step(), this.options.intervalMs);
     this.timer.unref();
-    this.step();
+    if (this.server.connections.size === 0) this.step();
     return true;
   }
 

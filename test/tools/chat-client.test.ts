@@ -334,3 +334,14 @@ t.test('a msg server going away: the client reconnects through the login server 
   alice.type('/quit');
   t.equal(await alice.exited, 0);
 });
+
+t.test('input that ends while reconnecting ends the client (exit 0)', async (t) => {
+  const cluster = await startCluster(t, { msgServers: 1 });
+  await cluster.addUsers(['alice']);
+  const alice = chat(t, loginArgs(cluster, 'alice'));
+  await alice.expect(/type \/help for commands/);
+  await cluster.msgServers[0].stop('test: msg server gone');
+  await alice.expect(/reconnect attempt 1 failed/);
+  alice.proc.stdin.end();
+  t.equal(await alice.exited, 0, 'it stops trying and exits');
+});

@@ -141,12 +141,14 @@ export class ReconnectingClient extends EventEmitter {
     return new Promise((resolve) => this.upWaiters.push(resolve));
   }
 
-  /** No more reconnects; closes the connection. */
+  /** No more reconnects; closes the connection ('closed' follows). */
   stop(): void {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    this.client?.close();
+    const client = this.client;
+    if (client !== null && client.isOpen) client.close();
+    else this.finish('stopped', false);
   }
 
   async logout(): Promise<void> {

@@ -194,10 +194,12 @@
     label.textContent = `max ${Math.round(max * 10) / 10}`;
     children.push(label);
     for (const s of series) {
-      const coords = points.filter((p) => p[s.key] !== null).map((p) => `${x(p.t).toFixed(1)},${y(p[s.key]).toFixed(1)}`);
-      const line = node('polyline', { points: coords.join(' '), class: `line ${s.cls}` });
-      line.dataset.points = String(coords.length);
+      const shown = points.filter((p) => p[s.key] !== null);
+      const line = node('polyline', { points: shown.map((p) => `${x(p.t).toFixed(1)},${y(p[s.key]).toFixed(1)}`).join(' '), class: `line ${s.cls}` });
+      line.dataset.points = String(shown.length);
       children.push(line);
+      // Dots too: a lone sample between quiet ones has no line to show it.
+      for (const p of shown) children.push(node('circle', { cx: x(p.t).toFixed(1), cy: y(p[s.key]).toFixed(1), r: 2.5, class: `dot ${s.cls}` }));
     }
     svg.replaceChildren(...children);
   }
