@@ -5,8 +5,12 @@
  * log level at runtime, recording who asked.
  */
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { AdminCallError, AdminClient } from '../../lib/admin-client';
+import { projectRoot } from '../../lib/paths';
+import { clusterConfig } from '../../scripts/cluster/config';
 import { IM } from '../../pdu/commands';
 import { LoginRefusedError, fetchMsgServer } from '../../tools/client/im-client';
 import { adminClient, adminGet, metricsText, sample } from '../helpers/admin';
@@ -180,4 +184,32 @@ t.test('admin endpoints admit admin certificates only, and change the log level 
   t.equal(await statusOf(adminClient().send({ url, role: 'msg-server' }, 'PUT', '/log-level', { level: 'loud' })), 400, 'an unknown level is refused');
   t.equal(await statusOf(adminClient().send({ url, role: 'msg-server' }, 'PUT', '/log-level', 'x'.repeat(20_000))), 413, 'a big body is refused');
   t.equal(await statusOf(adminClient().get({ url, role: 'db-proxy' }, '/status')), 0, 'the client checks the server\'s role too');
+});
+
+t.test('deploy/: the Grafana dashboard uses metrics the services serve; Prometheus scrapes the default admin ports', async (t) => {
+  const cluster = await startCluster(t, { msgServers: 1 });
+  const served = [
+    await metricsText(cluster.msgServers[0].adminUrl, 'msg-server'),
+    await metricsText(cluster.dbProxy.adminUrl, 'db-proxy'),
+    await metricsText(cluster.route.adminUrl, 'route-server'),
+    await metricsText(cluster.login.adminUrl, 'login-server'),
+  ].join('\n');
+  const dashboard = JSON.parse(readFileSync(join(projectRoot, 'deploy', 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+  const used = new Set<string>();
+  for (const panel of dashboard.panels) {
+    for (const target of panel.targets ?? []) {
+      for (const m of target.expr.matchAll(/\b((?:teamtalk|nodejs|process)_[a-z0-9_]+)\b/g)) used.add(m[1].replace(/_(bucket|count|sum)$/, ''));
+    }
+  }
+  t.ok(used.size >= 20, `the dashboard queries ${used.size} metrics`);
+  for (const name of used) t.match(served, new RegExp(`^# HELP ${name} `, 'm'), `${name} is served`);
+
+  const scrape = readFileSync(join(projectRoot, 'deploy', 'prometheus.yml'), 'utf8');
+  const targets = (job: string) => new RegExp(`job_name: ${job}[\\s\\S]*?targets: \\[([^\\]]*)\\]`).exec(scrape)?.[1].split(',').map((s) => s.trim().replace(/'/g, '')) ?? [];
+  const cluster0 = clusterConfig.load({ env: {}, file: join(projectRoot, 'config', 'cluster.json') });
+  t.same(targets('teamtalk-login-server'), [`127.0.0.1:${cluster0.loginAdminPort}`]);
+  t.same(targets('teamtalk-route-server'), [`127.0.0.1:${cluster0.routeAdminPort}`]);
+  t.same(targets('teamtalk-db-proxy'), [`127.0.0.1:${cluster0.dbProxyAdminPort}`]);
+  t.same(targets('teamtalk-msg-server'), cluster0.msgServerAdminPorts.map((p) => `127.0.0.1:${p}`));
+  t.match(scrape, /cert_file: \S+\/prometheus\.crt\n\s+key_file: \S+\/prometheus\.key/, 'the certificate `npm run certs -- issue --role admin --name prometheus` writes');
 });
