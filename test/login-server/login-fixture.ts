@@ -32,6 +32,8 @@ export interface Registration {
   max?: number;
   cur?: number;
   hostName?: string;
+  /** The teamtalk-ts extension field (an original msg server sends none). */
+  adminUrl?: string;
 }
 
 /** A msg server that registers (0x0709) on every connect; send count updates through it. */
@@ -54,6 +56,7 @@ export async function registerMsgServer(
         max_conn_cnt: reg.max ?? 100,
         cur_conn_cnt: reg.cur ?? 0,
         host_name: reg.hostName ?? `msg-${reg.port}`,
+        ...(reg.adminUrl === undefined ? {} : { admin_url: reg.adminUrl }),
       }),
   });
   await waitFor(async () => (await adminList(login)).length === before.length + 1, 3000, `${reg.hostName} registered`);
@@ -74,6 +77,8 @@ export interface AdminEntry {
   cur: number;
   max: number;
   full: boolean;
+  state: string;
+  admin: string | null;
   connectedSince: string;
   registeredAt: string;
 }
