@@ -35,6 +35,7 @@ import { encodeFrame } from '../pdu/frame';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
+import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
 import { clusterConfig } from './cluster/config';
 import { localPki } from './cluster/pki';
 import { Supervisor } from './cluster/supervisor';
@@ -170,8 +171,11 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     await dropBenchData(storage);
   }
   await migrate(storage.mysqlAdminUrl);
-  const [loginHttp, loginMsg, loginAdmin, route, db, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(Array.from({ length: 10 }, freeLoopbackPort));
+  const [loginHttp, loginMsg, loginAdminPort, route, routeAdmin, db, dbAdmin, consolePort, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(
+    Array.from({ length: 13 }, freeLoopbackPort),
+  );
   const msgPorts: number[] = [];
+  const msgAdminPorts: number[] = [];
   const wsPorts: number[] = [];
   const standbyRoutes: number[] = [];
   for (let i = 1; i < opts.routeServers; i++) standbyRoutes.push(await freeLoopbackPort());
@@ -179,6 +183,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
   for (let i = 1; i < opts.dbProxies; i++) extraDbProxies.push(await freeLoopbackPort());
   for (let i = 0; i < opts.msgServers; i++) {
     msgPorts.push(await freeLoopbackPort());
+    msgAdminPorts.push(await freeLoopbackPort());
     wsPorts.push(opts.transport === 'ws' ? await freeLoopbackPort() : 0);
   }
   const supervisor = new Supervisor({
@@ -194,7 +199,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       logLevel: opts.verbose ? 'info' : 'warn',
       loginHttpPort: loginHttp,
       loginMsgServerPort: loginMsg,
-      loginAdminPort: loginAdmin,
+      loginAdminPort,
       routePort: route,
       standbyRoutePorts: standbyRoutes,
       dbProxyPort: db,
@@ -206,6 +211,10 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       fileServerPort: file,
       fileServerInternalPort: fileInternal,
       pushServerPort: push,
+      routeAdminPort: routeAdmin,
+      dbProxyAdminPort: dbAdmin,
+      msgServerAdminPorts: msgAdminPorts,
+      consolePort,
       redisKeyPrefix: BENCH_REDIS_PREFIX,
     },
   });
@@ -214,26 +223,25 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1', TT_FILE_PLAINTEXT_PEERS: '127.0.0.1', TT_PUSH_PLAINTEXT_PEERS: '127.0.0.1' }
     : {};
   const quiet: Record<string, string> = { TT_MSG_STATS_INTERVAL_MS: '0' };
-  const specs = serviceSpecs(cluster, storage, localPki()).map((spec) => ({
-    ...spec,
-    env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
-  }));
+  // The console is not part of what is measured.
+  const specs = serviceSpecs(cluster, storage, localPki())
+    .filter((spec) => spec.name !== 'console')
+    .map((spec) => ({
+      ...spec,
+      env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
+    }));
   for (const spec of specs) supervisor.start(spec);
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const body = (await (await fetch(`http://127.0.0.1:${loginAdmin}/msg_servers`)).json()) as unknown;
-      const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
-      if (list.length >= msgPorts.length) break;
-    } catch {
-      // starting
+  const admin = localAdminClient('bench');
+  try {
+    if (!(await waitForMsgServers(admin, loginAdmin('127.0.0.1', loginAdminPort), msgPorts.length))) {
+      throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
     }
-    if (Date.now() > until) throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
-    await sleep(200);
+  } finally {
+    admin.close();
   }
   return {
     loginUrl: `http://127.0.0.1:${loginHttp}/msg_server`,
-    adminPort: loginAdmin,
+    adminPort: loginAdminPort,
     msgServerPorts: msgPorts,
     msgServerWsUrls: wsPorts.filter((p) => p > 0).map((p) => `ws://127.0.0.1:${p}/`),
     pids: () => supervisor.pids(),

@@ -27,6 +27,10 @@ export interface RunningCluster {
   /** WebSocket ports of the msg servers ([] = none) and the web chat origins they accept. */
   msgServerWsPorts: number[];
   webOrigins: string[];
+  routeAdminPort: number;
+  dbProxyAdminPort: number;
+  msgServerAdminPorts: number[];
+  consolePort: number;
 }
 
 const FILE = join(runDir, 'cluster.json');

@@ -60,6 +60,8 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   msfsUrl: field.string('', 'msfs internal port where voice messages are stored, e.g. "https://127.0.0.1:8701/" (mutual TLS); empty: in IMAudio.data'),
   msfsTimeoutMs: field.int(5000, 'a voice-message upload to or read from msfs that takes longer fails (the message is not stored / left out of history)', { min: 100 }),
   logLevel: field.logLevel(),
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminPort: field.port(10681, 'admin endpoint port'),
   ...internalTlsSpec('db-proxy'),
 });
 

@@ -114,6 +114,8 @@ export interface MessageStoreOptions {
   settleMs: number;
   /** How long store tokens are kept. */
   tokenTtlSec: number;
+  /** Told about every batch (metrics): how many messages, how long it took, whether they were stored. */
+  onBatch?(messages: number, seconds: number, stored: boolean): void;
 }
 
 export interface MessageStoreStats {
@@ -129,6 +131,8 @@ export class MessageStore {
   private running = 0;
   private scheduled = false;
   private readonly throttle = new LogThrottle();
+  /** Store transactions run again after a deadlock (metrics). */
+  deadlockRetries = 0;
 
   constructor(
     private readonly mysql: MysqlGateway,
@@ -210,15 +214,19 @@ export class MessageStore {
         const batch = this.queue.length <= this.options.maxBatch ? this.queue : this.queue.slice(0, this.options.maxBatch);
         this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
         this.running++;
-        void this.storeBatch(batch).finally(() => {
-          this.running--;
-          this.schedule();
-        });
+        const started = performance.now();
+        void this.storeBatch(batch)
+          .then((stored) => this.options.onBatch?.(batch.length, (performance.now() - started) / 1000, stored))
+          .finally(() => {
+            this.running--;
+            this.schedule();
+          });
       }
     });
   }
 
-  private async storeBatch(batch: PendingMessage[]): Promise<void> {
+  /** Resolves whether the batch was stored (a refused message does not count as a failure). */
+  private async storeBatch(batch: PendingMessage[]): Promise<boolean> {
     const now = unixNow();
     let live = batch;
     try {
@@ -227,7 +235,7 @@ export class MessageStore {
       this.redis.assertUp();
       live = await this.refuseUnauthorized(batch);
       live = await this.setAsideRetries(live);
-      if (live.length === 0) return;
+      if (live.length === 0) return true;
       await this.assignConversations(live);
       const blocks = await this.allocateIds(live);
       await this.recordTokens(live);
@@ -244,9 +252,10 @@ export class MessageStore {
     } catch (err) {
       this.reportFailure(err, live.length);
       for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
-      return;
+      return false;
     }
     for (const m of live) m.resolve({ msgId: m.msgId, flag: PduFlag.NONE });
+    return true;
   }
 
   /**
@@ -406,6 +415,7 @@ export class MessageStore {
         const errno = mysqlErrno(err);
         // Concurrent batches creating the same new session rows can deadlock on InnoDB's gap locks even with rows sorted.
         if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
+          this.deadlockRetries++;
           this.throttle.run('store:lock-retry', (suppressed) =>
             this.logger.info({ errno, attempt, messages: live.length, similarNotLogged: suppressed }, 'message store transaction was a deadlock victim; retrying'),
           );
