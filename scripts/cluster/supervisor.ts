@@ -135,4 +135,21 @@ export class Supervisor {
   pids(): Record<string, number | undefined> {
     return Object.fromEntries(this.children.map((c) => [c.spec.name, c.proc?.pid]));
   }
+
+  /** How often each child exited unasked and was restarted (a crash, for tools that watch: bench, fuzz). */
+  restarts(): Record<string, number> {
+    return Object.fromEntries(this.children.map((c) => [c.spec.name, c.restarts]));
+  }
+
+  /**
+   * Sends `signal` to one child (`npm run chaos`: SIGKILL); an exit that follows
+   * is a crash like any other and the child is restarted. The pid signalled, or
+   * null when that child is not running now.
+   */
+  signal(name: string, signal: NodeJS.Signals): number | null {
+    const proc = this.children.find((c) => c.spec.name === name)?.proc;
+    if (proc === null || proc === undefined || proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return null;
+    proc.kill(signal);
+    return proc.pid;
+  }
 }

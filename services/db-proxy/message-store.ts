@@ -34,6 +34,7 @@
  */
 import { IM } from '../../pdu/commands';
 import { PduFlag } from '../../pdu/frame';
+import { errorMessage } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { LogThrottle } from '../../lib/log-throttle';
 import {
@@ -46,6 +47,7 @@ import {
   type AudioClip,
 } from './message-content';
 import type { AudioFiles } from './audio-files';
+import { DeferredCounterUpdates, type CounterSubject } from './deferred-counters';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
 import type { MysqlGateway, SettleQuery, Transaction } from './mysql-gateway';
@@ -66,6 +68,8 @@ import {
 } from './storage-errors';
 
 const { SessionType } = IM.BaseDefine;
+/** How often deferred counter updates try Redis again. */
+const COUNTER_RETRY_MS = 1_000;
 
 export interface StoreResult {
   /** 0 when the message was not stored. */
@@ -114,6 +118,8 @@ export interface MessageStoreOptions {
   settleMs: number;
   /** How long store tokens are kept. */
   tokenTtlSec: number;
+  /** Messages whose counter updates may wait for Redis after their COMMIT (DeferredCounterUpdates). */
+  deferredCountersMax: number;
   /** Told about every batch (metrics): how many messages, how long it took, whether they were stored. */
   onBatch?(messages: number, seconds: number, stored: boolean): void;
 }
@@ -133,6 +139,8 @@ export class MessageStore {
   private readonly throttle = new LogThrottle();
   /** Store transactions run again after a deadlock (metrics). */
   deadlockRetries = 0;
+  /** Counter updates of committed messages waiting for Redis. */
+  readonly deferredCounters: DeferredCounterUpdates;
 
   constructor(
     private readonly mysql: MysqlGateway,
@@ -146,7 +154,9 @@ export class MessageStore {
     private readonly logger: Logger,
     /** Voice messages go to msfs when set (db-proxy key msfsUrl), else into IMAudio.data. */
     private readonly audioFiles: AudioFiles | null = null,
-  ) {}
+  ) {
+    this.deferredCounters = new DeferredCounterUpdates((subjects) => this.bumpCounters(subjects), options.deferredCountersMax, COUNTER_RETRY_MS, logger);
+  }
 
   /**
    * Stores one message. Resolves with its msg id, or msg id 0 and a flag:
@@ -246,9 +256,19 @@ export class MessageStore {
         if (!(err instanceof CommitOutcomeUnknownError) || !(await this.storedDespite(err, live, blocks))) throw err;
       }
       this.touches.committed(now, plan);
-      // After COMMIT: should this fail, the rows are stored but the messages are still
-      // answered as failed (a message counts as delivered only with its unread count).
-      await this.bumpCounters(live);
+      // After COMMIT the messages are stored whatever happens to Redis now: a failed
+      // counter update waits for Redis (DeferredCounterUpdates) instead of failing
+      // messages whose retry could not be recognised without Redis.
+      const subjects = live.map((m): CounterSubject => ({ group: m.group, from: m.msg.from_user_id, to: m.msg.to_session_id }));
+      await this.bumpCounters(subjects).catch((err: unknown) => {
+        this.deferredCounters.add(subjects);
+        this.throttle.run('counters-deferred', (suppressed) =>
+          this.logger.warn(
+            { err: errorMessage(err), messages: subjects.length, similarNotLogged: suppressed },
+            'messages stored; their unread counts are updated once Redis answers again',
+          ),
+        );
+      });
     } catch (err) {
       this.reportFailure(err, live.length);
       for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
@@ -547,7 +567,7 @@ export class MessageStore {
   }
 
   /** Unread counters of the receivers, and group counts, in one atomic call. */
-  private async bumpCounters(live: PendingMessage[]): Promise<void> {
+  private async bumpCounters(live: readonly CounterSubject[]): Promise<void> {
     const keys: string[] = [];
     const keyIndex = new Map<string, number>();
     const indexOf = (key: string) => {
@@ -563,13 +583,13 @@ export class MessageStore {
     const groupOps: number[] = [];
     for (const m of live) {
       if (m.group) {
-        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.msg.to_session_id)));
-        groupOps.push(indexOf(RedisKeys.userGroupCount(m.msg.from_user_id, m.msg.to_session_id)));
+        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.to)));
+        groupOps.push(indexOf(RedisKeys.userGroupCount(m.from, m.to)));
       } else {
-        const id = `${m.msg.to_session_id}:${m.msg.from_user_id}`;
+        const id = `${m.to}:${m.from}`;
         const entry = unread.get(id);
         if (entry) entry.n++;
-        else unread.set(id, { key: indexOf(RedisKeys.unread(m.msg.to_session_id)), field: String(m.msg.from_user_id), n: 1 });
+        else unread.set(id, { key: indexOf(RedisKeys.unread(m.to)), field: String(m.from), n: 1 });
       }
     }
     const args: Array<string | number> = [unread.size];

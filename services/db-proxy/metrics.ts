@@ -11,6 +11,8 @@
  *   teamtalk_db_proxy_storage_errors_total{store}       failed statements / commands and connection errors
  *   teamtalk_db_proxy_storage_outages_total{store}      times a store went down
  *   teamtalk_db_proxy_storage_retries_total{store}      work run again after a deadlock
+ *   teamtalk_db_proxy_deferred_counter_updates          stored messages whose unread-count update waits for Redis
+ *   teamtalk_db_proxy_deferred_counter_updates_dropped_total  ... dropped because too many waited
  *   teamtalk_db_proxy_pdus_*                            msg-server link traffic by command (lib/metrics.ts)
  */
 import type { Histogram } from 'prom-client';
@@ -69,6 +71,12 @@ export class DbProxyMetrics {
     m.counterFrom('storage_outages_total', 'times the store went from usable to down', ['store'], () => stores.map(([store, g]) => [{ store }, g.stats.outages] as const));
     m.counterFrom('storage_retries_total', 'MySQL work run again after InnoDB chose it as a deadlock victim', ['store'], () => [
       [{ store: 'mysql' }, sources.mysql.stats.deadlockRetries + (this.store?.deadlockRetries ?? 0)],
+    ]);
+    m.gaugeFrom('deferred_counter_updates', 'stored messages whose unread-count update waits for Redis to answer again', [], () => [
+      [{}, this.store?.deferredCounters.stats.waiting ?? 0],
+    ]);
+    m.counterFrom('deferred_counter_updates_dropped_total', 'deferred unread-count updates dropped because too many waited (deferredCounterUpdatesMax)', [], () => [
+      [{}, this.store?.deferredCounters.stats.dropped ?? 0],
     ]);
   }
 

@@ -91,6 +91,7 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
         concurrency: config.storeBatchConcurrency,
         settleMs: config.storageTimeoutMs + SETTLE_BUDGET_MS,
         tokenTtlSec: config.storeTokenTtlSec,
+        deferredCountersMax: config.deferredCounterUpdatesMax,
         onBatch: options.onBatch,
       },
       logger,
