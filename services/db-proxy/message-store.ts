@@ -342,10 +342,14 @@ export class MessageStore {
       const wait = Number(at) + this.options.settleMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (!this.tables.isMessageTable(table) || (column !== 'relateId' && column !== 'groupId')) throw new Error(`bad store token record "${recorded}"`);
-      const rows = await this.mysql.query<Array<{ n: number }>>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ?`, [
-        Number(id),
-        Number(msgId),
-      ]);
+      // The row must be this message, not only its id: a first attempt that failed
+      // before COMMIT gave its id back, and another message may hold it now.
+      const sender = column === 'groupId' ? 'userId' : 'fromId';
+      const sameText = m.audio === null ? ' AND content = ?' : '';
+      const rows = await this.mysql.query<Array<{ n: number }>>(
+        `SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ? AND ${sender} = ? AND created = ?${sameText}`,
+        [Number(id), Number(msgId), m.msg.from_user_id, m.createdAt, ...(m.audio === null ? [m.content] : [])],
+      );
       if (Number(rows[0]?.n ?? 0) > 0) {
         this.stats.retriesAlreadyStored++;
         this.logger.info({ from: m.msg.from_user_id, to: m.msg.to_session_id, msgId: Number(msgId) }, 'retried store: the first attempt had stored it; answered with its msg id');

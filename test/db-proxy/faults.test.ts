@@ -440,6 +440,12 @@ t.test('store tokens: a retried store is never stored twice', async (t) => {
   const bad = await flagOf(store('third', 'msg-server-x-3'));
   t.equal(bad.flag, PduFlag.STORAGE_ERROR);
   t.same((await h.allMessages()).map((m) => m.content), ['first', 'second']);
+  // A token whose first attempt failed before COMMIT and gave its id back, which another message holds now.
+  await h.redis.redis.set(h.key('tt_store_msg-server-x-4'), `${Date.now() - 60_000}|IMMessage_1|relateId|1|1`);
+  const fourth = await store('fourth', 'msg-server-x-4');
+  t.equal(fourth.msg_id, 3, 'stored afresh: the row with msg id 1 is "first", not this message');
+  t.same((await h.allMessages()).map((m) => m.content), ['first', 'second', 'fourth']);
+  t.equal(h.proxy.storeStats.retriesStoredAgain, 2);
 });
 
 t.test('Redis lost between COMMIT and the unread counts: the message is acked once, its counts follow when Redis is back', async (t) => {

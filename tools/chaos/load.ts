@@ -13,8 +13,8 @@
 import { CID, type IM } from '../../pdu/commands';
 import { errorMessage } from '../../lib/errors';
 import { decryptMessageText } from '../../lib/message-crypto';
-import { ReconnectingClient, viaLoginServer, type Dialer } from '../client/reconnecting-client';
-import type { ImClientOptions, Push } from '../client/im-client';
+import { ReconnectingClient, viaLoginServer, type CatchUpSession, type Dialer } from '../client/reconnecting-client';
+import { ImClient, type ImClientOptions, type Push } from '../client/im-client';
 
 export interface LoadOptions {
   loginUrl: string;
@@ -25,6 +25,8 @@ export interface LoadOptions {
   rate: number;
   /** People each user writes to. */
   contacts: number;
+  /** Client ports of the msg servers: the first logins are spread over them evenly. */
+  msgServerPorts: number[];
   note(line: string): void;
 }
 
@@ -36,6 +38,32 @@ interface Sent {
   readonly to: number;
   state: 'pending' | 'acked' | 'failed';
   msgId: number;
+  /** Where sender and receiver were connected when it was sent. */
+  readonly fromAt: string;
+  readonly toAt: string;
+  readonly sentAt: number;
+  ackedAt: number;
+}
+
+/** A message that was acked and never delivered, for the report. */
+export interface LostMessage {
+  tag: string;
+  from: number;
+  to: number;
+  msgId: number;
+  /** Sender's and receiver's msg server when it was sent, ms since the window began. */
+  fromAt: string;
+  toAt: string;
+  sentMs: number;
+  ackedMs: number;
+  /** The receiver's reconnections and catch-ups (ms since the window began). */
+  receiverEvents?: string[];
+  /** Asked of the receiver's connection at report time: its unread count with the sender, and whether history has the message. */
+  unreadNow?: number;
+  inHistoryNow?: boolean;
+  /** How often the receiver logged in again during the run, and when it last did (ms since the window began). */
+  receiverLogins?: number;
+  receiverSent?: string[];
 }
 
 interface Delivery {
@@ -59,6 +87,8 @@ export interface WindowCounts {
   duplicateDeliveries: number;
   /** Acked and never delivered. */
   lost: number;
+  /** The first few of them. */
+  lostExamples: LostMessage[];
   /** Two acked messages of one conversation with the same msg id. */
   msgIdsReused: number;
   /** Tags of the window's acked messages, and of all it sent (to compare with MySQL). */
@@ -93,6 +123,8 @@ export class ChaosLoad {
   private timer: NodeJS.Timeout | null = null;
   private window = 0;
   private seq = 0;
+  private stopping = false;
+  private readonly windowStarts = new Map<number, number>();
   private whileReconnecting = new Map<number, number>();
 
   private constructor(private readonly options: LoadOptions) {}
@@ -102,9 +134,8 @@ export class ChaosLoad {
     const names = Array.from({ length: options.users }, (_, i) => `${options.userPrefix}${i}`);
     for (let i = 0; i < names.length; i += 50) {
       await Promise.all(
-        names.slice(i, i + 50).map(async (name) => {
-          const dial = viaLoginServer(options.loginUrl, name, options.password, { client: CLIENT_OPTIONS });
-          load.clients.push(await load.connect(dial));
+        names.slice(i, i + 50).map(async (name, j) => {
+          load.clients.push(await load.connect(firstOn(options.msgServerPorts[(i + j) % options.msgServerPorts.length], name, options)));
         }),
       );
     }
@@ -126,17 +157,32 @@ export class ChaosLoad {
       const tag = tagOf((push.message as IM.Message.IMMsgData).msg_data);
       if (tag !== null) this.delivery(tag).pushes++;
     });
-    client.on('caught-up', ({ messages }: { messages: IM.Message.IIMMsgData[] }) => {
+    client.on('caught-up', ({ messages, sessions }: { messages: IM.Message.IIMMsgData[]; sessions: CatchUpSession[] }) => {
+      this.event(client, `caught up ${messages.length}: ${sessions.map((s) => `${s.sessionId}(unread ${s.unread}, seen ${s.lastSeen}, looked ${s.looked}, new ${s.found})`).join(' ')}`);
       for (const m of messages) {
         const tag = m.msg_data ? tagOf(m.msg_data) : null;
         if (tag !== null && m.to_session_id === client.userId) this.delivery(tag).caughtUp = true;
       }
     });
-    client.on('reconnected', () => this.reconnects.set(this.window, (this.reconnects.get(this.window) ?? 0) + 1));
+    client.on('reconnected', ({ where }: { where: string }) => {
+      this.reconnects.set(this.window, (this.reconnects.get(this.window) ?? 0) + 1);
+      this.event(client, `reconnected ${where}`);
+    });
+    client.on('disconnected', () => this.event(client, 'disconnected'));
     client.on('catch-up-failed', ({ error }: { error: string }) => this.options.note(`user ${client.userId}: catching up failed: ${error}`));
-    client.on('closed', ({ reason }: { reason: string }) => this.options.note(`user ${client.userId} stopped reconnecting: ${reason}`));
+    client.on('closed', ({ reason }: { reason: string }) => {
+      if (!this.stopping) this.options.note(`user ${client.userId} stopped reconnecting: ${reason}`);
+    });
     await client.start();
     return client;
+  }
+
+  private readonly events = new Map<ReconnectingClient, string[]>();
+  private event(client: ReconnectingClient, what: string): void {
+    const list = this.events.get(client) ?? [];
+    list.push(`${Math.round(Date.now() - (this.windowStarts.get(this.window) ?? 0))} ${what}`);
+    if (list.length > 20) list.shift();
+    this.events.set(client, list);
   }
 
   private delivery(tag: string): Delivery {
@@ -151,6 +197,7 @@ export class ChaosLoad {
   /** Starts sending the messages of `window` at the configured rate. */
   run(window: number): void {
     this.window = window;
+    if (!this.windowStarts.has(window)) this.windowStarts.set(window, Date.now());
     if (this.timer !== null) return;
     let due = 0;
     let last = performance.now();
@@ -193,6 +240,7 @@ export class ChaosLoad {
       deliveredByCatchUp: 0,
       duplicateDeliveries: 0,
       lost: 0,
+      lostExamples: [],
       msgIdsReused: 0,
       ackedTags: new Set(),
       sentTags: new Set(),
@@ -217,10 +265,34 @@ export class ChaosLoad {
       ids.set(conversation, s.tag);
       if (d !== undefined && d.pushes > 0) c.deliveredLive++;
       else if (d?.caughtUp) c.deliveredByCatchUp++;
-      else c.lost++;
+      else {
+        c.lost++;
+        if (c.lostExamples.length < 10) {
+          c.lostExamples.push({ tag: s.tag, from: s.from, to: s.to, msgId: s.msgId, fromAt: s.fromAt, toAt: s.toAt, sentMs: Math.round(s.sentAt - (this.windowStarts.get(window) ?? 0)), ackedMs: Math.round(s.ackedAt - (this.windowStarts.get(window) ?? 0)) });
+        }
+      }
     }
     c.delivered = c.deliveredLive + c.deliveredByCatchUp;
     return c;
+  }
+
+  /** Adds what the receiver's server says now about each lost message (diagnosis). */
+  async diagnose(lost: LostMessage[]): Promise<void> {
+    for (const l of lost) {
+      const receiver = this.clients.find((c) => c.userId === l.to);
+      if (receiver === undefined || !receiver.isOpen) continue;
+      l.receiverLogins = receiver.logins;
+      l.receiverSent = [...this.sent.values()].filter((x) => x.from === l.to && x.to === l.from).map((x) => `${x.msgId}:${x.state}@${Math.round(x.sentAt - (this.windowStarts.get(x.window) ?? 0))}`);
+      l.receiverEvents = this.events.get(receiver);
+      try {
+        const unread = await receiver.unreadCounts();
+        l.unreadNow = unread.unreadinfo_list.find((u) => u.session_id === l.from)?.unread_cnt ?? 0;
+        const history = await receiver.history(l.from, { count: 100 });
+        l.inHistoryNow = history.msg_list.some((m) => m.msg_id === l.msgId);
+      } catch {
+        // reconnecting
+      }
+    }
   }
 
   /** Clients connected now, of all. */
@@ -229,6 +301,7 @@ export class ChaosLoad {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.pause();
     for (const c of this.clients) c.stop();
   }
@@ -249,13 +322,14 @@ export class ChaosLoad {
       return;
     }
     const tag = `${this.window}/${from.userId}/${++this.seq}`;
-    const sent: Sent = { tag, window: this.window, from: from.userId, to: to.userId, state: 'pending', msgId: 0 };
+    const sent: Sent = { tag, window: this.window, from: from.userId, to: to.userId, state: 'pending', msgId: 0, fromAt: from.where, toAt: to.isOpen ? to.where : 'reconnecting', sentAt: Date.now(), ackedAt: 0 };
     this.sent.set(tag, sent);
     const p = from.sendText(to.userId, `${TAG_PREFIX}${tag}`).then(
       (ack) => {
         if (ack.msg_id > 0) {
           sent.state = 'acked';
           sent.msgId = ack.msg_id;
+          sent.ackedAt = Date.now();
         } else {
           sent.state = 'failed';
         }
@@ -268,6 +342,28 @@ export class ChaosLoad {
     const tracked = p.finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
   }
+}
+
+/**
+ * Logs in on msg server `port` the first time (logins at once would all be sent
+ * to the same msg server: the login server's counts lag), and through the login
+ * server on every reconnect, as the project's clients do.
+ */
+function firstOn(port: number, name: string, options: LoadOptions): Dialer {
+  const viaLogin = viaLoginServer(options.loginUrl, name, options.password, { client: CLIENT_OPTIONS });
+  let first = true;
+  return async () => {
+    if (!first) return viaLogin();
+    first = false;
+    const client = await ImClient.connect({ host: '127.0.0.1', port, ...CLIENT_OPTIONS });
+    try {
+      await client.login(name, options.password);
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return { client, where: `127.0.0.1:${port}` };
+  };
 }
 
 const TICK_MS = 20;

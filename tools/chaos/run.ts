@@ -9,7 +9,7 @@
 import { errorMessage } from '../../lib/errors';
 import { sleep } from '../../scripts/infra/system';
 import { ChaosCluster, type Target } from './cluster';
-import { ChaosLoad, tagOf, windowOf } from './load';
+import { ChaosLoad, tagOf, windowOf, type LostMessage } from './load';
 import { Probe } from './probe';
 
 export const FAULTS = ['db-proxy', 'route-master', 'msg-server', 'login-server', 'mariadb', 'redis'] as const;
@@ -48,6 +48,8 @@ export interface FaultReport {
   deliveredByCatchUp: number;
   duplicateDeliveries: number;
   lost: number;
+  /** The first few lost messages (sender, receiver, where each was connected, when it was sent). */
+  lostExamples: LostMessage[];
   msgIdsReused: number;
   reconnects: number;
   /** From the kill until the process is back and messages cross both msg servers; null: not within healTimeoutSeconds. */
@@ -91,7 +93,7 @@ export async function runChaos(options: ChaosOptions, emit: (report: FaultReport
   let probe: Probe | null = null;
   const reports: FaultReport[] = [];
   try {
-    load = await ChaosLoad.start({ loginUrl: cluster.loginUrl, userPrefix: USER_PREFIX, users: options.users, password, rate: options.rate, contacts: options.contacts, note });
+    load = await ChaosLoad.start({ loginUrl: cluster.loginUrl, userPrefix: USER_PREFIX, users: options.users, password, rate: options.rate, contacts: options.contacts, msgServerPorts: cluster.msgServerPorts, note });
     probe = await Probe.start([`${PROBE_PREFIX}0`, `${PROBE_PREFIX}1`], password, [cluster.msgServerPorts[0], cluster.msgServerPorts[1]]);
     if ((await healSeconds(cluster, probe, null, 0, options.healTimeoutSeconds)) === null) throw new Error('the chaos cluster does not pass messages between its msg servers');
     note(`${options.users} users logged in; ${options.rate} msgs/s`);
@@ -193,6 +195,7 @@ async function windowReport(
   sinceUnix: number,
 ): Promise<FaultReport> {
   const counts = load.counts(window);
+  await load.diagnose(counts.lostExamples);
   const rows = new Map<string, number>();
   for (const row of await cluster.storedMessages(sinceUnix)) {
     const tag = tagOf(row.content);
@@ -219,6 +222,7 @@ async function windowReport(
     deliveredByCatchUp: counts.deliveredByCatchUp,
     duplicateDeliveries: counts.duplicateDeliveries,
     lost: counts.lost,
+    lostExamples: counts.lostExamples,
     msgIdsReused: counts.msgIdsReused,
     reconnects: counts.reconnects,
     secondsToHeal: secondsToHeal === null ? null : Math.round(secondsToHeal * 10) / 10,

@@ -17,7 +17,8 @@
  *   'disconnected' ({reason})     the connection was lost; a reconnect follows
  *   'reconnecting' ({attempt, inMs, error}) the next attempt is scheduled (error: why the last failed, or null)
  *   'reconnected' ({where, attempt})        logged in again
- *   'caught-up' ({messages})      what arrived while disconnected (oldest first), possibly empty
+ *   'caught-up' ({messages, sessions}) what arrived while disconnected (oldest first), possibly empty;
+ *                                 sessions: how each conversation with unread messages was looked at
  *   'catch-up-failed' ({error})   the unread/history requests failed (what is missed stays unread on the server)
  *   'closed' ({reason, kicked})   final: no more reconnects
  */
@@ -44,6 +45,8 @@ export interface ReconnectOptions {
 
 /** Messages per history page while catching up. */
 const CATCH_UP_PAGE = 100;
+/** Catching up stops below the last seen id after this many messages in a row that were seen. */
+export const CATCH_UP_SEEN_RUN = 20;
 /** Message ids remembered per conversation to tell what was already seen. */
 const SEEN_PER_SESSION = 2_000;
 
@@ -79,6 +82,16 @@ export function isFatalLoginError(err: unknown): boolean {
     err instanceof LoginRefusedError &&
     (err.resultCode === ResultType.REFUSE_REASON_DB_VALIDATE_FAILED || err.resultCode === ResultType.REFUSE_REASON_VERSION_TOO_OLD)
   );
+}
+
+/** How one conversation was caught up ('caught-up' event): its unread count, the highest id seen before, messages looked at and found new. */
+export interface CatchUpSession {
+  sessionId: number;
+  sessionType: number;
+  unread: number;
+  lastSeen: number | null;
+  looked: number;
+  found: number;
 }
 
 type SessionKey = string;
@@ -283,24 +296,29 @@ export class ReconnectingClient extends EventEmitter {
     this.adopt(dialed.client, dialed.where);
     this.emit('reconnected', { where: dialed.where, attempt: this.attempt });
     let messages: IM.Message.IIMMsgData[] = [];
+    const sessions: CatchUpSession[] = [];
     try {
-      messages = await this.catchUp(dialed.client);
+      messages = await this.catchUp(dialed.client, sessions);
     } catch (err) {
       // The connection went again (a reconnect follows) or a request failed: what is missed stays unread.
       if (dialed.client.isOpen) this.emit('catch-up-failed', { error: errorMessage(err) });
       return;
     }
-    this.emit('caught-up', { messages });
+    this.emit('caught-up', { messages, sessions });
   }
 
   /**
    * What arrived while we were away, oldest first: for every conversation with
-   * unread messages, its history from the newest message down to the highest
-   * one seen before the connection was lost, or, for a conversation never seen,
-   * as many messages from the others as it has unread. Messages already seen
-   * (e.g. sent by us since) are left out.
+   * unread messages, its history from the newest message down until either as
+   * many messages from the others as it has unread were looked at (counting only
+   * those the unread counts knew of: newer ones arrived since), or, below the
+   * highest id seen before the connection was lost, CATCH_UP_SEEN_RUN messages
+   * in a row were ones we had. Not simply down to that highest id: ids are
+   * allocated when stored, so a lower one (a delivery that died with a msg
+   * server) can be missing under a higher one we saw (our own message).
+   * Messages already seen (e.g. sent by us since) are left out.
    */
-  private async catchUp(client: ImClient): Promise<IM.Message.IIMMsgData[]> {
+  private async catchUp(client: ImClient, sessions: CatchUpSession[]): Promise<IM.Message.IIMMsgData[]> {
     const limit = this.options.catchUpLimit ?? 1_000;
     const unread = await client.unreadCounts();
     const me = client.userId;
@@ -313,24 +331,31 @@ export class ReconnectingClient extends EventEmitter {
       const seen = this.seen.get(key);
       const found: IM.BaseDefine.IMsgInfo[] = [];
       let fromOthers = 0;
+      let seenRun = 0;
+      let looked = 0;
       let from = 0;
       let done = false;
-      while (!done && found.length < limit) {
+      while (!done && looked < limit) {
         const page = await client.history(u.session_id, { group, fromMsgId: from, count: CATCH_UP_PAGE });
         const list = [...page.msg_list].sort((a, b) => b.msg_id - a.msg_id);
         for (const m of list) {
-          if (floor !== undefined ? m.msg_id <= floor : fromOthers >= u.unread_cnt) {
+          if (fromOthers >= u.unread_cnt || (floor !== undefined && m.msg_id <= floor && seenRun >= CATCH_UP_SEEN_RUN)) {
             done = true;
             break;
           }
-          // Our own messages count as news only above a known floor (sent from another device meanwhile).
+          looked++;
+          // Our own messages count as news only with a known floor (sent from another device meanwhile).
           const own = m.from_session_id === me;
-          if (!own) fromOthers++;
-          if (!seen?.has(m.msg_id) && (!own || floor !== undefined)) found.push(m);
+          // Newer than the unread counts: arrived since (live, most likely), not one of those counted.
+          if (!own && m.msg_id <= u.latest_msg_id) fromOthers++;
+          const known = seen?.has(m.msg_id) ?? false;
+          seenRun = known && floor !== undefined && m.msg_id <= floor ? seenRun + 1 : 0;
+          if (!known && (!own || floor !== undefined)) found.push(m);
         }
         if (list.length === 0 || list[list.length - 1].msg_id <= 1) break;
         from = list[list.length - 1].msg_id - 1;
       }
+      sessions.push({ sessionId: u.session_id, sessionType: u.session_type, unread: u.unread_cnt, lastSeen: floor ?? null, looked, found: found.length });
       for (const m of found.reverse()) {
         const msg: IM.Message.IIMMsgData = {
           from_user_id: m.from_session_id,
