@@ -2,8 +2,10 @@
  * `npm start`: the whole cluster on this machine. Brings up MariaDB and Redis
  * (local child processes under .run/, unless MYSQL_URL / REDIS_URL are set),
  * applies the schema, seeds demo users into an empty database, then runs
- * db-proxy, route server, login server and the msg servers under one supervisor.
- * Ctrl-C / SIGTERM stops everything it started.
+ * db-proxy, route server, login server, the msg servers and the web console
+ * under one supervisor. Ctrl-C / SIGTERM stops everything it started; so does a
+ * service that stops on a configuration error (exit code 2), whose error is
+ * shown and is npm start's exit code.
  *
  *   npm start                               config/cluster.json (one of each, one MariaDB, one Redis)
  *   npm start -- --topology sharded         a topology file (config/topologies/NAME.json, or a path):
@@ -12,6 +14,7 @@
  *                                           every port of the topology renumbered from 19700 up
  */
 import { mkdirSync } from 'node:fs';
+import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { configFileFromArgs } from '../lib/config';
@@ -20,21 +23,28 @@ import { parseMysqlUrl, redactUrl } from '../lib/mysql-url';
 import { isLoopbackHost } from '../lib/host-port';
 import { runDir } from '../lib/paths';
 import type { Pki } from '../lib/pki';
+import { issueSignInLink } from '../services/console/auth';
+import { consoleConfig } from '../services/console/config';
 import { MAIN_SERVER } from '../services/db-proxy/message-tables';
-import { clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from './cluster/config';
+import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
+import { checkClusterConfig, clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from './cluster/config';
 import { LOCAL_PKI_DIR, localPki, tlsEnv } from './cluster/pki';
 import { reachable, readRunningCluster, removeRunningCluster, writeRunningCluster } from './cluster/running';
-import { Supervisor, type ChildSpec } from './cluster/supervisor';
+import { CONFIG_ERROR_EXIT_CODE, Supervisor, type ChildSpec } from './cluster/supervisor';
 import { checkWebSocketPorts, webOrigins } from './cluster/web';
 import { migrateServers } from './db/migrate';
 import { DEMO_PASSWORD, DEMO_USERS, isEmpty, seedDemo } from './db/seed';
+import { consoleOperators, credentialsFile } from './infra/credentials';
 import { provisionStorage, type Storage } from './infra/provision';
-import { portAcceptsConnections, sleep } from './infra/system';
+import { portAcceptsConnections } from './infra/system';
 import { provisionTopologyStorage } from './topology/local-storage';
 import { msgServerEnvironment, serviceInstances, type StorageAccess, type TlsEnv } from './topology/services';
 import { loadTopology, renumberPorts, storageEndpoints, topologyOfCluster, SERVICE_NAMES, type Topology } from './topology/topology';
 
 const log = (line: string) => process.stderr.write(`[start] ${line}\n`);
+
+/** How long the banner's console sign-in link works. */
+export const SIGN_IN_LINK_TTL_MS = 15 * 60_000;
 
 /** The services of config/cluster.json with their environment (also the bench's cluster). */
 export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki): ChildSpec[] {
@@ -75,26 +85,39 @@ export function storageAccessOf(storage: Pick<Storage, 'mysqlUrl' | 'redisUrl'>,
 export function msgServerEnv(
   cluster: Pick<
     ClusterConfig,
-    'clientHost' | 'internalHost' | 'publicIp' | 'loginHttpPort' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort' | 'fileServerInternalPort' | 'pushServerPort'
-  > & { logLevel: string; dbProxyPorts?: number[] },
+    | 'clientHost'
+    | 'internalHost'
+    | 'publicIp'
+    | 'loginHttpPort'
+    | 'loginMsgServerPort'
+    | 'routePort'
+    | 'standbyRoutePorts'
+    | 'dbProxyPort'
+    | 'extraDbProxyPorts'
+    | 'fileServerInternalPort'
+    | 'pushServerPort'
+  > & { logLevel: string },
   pki: Pki,
   port: number,
   n: number,
-  wsPort: number,
+  { adminPort, wsPort }: { adminPort: number; wsPort: number },
 ): Record<string, string> {
   const internal = reachable(cluster.internalHost);
+  const at = (ports: number[]) => ports.map((p) => `${internal}:${p}`);
   return {
     ...msgServerEnvironment({
       listenHost: cluster.clientHost,
       port,
+      adminHost: cluster.internalHost,
+      adminPort,
       publicIp: cluster.publicIp,
       hostName: `msg-server-${n}`,
       logLevel: cluster.logLevel,
-      loginServers: [`${internal}:${cluster.loginMsgServerPort}`],
-      routeServers: [`${internal}:${cluster.routePort}`],
-      dbProxies: (cluster.dbProxyPorts ?? [cluster.dbProxyPort]).map((p) => `${internal}:${p}`),
-      fileServers: [`${internal}:${cluster.fileServerInternalPort}`],
-      pushServers: [`${internal}:${cluster.pushServerPort}`],
+      loginServers: at([cluster.loginMsgServerPort]),
+      routeServers: at([cluster.routePort, ...cluster.standbyRoutePorts]),
+      dbProxies: at([cluster.dbProxyPort, ...cluster.extraDbProxyPorts]),
+      fileServers: at([cluster.fileServerInternalPort]),
+      pushServers: at([cluster.pushServerPort]),
       wsPort,
       wsOrigins: webOrigins(cluster),
     }),
@@ -131,21 +154,20 @@ async function checkPortsFree(t: Topology): Promise<void> {
 }
 
 /** Until the login server lists every msg server (they register once their links are up). */
-async function waitUntilReady(t: Topology, timeoutMs = 90_000): Promise<boolean> {
+async function waitUntilReady(t: Topology): Promise<boolean> {
   const login = t.services['login-server'][0];
-  const admin = `http://${t.hosts[login.host].internal}:${login.adminPort}/msg_servers`;
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    try {
-      const body = (await (await fetch(admin)).json()) as unknown;
-      const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
-      if (list.length >= t.services['msg-server'].length) return true;
-    } catch {
-      // not up yet
-    }
-    await sleep(250);
+  const client = localAdminClient('npm-start');
+  try {
+    return await waitForMsgServers(client, loginAdmin(t.hosts[login.host].internal, login.adminPort), t.services['msg-server'].length);
+  } finally {
+    client.close();
   }
-  return false;
+}
+
+/** One admin endpoint URL per service, for the banner's metrics line. */
+export function metricsUrls(t: Topology): string[] {
+  const admin = (e: { host: string; adminPort: number }) => `https://${t.hosts[e.host].internal}:${e.adminPort}/metrics`;
+  return [...t.services['login-server'], ...t.services['route-server'], ...t.services['db-proxy'], ...t.services['msg-server']].map(admin);
 }
 
 /** Whether no client port of the topology is reachable from another machine. */
@@ -171,7 +193,7 @@ async function seed(t: Topology, mysqlUrl: string): Promise<string[]> {
   }
 }
 
-function banner(t: Topology, storageLines: string[], demoUsers: string[], ready: boolean): string {
+function banner(t: Topology, storageLines: string[], demoUsers: string[], ready: boolean, signInToken: string | null): string {
   const login = t.services['login-server'][0];
   const loginHost = t.hosts[login.host];
   const client = reachable(loginHost.clientBind);
@@ -182,6 +204,7 @@ function banner(t: Topology, storageLines: string[], demoUsers: string[], ready:
   const msfs = t.services.msfs[0];
   const file = t.services['file-server'][0];
   const push = t.services['push-server'][0];
+  const consoleAt = t.services.console[0];
   const demo =
     demoUsers.length === 0
       ? exposed
@@ -203,7 +226,15 @@ function banner(t: Topology, storageLines: string[], demoUsers: string[], ready:
     `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${list(t.services['route-server'].map(internalOf))}    db-proxy ${list(t.services['db-proxy'].map(internalOf))}    login registration ${internalOf(login)}`,
     `    msfs voice ${msfs ? `${t.hosts[msfs.host].internal}:${msfs.internalPort}` : 'none'}    file server ${file ? `${t.hosts[file.host].internal}:${file.internalPort}` : 'none'}    push server ${push ? `${internalOf(push)} -> ${push.webhookUrl || 'no webhook (pushWebhookUrl): .run/push-server/dead-letter.jsonl'}` : 'none'}`,
     ...storageLines,
-    `  operators: http://${loginHost.internal}:${login.adminPort}/msg_servers    users: npm run users --${topologyFlag} list    storage: npm run storage --${topologyFlag} status`,
+    ...(consoleAt && signInToken !== null
+      ? [
+          `  console: http://${t.hosts[consoleAt.host].internal}:${consoleAt.port}/signin/link?token=${signInToken}`,
+          `           (one-time link, ${SIGN_IN_LINK_TTL_MS / 60_000} min; then operator "admin", password in ${relative(process.cwd(), credentialsFile(runDir)) || credentialsFile(runDir)})`,
+        ]
+      : []),
+    `  metrics: ${metricsUrls(t).join(' ')}`,
+    `           (mutual TLS with an admin certificate: npm run certs -- issue --role admin --name prometheus; deploy/prometheus.yml)`,
+    `  users: npm run users --${topologyFlag} list    storage: npm run storage --${topologyFlag} status    drain a msg server: npm run msg-server -- drain ${msgServers[0].port}`,
     demo,
     `  chat: npm run client -- --user ${demoUsers[0] ?? 'NAME'}    (in another terminal; a second one with --user ${demoUsers[1] ?? 'NAME2'})`,
     ...(t.file === null
@@ -270,6 +301,7 @@ async function main(): Promise<number> {
     const file = args.config ?? process.env.TT_CLUSTER_CONFIG ?? DEFAULT_CLUSTER_CONFIG_FILE;
     const config = clusterConfig.load({ file });
     checkWebSocketPorts(config);
+    checkClusterConfig(config);
     topology = topologyOfCluster(config);
   }
   const running = readRunningCluster();
@@ -283,18 +315,33 @@ async function main(): Promise<number> {
 
   const storage = await startStorage(topology);
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  const supervisor = new Supervisor({ output: (line) => process.stdout.write(line + '\n'), note: log, color });
   let stopping = false;
-  const stop = async (signal: string) => {
+  /** Stops everything; `last` is printed at the very end (what the terminal is left showing). */
+  const stop = async (why: string, exitCode = 0, last: string[] = []) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal}: stopping the cluster`);
+    log(`${why}: stopping the cluster`);
     await supervisor.stopAll();
     await storage.stop();
     removeRunningCluster();
     log('stopped');
-    process.exit(0);
+    for (const line of last) log(line);
+    process.exit(exitCode);
   };
+  const supervisor = new Supervisor({
+    output: (line) => process.stdout.write(line + '\n'),
+    note: log,
+    color,
+    onConfigError: (name, lines) => {
+      // The service's own message names the key (lines that are not JSON log lines); else its last lines.
+      const plain = lines.filter((l) => !l.startsWith('{'));
+      const shown = (plain.length > 0 ? plain : lines).slice(-3);
+      void stop(`${name} stopped on a configuration error`, CONFIG_ERROR_EXIT_CODE, [
+        `${name} refused its configuration (it is not restarted; fix it and run npm start again):`,
+        ...shown.map((l) => `  ${l}`),
+      ]);
+    },
+  });
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
@@ -309,6 +356,9 @@ async function main(): Promise<number> {
     const login = topology.services['login-server'][0];
     const loginHost = topology.hosts[login.host];
     const first = <T extends { host: string; port: number }>(list: T[]): T | undefined => list[0];
+    const routes = topology.services['route-server'];
+    const dbProxies = topology.services['db-proxy'];
+    const msgServers = topology.services['msg-server'];
     writeRunningCluster({
       pid: process.pid,
       startedAt: new Date().toISOString(),
@@ -321,18 +371,25 @@ async function main(): Promise<number> {
       loginHttpPort: login.httpPort,
       loginMsgServerPort: login.port,
       loginAdminPort: login.adminPort,
-      routePort: topology.services['route-server'][0].port,
-      dbProxyPort: topology.services['db-proxy'][0].port,
-      dbProxyPorts: topology.services['db-proxy'].map((d) => d.port),
-      msgServerPorts: topology.services['msg-server'].map((m) => m.port),
+      routePort: routes[0].port,
+      standbyRoutePorts: routes.slice(1).map((r) => r.port),
+      dbProxyPort: dbProxies[0].port,
+      extraDbProxyPorts: dbProxies.slice(1).map((d) => d.port),
+      msgServerPorts: msgServers.map((m) => m.port),
       fileServerInternalPort: first(topology.services['file-server'])?.internalPort ?? 0,
       pushServerPort: first(topology.services['push-server'])?.port ?? 0,
-      msgServerWsPorts: topology.services['msg-server'].map((m) => m.wsPort).filter((p) => p > 0),
+      msgServerWsPorts: msgServers.map((m) => m.wsPort).filter((p) => p > 0),
       webOrigins: webOrigins({ clientHost: loginHost.clientBind, publicIp: loginHost.public, loginHttpPort: login.httpPort }),
+      routeAdminPort: routes[0].adminPort,
+      dbProxyAdminPort: dbProxies[0].adminPort,
+      msgServerAdminPorts: msgServers.map((m) => m.adminPort),
+      consolePort: first(topology.services.console)?.port ?? 0,
     });
+    const signInToken = topology.services.console.length === 0 ? null : issueSignInLink(consoleConfig.load().signInLinkFile, consoleOperators(runDir)[0].name, SIGN_IN_LINK_TTL_MS);
     for (const spec of topologySpecs(topology, storage.access, pki)) supervisor.start(spec);
     const ready = await waitUntilReady(topology);
-    process.stdout.write(banner(topology, storage.lines, demoUsers, ready) + '\n');
+    if (stopping) return new Promise<number>(() => {});
+    process.stdout.write(banner(topology, storage.lines, demoUsers, ready, signInToken) + '\n');
   } catch (err) {
     await supervisor.stopAll();
     await storage.stop();

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { envName } from '../lib/config';
 import { errorMessage } from '../lib/errors';
-import { serviceInstances, storageAccess, type StorageSecrets } from './topology/services';
+import { SERVICE_ROLE, serviceInstances, storageAccess, type StorageSecrets } from './topology/services';
 import { loadTopology, storageEndpoints, SERVICE_NAMES, type Topology } from './topology/topology';
 
 const USAGE = `usage:
@@ -36,6 +36,8 @@ function dataEnv(service: string, name: string, dataDir: string): Record<string,
       return { TT_FILE_OFFLINE_DIR: join(dir, 'offline') };
     case 'push-server':
       return { TT_PUSH_DEAD_LETTER_FILE: join(dir, 'dead-letter.jsonl') };
+    case 'console':
+      return { TT_CONSOLE_OPERATORS_FILE: join(dir, 'operators.json'), TT_CONSOLE_SIGN_IN_LINK_FILE: join(dir, 'sign-in-links.json') };
     default:
       return {};
   }
@@ -62,7 +64,7 @@ export function writeHostEnv(t: Topology, host: string, out: string, secrets: St
     writeFileSync(file, `# ${i.name} (${i.service}) on ${host}, from topology ${t.name}\n` + envFile({ ...i.env, ...dataEnv(i.service, i.name, dataDir) }), { mode: 0o600 });
     chmodSync(file, 0o600);
     const h = t.hosts[host];
-    return { name: i.name, service: i.service, role: i.service, file, addresses: [...new Set([h.internal, h.public])] };
+    return { name: i.name, service: i.service, role: SERVICE_ROLE[i.service], file, addresses: [...new Set([h.internal, h.public])] };
   });
 }
 

@@ -20,6 +20,15 @@
  * the statements that concern it. Finally every table of messageTableCount
  * that exists nowhere is created on its server as a copy of IMMessage_0 /
  * IMGroupMessage_0 (their current structure, wherever they are).
+ *
+ * Two starts at once (two `npm start`s, a db-proxy host and a bench) cannot
+ * apply the same file twice: the run holds a MySQL named lock (GET_LOCK) per
+ * database on every server it migrates (taken main first, then by server name),
+ * from reading what ran to recording the last file. A file is recorded on each
+ * server by one INSERT once all its statements ran; MySQL cannot roll DDL back, so a
+ * file interrupted half-way runs again from the start next time: every
+ * statement in schema/ must be safe to repeat (CREATE ... IF NOT EXISTS, ALTER
+ * ... ADD COLUMN IF NOT EXISTS, INSERT IGNORE, ...).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,6 +65,9 @@ export function splitStatements(sql: string): string[] {
     .filter(Boolean);
 }
 
+/** How long a migration waits for another one on the same database to finish. */
+const LOCK_WAIT_SECONDS = 120;
+
 /** One server, everything on it (the default deployment, and every test database). */
 export async function migrate(url: string, dir = schemaDir): Promise<MigrationResult> {
   const results = await migrateServers({ [MAIN_SERVER]: url }, DEFAULT_LAYOUT, dir);
@@ -75,7 +87,9 @@ export async function migrateServers(servers: Record<string, string>, layout: Me
   const results: Record<string, MigrationResult> = {};
   try {
     const done = new Map<string, Set<string>>();
-    for (const [name, url] of Object.entries(servers)) {
+    // Locked in one order (main first, then by name), so two runs never wait for each other's locks.
+    const order = Object.entries(servers).sort(([a], [b]) => (a === MAIN_SERVER ? -1 : b === MAIN_SERVER ? 1 : a.localeCompare(b)));
+    for (const [name, url] of order) {
       const { conn, database, applied } = await openForMigration(url);
       conns.set(name, conn);
       done.set(name, applied);
@@ -112,6 +126,7 @@ export async function migrateServers(servers: Record<string, string>, layout: Me
     await createMissingTables(conns, tables, location);
     return results;
   } finally {
+    // Ending a connection releases its named lock too.
     for (const conn of conns.values()) await conn.end().catch(() => undefined);
   }
 }
@@ -126,6 +141,11 @@ async function openForMigration(url: string): Promise<{ conn: mysql.Connection; 
   try {
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
     await conn.query(`USE \`${target.database}\``);
+    const lockName = `tt_migrate_${target.database}`;
+    const [locked] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [lockName, LOCK_WAIT_SECONDS]);
+    if (Number(locked[0]?.got) !== 1) {
+      throw new Error(`another migration of database ${target.database} has held the lock "${lockName}" for ${LOCK_WAIT_SECONDS} s; is one stuck?`);
+    }
     await conn.query(
       `CREATE TABLE IF NOT EXISTS tt_schema_migrations (
          version varchar(128) NOT NULL PRIMARY KEY,

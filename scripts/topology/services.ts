@@ -8,7 +8,9 @@
 import type { HostPort } from '../../lib/host-port';
 import type { ServiceRole } from '../../lib/internal-tls';
 import { formatMysqlUrl } from '../../lib/mysql-url';
+import { runDir } from '../../lib/paths';
 import { MAIN_SERVER } from '../../services/db-proxy/message-tables';
+import { credentialsFile } from '../infra/credentials';
 import { webSocketEnv } from '../cluster/web';
 import type { Endpoint, ServiceName, Topology } from './topology';
 
@@ -40,7 +42,7 @@ export interface StorageSecrets {
 export type TlsEnv = (envPrefix: string, role: ServiceRole, name: string, hosts: string[]) => Record<string, string>;
 
 export interface ServiceInstance {
-  /** e.g. "db-proxy-2"; a service with one instance is named like the service (msg servers are always numbered). */
+  /** e.g. "db-proxy-2"; the first instance is named like the service (msg servers are always numbered). */
   name: string;
   service: ServiceName;
   /** The topology host it runs on. */
@@ -84,21 +86,34 @@ const SCRIPTS: Record<ServiceName, string> = {
   'file-server': 'dist/services/file-server/main.js',
   'push-server': 'dist/services/push-server/main.js',
   'msg-server': 'dist/services/msg-server/main.js',
+  console: 'dist/services/console/main.js',
 };
 
-export function instanceName(service: ServiceName, index: number, count: number): string {
-  return count === 1 && service !== 'msg-server' ? service : `${service}-${index + 1}`;
+/** The certificate role of each service (the console uses the admin endpoints with an admin certificate). */
+export const SERVICE_ROLE: Record<ServiceName, ServiceRole> = {
+  'db-proxy': 'db-proxy',
+  'route-server': 'route-server',
+  'login-server': 'login-server',
+  msfs: 'msfs',
+  'file-server': 'file-server',
+  'push-server': 'push-server',
+  'msg-server': 'msg-server',
+  console: 'admin',
+};
+
+export function instanceName(service: ServiceName, index: number): string {
+  return index === 0 && service !== 'msg-server' ? service : `${service}-${index + 1}`;
 }
 
 /** Every instance of every service, in start order (storage users first, msg servers last). */
-export function serviceInstances(t: Topology, storage: StorageAccess, tls: TlsEnv): ServiceInstance[] {
+export function serviceInstances(t: Topology, storage: StorageAccess, tls: TlsEnv, consoleOperatorsFile = credentialsFile(runDir)): ServiceInstance[] {
   const level = t.logLevel;
   const internal = (e: Endpoint) => `${t.hosts[e.host].internal}:${e.port}`;
   // Certificates name where an instance is reached (informational: peers check the CA and the role).
   const certHosts = (host: string) => [...new Set([t.hosts[host].internal, t.hosts[host].internalBind, t.hosts[host].public, 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::');
   const out: ServiceInstance[] = [];
   const add = (service: ServiceName, i: number, host: string, env: Record<string, string>, prefix: string, role: ServiceRole) => {
-    const name = instanceName(service, i, t.services[service].length);
+    const name = instanceName(service, i);
     out.push({ name, service, host, script: SCRIPTS[service], env: { ...env, ...tls(prefix, role, name, certHosts(host)) } });
   };
   const msfs = t.services.msfs[0];
@@ -106,6 +121,8 @@ export function serviceInstances(t: Topology, storage: StorageAccess, tls: TlsEn
     add('db-proxy', i, e.host, {
       TT_DB_PROXY_LISTEN_HOST: t.hosts[e.host].internalBind,
       TT_DB_PROXY_LISTEN_PORT: String(e.port),
+      TT_DB_PROXY_ADMIN_HOST: t.hosts[e.host].internalBind,
+      TT_DB_PROXY_ADMIN_PORT: String(e.adminPort),
       TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
       TT_DB_PROXY_MYSQL_REPLICA_URLS: storage.mysqlReplicaUrls.join(','),
       TT_DB_PROXY_MYSQL_SERVERS: JSON.stringify(storage.mysqlServers),
@@ -122,7 +139,15 @@ export function serviceInstances(t: Topology, storage: StorageAccess, tls: TlsEn
     }, 'TT_DB_PROXY', 'db-proxy');
   });
   t.services['route-server'].forEach((e, i) => {
-    add('route-server', i, e.host, { TT_ROUTE_LISTEN_HOST: t.hosts[e.host].internalBind, TT_ROUTE_LISTEN_PORT: String(e.port), TT_ROUTE_LOG_LEVEL: level }, 'TT_ROUTE', 'route-server');
+    const bind = t.hosts[e.host].internalBind;
+    add(
+      'route-server',
+      i,
+      e.host,
+      { TT_ROUTE_LISTEN_HOST: bind, TT_ROUTE_LISTEN_PORT: String(e.port), TT_ROUTE_ADMIN_HOST: bind, TT_ROUTE_ADMIN_PORT: String(e.adminPort), TT_ROUTE_LOG_LEVEL: level },
+      'TT_ROUTE',
+      'route-server',
+    );
   });
   t.services['login-server'].forEach((e, i) => {
     const h = t.hosts[e.host];
@@ -177,7 +202,32 @@ export function serviceInstances(t: Topology, storage: StorageAccess, tls: TlsEn
   const origins = webOriginsOf(t);
   t.services['msg-server'].forEach((e, i) => {
     const h = t.hosts[e.host];
-    add('msg-server', i, e.host, msgServerEnvironment({ listenHost: h.clientBind, port: e.port, publicIp: h.public, hostName: `msg-server-${i + 1}`, logLevel: level, wsPort: e.wsPort, wsOrigins: origins, ...peers }), 'TT_MSG', 'msg-server');
+    const env = msgServerEnvironment({
+      listenHost: h.clientBind,
+      port: e.port,
+      adminHost: h.internalBind,
+      adminPort: e.adminPort,
+      publicIp: h.public,
+      hostName: `msg-server-${i + 1}`,
+      logLevel: level,
+      wsPort: e.wsPort,
+      wsOrigins: origins,
+      ...peers,
+    });
+    add('msg-server', i, e.host, env, 'TT_MSG', 'msg-server');
+  });
+  const admin = (e: { host: string; adminPort: number }) => `${t.hosts[e.host].internal}:${e.adminPort}`;
+  t.services.console.forEach((e, i) => {
+    add('console', i, e.host, {
+      TT_CONSOLE_HTTP_HOST: t.hosts[e.host].internalBind,
+      TT_CONSOLE_HTTP_PORT: String(e.port),
+      TT_CONSOLE_LOGIN_SERVERS: t.services['login-server'].map(admin).join(','),
+      TT_CONSOLE_ROUTE_SERVERS: t.services['route-server'].map(admin).join(','),
+      TT_CONSOLE_DB_PROXIES: t.services['db-proxy'].map(admin).join(','),
+      TT_CONSOLE_MYSQL_URL: storage.mysqlUrl,
+      TT_CONSOLE_OPERATORS_FILE: consoleOperatorsFile,
+      TT_CONSOLE_LOG_LEVEL: level,
+    }, 'TT_CONSOLE', 'admin');
   });
   return out;
 }
@@ -198,6 +248,8 @@ export function webOriginsOf(t: Topology): string[] {
 export function msgServerEnvironment(o: {
   listenHost: string;
   port: number;
+  adminHost: string;
+  adminPort: number;
   publicIp: string;
   hostName: string;
   logLevel: string;
@@ -212,6 +264,8 @@ export function msgServerEnvironment(o: {
   return {
     TT_MSG_LISTEN_HOST: o.listenHost,
     TT_MSG_LISTEN_PORT: String(o.port),
+    TT_MSG_ADMIN_HOST: o.adminHost,
+    TT_MSG_ADMIN_PORT: String(o.adminPort),
     TT_MSG_PUBLIC_IP1: o.publicIp,
     TT_MSG_HOST_NAME: o.hostName,
     TT_MSG_LOGIN_SERVERS: o.loginServers.join(','),

@@ -66,18 +66,20 @@ export interface Topology {
   };
   services: {
     'login-server': Array<Endpoint & { httpPort: number; adminPort: number }>;
-    'route-server': Endpoint[];
-    'db-proxy': Endpoint[];
-    'msg-server': Array<Endpoint & { wsPort: number }>;
+    'route-server': Array<Endpoint & { adminPort: number }>;
+    'db-proxy': Array<Endpoint & { adminPort: number }>;
+    'msg-server': Array<Endpoint & { wsPort: number; adminPort: number }>;
     msfs: Array<Endpoint & { internalPort: number }>;
     'file-server': Array<Endpoint & { internalPort: number }>;
     'push-server': Array<Endpoint & { webhookUrl: string }>;
+    /** The web console (at most one; HTTP on the host's internal address). */
+    console: Endpoint[];
   };
   seedDemoUsers: boolean;
 }
 
 export type ServiceName = keyof Topology['services'];
-export const SERVICE_NAMES: readonly ServiceName[] = ['db-proxy', 'route-server', 'login-server', 'msfs', 'file-server', 'push-server', 'msg-server'];
+export const SERVICE_NAMES: readonly ServiceName[] = ['db-proxy', 'route-server', 'login-server', 'msfs', 'file-server', 'push-server', 'msg-server', 'console'];
 
 /** A built-in topology's name (config/topologies/NAME.json) or a file path. */
 export function topologyFile(nameOrFile: string): string {
@@ -190,6 +192,10 @@ export function parseTopology(raw: unknown, file: string | null): Topology {
   const prefix = typeof s.redisKeyPrefix === 'string' ? s.redisKeyPrefix : '';
   if (redis.kind === 'cluster' && /[{}]/.test(prefix)) fail('storage.redisKeyPrefix', 'must not contain "{" or "}" with a Redis Cluster');
 
+  const withAdminPort = (v: unknown, p: string) => {
+    const e = endpoint(v, p, ['adminPort']);
+    return { host: e.host, port: e.port, adminPort: int(e.adminPort, `${p}.adminPort`, 1, 65535) };
+  };
   const sv = obj(top.services, 'services');
   allowOnly(sv, 'services', [...SERVICE_NAMES]);
   const instances = <T>(name: ServiceName, min: number, parse: (v: unknown, path: string) => T): T[] =>
@@ -199,11 +205,11 @@ export function parseTopology(raw: unknown, file: string | null): Topology {
       const e = endpoint(v, p, ['httpPort', 'adminPort']);
       return { host: e.host, port: e.port, httpPort: int(e.httpPort, `${p}.httpPort`, 1, 65535), adminPort: int(e.adminPort, `${p}.adminPort`, 1, 65535) };
     }),
-    'route-server': instances('route-server', 1, (v, p) => endpoint(v, p)),
-    'db-proxy': instances('db-proxy', 1, (v, p) => endpoint(v, p)),
+    'route-server': instances('route-server', 1, (v, p) => withAdminPort(v, p)),
+    'db-proxy': instances('db-proxy', 1, (v, p) => withAdminPort(v, p)),
     'msg-server': instances('msg-server', 1, (v, p) => {
-      const e = endpoint(v, p, ['wsPort']);
-      return { host: e.host, port: e.port, wsPort: int(e.wsPort, `${p}.wsPort`, 0, 65535, 0) };
+      const e = endpoint(v, p, ['wsPort', 'adminPort']);
+      return { host: e.host, port: e.port, wsPort: int(e.wsPort, `${p}.wsPort`, 0, 65535, 0), adminPort: int(e.adminPort, `${p}.adminPort`, 1, 65535) };
     }),
     msfs: instances('msfs', 0, (v, p) => {
       const e = endpoint(v, p, ['internalPort']);
@@ -217,7 +223,12 @@ export function parseTopology(raw: unknown, file: string | null): Topology {
       const e = endpoint(v, p, ['webhookUrl']);
       return { host: e.host, port: e.port, webhookUrl: typeof e.webhookUrl === 'string' ? e.webhookUrl : '' };
     }),
+    console: instances('console', 0, (v, p) => {
+      const e = endpoint(v, p);
+      return { host: e.host, port: e.port };
+    }),
   };
+  if (services.console.length > 1) fail('services.console', 'must have at most one console');
   const topology: Topology = {
     name: str(top.name, 'name', file ? (file.split('/').pop() ?? 'topology').replace(/\.json$/, '') : 'topology'),
     file,
@@ -281,8 +292,8 @@ export function storageEndpoints(t: Topology): Array<{ what: string; address: st
 }
 
 /**
- * config/cluster.json (the default `npm start`) as a topology: one host, one
- * instance of each service, one MariaDB and one Redis (their endpoints are not
+ * config/cluster.json (the default `npm start`) as a topology: one host, the
+ * services it lists (standby route servers and extra db-proxies included), one MariaDB and one Redis (their endpoints are not
  * used: that storage is provisioned from MYSQL_URL / REDIS_URL or locally).
  */
 export function topologyOfCluster(c: ClusterConfig): Topology {
@@ -303,12 +314,13 @@ export function topologyOfCluster(c: ClusterConfig): Topology {
     },
     services: {
       'login-server': [{ ...at(c.loginMsgServerPort), httpPort: c.loginHttpPort, adminPort: c.loginAdminPort }],
-      'route-server': [at(c.routePort)],
-      'db-proxy': [at(c.dbProxyPort)],
-      'msg-server': c.msgServerPorts.map((port, i) => ({ ...at(port), wsPort: c.msgServerWsPorts[i] ?? 0 })),
+      'route-server': [c.routePort, ...c.standbyRoutePorts].map((port, i) => ({ ...at(port), adminPort: c.routeAdminPort + i })),
+      'db-proxy': [c.dbProxyPort, ...c.extraDbProxyPorts].map((port, i) => ({ ...at(port), adminPort: c.dbProxyAdminPort + i })),
+      'msg-server': c.msgServerPorts.map((port, i) => ({ ...at(port), wsPort: c.msgServerWsPorts[i] ?? 0, adminPort: c.msgServerAdminPorts[i] })),
       msfs: [{ ...at(c.msfsPort), internalPort: c.msfsInternalPort }],
       'file-server': [{ ...at(c.fileServerPort), internalPort: c.fileServerInternalPort }],
       'push-server': [{ ...at(c.pushServerPort), webhookUrl: c.pushWebhookUrl }],
+      console: [at(c.consolePort)],
     },
     seedDemoUsers: c.seedDemoUsers,
   };

@@ -25,6 +25,7 @@ import type { HostPort } from '../../lib/host-port';
 import type { Logger } from '../../lib/log';
 import { LogThrottle } from '../../lib/log-throttle';
 import { redactUrl } from '../../lib/mysql-url';
+import type { StorageStats } from './mysql-gateway';
 import { StorageUnavailableError } from './storage-errors';
 import { SCRIPTS, type ScriptedRedis } from './redis-scripts';
 import { ClusterRedisKeys, RedisKeys, type RedisKeyNames } from './redis-keys';
@@ -125,6 +126,8 @@ export class RedisGateway {
   readonly keys: RedisKeyNames;
   /** Bumped on every successful (re)connection and every change of the cluster's masters. */
   epoch = 0;
+  /** For the metrics; Redis work is never retried (deadlockRetries stays 0). */
+  readonly stats: StorageStats = { errors: 0, outages: 0, deadlockRetries: 0 };
   private up = false;
   private everUp = false;
   /** The current outage was logged (one line per outage, not per failed command). */
@@ -161,12 +164,21 @@ export class RedisGateway {
     client.on('close', () => this.onDown('connection closed'));
     client.on('end', () => this.onDown('connection ended'));
     if (client instanceof Cluster) {
-      client.on('error', (err: Error) => this.onNodeTrouble(err.message));
-      client.on('node error', (err: Error, node: string) => this.onNodeTrouble(`${node}: ${err.message}`));
+      client.on('error', (err: Error) => {
+        this.stats.errors++;
+        this.onNodeTrouble(err.message);
+      });
+      client.on('node error', (err: Error, node: string) => {
+        this.stats.errors++;
+        this.onNodeTrouble(`${node}: ${err.message}`);
+      });
       client.on('-node', () => this.onTopologyChange('a node left'));
       client.on('refresh', () => this.onTopologyChange('slots refreshed'));
     } else {
-      client.on('error', (err: Error) => this.onDown(err.message));
+      client.on('error', (err: Error) => {
+        this.stats.errors++;
+        this.onDown(err.message);
+      });
     }
   }
 
@@ -378,6 +390,7 @@ export class RedisGateway {
   }
 
   private onDown(reason: string): void {
+    if (this.up) this.stats.outages++;
     this.up = false;
     if (this.closed || this.downLogged) return;
     this.downLogged = true;

@@ -14,6 +14,7 @@ import { projectRoot } from '../../lib/paths';
 import { findExecutable } from '../../scripts/infra/system';
 import { serviceInstances, storageAccess } from '../../scripts/topology/services';
 import { loadTopology, parseTopology, renumberPorts, storageEndpoints, SERVICE_NAMES, TOPOLOGY_DIR, type ServiceName } from '../../scripts/topology/topology';
+import { consoleConfig } from '../../services/console/config';
 import { checkDbProxyConfig, dbProxyConfig } from '../../services/db-proxy/config';
 import { fileServerConfig } from '../../services/file-server/config';
 import { loginServerConfig } from '../../services/login-server/config';
@@ -30,6 +31,7 @@ const CONFIGS: Record<ServiceName, ServiceConfig<Spec>> = {
   msfs: msfsConfig as unknown as ServiceConfig<Spec>,
   'file-server': fileServerConfig as unknown as ServiceConfig<Spec>,
   'push-server': pushServerConfig as unknown as ServiceConfig<Spec>,
+  console: consoleConfig as unknown as ServiceConfig<Spec>,
 };
 
 const secrets = { mysqlUser: 'teamtalk', mysqlPassword: 'p@ss:word', redisPassword: 'r3dis' };
