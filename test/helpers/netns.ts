@@ -3,12 +3,17 @@
  * lives in a namespace of its own (nothing is added to the machine's own
  * network: no interface, address or route outside the namespaces). Each host
  * gets eth0 with the address the test gives it (a private range). Needs root
- * (ip netns); where namespaces cannot be made the test fails saying so.
- * Processes started in them, and the namespaces, are removed when the test ends.
+ * and iproute2 (ip netns): where namespaces cannot be made, create() throws
+ * NetnsUnavailableError saying why. Processes started in them, and the
+ * namespaces, are removed when the test ends; namespaces a killed run left
+ * behind (named after a process that is gone) are removed by the next run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
-import { findExecutable } from '../../scripts/infra/system';
+import { findExecutable, isAlive } from '../../scripts/infra/system';
+
+/** Every namespace the tests make is named NAMESPACE_PREFIX-<pid>-<host>. */
+const NAMESPACE_PREFIX = 'ttscale';
 
 export class NetnsUnavailableError extends Error {}
 
@@ -34,6 +39,22 @@ export class Hosts {
   }
 
   /**
+   * Why this machine cannot make network namespaces (no iproute2, not root,
+   * the kernel refuses), or null when it can: tried with a namespace made and
+   * removed at once.
+   */
+  static unavailable(): string | null {
+    const ip = findExecutable(['ip']);
+    if (ip === null) return 'the "ip" command (iproute2) is not installed: network namespaces cannot be made';
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'network namespaces need root (ip netns add): run the tests as root';
+    const probe = `${NAMESPACE_PREFIX}-${process.pid}-probe`;
+    const made = spawnSync(ip, ['netns', 'add', probe], { encoding: 'utf8' });
+    if (made.status !== 0) return `ip netns add failed: ${(made.stderr || made.stdout).trim()}`;
+    spawnSync(ip, ['netns', 'del', probe]);
+    return null;
+  }
+
+  /**
    * Makes the hosts: `addresses` maps host name -> IPv4 address (all in one
    * /24). Fails with NetnsUnavailableError when this machine does not allow it.
    */
@@ -41,7 +62,8 @@ export class Hosts {
     const ip = findExecutable(['ip']);
     if (ip === null) throw new NetnsUnavailableError('the "ip" command (iproute2) is not installed: network namespaces cannot be made');
     if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new NetnsUnavailableError('network namespaces need root (ip netns add): run the tests as root');
-    const hosts = new Hosts(ip, `tt${process.pid}`, addresses);
+    removeLeftovers(ip);
+    const hosts = new Hosts(ip, `${NAMESPACE_PREFIX}-${process.pid}`, addresses);
     t.teardown(() => hosts.destroy());
     const run = (args: string[]) => {
       const res = spawnSync(ip, args, { encoding: 'utf8' });
@@ -133,5 +155,24 @@ export class Hosts {
       spawnSync(this.ip, ['netns', 'del', ns]);
     }
     this.created.length = 0;
+  }
+}
+
+/** Namespaces of test runs that were killed before their teardown (their process is gone). */
+function removeLeftovers(ip: string): void {
+  const list = spawnSync(ip, ['netns', 'list'], { encoding: 'utf8' });
+  if (list.status !== 0) return;
+  const pattern = new RegExp(`^(${NAMESPACE_PREFIX}-(\\d+)-\\S+)`);
+  for (const line of list.stdout.split('\n')) {
+    const m = pattern.exec(line.trim());
+    if (m === null || isAlive(Number(m[2]))) continue;
+    for (const pid of spawnSync(ip, ['netns', 'pids', m[1]], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    spawnSync(ip, ['netns', 'del', m[1]]);
   }
 }

@@ -5,7 +5,8 @@
  *
  *   node host-agent.js mariadb RUN_DIR HOST PORT CLIENT_HOSTS   MariaDB on HOST:PORT, migrated, two users; runs until SIGTERM
  *   node host-agent.js redis RUN_DIR HOST PORT                  Redis on HOST:PORT; runs until SIGTERM
- *   node host-agent.js client LOGIN_URL MSG1 MSG2               the chat flow; prints what happened, exits
+ *   node host-agent.js client LOGIN_URL MSG1 MSG2               the chat flow (alice where the login server
+ *                                                               sends her, bob on the other); prints what happened, exits
  */
 import { formatMysqlUrl, parseMysqlUrl } from '../../lib/mysql-url';
 import { IM } from '../../pdu/commands';
@@ -64,31 +65,26 @@ async function client(loginUrl: string, msg1: string, msg2: string): Promise<voi
     }
   }
   const at = (hp: string) => parseHostPort(hp) as { host: string; port: number };
-  const connect = async (hp: { host: string; port: number }) => {
+  // A msg server refuses logins (and closes the connection) until its db-proxy link is up: a new connection each try.
+  const loggedIn = async (hp: string, name: string): Promise<ImClient> => {
     for (;;) {
+      let c: ImClient | null = null;
       try {
-        return await ImClient.connect({ host: hp.host, port: hp.port });
+        c = await ImClient.connect(at(hp));
+        await c.login(name, AGENT_PASSWORD);
+        return c;
       } catch (err) {
-        if (Date.now() > until) throw err;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-  };
-  const login = async (c: ImClient, name: string) => {
-    for (;;) {
-      try {
-        return await c.login(name, AGENT_PASSWORD);
-      } catch (err) {
-        // A msg server answers "not ready" until its db-proxy and route links are up.
+        c?.close();
         if (Date.now() > until) throw err;
         await new Promise((r) => setTimeout(r, 500));
       }
     }
   };
-  const alice = await connect(at(msg1));
-  await login(alice, 'alice');
-  const bob = await connect(at(msg2));
-  await login(bob, 'bob');
+  // alice where the login server sends her, bob on the other msg server: every message crosses hosts.
+  const aliceOn = `${assigned.host}:${assigned.port}`;
+  const bobOn = aliceOn === msg1 ? msg2 : msg1;
+  const alice = await loggedIn(aliceOn, 'alice');
+  const bob = await loggedIn(bobOn, 'bob');
   const { MsgType } = IM.BaseDefine;
   const acks: number[] = [];
   for (let i = 1; i <= 3; i++) acks.push((await alice.sendMessage(bob.userId, Buffer.from(`over the wire ${i}`), MsgType.MSG_TYPE_SINGLE_TEXT)).msg_id);
@@ -100,7 +96,7 @@ async function client(loginUrl: string, msg1: string, msg2: string): Promise<voi
   const unread = (await alice.unreadCounts()).unreadinfo_list.map((u) => ({ from: u.session_id, count: u.unread_cnt }));
   alice.close();
   bob.close();
-  report({ assigned, acks, delivered, replyId: reply.msg_id, back, history, unread });
+  report({ assigned, aliceOn, bobOn, acks, delivered, replyId: reply.msg_id, back, history, unread });
 }
 
 async function main(): Promise<void> {
