@@ -207,14 +207,21 @@ export async function startLocalMariaDb(opts: MariaDbOptions): Promise<LocalServ
 }
 
 /**
- * Makes a replica follow its primary by GTID (once: a configured replica
- * resumes by itself when restarted; a stopped one is started again).
+ * Makes a replica follow its primary by GTID. A configured replica resumes by
+ * itself when restarted; a stopped one is started again; one configured for
+ * another address (the primary moved, e.g. npm start with another --port-base)
+ * is pointed at this one, keeping its GTID position.
  */
 async function followPrimary(adminUrl: string, primary: { host: string; port: number }, user: string, password: string, log: (line: string) => void): Promise<void> {
   const conn = await mysql.createConnection({ ...parseMysqlUrl(adminUrl), database: undefined });
   try {
     const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW SLAVE STATUS');
-    if (status.length === 0) {
+    const moved = status.length > 0 && (status[0].Master_Host !== primary.host || Number(status[0].Master_Port) !== primary.port);
+    if (moved) {
+      log(`replica: its primary moved from ${status[0].Master_Host}:${status[0].Master_Port} to ${primary.host}:${primary.port}`);
+      await conn.query('STOP SLAVE');
+    }
+    if (status.length === 0 || moved) {
       log(`replica: following ${primary.host}:${primary.port} by GTID`);
       await conn.query('CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1', [
         primary.host,
@@ -223,7 +230,7 @@ async function followPrimary(adminUrl: string, primary: { host: string; port: nu
         password,
       ]);
     }
-    if (status.length === 0 || status[0].Slave_IO_Running !== 'Yes' || status[0].Slave_SQL_Running !== 'Yes') await conn.query('START SLAVE');
+    if (status.length === 0 || moved || status[0].Slave_IO_Running !== 'Yes' || status[0].Slave_SQL_Running !== 'Yes') await conn.query('START SLAVE');
   } finally {
     await conn.end();
   }

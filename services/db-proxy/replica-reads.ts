@@ -29,6 +29,12 @@ export interface ReplicaReadOptions {
   maxLagMs: number;
   /** How often lag is measured. */
   probeIntervalMs: number;
+  /**
+   * How long one measurement waits for the replica: below the query timeout,
+   * so a replica far behind is measured as lagging, not taken for a server
+   * that is down. Lag keeps growing across measurements until it catches up.
+   */
+  probeWaitMs: number;
 }
 
 /** domain id -> sequence number of a GTID position "0-1-100,1-2-7". */
@@ -140,7 +146,7 @@ export class Replica {
       } catch {
         return; // the primary is down: nothing new to lag behind
       }
-      const reached = this.gateway.isUp && (await this.waitFor(position, this.options.maxLagMs));
+      const reached = this.gateway.isUp && (await this.waitFor(position, Math.min(this.options.maxLagMs, this.options.probeWaitMs)));
       const now = Date.now();
       if (reached) {
         this.behindSince = null;

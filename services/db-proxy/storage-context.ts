@@ -48,7 +48,12 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
       poolSize: config.mysqlPoolSize,
       timeoutMs: config.storageTimeoutMs,
       connectTimeoutMs: config.storageConnectTimeoutMs,
-      replicas: { waitMs: config.replicaWaitMs, maxLagMs: config.replicaMaxLagMs, probeIntervalMs: config.replicaLagProbeMs },
+      replicas: {
+        waitMs: config.replicaWaitMs,
+        maxLagMs: config.replicaMaxLagMs,
+        probeIntervalMs: config.replicaLagProbeMs,
+        probeWaitMs: Math.floor(config.storageTimeoutMs / 2),
+      },
     },
     logger,
   );
