@@ -21,6 +21,10 @@
  * measured chat phase (logging in again whenever they are cut off): compare the
  * ack latency with and without them. --plaintext runs the internal links
  * without TLS (what TLS costs). --route-servers N / --db-proxies N: topology.
+ * --topology NAME [--port-base N] runs a topology file's cluster instead (e.g.
+ * sharded: two MariaDB servers with a replica, a Redis Cluster, two db-proxies),
+ * its storage self-provisioned under .run/topologies/NAME/ as `npm start --
+ * --topology` does, in database tt_bench (emptied first unless --keep-data).
  *
  * With --login-url it targets a running TeamTalk-compatible cluster instead
  * (users --user-prefix0..N-1 with --password must exist there: see `npm run users -- bulk`).
@@ -33,18 +37,23 @@ import { CID, IM, commandOf } from '../pdu/commands';
 import { encodeBody } from '../pdu/encode';
 import { encodeFrame } from '../pdu/frame';
 import { errorMessage } from '../lib/errors';
+import { isLoopbackHost } from '../lib/host-port';
 import { parseMysqlUrl } from '../lib/mysql-url';
+import { runDir } from '../lib/paths';
+import { MAIN_SERVER } from '../services/db-proxy/message-tables';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
 import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
 import { clusterConfig } from './cluster/config';
 import { localPki } from './cluster/pki';
 import { Supervisor } from './cluster/supervisor';
 import { bulkAddUsers } from './db/accounts';
-import { migrate } from './db/migrate';
+import { migrate, migrateServers } from './db/migrate';
 import { provisionStorage, type Storage } from './infra/provision';
-import { deleteKeysWithPrefix } from './infra/redis';
+import { deleteKeysEverywhere, deleteKeysWithPrefix } from './infra/redis';
 import { freeLoopbackPort, sleep } from './infra/system';
-import { serviceSpecs } from './start';
+import { checkPortsFree, serviceSpecs, topologySpecs } from './start';
+import { provisionTopologyStorage } from './topology/local-storage';
+import { loadTopology, renumberPorts } from './topology/topology';
 
 const { MsgType, ClientType, GroupType } = IM.BaseDefine;
 
@@ -70,6 +79,9 @@ interface Options {
   msgServerPid: number | null;
   allowRemote: boolean;
   keepData: boolean;
+  /** A topology file's cluster instead of the default one (its msg servers, db-proxies, storage). */
+  topology: string | null;
+  portBase: number | null;
   verbose: boolean;
   /** Plain TCP between the services instead of mutual TLS (to measure what TLS costs). */
   plaintext: boolean;
@@ -111,6 +123,8 @@ function parseArgs(argv: string[]): Options {
     msgServerPid: value('msg-server-pid') ? Number(value('msg-server-pid')) : null,
     allowRemote: argv.includes('--allow-remote'),
     keepData: argv.includes('--keep-data'),
+    topology: value('topology') ?? null,
+    portBase: value('port-base') === undefined ? null : num('port-base', 0),
     verbose: argv.includes('--verbose'),
     plaintext: argv.includes('--plaintext'),
     transport: parseTransport(value('transport') ?? 'tcp'),
@@ -254,6 +268,76 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
 }
 
 const BENCH_REDIS_PREFIX = 'bench:';
+
+/** A topology's cluster (npm start -- --topology NAME), in the bench's own database and Redis prefix. */
+async function startTopologyCluster(opts: Options, name: string): Promise<OwnCluster> {
+  let topology = loadTopology(name);
+  if (opts.portBase !== null) topology = renumberPorts(topology, opts.portBase);
+  topology = { ...topology, logLevel: opts.verbose ? 'info' : 'warn', storage: { ...topology.storage, database: 'tt_bench', redisKeyPrefix: BENCH_REDIS_PREFIX } };
+  const remote = Object.entries(topology.hosts).filter(([, h]) => !isLoopbackHost(h.internal));
+  if (remote.length > 0) throw new Error(`topology ${topology.name} has hosts on other machines (${remote.map(([n]) => n).join(', ')}): run the cluster there and bench it with --login-url`);
+  await checkPortsFree(topology);
+  const storage = await provisionTopologyStorage(topology, { runDir, log: note });
+  const main = storage.adminUrls[MAIN_SERVER];
+  try {
+    if (!opts.keepData) {
+      for (const url of Object.values(storage.adminUrls)) {
+        const target = parseMysqlUrl(url);
+        const conn = await mysql.createConnection({ ...target, database: undefined });
+        await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
+        await conn.end();
+      }
+      const access = storage.access;
+      const password = decodeURIComponent(new URL(access.redisUrl).password) || undefined;
+      const redis = access.redisClusterNodes.length > 0 ? new Redis.Cluster(access.redisClusterNodes, { redisOptions: { password } }) : new Redis(access.redisUrl);
+      await deleteKeysEverywhere(redis, BENCH_REDIS_PREFIX);
+      redis.disconnect();
+    }
+    await migrateServers(storage.adminUrls, { messageTableCount: topology.storage.messageTableCount, shardMap: topology.storage.shardMap });
+  } catch (err) {
+    await storage.stop();
+    throw err;
+  }
+  const supervisor = new Supervisor({
+    output: (line) => {
+      if (opts.verbose || /\b(WARN|ERROR|FATAL)\b/.test(line)) process.stderr.write(line + '\n');
+    },
+    note,
+    color: false,
+  });
+  const specs = topologySpecs(topology, storage.access, localPki())
+    .filter((spec) => spec.name !== 'console')
+    .map((spec) => ({ ...spec, env: { ...spec.env, ...(spec.name.startsWith('msg-server') ? { TT_MSG_STATS_INTERVAL_MS: '0' } : {}) } }));
+  for (const spec of specs) supervisor.start(spec);
+  const login = topology.services['login-server'][0];
+  const loginHost = topology.hosts[login.host];
+  const msgServers = topology.services['msg-server'];
+  const admin = localAdminClient('bench');
+  try {
+    if (!(await waitForMsgServers(admin, loginAdmin(loginHost.internal, login.adminPort), msgServers.length))) {
+      throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
+    }
+  } catch (err) {
+    await supervisor.stopAll();
+    await storage.stop();
+    throw err;
+  } finally {
+    admin.close();
+  }
+  note(`topology ${topology.name}: ${Object.keys(topology.storage.mysql).length} MariaDB servers, ${topology.storage.messageTableCount} message tables, Redis ${topology.storage.redis.kind}, ${topology.services['db-proxy'].length} db-proxies`);
+  return {
+    loginUrl: `http://${loginHost.internal}:${login.httpPort}/msg_server`,
+    adminPort: login.adminPort,
+    msgServerPorts: msgServers.map((m) => m.port),
+    msgServerWsUrls: opts.transport === 'ws' ? msgServers.filter((m) => m.wsPort > 0).map((m) => `ws://${topology.hosts[m.host].public}:${m.wsPort}/`) : [],
+    pids: () => supervisor.pids(),
+    storage: { mysqlUrl: storage.access.mysqlUrl, mysqlAdminUrl: main, redisUrl: storage.access.redisUrl, started: { mysql: true, redis: true }, stop: () => storage.stop() },
+    stop: async () => {
+      await supervisor.stopAll();
+      await storage.stop();
+    },
+  };
+}
 
 async function dropBenchData(storage: Storage): Promise<void> {
   const target = parseMysqlUrl(storage.mysqlAdminUrl);
@@ -647,7 +731,7 @@ async function main(): Promise<void> {
     assertLoopback(opts.loginUrl, opts.allowRemote);
     loginUrl = opts.loginUrl;
   } else {
-    cluster = await startOwnCluster(opts);
+    cluster = opts.topology !== null ? await startTopologyCluster(opts, opts.topology) : await startOwnCluster(opts);
     loginUrl = cluster.loginUrl;
     const memoryUsers = opts.only.has('memory') ? MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections : 0;
     const pool = mysql.createPool({ ...parseMysqlUrl(cluster.storage.mysqlUrl), connectionLimit: 2 });
@@ -658,7 +742,7 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     users: opts.users,
     msg_servers: cluster ? cluster.msgServerPorts.length : 'external',
-    target: cluster ? 'own cluster (separate processes, loopback)' : loginUrl,
+    target: cluster ? `own cluster (separate processes, loopback${opts.topology !== null ? `, topology ${opts.topology}` : ''})` : loginUrl,
     transport: opts.transport === 'ws' ? 'WebSocket (one binary message per PDU)' : 'TCP',
   };
   const stopAll = async () => {

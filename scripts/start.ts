@@ -144,7 +144,7 @@ function servicePorts(t: Topology): Array<[string, string, number]> {
   return out;
 }
 
-async function checkPortsFree(t: Topology): Promise<void> {
+export async function checkPortsFree(t: Topology): Promise<void> {
   for (const [role, host, port] of servicePorts(t)) {
     if (await portAcceptsConnections(host, port)) {
       const how = t.file === null ? 'config/cluster.json or TT_CLUSTER_* variables' : `${t.file}, or --port-base`;
