@@ -25,6 +25,7 @@ import Redis from 'ioredis';
 import { IM } from '../pdu/commands';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
+import { seededRandom } from '../lib/random';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
 import { clusterConfig } from './cluster/config';
 import { localPki } from './cluster/pki';
@@ -251,18 +252,6 @@ interface ChatResult {
   deliver_p99_ms: number;
   same_server: { deliver_p50_ms: number; deliver_p99_ms: number; count: number };
   cross_server: { deliver_p50_ms: number; deliver_p99_ms: number; count: number };
-}
-
-/** A small deterministic PRNG (mulberry32): the same contact graph on every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export type PairMode = 'any' | 'cross' | 'same';
