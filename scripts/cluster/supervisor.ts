@@ -111,4 +111,9 @@ export class Supervisor {
   pids(): Record<string, number | undefined> {
     return Object.fromEntries(this.children.map((c) => [c.spec.name, c.proc?.pid]));
   }
+
+  /** How often each child exited unasked and was restarted (a crash, for tools that watch: bench, fuzz). */
+  restarts(): Record<string, number> {
+    return Object.fromEntries(this.children.map((c) => [c.spec.name, c.restarts]));
+  }
 }
