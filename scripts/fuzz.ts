@@ -2,7 +2,8 @@
  * `npm run fuzz -- --target msg-server|route-server|db-proxy|login-server --pdus N [--seed S] [--seconds T]`
  *
  * Starts its own cluster (every service a separate process, free loopback
- * ports, database tt_fuzz emptied first, a CA of its own under .run/fuzz/),
+ * ports, database tt_fuzz and Redis prefix "tt_fuzz:" emptied first, a CA of
+ * its own under .run/fuzz/),
  * then sends protocol-aware PDUs to the target (tools/fuzz/) while a sentinel
  * pair of clients keeps chatting and every process is watched, and prints one
  * JSON object. Exits 1 when a process crashed, hung, answered an
@@ -28,10 +29,10 @@ const USAGE = `usage: npm run fuzz -- --target ${TARGETS.join('|')} [options]
   --connections C          fuzz connections open at once (default 8)
   --rate R                 PDUs per second at most (default 0: as fast as the target takes them)
   --sentinel-timeout-ms M  a sentinel message must be acked and delivered within M ms (default 10000)
+  --database NAME          MariaDB database of the run, emptied first; also the Redis key prefix (default tt_fuzz)
   --verbose                print the services' log lines (info and up) on stderr`;
 
 const FUZZ_DIR = join(runDir, 'fuzz');
-const REDIS_PREFIX = 'fuzz:';
 
 const note = (line: string) => process.stderr.write(`[fuzz] ${line}\n`);
 
@@ -43,6 +44,7 @@ interface Options {
   connections: number;
   rate: number;
   sentinelTimeoutMs: number;
+  database: string;
   verbose: boolean;
 }
 
@@ -59,6 +61,7 @@ function readOptions(argv: string[]): Options | null {
       connections: { type: 'string' },
       rate: { type: 'string' },
       'sentinel-timeout-ms': { type: 'string' },
+      database: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -82,18 +85,24 @@ function readOptions(argv: string[]): Options | null {
     connections: int('connections', 8, 1, 256),
     rate: int('rate', 0, 0),
     sentinelTimeoutMs: int('sentinel-timeout-ms', 10_000, 100),
+    database: databaseName(values.database ?? 'tt_fuzz'),
     verbose: values.verbose === true,
   };
 }
 
+function databaseName(name: string): string {
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(name)) throw new Error(`--database must be 1-64 letters, digits or "_", got "${name}"`);
+  return name;
+}
+
 /** Each run starts from an empty database and Redis prefix. */
-async function emptyStorage(storage: Storage): Promise<void> {
+async function emptyStorage(storage: Storage, redisPrefix: string): Promise<void> {
   const target = parseMysqlUrl(storage.mysqlUrl);
   const conn = await mysql.createConnection({ ...target, database: undefined });
   await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
   await conn.end();
   const redis = new Redis(storage.redisUrl);
-  await deleteKeysWithPrefix(redis, REDIS_PREFIX);
+  await deleteKeysWithPrefix(redis, redisPrefix);
   redis.disconnect();
 }
 
@@ -109,13 +118,14 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const storage = await provisionStorage({ database: 'tt_fuzz', log: note });
+  const storage = await provisionStorage({ database: options.database, log: note });
+  const redisPrefix = `${options.database}:`;
   try {
-    await emptyStorage(storage);
+    await emptyStorage(storage, redisPrefix);
     note(`starting the cluster (separate processes, loopback)`);
     const cluster = await startFuzzCluster({
       storage,
-      redisKeyPrefix: REDIS_PREFIX,
+      redisKeyPrefix: redisPrefix,
       pkiDir: join(FUZZ_DIR, 'pki'),
       logLevel: options.verbose ? 'info' : 'error',
       verbose: options.verbose,

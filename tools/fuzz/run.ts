@@ -203,6 +203,8 @@ export async function runFuzz(cluster: FuzzCluster, options: FuzzOptions): Promi
     const trusted = mode === 'client-online' || mode === 'tls-cluster';
     const send = async (pdu: FuzzPdu): Promise<boolean> => {
       await limit.take();
+      // Other workers may have used up the budget meanwhile: the run sends exactly --pdus.
+      if (done()) return false;
       remember(worker, mode, pdu);
       stats.count(pdu);
       return conn.write(pdu.frame, rng);
@@ -344,7 +346,7 @@ async function logIn(
     client_version: 'teamtalk-ts fuzz',
   });
   const reply = conn.waitFor(CID.LOGIN_RES_USERLOGIN, 10_000);
-  await send({ frame, kind: 'login', commandId: CID.LOGIN_REQ_USERLOGIN, terminal: false });
+  if (!(await send({ frame, kind: 'login', commandId: CID.LOGIN_REQ_USERLOGIN, terminal: false }))) return false;
   const pdu = await reply;
   const res = pdu === null ? null : IM.Login.IMLoginRes.decode(pdu.body);
   if (res !== null && res.result_code === 0) return true;
