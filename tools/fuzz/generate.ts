@@ -17,11 +17,6 @@ export interface Dictionary {
   userNames: readonly string[];
 }
 
-export interface GenerateOptions {
-  /** Make one repeated (or string/bytes) field huge, about this many bytes; 0 = normal sizes. */
-  hugeBytes: number;
-}
-
 const BOUNDARY_U32 = [0, 1, 2, 3, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
 
 const ODD_STRINGS = [
@@ -57,30 +52,62 @@ const ODD_STRINGS = [
 
 type Value = unknown;
 
-export function generateMessage(type: protobuf.Type, rng: Random, dict: Dictionary, options: GenerateOptions = { hugeBytes: 0 }): Record<string, Value> {
-  const huge = options.hugeBytes > 0 ? pickHugeField(type, rng) : null;
-  return fill(type, rng, dict, 0, huge, options.hugeBytes);
+export function generateMessage(type: protobuf.Type, rng: Random, dict: Dictionary): Record<string, Value> {
+  return fill(type, rng, dict, 0);
 }
 
-/** Encodes a generated object; the result is valid protobuf for `type` (required fields may be missing). */
+/** Encodes a generated object; the result is valid protobuf for `type`. */
 export function encodeMessage(type: protobuf.Type, message: Record<string, Value>): Buffer {
   return Buffer.from(type.encode(type.fromObject(message)).finish());
 }
 
-function pickHugeField(type: protobuf.Type, rng: Random): protobuf.Field | null {
+/**
+ * A body of about `bytes` bytes: a generated message plus one field made huge
+ * (a repeated field with as many elements as fit, or a long string/bytes
+ * value). The huge field is built on the wire level (a few sample elements
+ * repeated), so a 16 MB body costs the fuzzer milliseconds, not seconds.
+ */
+export function generateHugeBody(type: protobuf.Type, rng: Random, dict: Dictionary, bytes: number): Buffer {
   const repeated = type.fieldsArray.filter((f) => f.repeated);
-  if (repeated.length > 0) return rng.pick(repeated);
   const blobs = type.fieldsArray.filter((f) => f.type === 'string' || f.type === 'bytes');
-  return blobs.length > 0 ? rng.pick(blobs) : null;
+  const field = repeated.length > 0 ? rng.pick(repeated) : blobs.length > 0 ? rng.pick(blobs) : null;
+  const message = fill(type, rng, dict, 0);
+  if (field === null) return encodeMessage(type, message);
+  delete message[field.name];
+  const base = encodeMessage(type, message);
+  let huge: Buffer;
+  if (field.repeated) {
+    // Fields may come in any order on the wire: the elements follow the rest.
+    const block = Buffer.concat(Array.from({ length: 8 }, () => encodeField(field, scalarOrMessage(field, rng, dict, 1))));
+    huge = Buffer.alloc(Math.max(1, Math.floor(bytes / block.length)) * block.length, block);
+  } else {
+    huge = encodeField(field, field.type === 'string' ? 'x'.repeat(bytes) : rng.bytes(bytes));
+  }
+  return Buffer.concat([base, huge]);
 }
 
-function fill(type: protobuf.Type, rng: Random, dict: Dictionary, depth: number, huge: protobuf.Field | null, hugeBytes: number): Record<string, Value> {
+/** One occurrence of `field` (tag and value) on the wire. */
+function encodeField(field: protobuf.Field, value: Value): Buffer {
+  const writer = protobuf.Writer.create();
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Type) {
+    writer.uint32(((field.id << 3) | 2) >>> 0).bytes(resolved.encode(resolved.fromObject(value as Record<string, Value>)).finish());
+  } else if (field.type === 'string') {
+    writer.uint32(((field.id << 3) | 2) >>> 0).string(value as string);
+  } else if (field.type === 'bytes') {
+    writer.uint32(((field.id << 3) | 2) >>> 0).bytes(value as Uint8Array);
+  } else {
+    // uint32 and enums (int32 on the wire: negative enum values take 10 bytes).
+    writer.uint32((field.id << 3) >>> 0);
+    if (resolved instanceof protobuf.Enum) writer.int32(value as number);
+    else writer.uint32(value as number);
+  }
+  return Buffer.from(writer.finish());
+}
+
+function fill(type: protobuf.Type, rng: Random, dict: Dictionary, depth: number): Record<string, Value> {
   const out: Record<string, Value> = {};
   for (const field of type.fieldsArray) {
-    if (field === huge) {
-      out[field.name] = hugeValue(field, rng, dict, depth, hugeBytes);
-      continue;
-    }
     // Optional fields are often left out. (Required ones go missing through the
     // drop-field mutation: protobufjs writes a default for a missing required scalar
     // and cannot encode a missing required message.)
@@ -99,32 +126,9 @@ function fill(type: protobuf.Type, rng: Random, dict: Dictionary, depth: number,
   return out;
 }
 
-function hugeValue(field: protobuf.Field, rng: Random, dict: Dictionary, depth: number, bytes: number): Value {
-  if (!field.repeated) {
-    return field.type === 'string' ? 'x'.repeat(bytes) : rng.bytes(bytes);
-  }
-  // Estimate one element's size from a sample, then repeat samples up to the budget.
-  const samples = Array.from({ length: 8 }, () => scalarOrMessage(field, rng, dict, depth + 1));
-  const one = Math.max(2, ...samples.map((v) => estimateSize(v) + 1));
-  const count = Math.max(1, Math.floor(bytes / one));
-  return Array.from({ length: count }, (_, i) => samples[i % samples.length]);
-}
-
-function estimateSize(value: Value): number {
-  if (typeof value === 'number') return value < 0x80 ? 1 : value < 0x4000 ? 2 : 5;
-  if (typeof value === 'string') return Buffer.byteLength(value) + 2;
-  if (value instanceof Uint8Array) return value.length + 2;
-  if (value !== null && typeof value === 'object') {
-    let n = 2;
-    for (const v of Object.values(value)) n += Array.isArray(v) ? v.reduce((s: number, x: Value) => s + estimateSize(x) + 1, 0) : estimateSize(v) + 1;
-    return n;
-  }
-  return 1;
-}
-
 function scalarOrMessage(field: protobuf.Field, rng: Random, dict: Dictionary, depth: number): Value {
   const resolved = field.resolvedType;
-  if (resolved instanceof protobuf.Type) return fill(resolved, rng, dict, depth + 1, null, 0);
+  if (resolved instanceof protobuf.Type) return fill(resolved, rng, dict, depth + 1);
   if (resolved instanceof protobuf.Enum) return enumValue(resolved, rng);
   switch (field.type) {
     case 'string':

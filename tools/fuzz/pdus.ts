@@ -7,7 +7,7 @@
  */
 import { CID, ServiceId } from '../../pdu/commands';
 import { HEADER_LENGTH } from '../../pdu/frame';
-import { encodeMessage, generateMessage, type Dictionary } from './generate';
+import { encodeMessage, generateHugeBody, generateMessage, type Dictionary } from './generate';
 import { mutateBody } from './mutate';
 import type { Random } from './random';
 import type { CommandSchema, Schema } from './schema';
@@ -143,7 +143,7 @@ export class PduFactory {
           [2, rng.int(max - max / 8, max - 4096)],
           [1, max + rng.int(1, 4096)],
         ] as const);
-        const body = encodeMessage(c.type, generateMessage(c.type, rng, this.dict, { hugeBytes: budget }));
+        const body = generateHugeBody(c.type, rng, this.dict, budget);
         const terminal = body.length + HEADER_LENGTH > this.profile.maxPduBytes;
         return this.framed(rng, c.info.serviceId, c.info.commandId, body, terminal ? 'huge-over-limit' : 'huge', terminal);
       }

@@ -19,7 +19,8 @@ import type { FuzzCluster, FuzzAccount } from './cluster';
 import { FuzzConnection, StallError, type Endpoint, type ServerRole } from './connection';
 import { PduFactory, type FuzzPdu } from './pdus';
 import { Random } from './random';
-import { Sentinel, type SentinelResult } from './sentinel';
+import type { SentinelResult } from './sentinel';
+import { SentinelProcess } from './sentinel-process';
 import { loadSchema } from './schema';
 import { targetProfile, type ConnectionMode, type Target } from './targets';
 
@@ -147,7 +148,7 @@ export async function runFuzz(cluster: FuzzCluster, options: FuzzOptions): Promi
   let stop = false;
   const done = () => stop || stats.pdus >= options.pdus || Date.now() >= deadline;
 
-  const sentinel = new Sentinel({
+  const sentinel = await SentinelProcess.start({
     a: { ...cluster.sentinels.a, server: cluster.msgServers[0] },
     b: { ...cluster.sentinels.b, server: cluster.msgServers[1] },
     late: { ...cluster.sentinels.late, server: cluster.msgServers[0] },
@@ -157,7 +158,6 @@ export async function runFuzz(cluster: FuzzCluster, options: FuzzOptions): Promi
     intervalMs: 100,
     timeoutMs: options.sentinelTimeoutMs,
   });
-  await sentinel.start();
 
   // Crash watch: any restart or pid change is a crash; the evidence is written at once.
   const restartsSeen = new Map(cluster.processes().map((p) => [p.name, p.restarts]));
@@ -271,7 +271,7 @@ export async function runFuzz(cluster: FuzzCluster, options: FuzzOptions): Promi
     process.off('SIGINT', onSignal);
     clearInterval(progress);
     clearInterval(watch);
-    sentinel.close();
+    sentinel.kill();
   }
   const processes = cluster.processes();
   const errors = cluster.errors();

@@ -107,14 +107,6 @@ export class Sentinel {
     };
   }
 
-  /** Drops the sentinel's connections at once (after stop(), or when the run is aborted). */
-  close(): void {
-    this.stopping = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.lookupTimer) clearInterval(this.lookupTimer);
-    for (const c of this.clients) c?.close();
-  }
-
   get failureCount(): number {
     return this.failures;
   }
