@@ -50,6 +50,9 @@ const ODD_STRINGS = [
   '99999999999999999999',
 ];
 
+/** Times near "now" (a fixed one: the same seed must give the same bytes on every day). */
+const RECENT_UNIX_TIME = 1_780_000_000;
+
 type Value = unknown;
 
 export function generateMessage(type: protobuf.Type, rng: Random, dict: Dictionary): Record<string, Value> {
@@ -161,7 +164,7 @@ function numberValue(name: string, rng: Random, dict: Dictionary): number {
     [4, rng.int(0, 50)],
     [1, rng.int(50, 100_000)],
   ] as const);
-  if (/time/.test(name)) return rng.chance(0.5) ? Math.floor(Date.now() / 1000) + rng.int(-100_000, 100_000) : rng.int(0, 10);
+  if (/time/.test(name)) return rng.chance(0.5) ? RECENT_UNIX_TIME + rng.int(-100_000, 100_000) : rng.int(0, 10);
   if (/port/.test(name)) return rng.chance(0.5) ? rng.int(1, 65535) : rng.pick([0, 65536, 0xffffffff]);
   if (/type|status|reason|action|master|result|version|stat|mode|role/.test(name)) return rng.int(0, 20);
   return rng.weighted([
