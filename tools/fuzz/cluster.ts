@@ -21,6 +21,7 @@ import type { Storage } from '../../scripts/infra/provision';
 import { freeLoopbackPort, sleep } from '../../scripts/infra/system';
 import { serviceSpecs } from '../../scripts/start';
 import { ImClient } from '../client/im-client';
+import { registeredMsgServers } from './admin';
 import type { Endpoint, FuzzIdentities } from './connection';
 import type { Dictionary } from './generate';
 
@@ -173,8 +174,7 @@ async function waitForMsgServers(adminUrl: string, count: number): Promise<void>
   const until = Date.now() + 60_000;
   for (;;) {
     try {
-      const list = (await (await fetch(adminUrl)).json()) as unknown[];
-      if (Array.isArray(list) && list.length >= count) return;
+      if ((await registeredMsgServers(adminUrl, 5_000)).length >= count) return;
     } catch {
       // starting
     }

@@ -78,6 +78,7 @@ export interface FuzzResult {
   pdus_by_kind: Record<string, number>;
   login_failures: number;
   server_errors_logged: Record<string, number>;
+  /** The first sentinel failures and hangs, the kinds of the newest ERROR/FATAL lines ("N x line"), refused fuzz logins. */
   samples: { sentinel: string[]; hangs: string[]; errors: string[]; login_failures: string[] };
   crashes: CrashRecord[];
 }
@@ -303,7 +304,7 @@ export async function runFuzz(cluster: FuzzCluster, options: FuzzOptions): Promi
     samples: {
       sentinel: sentinelResult.failure_samples,
       hangs: stats.hangSamples,
-      errors: distinct(errors.recent.map((e) => e.line)).slice(0, 10),
+      errors: errorKinds(errors.recent.map((e) => e.line)).slice(0, 10),
       login_failures: stats.loginSamples,
     },
     crashes,
@@ -374,15 +375,17 @@ function sortedCounts(counts: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1]));
 }
 
-function distinct(lines: string[]): string[] {
-  const seen = new Set<string>();
-  const out: string[] = [];
+/** The newest error lines grouped by kind (numbers and ids ignored), most frequent first: "N x line". */
+function errorKinds(lines: string[]): string[] {
+  const kinds = new Map<string, { count: number; line: string }>();
   for (const line of lines) {
-    // Ignore the time prefix and connection ids when comparing.
-    const key = line.replace(/^\S+ /, '').replace(/\b(conn|peer|pid)=\S+/g, '');
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(line);
+    const key = line
+      .replace(/^\S+ /, '')
+      .replace(/\b(conn|peer|pid|similarNotLogged)=\S+/g, '')
+      .replace(/0x[0-9a-f]+|\d+/gi, '#');
+    const kind = kinds.get(key);
+    if (kind === undefined) kinds.set(key, { count: 1, line });
+    else kind.count++;
   }
-  return out;
+  return [...kinds.values()].sort((a, b) => b.count - a.count).map((k) => `${k.count} x ${k.line}`);
 }

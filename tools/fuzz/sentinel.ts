@@ -8,6 +8,7 @@
 import { IM } from '../../pdu/commands';
 import { errorMessage } from '../../lib/errors';
 import { ImClient, fetchMsgServer } from '../../tools/client/im-client';
+import { registeredMsgServers } from './admin';
 import type { Endpoint } from './connection';
 
 const { MsgType, ClientType } = IM.BaseDefine;
@@ -198,9 +199,7 @@ export class Sentinel {
   private async lookup(): Promise<void> {
     try {
       await fetchMsgServer(this.options.loginUrl, { timeoutMs: this.options.timeoutMs });
-      const res = await fetch(this.options.adminUrl, { signal: AbortSignal.timeout(this.options.timeoutMs) });
-      const list = (await res.json()) as Array<{ hostName?: string }>;
-      const listed = new Set(list.map((s) => s.hostName));
+      const listed = new Set(await registeredMsgServers(this.options.adminUrl, this.options.timeoutMs));
       const missing = this.options.msgServerNames.filter((n) => !listed.has(n));
       if (missing.length > 0) this.fail(`login server no longer lists ${missing.join(', ')}`);
       this.lookups++;
