@@ -16,3 +16,5 @@ export const projectRoot = findProjectRoot(__dirname);
 /** Local state of `npm start` / `npm test`: databases, pids, logs (git-ignored). TT_RUN_DIR moves it. */
 export const runDir = process.env.TT_RUN_DIR ?? join(projectRoot, '.run');
 export const schemaDir = join(projectRoot, 'schema');
+/** The browser chat client as built by `npm run build` (from web/chat/). */
+export const webChatDir = join(projectRoot, 'dist', 'web', 'chat');

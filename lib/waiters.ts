@@ -5,8 +5,23 @@
 export class Waiters {
   private pending: Array<() => void> = [];
 
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.pending.push(resolve));
+  /** Resolves true when released, or false after `timeoutMs` (no timeout: waits until released). */
+  wait(timeoutMs?: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (timeoutMs === undefined) {
+        this.pending.push(() => resolve(true));
+        return;
+      }
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.pending = this.pending.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      this.pending.push(done);
+    });
   }
 
   release(): void {

@@ -12,6 +12,7 @@ import { CID, ServiceId, commandName, commandOf, type BodyOf, type MessageClass,
 import { encodeBody, encodePdu } from './encode';
 import { DEFAULT_MAX_PDU_LENGTH, FrameDecoder, describeFlag, encodeFrame, type Pdu } from './frame';
 import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError, RequestTimeoutError } from '../lib/errors';
+import type { PduTraffic } from './traffic';
 
 export interface ConnectionOptions {
   /** Largest inbound PDU accepted; a bigger one closes the connection. */
@@ -26,8 +27,14 @@ export interface ConnectionOptions {
   echoHeartbeats: boolean;
   /** How long request() waits for the reply. */
   requestTimeoutMs: number;
-  /** request() fails fast beyond this many replies outstanding (seq_num is 16 bits). */
+  /**
+   * request() fails fast beyond this many replies outstanding (seq_num is 16 bits).
+   * Seq numbers of timed-out requests stay unused until their late reply comes
+   * (it is dropped); more than this many of those closes the connection.
+   */
   maxPendingRequests: number;
+  /** Where PDUs in and out are counted by command (metrics); null: not counted. */
+  traffic: PduTraffic | null;
 }
 
 export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.freeze({
@@ -38,6 +45,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.fr
   echoHeartbeats: false,
   requestTimeoutMs: 10_000,
   maxPendingRequests: 30_000,
+  traffic: null,
 });
 
 /** What a service plugs into a connection. One handler object usually serves all connections. */
@@ -48,6 +56,8 @@ export interface ConnectionHandler<C = unknown> {
   onClose?(conn: PduConnection<C>, reason: string): void;
   /** A framing error or an exception thrown by onPdu (the former also closes the connection). */
   onError?(conn: PduConnection<C>, error: Error): void;
+  /** Every heartbeat received; returning false skips the echo (e.g. the peer is over its budget). */
+  onHeartbeat?(conn: PduConnection<C>): boolean;
 }
 
 interface PendingRequest {
@@ -105,6 +115,11 @@ export class PduConnection<C = unknown> {
   private outQueue: Buffer[] | null = null;
   private outBytes = 0;
   private pending: Map<number, PendingRequest> | null = null;
+  /**
+   * Seq numbers whose request timed out: not reused while their reply may still
+   * arrive, so a late reply can never be taken for the answer to a newer request.
+   */
+  private expired: Set<number> | null = null;
   private nextSeq = 1;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private reason: string | null = null;
@@ -149,6 +164,9 @@ export class PduConnection<C = unknown> {
     return this.pending?.size ?? 0;
   }
 
+  /** Replies that arrived after their request had timed out (dropped). */
+  lateReplies = 0;
+
   /** Bytes accepted for sending but not yet taken by the kernel. */
   get queuedBytes(): number {
     return this.outBytes + this.socket.writableLength;
@@ -173,6 +191,7 @@ export class PduConnection<C = unknown> {
   /** Queues an already framed PDU (relays forward what they received this way). */
   sendFrame(frame: Buffer): boolean {
     if (this.state !== 'open') return false;
+    this.options.traffic?.countOut(frame);
     if (this.outQueue === null) {
       this.outQueue = [frame];
       scheduleFlush(this as PduConnection<unknown>);
@@ -219,8 +238,9 @@ export class PduConnection<C = unknown> {
         ),
       );
     }
+    const expired = this.expired;
     let seq = this.nextSeq;
-    while (seq === 0 || pending.has(seq)) seq = (seq + 1) & 0xffff;
+    while (seq === 0 || pending.has(seq) || (expired !== null && expired.has(seq))) seq = (seq + 1) & 0xffff;
     this.nextSeq = (seq + 1) & 0xffff;
     return new Promise<Pdu>((resolve, reject) => {
       pending.set(seq, { expectCommandId, deadline: Date.now() + this.requestTimeoutMs, what, resolve, reject });
@@ -293,7 +313,9 @@ export class PduConnection<C = unknown> {
 
   private dispatchFrame(pdu: Pdu): void {
     if (this.state === 'closed') return;
+    this.options.traffic?.countIn(pdu.commandId, pdu.frame.length);
     if (pdu.commandId === CID.OTHER_HEARTBEAT) {
+      if (this.handler.onHeartbeat?.(this) === false) return;
       if (this.options.echoHeartbeats) this.sendFrame(pdu.frame);
       return;
     }
@@ -302,6 +324,11 @@ export class PduConnection<C = unknown> {
       if (request !== undefined && request.expectCommandId === pdu.commandId) {
         this.pending.delete(pdu.seqNum);
         request.resolve(pdu);
+        return;
+      }
+      if (this.expired !== null && this.expired.delete(pdu.seqNum)) {
+        // The late reply to a request that timed out: nobody waits for it any more.
+        this.lateReplies++;
         return;
       }
     }
@@ -369,7 +396,11 @@ export class PduConnection<C = unknown> {
       for (const [seq, request] of pending) {
         if (request.deadline > now) break;
         pending.delete(seq);
+        (this.expired ??= new Set()).add(seq);
         request.reject(new RequestTimeoutError(request.what, this.requestTimeoutMs));
+      }
+      if (this.expired !== null && this.expired.size > this.options.maxPendingRequests) {
+        this.destroy(`${this.expired.size} requests got no reply in time: the peer is not answering`);
       }
     }
   }

@@ -105,6 +105,11 @@ export function readFrame(buf: Buffer, offset: number, length: number): Pdu {
   };
 }
 
+/** The command id of an encoded PDU, read from its header. */
+export function commandIdOf(frame: Buffer): number {
+  return frame.readUInt16BE(10);
+}
+
 /** The same PDU with another seq_num (copies: the original may be shared). */
 export function withSeqNum(frame: Buffer, seqNum: number): Buffer {
   const copy = Buffer.from(frame);

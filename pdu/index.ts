@@ -6,3 +6,5 @@ export * from './server';
 export * from './link';
 export * from './dispatch';
 export * from './attach';
+export * from './websocket-duplex';
+export * from './traffic';

@@ -60,6 +60,7 @@ export class PduServer<C = unknown> {
       },
       onError: (conn, error) => this.handler.onError?.(conn, error),
     };
+    if (this.handler.onHeartbeat) this.tracking.onHeartbeat = (conn) => this.handler.onHeartbeat?.(conn) ?? true;
     this.server = net.createServer({ noDelay: true }, (socket) => this.onSocket(socket));
   }
 
@@ -126,6 +127,14 @@ export class PduServer<C = unknown> {
     this.connections.add(conn);
     this.options.onConnection?.(conn, peer);
     return conn;
+  }
+
+  /**
+   * Stops accepting new connections; the open ones carry on (a draining msg
+   * server closes them itself). Connecting clients are refused by the OS.
+   */
+  stopAccepting(): void {
+    if (this.server.listening) this.server.close();
   }
 
   /** Stops accepting and closes every connection (destroying them: this is a shutdown). */

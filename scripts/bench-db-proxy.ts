@@ -157,11 +157,12 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const storage = await provisionStorage({ database: DATABASE, log });
   const mysqlUrl = withDatabase(storage.mysqlUrl, DATABASE);
+  const adminUrl = withDatabase(storage.mysqlAdminUrl, DATABASE);
   let child: ChildProcess | null = null;
   let stopInProcess: (() => Promise<void>) | null = null;
   try {
     await wipeRedisPrefix(storage.redisUrl);
-    const pairs = await prepareDatabase(mysqlUrl, options.senders);
+    const pairs = await prepareDatabase(adminUrl, options.senders);
 
     let host = '127.0.0.1';
     let port: number;
@@ -173,7 +174,7 @@ async function main(): Promise<void> {
       ({ host, port } = options.target);
     } else if (options.mode === 'in-process') {
       const proxy = await startDbProxy(
-        dbProxyConfig.load({ env: serverTls, overrides: { listenPort: 0, mysqlUrl, redisUrl: storage.redisUrl, redisKeyPrefix: REDIS_PREFIX } }),
+        dbProxyConfig.load({ env: serverTls, overrides: { listenPort: 0, adminPort: 0, mysqlUrl, redisUrl: storage.redisUrl, redisKeyPrefix: REDIS_PREFIX } }),
         silentLogger(),
       );
       port = proxy.port;
@@ -278,7 +279,7 @@ async function main(): Promise<void> {
       await new Promise((r) => child?.once('exit', r));
     }
     if (!options.keep) {
-      const admin = await mysql.createConnection({ ...parseMysqlUrl(mysqlUrl), database: undefined });
+      const admin = await mysql.createConnection({ ...parseMysqlUrl(adminUrl), database: undefined });
       await admin.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
       await admin.end();
       await wipeRedisPrefix(storage.redisUrl);

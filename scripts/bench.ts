@@ -15,6 +15,13 @@
  *   memory  RSS per idle logged-in connection on one msg server
  * and prints one JSON object (and a short table on stderr).
  *
+ * --transport ws does all of it over the msg servers' WebSocket ports (one
+ * binary message per PDU, as the web chat connects) instead of TCP.
+ * --flooders N adds N hostile clients that flood IMAllUserReq during the
+ * measured chat phase (logging in again whenever they are cut off): compare the
+ * ack latency with and without them. --plaintext runs the internal links
+ * without TLS (what TLS costs). --route-servers N / --db-proxies N: topology.
+ *
  * With --login-url it targets a running TeamTalk-compatible cluster instead
  * (users --user-prefix0..N-1 with --password must exist there: see `npm run users -- bulk`).
  * Only loopback targets are accepted unless --allow-remote is given. Stops by itself.
@@ -22,11 +29,14 @@
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import Redis from 'ioredis';
-import { IM } from '../pdu/commands';
+import { CID, IM, commandOf } from '../pdu/commands';
+import { encodeBody } from '../pdu/encode';
+import { encodeFrame } from '../pdu/frame';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
 import { seededRandom } from '../lib/random';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
+import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
 import { clusterConfig } from './cluster/config';
 import { localPki } from './cluster/pki';
 import { Supervisor } from './cluster/supervisor';
@@ -42,6 +52,11 @@ const { MsgType, ClientType, GroupType } = IM.BaseDefine;
 interface Options {
   users: number;
   msgServers: number;
+  /** Hostile clients flooding IMAllUserReq during the measured chat phase (they reconnect when cut off). */
+  flooders: number;
+  /** Route servers (1 + standbys) and db-proxies. */
+  routeServers: number;
+  dbProxies: number;
   seconds: number;
   rate: number;
   contacts: number;
@@ -59,7 +74,10 @@ interface Options {
   verbose: boolean;
   /** Plain TCP between the services instead of mutual TLS (to measure what TLS costs). */
   plaintext: boolean;
+  transport: Transport;
 }
+
+type Transport = 'tcp' | 'ws';
 
 function parseArgs(argv: string[]): Options {
   const value = (name: string): string | undefined => {
@@ -77,6 +95,9 @@ function parseArgs(argv: string[]): Options {
   return {
     users: num('users', 1000),
     msgServers: num('msg-servers', 2),
+    routeServers: num('route-servers', 1),
+    flooders: num('flooders', 0),
+    dbProxies: num('db-proxies', 1),
     seconds: num('seconds', 10),
     rate: num('rate', 10_000),
     contacts: num('contacts', 20),
@@ -93,7 +114,13 @@ function parseArgs(argv: string[]): Options {
     keepData: argv.includes('--keep-data'),
     verbose: argv.includes('--verbose'),
     plaintext: argv.includes('--plaintext'),
+    transport: parseTransport(value('transport') ?? 'tcp'),
   };
+}
+
+function parseTransport(raw: string): Transport {
+  if (raw !== 'tcp' && raw !== 'ws') throw new Error(`--transport must be tcp or ws, got "${raw}"`);
+  return raw;
 }
 
 function parsePairs(raw: string): PairMode {
@@ -130,6 +157,8 @@ interface OwnCluster {
   loginUrl: string;
   adminPort: number;
   msgServerPorts: number[];
+  /** ws:// URLs of the msg servers (empty with --transport tcp). */
+  msgServerWsUrls: string[];
   pids(): Record<string, number | undefined>;
   storage: Storage;
   stop(): Promise<void>;
@@ -142,10 +171,22 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
     // millions of rows left by earlier runs outgrow the local MariaDB's buffer pool.
     await dropBenchData(storage);
   }
-  await migrate(storage.mysqlUrl);
-  const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all(Array.from({ length: 5 }, freeLoopbackPort));
+  await migrate(storage.mysqlAdminUrl);
+  const [loginHttp, loginMsg, loginAdminPort, route, routeAdmin, db, dbAdmin, consolePort, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(
+    Array.from({ length: 13 }, freeLoopbackPort),
+  );
   const msgPorts: number[] = [];
-  for (let i = 0; i < opts.msgServers; i++) msgPorts.push(await freeLoopbackPort());
+  const msgAdminPorts: number[] = [];
+  const wsPorts: number[] = [];
+  const standbyRoutes: number[] = [];
+  for (let i = 1; i < opts.routeServers; i++) standbyRoutes.push(await freeLoopbackPort());
+  const extraDbProxies: number[] = [];
+  for (let i = 1; i < opts.dbProxies; i++) extraDbProxies.push(await freeLoopbackPort());
+  for (let i = 0; i < opts.msgServers; i++) {
+    msgPorts.push(await freeLoopbackPort());
+    msgAdminPorts.push(await freeLoopbackPort());
+    wsPorts.push(opts.transport === 'ws' ? await freeLoopbackPort() : 0);
+  }
   const supervisor = new Supervisor({
     output: (line) => {
       if (opts.verbose || /\b(WARN|ERROR|FATAL)\b/.test(line)) process.stderr.write(line + '\n');
@@ -159,39 +200,51 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       logLevel: opts.verbose ? 'info' : 'warn',
       loginHttpPort: loginHttp,
       loginMsgServerPort: loginMsg,
-      loginAdminPort: loginAdmin,
+      loginAdminPort,
       routePort: route,
+      standbyRoutePorts: standbyRoutes,
       dbProxyPort: db,
+      extraDbProxyPorts: extraDbProxies,
       msgServerPorts: msgPorts,
+      msgServerWsPorts: opts.transport === 'ws' ? wsPorts : [],
+      msfsPort: msfs,
+      msfsInternalPort: msfsInternal,
+      fileServerPort: file,
+      fileServerInternalPort: fileInternal,
+      pushServerPort: push,
+      routeAdminPort: routeAdmin,
+      dbProxyAdminPort: dbAdmin,
+      msgServerAdminPorts: msgAdminPorts,
+      consolePort,
       redisKeyPrefix: BENCH_REDIS_PREFIX,
     },
   });
   // The same services, environment and certificates as `npm start`.
   const plaintext: Record<string, string> = opts.plaintext
-    ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1' }
+    ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1', TT_FILE_PLAINTEXT_PEERS: '127.0.0.1', TT_PUSH_PLAINTEXT_PEERS: '127.0.0.1' }
     : {};
   const quiet: Record<string, string> = { TT_MSG_STATS_INTERVAL_MS: '0' };
-  const specs = serviceSpecs(cluster, storage, localPki()).map((spec) => ({
-    ...spec,
-    env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
-  }));
+  // The console is not part of what is measured.
+  const specs = serviceSpecs(cluster, storage, localPki())
+    .filter((spec) => spec.name !== 'console')
+    .map((spec) => ({
+      ...spec,
+      env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
+    }));
   for (const spec of specs) supervisor.start(spec);
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const body = (await (await fetch(`http://127.0.0.1:${loginAdmin}/msg_servers`)).json()) as unknown;
-      const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
-      if (list.length >= msgPorts.length) break;
-    } catch {
-      // starting
+  const admin = localAdminClient('bench');
+  try {
+    if (!(await waitForMsgServers(admin, loginAdmin('127.0.0.1', loginAdminPort), msgPorts.length))) {
+      throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
     }
-    if (Date.now() > until) throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
-    await sleep(200);
+  } finally {
+    admin.close();
   }
   return {
     loginUrl: `http://127.0.0.1:${loginHttp}/msg_server`,
-    adminPort: loginAdmin,
+    adminPort: loginAdminPort,
     msgServerPorts: msgPorts,
+    msgServerWsUrls: wsPorts.filter((p) => p > 0).map((p) => `ws://127.0.0.1:${p}/`),
     pids: () => supervisor.pids(),
     storage,
     stop: async () => {
@@ -204,7 +257,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
 const BENCH_REDIS_PREFIX = 'bench:';
 
 async function dropBenchData(storage: Storage): Promise<void> {
-  const target = parseMysqlUrl(storage.mysqlUrl);
+  const target = parseMysqlUrl(storage.mysqlAdminUrl);
   const conn = await mysql.createConnection({ ...target, database: undefined });
   await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
   await conn.end();
@@ -218,7 +271,19 @@ async function dropBenchData(storage: Storage): Promise<void> {
 interface BenchUser {
   name: string;
   client: ImClient;
-  port: number;
+  /** Which msg server it is on (its address), to tell same-server pairs from cross-server ones. */
+  server: string;
+}
+
+/** A connected client of the msg server the login server names, over the chosen transport. */
+async function connectThroughLoginServer(opts: Options, loginUrl: string): Promise<{ client: ImClient; server: string }> {
+  const timing = { keepInbox: false, heartbeatIntervalMs: 30_000, requestTimeoutMs: 30_000 };
+  if (opts.transport === 'ws') {
+    const target = await fetchMsgServer(loginUrl, { transport: 'ws' });
+    return { client: await ImClient.connectWebSocket({ url: target.wsUrl, ...timing }), server: target.wsUrl };
+  }
+  const target = await fetchMsgServer(loginUrl);
+  return { client: await ImClient.connect({ host: target.host, port: target.port, ...timing }), server: `${target.host}:${target.port}` };
 }
 
 async function loginUsers(opts: Options, loginUrl: string, names: string[], concurrency = 100): Promise<{ users: BenchUser[]; perSecond: number }> {
@@ -228,10 +293,9 @@ async function loginUsers(opts: Options, loginUrl: string, names: string[], conc
   const worker = async () => {
     while (next < names.length) {
       const i = next++;
-      const target = await fetchMsgServer(loginUrl);
-      const client = await ImClient.connect({ host: target.host, port: target.port, keepInbox: false, heartbeatIntervalMs: 30_000, requestTimeoutMs: 30_000 });
+      const { client, server } = await connectThroughLoginServer(opts, loginUrl);
       await client.login(names[i], opts.password, { clientType: ClientType.CLIENT_TYPE_WINDOWS });
-      users[i] = { name: names[i], client, port: target.port };
+      users[i] = { name: names[i], client, server };
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
@@ -264,7 +328,7 @@ function contactLists(users: BenchUser[], count: number, mode: PairMode): BenchU
   const random = seededRandom(20261122);
   return users.map((user) => {
     const candidates = users.filter(
-      (peer) => peer !== user && (mode === 'any' || (mode === 'cross') === (peer.port !== user.port)),
+      (peer) => peer !== user && (mode === 'any' || (mode === 'cross') === (peer.server !== user.server)),
     );
     if (candidates.length === 0) throw new Error(`no ${mode}-server peers for ${user.name}: need users on more than one msg server`);
     const picked = new Set<BenchUser>();
@@ -324,7 +388,7 @@ async function chatPhase(users: BenchUser[], contacts: BenchUser[][], rate: numb
         cursor = (cursor + 1) % users.length;
         const to = peers[Math.floor(Math.random() * peers.length)];
         const key = `b:${from.client.userId}:${seq++}`;
-        const flight: InFlight = { sentAt: nowMs(), acked: false, delivered: false, sameServer: from.port === to.port };
+        const flight: InFlight = { sentAt: nowMs(), acked: false, delivered: false, sameServer: from.server === to.server };
         flights.set(key, flight);
         sent++;
         from.client.sendMessage(to.client.userId, Buffer.from(key, 'latin1'), MsgType.MSG_TYPE_SINGLE_TEXT).then(
@@ -471,14 +535,14 @@ const MEMORY_WARMUP_CONNECTIONS = 2000;
  * the same server: first MEMORY_WARMUP_CONNECTIONS (their login burst also
  * grows V8's young generation to its working size), baseline, then N more.
  */
-async function memoryPhase(opts: Options, names: string[], host: string, port: number, pid: number): Promise<MemoryResult> {
+async function memoryPhase(opts: Options, names: string[], connect: () => Promise<ImClient>, pid: number): Promise<MemoryResult> {
   const clients: ImClient[] = [];
   const connectAll = async (batch: string[]) => {
     let next = 0;
     const worker = async () => {
       while (next < batch.length) {
         const name = batch[next++];
-        const c = await ImClient.connect({ host, port, keepInbox: false, heartbeatIntervalMs: 0, requestTimeoutMs: 60_000, autoAck: false });
+        const c = await connect();
         await c.login(name, opts.password, { clientType: ClientType.CLIENT_TYPE_ANDROID });
         clients.push(c);
       }
@@ -506,6 +570,56 @@ async function memoryPhase(opts: Options, names: string[], host: string, port: n
 
 // ---------------------------------------------------------------- main
 
+interface FloodResult {
+  flooders: number;
+  /** IMAllUserReq PDUs written. */
+  requests_sent: number;
+  /** IMAllUserRsp received: what the budget let through. */
+  answered: number;
+  /** Times a flooder was cut off by the server (it logged in again). */
+  disconnects: number;
+}
+
+/**
+ * Hostile clients for the chat phase: each logs in and writes IMAllUserReq as
+ * fast as its socket takes them (bursts of 500 every 5 ms, about 100 000/s),
+ * and when the server cuts it off, logs in again and goes on.
+ */
+function startFlooders(opts: Options, loginUrl: string, firstIndex: number): { stop(): Promise<FloodResult> } {
+  const stats: FloodResult = { flooders: opts.flooders, requests_sent: 0, answered: 0, disconnects: 0 };
+  let running = true;
+  const info = commandOf(IM.Buddy.IMAllUserReq);
+  const body = encodeBody(IM.Buddy.IMAllUserReq, { user_id: 0, latest_update_time: 0 });
+  const burst = Buffer.concat(Array.from({ length: 500 }, (_, i) => encodeFrame(info.serviceId, info.commandId, i + 1, body)));
+  const loops = Array.from({ length: opts.flooders }, async (_, i) => {
+    while (running) {
+      try {
+        const { client } = await connectThroughLoginServer(opts, loginUrl);
+        await client.login(`${opts.userPrefix}${firstIndex + i}`, opts.password);
+        client.on('push', (p: { commandId: number }) => {
+          if (p.commandId === CID.BUDDY_LIST_ALL_USER_RESPONSE) stats.answered++;
+        });
+        while (running && client.isOpen) {
+          client.conn.socket.write(burst);
+          stats.requests_sent += 500;
+          await sleep(5);
+        }
+        if (!client.isOpen) stats.disconnects++;
+        client.close();
+      } catch {
+        await sleep(100);
+      }
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return stats;
+    },
+  };
+}
+
 function assertLoopback(url: string, allowRemote: boolean): void {
   const host = new URL(url).hostname;
   if (!allowRemote && !['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) && !host.startsWith('127.')) {
@@ -526,7 +640,7 @@ async function main(): Promise<void> {
     loginUrl = cluster.loginUrl;
     const memoryUsers = opts.only.has('memory') ? MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections : 0;
     const pool = mysql.createPool({ ...parseMysqlUrl(cluster.storage.mysqlUrl), connectionLimit: 2 });
-    const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users, memoryUsers + opts.users), opts.password);
+    const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users + opts.flooders, memoryUsers + opts.users), opts.password);
     note(`bench users ready (${created.created} created)`);
     await pool.end();
   }
@@ -534,6 +648,7 @@ async function main(): Promise<void> {
     users: opts.users,
     msg_servers: cluster ? cluster.msgServerPorts.length : 'external',
     target: cluster ? 'own cluster (separate processes, loopback)' : loginUrl,
+    transport: opts.transport === 'ws' ? 'WebSocket (one binary message per PDU)' : 'TCP',
   };
   const stopAll = async () => {
     if (cluster) await cluster.stop();
@@ -546,8 +661,8 @@ async function main(): Promise<void> {
       const login = await loginUsers(opts, loginUrl, names);
       users = login.users;
       result.logins_per_s = login.perSecond;
-      const spread = new Map<number, number>();
-      for (const u of users) spread.set(u.port, (spread.get(u.port) ?? 0) + 1);
+      const spread = new Map<string, number>();
+      for (const u of users) spread.set(u.server, (spread.get(u.server) ?? 0) + 1);
       result.users_per_msg_server = Object.fromEntries(spread);
     }
     if (opts.only.has('chat')) {
@@ -555,8 +670,10 @@ async function main(): Promise<void> {
       note(`chat warm-up: ${opts.rate} msgs/s for 3 s (not measured)`);
       await chatPhase(users, contacts, opts.rate, 3);
       note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s, ${opts.contacts} contacts per user (${opts.pairs}-server pairs)`);
+      const flood = opts.flooders > 0 ? startFlooders(opts, loginUrl, names.length) : null;
       const chat = await chatPhase(users, contacts, opts.rate, opts.seconds);
       Object.assign(result, chat);
+      if (flood) result.flooders = await flood.stop();
     }
     if (opts.only.has('group')) {
       note(`group: ${opts.groupRate} group msgs/s to groups of ${opts.groupSize}`);
@@ -569,9 +686,12 @@ async function main(): Promise<void> {
         note('memory: skipped (give --msg-server-pid for an external cluster)');
       } else {
         const port = cluster ? cluster.msgServerPorts[0] : 0;
+        const wsUrl = cluster?.msgServerWsUrls[0] ?? '';
+        const idle = { keepInbox: false, heartbeatIntervalMs: 0, requestTimeoutMs: 60_000, autoAck: false };
+        const connect = () => (opts.transport === 'ws' ? ImClient.connectWebSocket({ url: wsUrl, ...idle }) : ImClient.connect({ host: '127.0.0.1', port, ...idle }));
         const memNames = Array.from({ length: MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections }, (_, i) => `${opts.userPrefix}${opts.users + i}`);
-        note(`memory: ${MEMORY_WARMUP_CONNECTIONS} + ${opts.memoryConnections} idle logged-in connections on msg-server-1`);
-        result.memory = await memoryPhase(opts, memNames, '127.0.0.1', port, pid);
+        note(`memory: ${MEMORY_WARMUP_CONNECTIONS} + ${opts.memoryConnections} idle logged-in ${opts.transport} connections on msg-server-1`);
+        result.memory = await memoryPhase(opts, memNames, connect, pid);
       }
     }
   } finally {

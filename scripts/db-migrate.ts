@@ -7,8 +7,8 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[db:migrate] ${line}\n`);
   const storage = await provisionStorage({ database: process.env.TT_DB_NAME ?? 'teamtalk', log });
   try {
-    const result = await migrate(storage.mysqlUrl);
-    log(`database ${result.database} at ${redactUrl(storage.mysqlUrl)}`);
+    const result = await migrate(storage.mysqlAdminUrl);
+    log(`database ${result.database} at ${redactUrl(storage.mysqlAdminUrl)}`);
     log(result.applied.length > 0 ? `applied ${result.applied.join(', ')}` : 'schema already up to date');
   } finally {
     await storage.stop();

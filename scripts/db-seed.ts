@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[db:seed] ${line}\n`);
   const storage = await provisionStorage({ database: process.env.TT_DB_NAME ?? 'teamtalk', log });
   try {
-    await migrate(storage.mysqlUrl);
+    await migrate(storage.mysqlAdminUrl);
     const pool = mysql.createPool(parseMysqlUrl(storage.mysqlUrl));
     try {
       const result = await seedDemo(pool);

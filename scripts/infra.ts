@@ -18,8 +18,9 @@ async function main(command: string): Promise<void> {
   switch (command) {
     case 'start': {
       const storage = await provisionStorage({ database: 'teamtalk', log, keepRunning: true });
-      process.stdout.write(`MYSQL_URL=${storage.mysqlUrl}\nREDIS_URL=${storage.redisUrl}\n`);
-      log(`running (${redactUrl(storage.mysqlUrl)}, ${redactUrl(storage.redisUrl)}); stop with: npm run infra -- stop`);
+      // Printed without passwords (they are in .run/credentials.json, mode 600); npm start and npm test find them there.
+      log(`running: ${redactUrl(storage.mysqlAdminUrl)} (admin), ${redactUrl(storage.mysqlUrl)} (services), ${redactUrl(storage.redisUrl)}`);
+      log(`passwords: ${join(runDir, 'credentials.json')}; stop with: npm run infra -- stop`);
       return;
     }
     case 'stop':

@@ -14,11 +14,23 @@ export interface RunningCluster {
   internalHost: string;
   publicIp: string;
   loginUrl: string;
+  loginHttpPort: number;
   loginMsgServerPort: number;
   loginAdminPort: number;
   routePort: number;
+  standbyRoutePorts: number[];
   dbProxyPort: number;
+  extraDbProxyPorts: number[];
   msgServerPorts: number[];
+  fileServerInternalPort: number;
+  pushServerPort: number;
+  /** WebSocket ports of the msg servers ([] = none) and the web chat origins they accept. */
+  msgServerWsPorts: number[];
+  webOrigins: string[];
+  routeAdminPort: number;
+  dbProxyAdminPort: number;
+  msgServerAdminPorts: number[];
+  consolePort: number;
 }
 
 const FILE = join(runDir, 'cluster.json');

@@ -1,6 +1,7 @@
 /**
  * User accounts in IMUser, with passwords stored the TeamTalk way
- * (md5(md5(plain) + salt)). Shared by the seeder and `npm run users`.
+ * (md5(md5(plain) + salt)), and departments in IMDepart. Shared by the seeder,
+ * `npm run users` and `npm run replay -- --provision`.
  */
 import type { Pool, PoolConnection, Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { TTError } from '../../lib/errors';
@@ -232,4 +233,114 @@ export async function listDepartments(db: Db): Promise<DepartmentRow[]> {
     status: Number(r.status),
     users: Number(r.users),
   }));
+}
+
+/** A whole IMUser profile, as the protocol's UserInfo shows it. */
+export interface UserProfile {
+  name: string;
+  nick: string;
+  sex: number;
+  departId: number;
+  email: string;
+  phone: string;
+  domain: string;
+  avatar: string;
+  signInfo: string;
+  /** IMUser.status: 0 may log in, 3 left the company. */
+  status: number;
+}
+
+/** IMUser column sizes (characters). */
+const USER_COLUMN_LIMITS: ReadonlyArray<[keyof UserProfile, string, number]> = [
+  ['name', 'name', 32],
+  ['nick', 'nick', 32],
+  ['domain', 'domain', 32],
+  ['phone', 'phone', 11],
+  ['email', 'email', 64],
+  ['avatar', 'avatar', 255],
+  ['signInfo', 'sign info', 128],
+];
+
+const characters = (text: string) => [...text].length;
+
+async function departmentRowExists(db: Db, departId: number): Promise<boolean> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT id FROM IMDepart WHERE id = ?', [departId]);
+  return rows.length > 0;
+}
+
+/**
+ * Creates the user, or brings the existing one of that name to this profile
+ * and password; `updated` (default now) becomes IMUser.updated. Unlike addUser
+ * any name that fits IMUser.name is accepted, because the profile comes from a
+ * deployment where it exists (replay provisioning), and the department may be
+ * one marked deleted.
+ */
+export async function upsertUser(
+  db: Db,
+  profile: UserProfile,
+  password: string,
+  updated = unixNow(),
+): Promise<{ id: number; created: boolean }> {
+  if (profile.name === '' || /[\u0000-\u001f]/.test(profile.name)) throw new AccountError(`user name ${JSON.stringify(profile.name)} cannot be stored`);
+  for (const [key, what, max] of USER_COLUMN_LIMITS) {
+    if (characters(profile[key] as string) > max) throw new AccountError(`${what} of user "${profile.name}" is longer than ${max} characters`);
+  }
+  validatePassword(password);
+  if (!(await departmentRowExists(db, profile.departId))) throw new AccountError(`department ${profile.departId} of user "${profile.name}" does not exist`);
+  const { salt, password: stored } = hashForStorage(password);
+  const columns = [profile.domain, profile.nick, stored, salt, profile.sex, profile.phone, profile.email, profile.avatar, profile.departId, profile.status, profile.signInfo];
+  const [rows] = await db.query<RowDataPacket[]>('SELECT id FROM IMUser WHERE name = ?', [profile.name]);
+  if (rows.length > 0) {
+    const id = Number(rows[0].id);
+    await db.query(
+      `UPDATE IMUser SET domain = ?, nick = ?, password = ?, salt = ?, sex = ?, phone = ?, email = ?, avatar = ?, departId = ?, status = ?,
+              sign_info = ?, updated = ? WHERE id = ?`,
+      [...columns, updated, id],
+    );
+    return { id, created: false };
+  }
+  const [res] = await db.query<ResultSetHeader>(
+    `INSERT INTO IMUser (name, domain, nick, password, salt, sex, phone, email, avatar, departId, status, sign_info, created, updated)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [profile.name, ...columns, updated, updated],
+  );
+  return { id: res.insertId, created: true };
+}
+
+export interface DepartmentProfile {
+  name: string;
+  parentId: number;
+  priority: number;
+  deleted: boolean;
+}
+
+/**
+ * The department of that name under that parent, created or brought to this
+ * priority and status. IMDepart.updated becomes `updated` when given, else now
+ * when something changed.
+ */
+export async function upsertDepartment(db: Db, department: DepartmentProfile, updated?: number): Promise<{ id: number; created: boolean }> {
+  if (department.name.length < 1 || characters(department.name) > 64) throw new AccountError('department name must be 1 to 64 characters');
+  if (department.parentId !== 0 && !(await departmentRowExists(db, department.parentId))) {
+    throw new AccountError(`parent department ${department.parentId} of "${department.name}" does not exist`);
+  }
+  const status = department.deleted ? 1 : 0;
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT id, priority, status FROM IMDepart WHERE departName = ? AND parentId = ? ORDER BY id LIMIT 1',
+    [department.name, department.parentId],
+  );
+  if (rows.length > 0) {
+    const id = Number(rows[0].id);
+    const changed = Number(rows[0].priority) !== department.priority || Number(rows[0].status) !== status;
+    if (changed || updated !== undefined) {
+      await db.query('UPDATE IMDepart SET priority = ?, status = ?, updated = ? WHERE id = ?', [department.priority, status, updated ?? unixNow(), id]);
+    }
+    return { id, created: false };
+  }
+  const now = updated ?? unixNow();
+  const [res] = await db.query<ResultSetHeader>(
+    'INSERT INTO IMDepart (departName, priority, parentId, status, created, updated) VALUES (?, ?, ?, ?, ?, ?)',
+    [department.name, department.priority, department.parentId, status, now, now],
+  );
+  return { id: res.insertId, created: true };
 }

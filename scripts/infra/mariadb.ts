@@ -8,13 +8,15 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { formatMysqlUrl } from '../../lib/mysql-url';
+import { formatMysqlUrl, parseMysqlUrl } from '../../lib/mysql-url';
 import { localCredentials } from './credentials';
 import { InfraError, findExecutable, isAlive, portAcceptsConnections, readPidFile, sleep, stopProcess, tail } from './system';
 
 export interface LocalServer {
-  /** URL with credentials, pointing at `database` (or no database for Redis). */
+  /** URL with credentials, pointing at `database` (or no database for Redis): the services' account. */
   url: string;
+  /** MariaDB only: the admin account (migrations, creating databases). */
+  adminUrl?: string;
   /** False when we found it already running and did not start it. */
   owned: boolean;
   pid: number;
@@ -43,10 +45,20 @@ export async function startLocalMariaDb(opts: {
     password: creds.mysqlPassword,
     database: opts.database,
   });
+  const adminUrl = formatMysqlUrl({ host: '127.0.0.1', port: opts.port, user: creds.mysqlAdminUser, password: creds.mysqlAdminPassword, database: opts.database });
 
   const runningPid = readPidFile(pidFile);
   if (runningPid !== null && isAlive(runningPid) && (await portAcceptsConnections('127.0.0.1', opts.port))) {
-    return { url, owned: false, pid: runningPid, stop: async () => {} };
+    try {
+      await grantAppAccess(adminUrl, creds.mysqlUser, '127.0.0.1', opts.database);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ER_ACCESS_DENIED_ERROR') throw err;
+      throw new InfraError(
+        `the running local MariaDB (pid ${runningPid}) was started by an older checkout, before its admin account existed; ` +
+          'stop it (npm run infra -- stop, or Ctrl-C the npm start that runs it) and run the command again',
+      );
+    }
+    return { url, adminUrl, owned: false, pid: runningPid, stop: async () => {} };
   }
   if (await portAcceptsConnections('127.0.0.1', opts.port)) {
     throw new InfraError(
@@ -72,15 +84,22 @@ export async function startLocalMariaDb(opts: {
       throw new InfraError(`mariadb-install-db failed (exit ${res.status}):\n${res.stdout}\n${res.stderr}`);
     }
   }
-  // Runs at every start, before connections are accepted: (re)creates the app account.
+  // Runs at every start, before connections are accepted: (re)creates both accounts.
+  // The services' account holds no global privilege (older checkouts gave it ALL);
+  // its rights on the cluster's database are granted below, after start.
   const initFile = join(dir, 'init.sql');
-  const quoted = creds.mysqlPassword.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  const quote = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  const admin = `'${creds.mysqlAdminUser}'@'127.0.0.1'`;
+  const app = `'${creds.mysqlUser}'@'127.0.0.1'`;
   writeFileSync(
     initFile,
     [
-      `CREATE USER IF NOT EXISTS '${creds.mysqlUser}'@'127.0.0.1' IDENTIFIED BY '${quoted}';`,
-      `ALTER USER '${creds.mysqlUser}'@'127.0.0.1' IDENTIFIED BY '${quoted}';`,
-      `GRANT ALL PRIVILEGES ON *.* TO '${creds.mysqlUser}'@'127.0.0.1';`,
+      `CREATE USER IF NOT EXISTS ${admin} IDENTIFIED BY '${quote(creds.mysqlAdminPassword)}';`,
+      `ALTER USER ${admin} IDENTIFIED BY '${quote(creds.mysqlAdminPassword)}';`,
+      `GRANT ALL PRIVILEGES ON *.* TO ${admin} WITH GRANT OPTION;`,
+      `CREATE USER IF NOT EXISTS ${app} IDENTIFIED BY '${quote(creds.mysqlPassword)}';`,
+      `ALTER USER ${app} IDENTIFIED BY '${quote(creds.mysqlPassword)}';`,
+      `REVOKE ALL PRIVILEGES ON *.* FROM ${app};`,
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -123,8 +142,8 @@ export async function startLocalMariaDb(opts: {
       const conn = await mysql.createConnection({
         host: '127.0.0.1',
         port: opts.port,
-        user: creds.mysqlUser,
-        password: creds.mysqlPassword,
+        user: creds.mysqlAdminUser,
+        password: creds.mysqlAdminPassword,
         connectTimeout: 1000,
       });
       await conn.end();
@@ -134,10 +153,30 @@ export async function startLocalMariaDb(opts: {
     }
   }
   const pid = child.pid as number;
+  await grantAppAccess(adminUrl, creds.mysqlUser, '127.0.0.1', opts.database);
   return {
     url,
+    adminUrl,
     owned: true,
     pid,
     stop: () => stopProcess(pid),
   };
+}
+
+/** What the services' account may do: rows, nothing else (no DDL, no other databases, no FILE/PROCESS/SUPER). */
+export const APP_PRIVILEGES = 'SELECT, INSERT, UPDATE, DELETE';
+
+/**
+ * Grants the services' account its rows-only access to one database (run as
+ * an account that may grant). `_` and `%` are wildcards in a GRANT's database
+ * name, so they are escaped: exactly this database, no look-alikes.
+ */
+export async function grantAppAccess(adminUrl: string, user: string, host: string, database: string): Promise<void> {
+  if (!/^[A-Za-z0-9_]+$/.test(database)) throw new InfraError(`database name "${database}" may only hold letters, digits and _`);
+  const conn = await mysql.createConnection({ ...parseMysqlUrl(adminUrl), database: undefined });
+  try {
+    await conn.query(`GRANT ${APP_PRIVILEGES} ON \`${database.replace(/_/g, '\\_')}\`.* TO ?@?`, [user, host]);
+  } finally {
+    await conn.end();
+  }
 }

@@ -10,7 +10,10 @@ import { DEFAULT_LOCAL_REDIS_PORT, startLocalRedis } from './redis';
 import { ensureInstalled, type Requirement } from './system';
 
 export interface Storage {
+  /** The services' account (rows only on the local MariaDB; MYSQL_URL as given otherwise). */
   mysqlUrl: string;
+  /** Migrations, creating and dropping databases: the admin account locally, MYSQL_URL otherwise. */
+  mysqlAdminUrl: string;
   redisUrl: string;
   /** Which of the two we started (and will stop). */
   started: { mysql: boolean; redis: boolean };
@@ -30,6 +33,11 @@ const REDIS: Requirement = {
   alternativeEnv: 'REDIS_URL',
 };
 
+/** Installs MariaDB and Redis when missing (when root), for tools that run their own (`npm run chaos`). */
+export function ensureStorageInstalled(log: (line: string) => void): void {
+  ensureInstalled([MARIADB, REDIS], log);
+}
+
 export async function provisionStorage(opts: {
   database: string;
   log: (line: string) => void;
@@ -45,13 +53,16 @@ export async function provisionStorage(opts: {
   const servers: LocalServer[] = [];
   try {
     let mysqlUrl: string;
+    let mysqlAdminUrl: string;
     if (env.MYSQL_URL) {
       mysqlUrl = withDatabase(env.MYSQL_URL, opts.database);
+      mysqlAdminUrl = mysqlUrl;
     } else {
       const port = Number(env.TT_LOCAL_MYSQL_PORT ?? DEFAULT_LOCAL_MYSQL_PORT);
       const server = await startLocalMariaDb({ runDir, port, database: opts.database, log: opts.log, keepRunning: opts.keepRunning });
       servers.push(server);
       mysqlUrl = server.url;
+      mysqlAdminUrl = server.adminUrl as string;
     }
     let redisUrl: string;
     if (env.REDIS_URL) {
@@ -65,6 +76,7 @@ export async function provisionStorage(opts: {
     const owned = servers.filter((s) => s.owned);
     return {
       mysqlUrl,
+      mysqlAdminUrl,
       redisUrl,
       started: {
         mysql: needMysql && servers[0]?.owned === true,

@@ -28,10 +28,23 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   }),
   maxQueuedPerConnection: field.int(5000, 'requests in progress per msg-server connection; beyond it BUSY', { min: 1 }),
   storeBatchMaxMessages: field.int(512, 'most messages stored by one transaction', { min: 1, max: 10000 }),
+  storeTokenTtlSec: field.int(120, 'how long the store token of a message is kept, so a msg server\'s retry of it is recognised and not stored twice', {
+    min: 10,
+  }),
+  deferredCounterUpdatesMax: field.int(100_000, 'messages stored while Redis was failing whose unread-count updates wait in memory for Redis to answer again; beyond it the oldest are dropped (they stay in history, not unread)', {
+    min: 1,
+  }),
   storeBatchConcurrency: field.int(4, 'message-store transactions in flight at once', { min: 1, max: 64 }),
   messageTableCount: field.int(8, 'IMMessage_N / IMGroupMessage_N tables (N = id % count); they must exist', {
     min: 1,
     max: 1024,
+  }),
+  userCacheMs: field.int(30_000, 'how long "user exists and is enabled" answers are cached for authorization checks (a disabled user stops receiving within this time)', {
+    min: 0,
+  }),
+  userCacheEntries: field.int(200_000, 'user ids whose status is cached at most', { min: 1 }),
+  maxDeviceTokenLength: field.int(512, 'longest push device token stored (APNs tokens are 64 characters, FCM tokens about 160); longer ones are refused', {
+    min: 32,
   }),
   loginMaxFailures: field.int(10, 'wrong passwords per login name allowed within the window; more locks the name', {
     min: 1,
@@ -45,14 +58,45 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   }),
   heartbeatIntervalMs: field.int(5000, 'heartbeat to msg servers after this much silence', { min: 10 }),
   linkTimeoutMs: field.int(30000, 'close a msg-server link after this long without data', { min: 50 }),
+  pushShieldHours: field.string('22-8', 'when a user\'s push shield (0x010c) holds: "START-END" hours of the db-proxy\'s local day, END exclusive ("22-8" = 22:00-07:59, the original); "0-24": always; "": never'),
+  offlineFileTtlSec: field.int(7 * 86_400, 'offline-file rows (IMTransmitFile) older than this are not listed and are deleted; keep it equal to the file servers\' offlineFileTtlSec', { min: 1 }),
+  msfsUrl: field.string('', 'msfs internal port where voice messages are stored, e.g. "https://127.0.0.1:8701/" (mutual TLS); empty: in IMAudio.data'),
+  msfsTimeoutMs: field.int(5000, 'a voice-message upload to or read from msfs that takes longer fails (the message is not stored / left out of history)', { min: 100 }),
   logLevel: field.logLevel(),
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminPort: field.port(10681, 'admin endpoint port'),
   ...internalTlsSpec('db-proxy'),
 });
 
 export type DbProxyConfig = ConfigOf<typeof dbProxyConfig.spec>;
 
 /** Rules a single field cannot express; throws ConfigError naming the key. */
+/** The hours of pushShieldHours as [start, end), or null for "never". */
+export function shieldHours(spec: string): [number, number] | null {
+  if (spec === '') return null;
+  const m = /^(\d{1,2})-(\d{1,2})$/.exec(spec);
+  if (m === null || Number(m[1]) > 23 || Number(m[2]) > 24 || Number(m[1]) === Number(m[2])) {
+    throw new ConfigError(`db-proxy config: key "pushShieldHours" must be "START-END" hours (0-23, 1-24) or empty, got ${JSON.stringify(spec)}`);
+  }
+  return [Number(m[1]), Number(m[2])];
+}
+
 export function checkDbProxyConfig(config: DbProxyConfig): void {
+  shieldHours(config.pushShieldHours);
+  if (config.msfsUrl !== '') {
+    let url: URL | null = null;
+    try {
+      url = new URL(config.msfsUrl);
+    } catch {
+      url = null;
+    }
+    if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      throw new ConfigError(`db-proxy config: key "msfsUrl" must be an https:// URL (or empty), got ${JSON.stringify(config.msfsUrl)}`);
+    }
+    if (url.protocol === 'http:' && !config.plaintextPeers.includes(url.hostname)) {
+      throw new ConfigError('db-proxy config: key "msfsUrl": plain http:// is only for a host listed in plaintextPeers (an original msfs); use https:// (mutual TLS)');
+    }
+  }
   if (Buffer.byteLength(config.aesKey, 'latin1') !== 32 || /[^\x20-\x7e]/.test(config.aesKey)) {
     throw new ConfigError('db-proxy config: key "aesKey" must be exactly 32 printable ASCII characters');
   }

@@ -11,6 +11,7 @@ import type { RecentSessionTouches } from './recent-session-touches';
 import type { RedisGateway } from './redis-gateway';
 import type { Relations } from './relations';
 import type { UnreadCounters } from './unread-counters';
+import type { UserDirectory } from './user-directory';
 
 export interface DbProxyContext {
   readonly config: DbProxyConfig;
@@ -25,4 +26,6 @@ export interface DbProxyContext {
   readonly members: GroupMembers;
   readonly store: MessageStore;
   readonly loginFailures: LoginFailures;
+  /** Which users exist and are enabled (authorization checks). */
+  readonly users: UserDirectory;
 }

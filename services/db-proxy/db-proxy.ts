@@ -8,33 +8,30 @@ import { IM, commandName } from '../../pdu/commands';
 import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import { PduFlag, type Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
-import { encryptMessageText } from '../../lib/message-crypto';
+import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
-import type { DbProxyContext } from './context';
 import { DbRequest } from './db-request';
+import { AudioFiles } from './audio-files';
+import { MAX_AUDIO_BYTES } from './message-content';
 import { acceptedCommandIds, expectsReply, sendFailureReply, tryDecode } from './failure-replies';
-import { GroupMembers } from './group-members';
 import { GroupSessionSync } from './group-session-sync';
 import { registerHandlers } from './handlers';
 import { LogThrottle } from '../../lib/log-throttle';
-import { LoginFailures } from './login-failures';
-import { MessageReader } from './message-reader';
-import { MessageStore } from './message-store';
-import { MessageTables } from './message-tables';
-import { MsgIdCounters } from './msg-id-counters';
-import { MysqlGateway } from './mysql-gateway';
-import { RecentSessionTouches } from './recent-session-touches';
-import { RedisGateway } from './redis-gateway';
-import { Relations } from './relations';
+import type { MessageStoreStats } from './message-store';
+import { DbProxyMetrics } from './metrics';
+import { openStorage } from './storage-context';
 import { RequestGate, type LinkState, type MsgServerConn } from './request-gate';
 import { StorageUnavailableError, isStorageError } from './storage-errors';
-import { UnreadCounters } from './unread-counters';
 
 export interface RunningDbProxy {
   host: string;
   port: number;
+  /** What the message store has done with retried stores (tests, statistics). */
+  storeStats: MessageStoreStats;
+  /** https URL of the admin endpoint (metrics, status, log level). */
+  adminUrl: string;
   /** Tells msg servers to stop sending (0x0702), finishes the work in flight, closes. */
   stop(reason?: string): Promise<void>;
 }
@@ -49,61 +46,17 @@ const DRAIN_MS = 4000;
 export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promise<RunningDbProxy> {
   checkDbProxyConfig(config);
   const tls = startInternalTls('db-proxy', 'db-proxy', config, logger);
-  const tables = new MessageTables(config.messageTableCount);
-  const mysql = new MysqlGateway(
-    {
-      url: config.mysqlUrl,
-      poolSize: config.mysqlPoolSize,
-      timeoutMs: config.storageTimeoutMs,
-      connectTimeoutMs: config.storageConnectTimeoutMs,
-      requiredTables: tables.required(),
-    },
-    logger,
-  );
-  const redis = new RedisGateway(
-    {
-      url: config.redisUrl,
-      keyPrefix: config.redisKeyPrefix,
-      timeoutMs: config.storageTimeoutMs,
-      connectTimeoutMs: config.storageConnectTimeoutMs,
-    },
-    logger,
-  );
-  try {
-    await Promise.all([mysql.start(), redis.start()]);
-  } catch (err) {
-    await Promise.all([mysql.close(), redis.close()]);
-    throw err;
-  }
-
-  const relations = new Relations(mysql);
-  const touches = new RecentSessionTouches();
-  // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
-  // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
-  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey));
-  const ctx: DbProxyContext = {
-    config,
-    logger,
-    mysql,
-    redis,
-    tables,
-    relations,
-    touches,
-    reader,
-    unread: new UnreadCounters(redis, mysql, relations, reader),
-    members: new GroupMembers(redis),
-    store: new MessageStore(
-      mysql,
-      redis,
-      relations,
-      new MsgIdCounters(redis, mysql),
-      touches,
-      tables,
-      { maxBatch: config.storeBatchMaxMessages, concurrency: config.storeBatchConcurrency },
-      logger,
-    ),
-    loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
-  };
+  const audioFiles = config.msfsUrl === '' ? null : new AudioFiles(tls, config.msfsUrl, config.msfsTimeoutMs, MAX_AUDIO_BYTES);
+  // Filled in below, once the storage, the request gate and the server exist.
+  let metrics: DbProxyMetrics | null = null;
+  const ctx = await openStorage(config, logger, {
+    audioFiles,
+    onBatch: (messages, seconds, stored) => metrics?.batchDone(messages, seconds, stored),
+  });
+  const { mysql, redis } = ctx;
+  let inFlight = () => 0;
+  let connections = () => 0;
+  metrics = new DbProxyMetrics({ mysql, redis, inFlight: () => inFlight(), connections: () => connections() });
 
   const throttle = new LogThrottle();
   const dispatcher = new Dispatcher<DbRequest>({
@@ -139,14 +92,20 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       req.fail(PduFlag.STORAGE_ERROR);
     },
   });
+  metrics.watchStore(ctx.store);
   registerHandlers(dispatcher, ctx);
   for (const cid of acceptedCommandIds()) {
     if (!dispatcher.handles(cid)) throw new Error(`db-proxy: no handler for ${commandName(cid)}`);
   }
 
   const gate = new RequestGate(config.maxQueuedRequests, config.maxQueuedPerConnection);
-  const finished = (req: DbRequest) => gate.leave(req.conn);
+  const finished = (req: DbRequest) => {
+    gate.leave(req.conn);
+    metrics.requestDone(req);
+  };
+  inFlight = () => gate.inFlight;
   const answerBusy = (conn: MsgServerConn, pdu: Pdu) => {
+    metrics.busy(pdu.commandId);
     throttle.run('busy', (suppressed) =>
       logger.warn(
         { conn: conn.id, inFlight: gate.inFlight, connInFlight: conn.context?.inFlight, similarNotLogged: suppressed },
@@ -177,6 +136,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: MAX_REQUEST_PDU,
         maxWriteQueueBytes: MAX_WRITE_QUEUE,
+        traffic: metrics.metrics.traffic('msg-server'),
       },
       onConnection(conn, peer) {
         conn.context = { inFlight: 0 };
@@ -192,11 +152,30 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
     },
   );
 
+  connections = () => server.connections.size;
+
   const sync = new GroupSessionSync(mysql, redis, config.groupSessionSyncIntervalMs, logger);
   let address: { host: string; port: number };
+  let admin: RunningAdminEndpoint;
   try {
     address = await server.listen(config.listenHost, config.listenPort);
+    admin = await startAdminEndpoint({
+      service: 'db-proxy',
+      host: config.adminHost,
+      port: config.adminPort,
+      tls,
+      logger,
+      metrics: metrics.metrics,
+      status: async () => ({
+        mysql: mysql.isUp ? 'up' : 'down',
+        redis: redis.isUp ? 'up' : 'down',
+        msgServerConnections: server.connections.size,
+        inFlight: gate.inFlight,
+        storeLatency: await metrics.storeLatency(),
+      }),
+    });
   } catch (err) {
+    await server.close('start-up failed');
     await Promise.all([mysql.close(), redis.close()]);
     throw err;
   }
@@ -216,12 +195,13 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       for (const conn of server.connections) conn.close(reason);
       await waitUntil(() => server.connections.size === 0, 1000);
       await server.close(reason);
+      await admin.close();
       await Promise.all([mysql.close(), redis.close()]);
       logger.info('db-proxy stopped');
     })();
     return stopped;
   };
-  return { host: address.host, port: address.port, stop };
+  return { host: address.host, port: address.port, storeStats: ctx.store.stats, adminUrl: admin.url, stop };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {

@@ -10,6 +10,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { IM } from '../../pdu/commands';
 import { isAudioType, isGroupType, isSingleType, joinAudio } from './message-content';
+import type { AudioFiles } from './audio-files';
 import type { MessageTables } from './message-tables';
 import type { MysqlGateway } from './mysql-gateway';
 
@@ -35,6 +36,8 @@ export class MessageReader {
     private readonly tables: MessageTables,
     /** latest_msg_data of audio messages: the clients' encryption of "[语音]". */
     private readonly audioPlaceholder: Uint8Array,
+    /** Reads the bytes of voice messages kept in msfs (IMAudio.path set, data NULL). */
+    private readonly audioFiles: AudioFiles | null = null,
   ) {}
 
   // ---- newest message of many conversations ----
@@ -155,11 +158,17 @@ export class MessageReader {
     const audioIds = wanted.filter((r) => isAudioType(Number(r.type))).map((r) => Number(r.content));
     const audio = new Map<number, Buffer>();
     if (audioIds.length > 0) {
-      const clips = await this.mysql.query<RowDataPacket[]>('SELECT id, duration, data FROM IMAudio WHERE id IN (?)', [
+      const clips = await this.mysql.query<RowDataPacket[]>('SELECT id, duration, data, path, size FROM IMAudio WHERE id IN (?)', [
         audioIds,
       ]);
+      const inMsfs = clips.filter((c) => c.data === null && String(c.path ?? '') !== '' && Number(c.duration) > 0 && Number(c.size) > 0);
+      const fetched = this.audioFiles === null ? [] : await this.audioFiles.downloadAll(inMsfs.map((c) => ({ url: String(c.path), size: Number(c.size) })));
+      const bytesOf = new Map(inMsfs.map((c, i) => [Number(c.id), fetched[i] ?? null]));
       for (const clip of clips) {
-        audio.set(Number(clip.id), joinAudio(Number(clip.duration), (clip.data as Buffer | null) ?? Buffer.alloc(0)));
+        // As the original: a clip msfs cannot give back with its recorded size is left out.
+        const data = clip.data !== null ? (clip.data as Buffer) : bytesOf.get(Number(clip.id));
+        if (data === null || data === undefined) continue;
+        audio.set(Number(clip.id), joinAudio(Number(clip.duration), data));
       }
     }
     const out: MsgInfo[] = [];

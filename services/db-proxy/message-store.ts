@@ -2,16 +2,28 @@
  * The message-store path (CID_MSG_DATA), the throughput figure of the system.
  * Messages that arrive while the event loop turns are stored together:
  *
- *   1. group messages from non-members are refused (membership is in Redis);
+ *   1. messages nobody may receive are refused before anything is written:
+ *      single messages need an existing, enabled sender and receiver
+ *      (UserDirectory), group messages a sender who is a member (Redis);
  *   2. relation ids of single conversations (cached; created on first message);
  *   3. msg ids: one Lua call allocates for every conversation in the batch,
  *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
  *   4. ONE transaction: audio rows, one multi-row INSERT per message table, the
  *      recent-session touches of both sides (coalesced, RecentSessionTouches)
- *      and groups' lastChated; COMMIT;
+ *      and groups' lastChated; COMMIT (one statement per query: no
+ *      multi-statement queries);
  *   5. one Lua call for the unread counters (single: receiver's hash; group:
  *      group count + sender's copy);
  *   6. only then the replies, with the msg ids.
+ *
+ * Store tokens: a msg server gives every message a token, the same on every
+ * attempt. The token is recorded in Redis (RedisKeys.storeToken) with the msg
+ * id it got before the batch is written; a later attempt with a recorded token
+ * (the msg server's db-proxy died or did not answer, and it tried again here or
+ * on another db-proxy) waits until the first attempt can no longer be in
+ * progress, then answers the first attempt's msg id if its row is there, or
+ * stores the message afresh if it is not. So a store whose outcome was unknown
+ * is never stored twice.
  *
  * If any step fails, every message of the batch is answered with msg_id 0 and
  * PduFlag.STORAGE_ERROR: a message is acknowledged only when its row and its
@@ -22,6 +34,7 @@
  */
 import { IM } from '../../pdu/commands';
 import { PduFlag } from '../../pdu/frame';
+import { errorMessage } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { LogThrottle } from '../../lib/log-throttle';
 import {
@@ -33,11 +46,14 @@ import {
   textContent,
   type AudioClip,
 } from './message-content';
+import type { AudioFiles } from './audio-files';
+import { DeferredCounterUpdates, type CounterSubject } from './deferred-counters';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
 import type { MysqlGateway, SettleQuery, Transaction } from './mysql-gateway';
 import type { RecentSessionTouches, SessionKey, TouchPlan } from './recent-session-touches';
 import type { RedisGateway } from './redis-gateway';
+import type { UserDirectory } from './user-directory';
 import { RedisKeys } from './redis-keys';
 import { Relations } from './relations';
 import {
@@ -52,6 +68,8 @@ import {
 } from './storage-errors';
 
 const { SessionType } = IM.BaseDefine;
+/** How often deferred counter updates try Redis again. */
+const COUNTER_RETRY_MS = 1_000;
 
 export interface StoreResult {
   /** 0 when the message was not stored. */
@@ -64,10 +82,16 @@ interface PendingMessage {
   readonly group: boolean;
   readonly createdAt: number;
   readonly audio: AudioClip | null;
+  /** Where msfs keeps the audio bytes (IMAudio.path); null: they go into IMAudio.data. */
+  readonly audioUrl: string | null;
   /** Text as stored, or (audio) the IMAudio id once inserted. */
   content: string;
   conversation: Conversation | null;
   msgId: number;
+  /** The msg server's store token ('' from peers that send none). */
+  readonly token: string;
+  /** The token was looked up already (a retry whose first attempt stored nothing). */
+  tokenChecked: boolean;
   readonly resolve: (result: StoreResult) => void;
 }
 
@@ -81,8 +105,7 @@ interface IdBlock {
 
 /** A batch's statements and, once run, their results. */
 interface RowStatements {
-  statements: string[];
-  values: unknown[];
+  statements: Array<{ sql: string; values: unknown[] }>;
   /** Index of the UPDATE of known session rows, -1 if none. */
   updateAt: number;
   results: unknown[];
@@ -91,13 +114,33 @@ interface RowStatements {
 export interface MessageStoreOptions {
   maxBatch: number;
   concurrency: number;
+  /** How long an attempt may still be in progress (statement timeout + commit settling). */
+  settleMs: number;
+  /** How long store tokens are kept. */
+  tokenTtlSec: number;
+  /** Messages whose counter updates may wait for Redis after their COMMIT (DeferredCounterUpdates). */
+  deferredCountersMax: number;
+  /** Told about every batch (metrics): how many messages, how long it took, whether they were stored. */
+  onBatch?(messages: number, seconds: number, stored: boolean): void;
+}
+
+export interface MessageStoreStats {
+  /** Retried stores answered with the msg id of their first attempt. */
+  retriesAlreadyStored: number;
+  /** Retried stores whose first attempt had stored nothing. */
+  retriesStoredAgain: number;
 }
 
 export class MessageStore {
+  readonly stats: MessageStoreStats = { retriesAlreadyStored: 0, retriesStoredAgain: 0 };
   private queue: PendingMessage[] = [];
   private running = 0;
   private scheduled = false;
   private readonly throttle = new LogThrottle();
+  /** Store transactions run again after a deadlock (metrics). */
+  deadlockRetries = 0;
+  /** Counter updates of committed messages waiting for Redis. */
+  readonly deferredCounters: DeferredCounterUpdates;
 
   constructor(
     private readonly mysql: MysqlGateway,
@@ -105,10 +148,15 @@ export class MessageStore {
     private readonly relations: Relations,
     private readonly counters: MsgIdCounters,
     private readonly touches: RecentSessionTouches,
+    private readonly users: UserDirectory,
     private readonly tables: MessageTables,
     private readonly options: MessageStoreOptions,
     private readonly logger: Logger,
-  ) {}
+    /** Voice messages go to msfs when set (db-proxy key msfsUrl), else into IMAudio.data. */
+    private readonly audioFiles: AudioFiles | null = null,
+  ) {
+    this.deferredCounters = new DeferredCounterUpdates((subjects) => this.bumpCounters(subjects), options.deferredCountersMax, COUNTER_RETRY_MS, logger);
+  }
 
   /**
    * Stores one message. Resolves with its msg id, or msg id 0 and a flag:
@@ -134,15 +182,32 @@ export class MessageStore {
       if ('problem' in text) return refuse(text.problem);
       content = text.text;
     }
+    if (audio !== null && this.audioFiles !== null) {
+      // The bytes are in msfs before the message is queued: a row never points at nothing.
+      return this.audioFiles.upload(audio.data).then(
+        (url) => this.enqueue(msg, group, audio, url, content),
+        (err: Error) => {
+          this.throttle.run('audio-upload', (suppressed) => this.logger.warn({ err: err.message, similarNotLogged: suppressed }, 'voice message not stored'));
+          return { msgId: 0, flag: PduFlag.STORAGE_ERROR };
+        },
+      );
+    }
+    return this.enqueue(msg, group, audio, null, content);
+  }
+
+  private enqueue(msg: IM.Message.IMMsgData, group: boolean, audio: AudioClip | null, audioUrl: string | null, content: string): Promise<StoreResult> {
     return new Promise<StoreResult>((resolve) => {
       this.queue.push({
         msg,
         group,
         createdAt: msg.create_time || unixNow(),
         audio,
+        audioUrl,
         content,
         conversation: null,
         msgId: 0,
+        token: msg.store_token ?? '',
+        tokenChecked: false,
         resolve,
       });
       this.schedule();
@@ -159,25 +224,31 @@ export class MessageStore {
         const batch = this.queue.length <= this.options.maxBatch ? this.queue : this.queue.slice(0, this.options.maxBatch);
         this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
         this.running++;
-        void this.storeBatch(batch).finally(() => {
-          this.running--;
-          this.schedule();
-        });
+        const started = performance.now();
+        void this.storeBatch(batch)
+          .then((stored) => this.options.onBatch?.(batch.length, (performance.now() - started) / 1000, stored))
+          .finally(() => {
+            this.running--;
+            this.schedule();
+          });
       }
     });
   }
 
-  private async storeBatch(batch: PendingMessage[]): Promise<void> {
+  /** Resolves whether the batch was stored (a refused message does not count as a failure). */
+  private async storeBatch(batch: PendingMessage[]): Promise<boolean> {
     const now = unixNow();
     let live = batch;
     try {
       // Both stores are needed; failing before the first write keeps counters untouched.
       this.mysql.assertUp();
       this.redis.assertUp();
-      live = await this.refuseNonMembers(batch);
-      if (live.length === 0) return;
+      live = await this.refuseUnauthorized(batch);
+      live = await this.setAsideRetries(live);
+      if (live.length === 0) return true;
       await this.assignConversations(live);
       const blocks = await this.allocateIds(live);
+      await this.recordTokens(live);
       const plan = this.touches.plan(now, sessionsTouchedBy(live), live.filter((m) => m.group).map((m) => m.msg.to_session_id));
       try {
         await this.writeRows(live, blocks, plan, now);
@@ -185,33 +256,127 @@ export class MessageStore {
         if (!(err instanceof CommitOutcomeUnknownError) || !(await this.storedDespite(err, live, blocks))) throw err;
       }
       this.touches.committed(now, plan);
-      // After COMMIT: should this fail, the rows are stored but the messages are still
-      // answered as failed (a message counts as delivered only with its unread count).
-      await this.bumpCounters(live);
+      // After COMMIT the messages are stored whatever happens to Redis now: a failed
+      // counter update waits for Redis (DeferredCounterUpdates) instead of failing
+      // messages whose retry could not be recognised without Redis.
+      const subjects = live.map((m): CounterSubject => ({ group: m.group, from: m.msg.from_user_id, to: m.msg.to_session_id }));
+      await this.bumpCounters(subjects).catch((err: unknown) => {
+        this.deferredCounters.add(subjects);
+        this.throttle.run('counters-deferred', (suppressed) =>
+          this.logger.warn(
+            { err: errorMessage(err), messages: subjects.length, similarNotLogged: suppressed },
+            'messages stored; their unread counts are updated once Redis answers again',
+          ),
+        );
+      });
     } catch (err) {
       this.reportFailure(err, live.length);
       for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
-      return;
+      return false;
     }
     for (const m of live) m.resolve({ msgId: m.msgId, flag: PduFlag.NONE });
+    return true;
   }
 
-  /** As behaviour §7: the group must exist and the sender be a member; others get msg id 0. */
-  private async refuseNonMembers(batch: PendingMessage[]): Promise<PendingMessage[]> {
+  /**
+   * Messages nobody may receive get msg id 0 and no row: a single message needs
+   * an existing, enabled sender and receiver; a group message (behaviour §7) a
+   * group that exists and a sender who is a member.
+   */
+  private async refuseUnauthorized(batch: PendingMessage[]): Promise<PendingMessage[]> {
+    const refused = new Set<PendingMessage>();
+    const singles = batch.filter((m) => !m.group);
+    if (singles.length > 0) {
+      const enabled = await this.users.enabled(singles.flatMap((m) => [m.msg.from_user_id, m.msg.to_session_id]));
+      for (const m of singles) {
+        if (!enabled.has(m.msg.to_session_id) || !enabled.has(m.msg.from_user_id)) refused.add(m);
+      }
+    }
     const groupMessages = batch.filter((m) => m.group);
-    if (groupMessages.length === 0) return batch;
+    if (groupMessages.length > 0) {
+      this.redis.assertUp();
+      const pipeline = this.redis.client.pipeline();
+      for (const m of groupMessages) pipeline.hget(RedisKeys.groupMembers(m.msg.to_session_id), String(m.msg.from_user_id));
+      const results = (await pipeline.exec()) ?? [];
+      groupMessages.forEach((m, i) => {
+        const [err, joined] = results[i];
+        if (err) throw err;
+        if (joined === null) refused.add(m);
+      });
+    }
+    if (refused.size === 0) return batch;
+    for (const m of refused) {
+      this.throttle.run('refused:no receiver', (suppressed) =>
+        this.logger.info(
+          { from: m.msg.from_user_id, to: m.msg.to_session_id, group: m.group, similarNotLogged: suppressed },
+          m.group ? 'message refused: the group does not exist or the sender is not a member' : 'message refused: the receiver (or sender) is not an enabled user',
+        ),
+      );
+      m.resolve({ msgId: 0, flag: PduFlag.BAD_REQUEST });
+    }
+    return batch.filter((m) => !refused.has(m));
+  }
+
+  /**
+   * Messages whose token is recorded are retries: taken out of the batch and
+   * settled on their own (settleRetry), so the batch does not wait for them.
+   */
+  private async setAsideRetries(live: PendingMessage[]): Promise<PendingMessage[]> {
+    const tokened = live.filter((m) => m.token !== '' && !m.tokenChecked);
+    if (tokened.length === 0) return live;
     this.redis.assertUp();
-    const pipeline = this.redis.client.pipeline();
-    for (const m of groupMessages) pipeline.hget(RedisKeys.groupMembers(m.msg.to_session_id), String(m.msg.from_user_id));
-    const results = (await pipeline.exec()) ?? [];
-    const outsiders = new Set<PendingMessage>();
-    groupMessages.forEach((m, i) => {
-      const [err, joined] = results[i];
-      if (err) throw err;
-      if (joined === null) outsiders.add(m);
+    const recorded = await this.redis.client.mget(...tokened.map((m) => RedisKeys.storeToken(m.token)));
+    const retries = new Map<PendingMessage, string>();
+    tokened.forEach((m, i) => {
+      const value = recorded[i];
+      if (value !== null) retries.set(m, value);
     });
-    for (const m of outsiders) m.resolve({ msgId: 0, flag: PduFlag.BAD_REQUEST });
-    return outsiders.size === 0 ? batch : batch.filter((m) => !outsiders.has(m));
+    for (const [m, value] of retries) void this.settleRetry(m, value);
+    return retries.size === 0 ? live : live.filter((m) => !retries.has(m));
+  }
+
+  /** A retried store: once its first attempt is over for sure, either that attempt's msg id, or a fresh store. */
+  private async settleRetry(m: PendingMessage, recorded: string): Promise<void> {
+    const [at, table, column, id, msgId] = recorded.split('|');
+    try {
+      const wait = Number(at) + this.options.settleMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (!this.tables.isMessageTable(table) || (column !== 'relateId' && column !== 'groupId')) throw new Error(`bad store token record "${recorded}"`);
+      // The row must be this message, not only its id: a first attempt that failed
+      // before COMMIT gave its id back, and another message may hold it now.
+      const sender = column === 'groupId' ? 'userId' : 'fromId';
+      const sameText = m.audio === null ? ' AND content = ?' : '';
+      const rows = await this.mysql.query<Array<{ n: number }>>(
+        `SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ? AND ${sender} = ? AND created = ?${sameText}`,
+        [Number(id), Number(msgId), m.msg.from_user_id, m.createdAt, ...(m.audio === null ? [m.content] : [])],
+      );
+      if (Number(rows[0]?.n ?? 0) > 0) {
+        this.stats.retriesAlreadyStored++;
+        this.logger.info({ from: m.msg.from_user_id, to: m.msg.to_session_id, msgId: Number(msgId) }, 'retried store: the first attempt had stored it; answered with its msg id');
+        m.resolve({ msgId: Number(msgId), flag: PduFlag.NONE });
+        return;
+      }
+      this.stats.retriesStoredAgain++;
+      m.tokenChecked = true;
+      this.queue.push(m);
+      this.schedule();
+    } catch (err) {
+      this.reportFailure(err, 1);
+      m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
+    }
+  }
+
+  /** Each message's token with the msg id it is about to be stored under, before anything is written. */
+  private async recordTokens(live: PendingMessage[]): Promise<void> {
+    const tokened = live.filter((m) => m.token !== '');
+    if (tokened.length === 0) return;
+    const now = Date.now();
+    const pipeline = this.redis.client.pipeline();
+    for (const m of tokened) {
+      const c = m.conversation as Conversation;
+      pipeline.set(RedisKeys.storeToken(m.token), `${now}|${c.table}|${c.column}|${c.id}|${m.msgId}`, 'EX', this.options.tokenTtlSec);
+    }
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
 
   private async assignConversations(live: PendingMessage[]): Promise<void> {
@@ -259,30 +424,22 @@ export class MessageStore {
 
   /** The transaction, retried on deadlock, and once with fresh ids if a counter turned out to be behind. */
   private async writeRows(live: PendingMessage[], blocks: IdBlock[], plan: TouchPlan, now: number): Promise<void> {
-    const withAudio = live.some((m) => m.audio !== null);
     let reallocated = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        if (withAudio) {
+        await this.mysql.transaction(async (tx) => {
           // Audio rows first: the message rows hold their ids.
-          await this.mysql.transaction(async (tx) => {
-            await this.insertAudio(tx, live);
-            const rows = this.rowStatements(live, plan, now);
-            const result = await tx.query<unknown>(rows.statements.join(';\n'), rows.values);
-            rows.results = (rows.statements.length === 1 ? [result] : result) as unknown[];
-            await this.recreateMissingSessions(rows, plan, now, tx);
-          });
-        } else {
-          // The common case: the whole transaction in one round trip.
+          await this.insertAudio(tx, live);
           const rows = this.rowStatements(live, plan, now);
-          rows.results = await this.mysql.transactionInOneTrip(rows.statements, rows.values);
-          await this.recreateMissingSessions(rows, plan, now, null);
-        }
+          for (const { sql, values } of rows.statements) rows.results.push(await tx.query<unknown>(sql, values));
+          await this.recreateMissingSessions(rows, plan, now, tx);
+        });
         return;
       } catch (err) {
         const errno = mysqlErrno(err);
         // Concurrent batches creating the same new session rows can deadlock on InnoDB's gap locks even with rows sorted.
         if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
+          this.deadlockRetries++;
           this.throttle.run('store:lock-retry', (suppressed) =>
             this.logger.info({ errno, attempt, messages: live.length, similarNotLogged: suppressed }, 'message store transaction was a deadlock victim; retrying'),
           );
@@ -337,8 +494,8 @@ export class MessageStore {
     for (const m of live) {
       if (m.audio === null) continue;
       const res = await tx.query<{ insertId: number }>(
-        "INSERT INTO IMAudio (fromId, toId, path, size, duration, created, data) VALUES (?, ?, '', ?, ?, ?, ?)",
-        [m.msg.from_user_id, m.msg.to_session_id, m.audio.data.length, m.audio.duration, m.createdAt, m.audio.data],
+        'INSERT INTO IMAudio (fromId, toId, path, size, duration, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [m.msg.from_user_id, m.msg.to_session_id, m.audioUrl ?? '', m.audio.data.length, m.audio.duration, m.createdAt, m.audioUrl === null ? m.audio.data : null],
       );
       m.content = String(res.insertId);
     }
@@ -350,8 +507,7 @@ export class MessageStore {
    * shortest time.
    */
   private rowStatements(live: PendingMessage[], plan: TouchPlan, now: number): RowStatements {
-    const statements: string[] = [];
-    const values: unknown[] = [];
+    const statements: RowStatements['statements'] = [];
     const rowsByTable = new Map<string, unknown[][]>();
     for (const m of live) {
       const c = m.conversation as Conversation;
@@ -363,43 +519,37 @@ export class MessageStore {
       else rowsByTable.set(c.table, [row]);
     }
     for (const [table, rows] of rowsByTable) {
-      statements.push(
-        table.startsWith('IMGroupMessage_')
+      statements.push({
+        sql: table.startsWith('IMGroupMessage_')
           ? `INSERT INTO ${table} (groupId, userId, msgId, content, type, status, created, updated) VALUES ?`
           : `INSERT INTO ${table} (relateId, fromId, toId, msgId, content, status, type, created, updated) VALUES ?`,
-      );
-      values.push(rows);
+        values: [rows],
+      });
     }
     let updateAt = -1;
     if (plan.update.length > 0) {
       updateAt = statements.length;
-      statements.push('UPDATE IMRecentSession SET status = 0, updated = ? WHERE (userId, peerId, type) IN (?)');
-      values.push(now, plan.update.map((s) => [s.userId, s.peerId, s.type]));
+      statements.push({
+        sql: 'UPDATE IMRecentSession SET status = 0, updated = ? WHERE (userId, peerId, type) IN (?)',
+        values: [now, plan.update.map((s) => [s.userId, s.peerId, s.type])],
+      });
     }
     if (plan.upsert.length > 0) {
-      statements.push(UPSERT_SESSIONS);
-      values.push(plan.upsert.map((s) => [s.userId, s.peerId, s.type, 0, now, now]));
+      statements.push({ sql: UPSERT_SESSIONS, values: [plan.upsert.map((s) => [s.userId, s.peerId, s.type, 0, now, now])] });
     }
     if (plan.groups.length > 0) {
-      statements.push('UPDATE IMGroup SET lastChated = ? WHERE id IN (?)');
-      values.push(now, plan.groups);
+      statements.push({ sql: 'UPDATE IMGroup SET lastChated = ? WHERE id IN (?)', values: [now, plan.groups] });
     }
-    return { statements, values, updateAt, results: [] };
+    return { statements, updateAt, results: [] };
   }
 
-  /**
-   * Session rows believed to exist were not found by the UPDATE (deleted by
-   * hand): create them, inside the transaction when there is one, else right
-   * after it and before anything is acknowledged.
-   */
-  private async recreateMissingSessions(rows: RowStatements, plan: TouchPlan, now: number, tx: Transaction | null): Promise<void> {
+  /** Session rows believed to exist were not found by the UPDATE (deleted by hand): create them in the same transaction. */
+  private async recreateMissingSessions(rows: RowStatements, plan: TouchPlan, now: number, tx: Transaction): Promise<void> {
     if (rows.updateAt < 0) return;
     const found = (rows.results[rows.updateAt] as { affectedRows?: number } | undefined)?.affectedRows ?? 0;
     if (found >= plan.update.length) return;
     this.touches.notExisting(plan.update);
-    const values = [plan.update.map((s) => [s.userId, s.peerId, s.type, 0, now, now])];
-    if (tx) await tx.query(UPSERT_SESSIONS, values);
-    else await this.mysql.query(UPSERT_SESSIONS, values);
+    await tx.query(UPSERT_SESSIONS, [plan.update.map((s) => [s.userId, s.peerId, s.type, 0, now, now])]);
   }
 
   /** After a duplicate msg id: fresh ids, checked against MySQL, for the conversations whose counter was behind. */
@@ -421,7 +571,7 @@ export class MessageStore {
   }
 
   /** Unread counters of the receivers, and group counts, in one atomic call. */
-  private async bumpCounters(live: PendingMessage[]): Promise<void> {
+  private async bumpCounters(live: readonly CounterSubject[]): Promise<void> {
     const keys: string[] = [];
     const keyIndex = new Map<string, number>();
     const indexOf = (key: string) => {
@@ -437,13 +587,13 @@ export class MessageStore {
     const groupOps: number[] = [];
     for (const m of live) {
       if (m.group) {
-        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.msg.to_session_id)));
-        groupOps.push(indexOf(RedisKeys.userGroupCount(m.msg.from_user_id, m.msg.to_session_id)));
+        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.to)));
+        groupOps.push(indexOf(RedisKeys.userGroupCount(m.from, m.to)));
       } else {
-        const id = `${m.msg.to_session_id}:${m.msg.from_user_id}`;
+        const id = `${m.to}:${m.from}`;
         const entry = unread.get(id);
         if (entry) entry.n++;
-        else unread.set(id, { key: indexOf(RedisKeys.unread(m.msg.to_session_id)), field: String(m.msg.from_user_id), n: 1 });
+        else unread.set(id, { key: indexOf(RedisKeys.unread(m.to)), field: String(m.from), n: 1 });
       }
     }
     const args: Array<string | number> = [unread.size];

@@ -12,6 +12,12 @@ export class MessageTables {
     return `IMGroupMessage_${groupId % this.count}`;
   }
 
+  /** Whether `name` is one of the message tables (names read back from Redis are checked before use in SQL). */
+  isMessageTable(name: string): boolean {
+    const m = /^IM(?:Group)?Message_(\d+)$/.exec(name);
+    return m !== null && Number(m[1]) < this.count;
+  }
+
   /** Every table the service reads or writes; they must all exist. */
   required(): string[] {
     const shards: string[] = [];

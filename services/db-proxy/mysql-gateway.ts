@@ -44,12 +44,22 @@ const PROBE_INTERVAL_MS = 500;
  * already timed out (storageTimeoutMs, 5 s by default), it stays inside the msg
  * server's 10 s request timeout: a late answer would come after it gave up.
  */
-const SETTLE_BUDGET_MS = 2_000;
+export const SETTLE_BUDGET_MS = 2_000;
 /** mysql2 refused to send the query on a connection it already knew was dead: nothing reached the server. */
-const NEVER_SENT = new Set(['PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT']);
+
+/** Plain counters for the metrics (services/db-proxy/metrics.ts). */
+export interface StorageStats {
+  /** Failed statements and connection errors (not requests refused while known down). */
+  errors: number;
+  /** Times it went from up to down. */
+  outages: number;
+  /** Statements run again after InnoDB chose them as deadlock victims. */
+  deadlockRetries: number;
+}
 
 export class MysqlGateway {
   readonly pool: Pool;
+  readonly stats: StorageStats = { errors: 0, outages: 0, deadlockRetries: 0 };
   private up = true;
   private downReason = '';
   private probeTimer: NodeJS.Timeout | null = null;
@@ -66,9 +76,9 @@ export class MysqlGateway {
       queueLimit: 0,
       connectTimeout: options.connectTimeoutMs,
       charset: 'utf8mb4_bin',
-      // The store path sends several statements of one transaction in one round trip.
-      // Values always go through placeholders, so this does not open an injection path.
-      multipleStatements: true,
+      // One statement per query (mysql2's default, stated here on purpose): values
+      // always go through placeholders, and even a mistake there could not chain statements.
+      multipleStatements: false,
       enableKeepAlive: true,
       supportBigNumbers: true,
       bigNumberStrings: false,
@@ -116,6 +126,7 @@ export class MysqlGateway {
         return rows as T;
       } catch (err) {
         if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
+          this.stats.deadlockRetries++;
           await deadlockRetryPause(attempt);
           continue;
         }
@@ -182,39 +193,6 @@ export class MysqlGateway {
   }
 
   /**
-   * BEGIN; statements; COMMIT sent as one multi-statement query: one round trip
-   * for a whole transaction. Returns each statement's result. MySQL stops at the
-   * first failing statement, so a statement error means nothing was committed
-   * (the transaction is rolled back here); a broken connection means the
-   * outcome is unknown (CommitOutcomeUnknownError).
-   */
-  async transactionInOneTrip(statements: readonly string[], values: unknown[]): Promise<unknown[]> {
-    const conn = await this.connection();
-    const timeout = this.options.timeoutMs;
-    let reusable = true;
-    try {
-      const [results] = await conn.query({ sql: ['BEGIN', ...statements, 'COMMIT'].join(';\n'), values, timeout });
-      return (results as unknown as unknown[]).slice(1, -1);
-    } catch (err) {
-      if (isMysqlConnectionError(err)) {
-        reusable = false;
-        this.noteError(err);
-        if (NEVER_SENT.has((err as { code?: string }).code ?? '')) throw err;
-        throw new CommitOutcomeUnknownError(err, conn.threadId);
-      }
-      try {
-        await conn.query({ sql: 'ROLLBACK', timeout });
-      } catch {
-        reusable = false;
-      }
-      throw err;
-    } finally {
-      if (reusable) conn.release();
-      else conn.destroy();
-    }
-  }
-
-  /**
    * After a COMMIT with an unknown outcome: ends the server thread that ran the
    * transaction (KILL, on a fresh connection, since the pool may be stuck), waits
    * until it is gone, so the transaction is committed or rolled back for good,
@@ -271,12 +249,14 @@ export class MysqlGateway {
 
   private noteError(err: unknown): void {
     if (err instanceof StorageUnavailableError || err instanceof CommitOutcomeUnknownError) return;
+    this.stats.errors++;
     if (isMysqlConnectionError(err)) this.markDown(err);
   }
 
   private markDown(err: unknown): void {
     if (!this.up || this.closed) return;
     this.up = false;
+    this.stats.outages++;
     this.downReason = (err as { code?: string }).code ?? (err as Error).message ?? String(err);
     this.logger.error(
       { mysql: redactUrl(this.options.url), err: this.downReason },

@@ -25,6 +25,16 @@ export const RedisKeys = {
   userOfDevice: (token: string) => `device_${token}`,
   /** string unix time: when the group-session sync last ran. */
   lastGroupSync: () => 'last_update_group',
+  /**
+   * string with a TTL (ours, not TeamTalk's): the order of the user's latest
+   * login, max(previous + 1, now in ms), so concurrent logins are ordered.
+   */
+  loginOrder: (userId: number) => `tt_login_order_${userId}`,
+  /**
+   * string with a TTL (ours): "<unix ms>|<table>|<column>|<conversation id>|<msg id>"
+   * of a message stored under a msg server's store token, so a retry is recognised.
+   */
+  storeToken: (token: string) => `tt_store_${token}`,
   /** string counter with a TTL: wrong passwords for a login name in the current window. */
   loginFailures: (userName: string) => `login_fail_${userName}`,
 } as const;

@@ -8,6 +8,18 @@ import type Redis from 'ioredis';
 
 export const SCRIPTS = {
   /**
+   * The order of a new login of one user: max(last + 1, ARGV[1] = now in ms),
+   * kept for ARGV[2] seconds (it only has to outlive the sessions it orders; after
+   * that the clock alone keeps new logins later). Returns the new order.
+   */
+  ttLoginOrder: `
+    local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+    local now = tonumber(ARGV[1])
+    local order = math.max(last + 1, now)
+    redis.call('SET', KEYS[1], string.format('%.0f', order), 'EX', tonumber(ARGV[2]))
+    return string.format('%.0f', order)`,
+
+  /**
    * Msg-id allocation for a batch. KEYS = counters; ARGV = (count, floor) per key.
    * floor >= 0: the highest msgId MySQL holds for that conversation — the counter
    * is first raised to it if it is behind (lost or reset). floor = -1: trusted.
@@ -83,4 +95,5 @@ export interface ScriptedRedis extends Redis {
   ttAfterStore(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttCopyGroupCount(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttCountLoginFailure(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
+  ttLoginOrder(numKeys: number, ...keysAndArgs: Arg[]): Promise<string>;
 }

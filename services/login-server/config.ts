@@ -13,13 +13,14 @@ const spec = {
   msgServerHost: field.string('127.0.0.1', 'address msg servers register on (internal)', { nonEmpty: true }),
   msgServerPort: field.port(8100, 'port msg servers register on (CID_OTHER_MSG_SERV_INFO, then user-count updates)'),
   maxMsgServers: field.int(1_000, 'msg-server connections accepted at most; more are refused with a log line', { min: 1 }),
-  adminHost: field.string('127.0.0.1', 'address of the operators\' HTTP port (/health, /msg_servers); keep it private', {
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /health, /msg_servers, log level); internal', {
     nonEmpty: true,
   }),
-  adminPort: field.port(8181, 'operators\' HTTP port'),
+  adminPort: field.port(8181, 'admin endpoint port'),
   msfsUrl: field.url('http://127.0.0.1:8700/', 'file/image server URL handed to clients as msfsPrior and msfsBackup', {
     protocols: ['http', 'https'],
   }),
+  webChat: field.bool(true, 'serve the browser chat client under /chat/ on the client HTTP port (it connects to msg servers that have a WebSocket port)'),
   discoveryUrl: field.url('http://127.0.0.1/api/discovery', 'discovery URL handed to clients', { protocols: ['http', 'https'] }),
   heartbeatIntervalMs: field.int(5_000, 'a heartbeat is sent on a msg-server link when nothing else was sent for this long', {
     min: 10,

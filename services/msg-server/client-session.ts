@@ -22,15 +22,29 @@ export class ClientConn extends PduConnection {
   phase = Phase.New;
   userId = 0;
   loginName = '';
+  /** The user's nick (user_nick_name), for push notification texts. */
+  nickName = '';
   clientType = 0;
   onlineStatus = 1;
   user: OnlineUser | null = null;
+  /** When validation started, and the login's order among the user's logins (0: unknown, e.g. an original db_proxy). */
+  validatingSince = 0;
+  loginOrder = 0;
   /** Flood control: which one-second window `sentInWindow` counts, and drops not yet logged. */
   floodWindow = 0;
   sentInWindow = 0;
   droppedInWindow = 0;
   /** Deliveries waiting for the client's CID_MSG_DATA_ACK (created on first use). */
   unacked: PendingDelivery[] | null = null;
+  /** Command budget (ClientBudget): tokens left as of budgetAt (ms). */
+  budgetTokens = 0;
+  budgetAt = 0;
+  /** Requests waiting for the db-proxy or route server on behalf of this connection. */
+  inFlight = 0;
+  /** Refusals in the second refusedSecond, and when one was last logged. */
+  refusedSecond = 0;
+  refusedInSecond = 0;
+  refusedLoggedAt = 0;
 }
 
 /** TeamTalk client classes: bit 0x10 set = mobile (iOS 0x11, Android 0x12); clear = PC (Windows 0x01, Mac 0x02). */

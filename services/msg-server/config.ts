@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
+import { webSocketSpec } from './websocket-config';
 import { defineConfig, field, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
+import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
 
 const spec = {
   logLevel: field.logLevel(),
@@ -13,12 +15,19 @@ const spec = {
   ),
   publicIp2: field.string('', 'alternative address for clients ("backupIP"); empty = publicIp1'),
   hostName: field.string(hostname(), 'name reported to the login server', { nonEmpty: true }),
+  ...webSocketSpec,
   maxConnections: field.int(100_000, 'client connections accepted at most (reported to the login server as capacity)', { min: 1 }),
   loginServers: field.hostPortList([{ host: '127.0.0.1', port: 8100 }], 'login servers to register with (host:port of their msg-server port)'),
   routeServers: field.hostPortList([{ host: '127.0.0.1', port: 8200 }], 'route servers; the msg server connects to all of them'),
   dbProxies: field.hostPortList([{ host: '127.0.0.1', port: 10600 }], 'db-proxies; requests are spread over them, failing over when one is down', {
     min: 1,
   }),
+  dbRetryMs: field.int(15_000, 'a request that finds no db-proxy waits this long for one, and one whose db-proxy connection broke is sent again on a live one within it', {
+    min: 0,
+  }),
+  fileServers: field.hostPortList([], 'file servers (their internal msg-server port); empty: file transfers are refused'),
+  pushServers: field.hostPortList([], 'push servers; empty: no pushes to phones of offline users'),
+  aesKey: field.string(TEAMTALK_DEFAULT_AES_KEY, 'TeamTalk message key (32 characters, the clients\' key): decrypts a text only to write its push notification'),
   dbConnectionsPerProxy: field.int(2, 'connections opened to each db-proxy', { min: 1, max: 64 }),
   loginTimeoutMs: field.int(15_000, 'a connection that has not logged in by then is closed', { min: 100 }),
   pcIdleTimeoutMs: field.int(120_000, 'a PC client that sent nothing for this long is closed', { min: 100 }),
@@ -35,10 +44,34 @@ const spec = {
     min: 64 * 1024,
   }),
   minClientVersion: field.string('', 'refuse logins from clients older than this dotted version (empty: accept all)'),
+  clientBudgetPerSecond: field.int(200, 'command budget of a client connection: tokens refilled per second (each command costs 1 or more, see the README\'s cost table)', { min: 1 }),
+  clientBudgetBurst: field.int(600, 'command budget: most tokens a connection can save up (its burst)', { min: 50 }),
+  clientBudgetMaxRefusedPerSecond: field.int(100, 'a connection refused more often than this within one second (it keeps sending over budget) is disconnected', { min: 1 }),
+  clientMaxRequestsInFlight: field.int(32, 'requests of one client connection waiting for the db-proxy or route server at once; more are refused', { min: 1 }),
+  maxHeavyRequestsInFlight: field.int(32, 'expensive reads (all users, departments, group info, history pages) at the db-proxies at once, for this whole msg server; more queue', { min: 1 }),
+  maxHeavyRequestsQueued: field.int(2_000, 'expensive reads queued behind maxHeavyRequestsInFlight; more are refused', { min: 0 }),
+  maxUsersPerStatusQuery: field.int(1_000, 'user ids answered per users-status query (the rest of a longer list is ignored)', { min: 1 }),
+  maxUsersPerInfoRequest: field.int(1_000, 'user ids answered per user-info request (the rest is ignored)', { min: 1 }),
+  maxGroupsPerInfoRequest: field.int(100, 'groups answered per group-info request (the rest is ignored)', { min: 1 }),
+  maxMessagesPerPage: field.int(100, 'messages per history page (msg_cnt is lowered to this) and per msg-by-id request', { min: 1 }),
   groupMembersCacheMs: field.int(10_000, 'how long group member lists are cached for fan-out (changes invalidate at once)', {
     min: 0,
   }),
+  groupMembersCacheEntries: field.int(10_000, 'group member lists cached at most (the least recently used are dropped)', { min: 1 }),
+  relayReplayLookbackMs: field.int(5_000, 'when the master route server dies, messages and kicks relayed this long before are sent again to the next one (receivers skip repeats)', {
+    min: 0,
+  }),
+  relayQueueMaxFrames: field.int(100_000, 'relays kept while no route server is up, sent when one is (beyond: the oldest are dropped and counted; their messages stay in storage)', {
+    min: 0,
+  }),
+  relayedDeliveriesMax: field.int(500_000, 'messages from other msg servers remembered as delivered (to skip repeats after a route-server outage)', { min: 1000 }),
   statsIntervalMs: field.int(60_000, 'how often a statistics line is logged (0: never)', { min: 0 }),
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, users, kick, drain, log level); internal', {
+    nonEmpty: true,
+  }),
+  adminPort: field.port(9000, 'admin endpoint port (told to the login servers, where the console finds it)'),
+  drainBatchSize: field.int(50, 'while draining, client connections closed per step (they reconnect through the login server elsewhere)', { min: 1 }),
+  drainIntervalMs: field.int(1_000, 'while draining, time between two steps', { min: 10 }),
   ...internalTlsSpec('msg-server'),
 };
 

@@ -99,7 +99,7 @@ t.test('device tokens: stored per client type; the push lookup returns them with
   t.equal(await h.redis.redis.get(h.key('device_tok-a')), String(a));
 
   await setToken(a, 'tok-a2', ClientType.CLIENT_TYPE_IOS);
-  t.equal(await h.redis.redis.get(h.key('device_tok-a')), '', "the old device no longer maps to the user");
+  t.equal(await h.redis.redis.get(h.key('device_tok-a')), null, 'the old device no longer maps to the user, and leaves no key behind');
   t.equal(await h.redis.redis.get(h.key('device_tok-a2')), String(a));
 
   await h.send(d, a, 'one');
@@ -125,9 +125,28 @@ t.test('device tokens: stored per client type; the push lookup returns them with
   );
 
   await setToken(b, '', ClientType.CLIENT_TYPE_ANDROID);
-  t.equal(await h.redis.redis.get(h.key(`device_${b}`)), '', 'logout empties the token');
+  t.equal(await h.redis.redis.get(h.key(`device_${b}`)), null, 'logout removes the token');
+  t.equal(await h.redis.redis.get(h.key('device_tok-b')), null, 'and the token no longer names the user');
   const after = await h.request(IM.Server.IMGetDeviceTokenReq, { user_id: [b] }, IM.Server.IMGetDeviceTokenRsp);
   t.same(after.user_token_info, []);
+});
+
+t.test('device tokens: bounded, printable, one owner each', async (t) => {
+  const h = await harness(t, { maxDeviceTokenLength: 64 });
+  const [a, b] = await h.addUsers('ann', 'ben');
+  const setToken = (user: number, token: string) =>
+    h.conn.request(IM.Login.IMDeviceTokenReq, { user_id: user, device_token: token, client_type: ClientType.CLIENT_TYPE_IOS }, IM.Login.IMDeviceTokenRsp);
+  await t.rejects(setToken(a, 'x'.repeat(65)), { code: 'TT_ERR_REMOTE', message: /bad request/ }, 'a token over maxDeviceTokenLength is refused');
+  await t.rejects(setToken(a, 'has space'), { code: 'TT_ERR_REMOTE', message: /bad request/ }, 'a token with whitespace is refused');
+  await t.rejects(setToken(a, String(b)), { code: 'TT_ERR_REMOTE', message: /bad request/ }, "an all-digit token would name another user's key: refused");
+  t.equal(await h.redis.redis.get(h.key(`device_${b}`)), null, "ben's key is untouched");
+  t.equal(await h.redis.redis.get(h.key(`device_${a}`)), null, 'nothing was stored for ann');
+
+  await setToken(a, 'shared-phone');
+  await setToken(b, 'shared-phone');
+  t.equal(await h.redis.redis.get(h.key('device_shared-phone')), String(b), 'the phone now belongs to ben');
+  t.equal(await h.redis.redis.get(h.key(`device_${a}`)), null, "ann's pushes no longer go to ben's phone");
+  t.equal(await h.redis.redis.get(h.key(`device_${b}`)), 'ios:shared-phone');
 });
 
 t.test('offline files: add, list for the receiver, delete (add and delete are not answered)', async (t) => {
@@ -150,4 +169,10 @@ t.test('offline files: add, list for the receiver, delete (add and delete are no
   const left = await h.request(IM.File.IMFileHasOfflineReq, { user_id: b }, IM.File.IMFileHasOfflineRsp);
   t.same(left.offline_file_list.map((f) => f.task_id), ['task-2']);
   t.equal(h.conn.pushes.length, 0, 'add/delete produced no replies');
+
+  // Rows older than offlineFileTtlSec (their files are gone from the file servers) are neither listed nor kept.
+  await h.rows('UPDATE IMTransmitFile SET created = ? WHERE taskId = ?', [Math.floor(Date.now() / 1000) - 8 * 86_400, 'task-2']);
+  const expired = await h.request(IM.File.IMFileHasOfflineReq, { user_id: b }, IM.File.IMFileHasOfflineRsp);
+  t.same(expired.offline_file_list, [], 'an expired offline file is not listed');
+  t.same(await h.rows('SELECT id FROM IMTransmitFile'), [], 'and its row is deleted');
 });

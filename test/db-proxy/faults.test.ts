@@ -243,7 +243,7 @@ t.test('a lock held longer than the storage timeout ends inside MySQL: a clean f
 t.test('COMMIT ran but its answer was lost: the db-proxy finds the rows and acks the message once', async (t) => {
   const { h, relay, lines, a, b } = await behindRelay(t, 'mysql', { storageTimeoutMs: 1000 });
   t.equal((await h.send(a, b, 'one')).msg_id, 1);
-  relay.hold('replies');
+  relay.holdAtCommit('replies');
   const reply = await h.send(a, b, 'two');
   t.equal(reply.msg_id, 2, 'acked with its msg id although COMMIT never answered');
   t.ok(
@@ -266,10 +266,10 @@ t.test('COMMIT ran but its answer was lost: the db-proxy finds the rows and acks
   t.equal(unread.total_cnt, 3, 'the settled message counts as unread too');
 });
 
-t.test('statements that never reached MySQL: the db-proxy finds no rows, answers failed, and gives the id back', async (t) => {
+t.test('a COMMIT that never reached MySQL: the db-proxy finds no rows, answers failed, and gives the id back', async (t) => {
   const { h, relay, lines, a, b } = await behindRelay(t, 'mysql', { storageTimeoutMs: 1000 });
   t.equal((await h.send(a, b, 'one')).msg_id, 1);
-  relay.hold('requests');
+  relay.holdAtCommit('requests');
   const failed = await flagOf(h.send(a, b, 'lost in transit'));
   t.equal(failed.flag, PduFlag.STORAGE_ERROR, 'answered with a storage error');
   t.equal((failed.reply as IM.Message.IMMsgData).msg_id, 0);
@@ -413,4 +413,84 @@ t.test('msg-server links get heartbeats when quiet and are closed when silent to
   t.equal(first.readUInt16BE(10), CID.OTHER_HEARTBEAT);
   const closedAt = await closed;
   t.ok(closedAt - openedAt >= 700, 'closed only after the link timeout (we never sent anything)');
+});
+
+t.test('store tokens: a retried store is never stored twice', async (t) => {
+  const h = await harness(t, { storageTimeoutMs: 500 });
+  const [a, b] = await h.addUsers('ann', 'ben');
+  const store = (text: string, token: string) =>
+    h.request(
+      IM.Message.IMMsgData,
+      { from_user_id: a, to_session_id: b, msg_id: 0, create_time: 1, msg_type: 1, msg_data: Buffer.from(text), attach_data: encodeHandleAttach(7), store_token: token },
+      IM.Message.IMMsgData,
+    );
+  t.equal((await store('first', 'msg-server-x-1')).msg_id, 1);
+  // The msg server did not hear the answer and asks again with the same token.
+  t.equal((await store('first', 'msg-server-x-1')).msg_id, 1, 'answered with the first attempt\'s msg id');
+  t.same((await h.allMessages()).map((m) => m.content), ['first'], 'stored once');
+  t.equal(h.proxy.storeStats.retriesAlreadyStored, 1);
+
+  // A token whose first attempt recorded an id but never wrote its row (it died before COMMIT).
+  await h.redis.redis.set(h.key('tt_store_msg-server-x-2'), `${Date.now() - 60_000}|IMMessage_1|relateId|1|77`);
+  const again = await store('second', 'msg-server-x-2');
+  t.equal(again.msg_id, 2, 'stored afresh, with the next id');
+  t.equal(h.proxy.storeStats.retriesStoredAgain, 1);
+  // A token recorded with a table name that is not one of ours is refused, not used in SQL.
+  await h.redis.redis.set(h.key('tt_store_msg-server-x-3'), `${Date.now() - 60_000}|IMUser; DROP TABLE IMUser|relateId|1|1`);
+  const bad = await flagOf(store('third', 'msg-server-x-3'));
+  t.equal(bad.flag, PduFlag.STORAGE_ERROR);
+  t.same((await h.allMessages()).map((m) => m.content), ['first', 'second']);
+  // A token whose first attempt failed before COMMIT and gave its id back, which another message holds now.
+  await h.redis.redis.set(h.key('tt_store_msg-server-x-4'), `${Date.now() - 60_000}|IMMessage_1|relateId|1|1`);
+  const fourth = await store('fourth', 'msg-server-x-4');
+  t.equal(fourth.msg_id, 3, 'stored afresh: the row with msg id 1 is "first", not this message');
+  t.same((await h.allMessages()).map((m) => m.content), ['first', 'second', 'fourth']);
+  t.equal(h.proxy.storeStats.retriesStoredAgain, 2);
+});
+
+t.test('Redis lost between COMMIT and the unread counts: the message is acked once, its counts follow when Redis is back', async (t) => {
+  const db = await freshDatabase(t);
+  const redis = await freshRedis(t);
+  const mysqlRelay = await TcpCutter.in(t, db.url);
+  const redisRelay = await TcpCutter.in(t, redis.url);
+  const { logger, lines } = captureLogger();
+  const proxy = await startProxy(
+    t,
+    proxyConfig({ mysqlUrl: withPort(db.url, mysqlRelay.port), redisUrl: withPort(redis.url, redisRelay.port), redisKeyPrefix: redis.prefix, storageTimeoutMs: 1000 }),
+    logger,
+  );
+  const h = new Harness(t);
+  Object.assign(h, { db, redis, proxy, conn: await connectTo(t, proxy.port) });
+  const depart = await addDepartment(db.pool, 'd');
+  const a = await addUser(db.pool, { name: 'ann', password: PASSWORD, departId: depart });
+  const b = await addUser(db.pool, { name: 'ben', password: PASSWORD, departId: depart });
+  t.equal((await h.send(a, b, 'one')).msg_id, 1);
+
+  // MySQL commits "two" but its answer is held; meanwhile Redis goes away.
+  mysqlRelay.holdAtCommit('replies');
+  const pending = h.send(a, b, 'two');
+  await waitFor(async () => (await h.allMessages()).length === 2, 10_000, 'the second message to be committed');
+  redisRelay.cut();
+  mysqlRelay.release('replies');
+  const reply = await pending;
+  t.equal(reply.msg_id, 2, 'acked: it is stored, whatever Redis does now');
+  t.ok(
+    lines.some((l) => /unread counts are updated once Redis answers again/.test(String(l.msg))),
+    'the deferred counter update is logged',
+  );
+  t.equal(proxy.storeStats.retriesAlreadyStored + proxy.storeStats.retriesStoredAgain, 0, 'nothing had to be retried');
+
+  redisRelay.restore();
+  await waitFor(async () => {
+    const r = await flagOf(h.request(IM.Message.IMUnreadMsgCntReq, { user_id: b }, IM.Message.IMUnreadMsgCntRsp));
+    return r.flag === 0 && (r.reply as IM.Message.IMUnreadMsgCntRsp).total_cnt === 2;
+  }, 15_000, 'both messages to count as unread once Redis is back');
+  t.same(
+    (await h.allMessages()).map((m) => [m.msgId, m.content]),
+    [
+      [1, 'one'],
+      [2, 'two'],
+    ],
+    'each stored exactly once',
+  );
 });

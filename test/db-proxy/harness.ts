@@ -21,7 +21,7 @@ import { testIdentity, tlsSettings } from '../helpers/tls';
 export const PASSWORD = 'pass-word';
 
 export function proxyConfig(overrides: Partial<DbProxyConfig>): DbProxyConfig {
-  return dbProxyConfig.load({ env: {}, overrides: { listenPort: 0, groupSessionSyncIntervalMs: 200, ...tlsSettings('db-proxy'), ...overrides } });
+  return dbProxyConfig.load({ env: {}, overrides: { listenPort: 0, adminPort: 0, groupSessionSyncIntervalMs: 200, ...tlsSettings('db-proxy'), ...overrides } });
 }
 
 export function testLogger() {
@@ -149,12 +149,16 @@ export function withPort(url: string, port: number): string {
  * real outage for the db-proxy behind it, without touching the shared servers.
  * While cut, every existing connection is reset and new ones are refused.
  */
+const COMMIT_QUERY = Buffer.from('\x03COMMIT', 'latin1');
+
 export class TcpCutter {
   port = 0;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly links = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private blocked = false;
+  /** Armed by holdAtCommit: what to hold once a client sends COMMIT. */
+  private atCommit: 'requests' | 'replies' | null = null;
 
   constructor(private readonly target: { host: string; port: number }) {
     this.server = net.createServer((client) => this.relay(client));
@@ -187,6 +191,23 @@ export class TcpCutter {
     }
   }
 
+  /**
+   * MySQL only: the next time a client sends COMMIT, hold 'requests' (the
+   * COMMIT never reaches MySQL) or 'replies' (MySQL commits, its answer is held).
+   * Statements before the COMMIT flow normally.
+   */
+  holdAtCommit(direction: 'requests' | 'replies'): void {
+    this.atCommit = direction;
+  }
+
+  /** Lets the held direction flow again (what was held arrives now). */
+  release(direction: 'requests' | 'replies'): void {
+    for (const { client, upstream } of this.links) {
+      const [from, to] = direction === 'requests' ? [client, upstream] : [upstream, client];
+      from.pipe(to);
+    }
+  }
+
   restore(): void {
     this.blocked = false;
   }
@@ -215,7 +236,27 @@ export class TcpCutter {
         this.sockets.delete(a);
         b.destroy();
       });
-      a.pipe(b);
     }
+    upstream.pipe(client);
+    // Requests are forwarded by hand, to see a COMMIT go by.
+    const held: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => {
+      if (held.length > 0) {
+        held.push(chunk);
+        return;
+      }
+      // A COM_QUERY packet (command byte 0x03) whose text is COMMIT.
+      if (this.atCommit !== null && chunk.includes(COMMIT_QUERY)) {
+        const direction = this.atCommit;
+        this.atCommit = null;
+        if (direction === 'requests') {
+          held.push(chunk);
+          return;
+        }
+        upstream.unpipe(client);
+        upstream.pause();
+      }
+      upstream.write(chunk);
+    });
   }
 }

@@ -30,7 +30,7 @@ t.test('IPv4 clients (also IPv4-mapped) get ip1 first', async (t) => {
 t.test('choice: least loaded below its limit, ties in registration order, none vs full, closing links vetoed', async (t) => {
   const registry = new MsgServerRegistry();
   t.same(registry.choose(), { kind: 'none' });
-  const reg = (cur: number, max: number, port: number) => ({ ip1: 'a', ip2: 'b', port, maxConnections: max, currentConnections: cur, hostName: `h${port}` });
+  const reg = (cur: number, max: number, port: number) => ({ ip1: 'a', ip2: 'b', port, maxConnections: max, currentConnections: cur, hostName: `h${port}`, wsUrl: '' });
   registry.register(1, 'p', 0, reg(3, 3, 8001));
   t.same(registry.choose(), { kind: 'full' });
   registry.register(2, 'p', 0, reg(2, 5, 8002));

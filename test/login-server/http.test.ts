@@ -5,6 +5,7 @@
  * IPv4 vs IPv6 clients, and the public /health.
  */
 import t from 'tap';
+import { adminGet } from '../helpers/admin';
 import { askMsgServer, registerMsgServer, startLogin, userCount, waitForCount } from './login-fixture';
 
 const SUCCESS_TEXT = `{
@@ -121,4 +122,36 @@ t.test('an IPv4 client gets ip1 first, an IPv6 client ip2 first (behaviour.md §
   await registerMsgServer(t, v6, { ip1: '198.51.100.1', ip2: '198.51.100.2', port: 8000 });
   const fromV6 = (await askMsgServer(v6, { host: '[::1]' })).json;
   t.same([fromV6.priorIP, fromV6.backupIP], ['198.51.100.2', '198.51.100.1']);
+});
+
+t.test('web clients (?transport=ws) get the least-loaded msg server with a WebSocket URL; others never see one', async (t) => {
+  const login = await startLogin(t);
+  t.equal(
+    (await askMsgServer(login, { path: '/msg_server?transport=ws' })).text,
+    '{\n   "code" : 1,\n   "msg" : "no msg server accepts WebSocket connections"\n}\n',
+  );
+  await registerMsgServer(t, login, { ip1: '10.0.0.1', ip2: '10.0.0.2', port: 8000, hostName: 'original' });
+  await registerMsgServer(t, login, { ip1: '10.0.3.1', port: 8001, cur: 1, wsUrl: 'http://not-a-websocket.example/' });
+  await registerMsgServer(t, login, { ip1: '10.0.3.2', port: 8002, cur: 5, wsUrl: 'wss://chat.example.com/ws' });
+  t.equal((await askMsgServer(login)).text, SUCCESS_TEXT, 'a TCP client\'s answer is the original\'s exactly');
+
+  const web = await askMsgServer(login, { path: '/msg_server?transport=ws' });
+  t.equal(
+    web.text,
+    `{
+   "backupIP" : "10.0.3.2",
+   "code" : 0,
+   "discovery" : "http://127.0.0.1/api/discovery",
+   "msfsBackup" : "http://127.0.0.1:8700/",
+   "msfsPrior" : "http://127.0.0.1:8700/",
+   "msg" : "",
+   "port" : "8002",
+   "priorIP" : "10.0.3.2",
+   "wsUrl" : "wss://chat.example.com/ws"
+}
+`,
+    'the busier server, the only one with a usable WebSocket URL (an http:// one is not offered)',
+  );
+  const admin = await adminGet<Array<{ wsUrl: string }>>(login.adminUrl, 'login-server', '/msg_servers');
+  t.same(admin.map((s) => s.wsUrl), ['', '', 'wss://chat.example.com/ws']);
 });

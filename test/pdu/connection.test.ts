@@ -10,6 +10,7 @@ import { PduConnection, type ConnectionHandler } from '../../pdu/connection';
 import { encodeFrame, type Pdu } from '../../pdu/frame';
 import { ReconnectingLink } from '../../pdu/link';
 import { PduServer } from '../../pdu/server';
+import { duplexPair, holdOpen } from '../helpers/duplex-pair';
 import { waitFor } from '../helpers/wait';
 
 type Received = { conn: PduConnection; pdu: Pdu };
@@ -272,4 +273,50 @@ t.test('a link to a server that never answers keeps retrying until stopped', asy
   await t.rejects(link.waitUntilUp(300), { code: 'TT_ERR_LINK_DOWN' });
   link.stop();
   t.notOk(link.isUp);
+});
+
+t.test('a seq_num whose request timed out is not handed out again while its reply may still come', async (t) => {
+  holdOpen(t);
+  const [near, far] = duplexPair();
+  const client = new PduConnection(near, { onPdu: () => t.fail('a late reply must not surface as a push') }, { requestTimeoutMs: 100 });
+  t.teardown(() => client.destroy('test over'));
+  const seen: number[] = [];
+  let answer = true;
+  const server = new PduConnection(far, {
+    onPdu: (conn, pdu) => {
+      seen.push(pdu.seqNum);
+      if (answer) conn.send(IM.Message.IMClientTimeRsp, { server_time: pdu.seqNum }, pdu.seqNum);
+    },
+  });
+  // The first request goes unanswered and times out.
+  answer = false;
+  await t.rejects(client.request(IM.Message.IMClientTimeReq, {}, IM.Message.IMClientTimeRsp), { code: 'TT_ERR_REQUEST_TIMEOUT' });
+  const lateSeq = seen[0];
+  answer = true;
+  client.requestTimeoutMs = 30_000;
+  // Enough requests to go round the whole 16-bit seq space once more.
+  for (let batch = 0; batch < 14; batch++) {
+    const replies = await Promise.all(Array.from({ length: 5000 }, () => client.request(IM.Message.IMClientTimeReq, {}, IM.Message.IMClientTimeRsp)));
+    t.ok(replies.every((r) => r.server_time !== lateSeq), `batch ${batch}: no request used the timed-out seq_num`);
+  }
+  t.notOk(seen.slice(1).includes(lateSeq), `seq ${lateSeq} was skipped while ${seen.length - 1} requests went round`);
+  // The late reply arrives now: nobody takes it for theirs, it is counted and dropped.
+  server.send(IM.Message.IMClientTimeRsp, { server_time: 1 }, lateSeq);
+  const next = client.request(IM.Message.IMClientTimeReq, {}, IM.Message.IMClientTimeRsp);
+  t.not((await next).server_time, 1);
+  t.equal(client.lateReplies, 1);
+});
+
+t.test('a peer that leaves too many requests unanswered is disconnected', async (t) => {
+  holdOpen(t);
+  const [near, far] = duplexPair();
+  let reason = '';
+  const client = new PduConnection(near, { onPdu: () => {}, onClose: (_c, r) => (reason = r) }, { requestTimeoutMs: 50, maxPendingRequests: 3 });
+  new PduConnection(far, { onPdu: () => {} });
+  // One unanswered request after the other: their seq numbers stay reserved.
+  for (let i = 0; i < 4; i++) {
+    await t.rejects(client.request(IM.Message.IMClientTimeReq, {}, IM.Message.IMClientTimeRsp), { code: 'TT_ERR_REQUEST_TIMEOUT' });
+  }
+  await waitFor(() => !client.isOpen, 2000, 'the connection to close');
+  t.match(reason, /4 requests got no reply in time: the peer is not answering/);
 });

@@ -52,7 +52,7 @@ t.test('one field answered differently is a mismatch with a readable diff', asyn
   const changed = await startScriptedServer(t, { users: [ALICE], nickSuffix: ' (changed)' });
   const report = await replayCapture(capture, { server: `127.0.0.1:${changed.port}`, fast: true });
   t.notOk(report.ok);
-  t.same(report.totals, { matched: S2C_PDUS - 1, mismatched: 1, missing: 0, unexpected: 0, problems: 0 });
+  t.same(report.totals, { matched: S2C_PDUS - 1, mismatched: 1, earlierState: 0, missing: 0, unexpected: 0, problems: 0, notReplayed: 0 });
   const [mismatch] = report.connections[0].mismatched;
   t.equal(mismatch.expected.name, 'CID_LOGIN_RES_USERLOGIN');
   t.equal(mismatch.expected.line, 4, 'names the capture line (header, open, login request, login reply)');
@@ -120,11 +120,41 @@ t.test('--as logs in as another user: name, md5 password and user ids rewritten'
   await replayCapture(capture, { server: `127.0.0.1:${scoped2.port}`, fast: true, as: ['alice=bob:bob-pw'], ignore: userInfo });
   t.same(scoped2.logins.map((l) => l.user_name), ['bob']);
 
-  // A wrong password: the server refuses and closes; the replay says so.
+  // A wrong password for a login that succeeded in the recording: the replay stops there, nothing more is sent.
   const refusing = await startScriptedServer(t, { users: [ALICE, BOB] });
-  const refused = await replayCapture(capture, { server: `127.0.0.1:${refusing.port}`, fast: true, as: 'bob:wrong', timeoutMs: 300 });
+  const warnings: string[] = [];
+  const refused = await replayCapture(capture, {
+    server: `127.0.0.1:${refusing.port}`,
+    fast: true,
+    as: 'bob:wrong',
+    timeoutMs: 300,
+    warn: (line) => warnings.push(line),
+  });
   t.notOk(refused.ok);
-  t.match(refused.connections[0].problems.join('\n'), /the server closed the connection .* before the replay could send 4 more client PDU\(s\)/);
+  t.match(refused.stopped, { conn: 1, reason: /the login of alice \(capture line 3\) succeeded in the recording but failed live/ });
+  t.match(warnings, [/^stopped: the login of alice/]);
+  t.equal(refused.connections[0].sent, 1, 'only the login was sent');
+  t.same(refusing.logins.map((l) => l.user_name), ['bob'], 'one attempt: nothing more that could lock the account');
+  t.equal(refused.totals.notReplayed, S2C_PDUS - 1, 'what came after the login is not replayed (not reported missing)');
+  t.equal(refused.totals.missing, 0);
+});
+
+t.test('the CLI: a stopped replay, and reports written as JUnit and JSON', async (t) => {
+  const { file } = await recordSession(t);
+  const dir = tempDir(t);
+  const junit = join(dir, 'replay.xml');
+  const json = join(dir, 'replay.json');
+  const server = await startScriptedServer(t, { users: [ALICE, BOB] });
+  // --report FILE may come before the capture file.
+  const run = await runCli('tools/replay/cli.js', ['--report', 'junit', junit, file, '--server', `127.0.0.1:${server.port}`, '--fast', '--as', 'bob:wrong', '--report', 'json', json]);
+  t.equal(run.code, 1, run.stdout + run.stderr);
+  t.match(run.stderr, /^replay: WARNING stopped: the login of alice \(capture line 3\) succeeded in the recording but failed live/m);
+  t.match(run.stdout, /^STOPPED at connection 1: the login of alice/m);
+  t.match(run.stdout, /NOT REPLAYED 5 recorded server PDUs: the replay stopped first/);
+  const xml = readFileSync(junit, 'utf8');
+  t.match(xml, /tests="1" failures="1" errors="0" skipped="0"/);
+  t.match(xml, /<failure message="replay stopped: the login of alice/);
+  t.match(JSON.parse(readFileSync(json, 'utf8')), { ok: false, stopped: { conn: 1 }, totals: { notReplayed: 5 } });
 });
 
 t.test('--login-url asks a login server for the msg server, like a client', async (t) => {
@@ -151,7 +181,11 @@ t.test('the CLI: original pacing, exit codes, report on stdout', async (t) => {
   const same = await startScriptedServer(t, { users: [ALICE] });
   const ok = await runCli('tools/replay/cli.js', [file, '--server', `127.0.0.1:${same.port}`]);
   t.equal(ok.code, 0, ok.stdout + ok.stderr);
-  t.match(ok.stdout, /connection 1 \(recorded client 127\.0\.0\.1:\d+, replayed to 127\.0\.0\.1:\d+\): 6 matched, 0 mismatched, 0 missing, 0 unexpected; 5 client PDUs sent/);
+  t.match(
+    ok.stdout,
+    /connection 1 \(recorded client 127\.0\.0\.1:\d+, user alice, replayed to 127\.0\.0\.1:\d+\): 6 matched, 0 mismatched, 0 depend on earlier state, 0 missing, 0 unexpected; 5 client PDUs sent/,
+  );
+  t.match(ok.stdout, /^compare: exact \(every value not ignored must be equal\)$/m);
   t.match(ok.stdout, /result: OK\n$/);
 
   const changed = await startScriptedServer(t, { users: [ALICE], nickSuffix: '!' });
@@ -194,6 +228,23 @@ t.test('the CLI: original pacing, exit codes, report on stdout', async (t) => {
   const usage = await runCli('tools/replay/cli.js', [file]);
   t.equal(usage.code, 2);
   t.match(usage.stderr, /give either --server or --login-url/);
+  const server = ['--server', '127.0.0.1:1'];
+  for (const [args, message] of [
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--compare', 'fuzzy'], /--compare must be exact or protocol, got "fuzzy"/],
+    [['--report', 'xml', 'out.xml'], /--report takes a format \(junit or json\) and a file, got "xml"/],
+    [['--report', 'junit'], /--report junit needs a file: --report junit FILE/],
+    [['--provision'], /--provision needs --password PW/],
+    [['--password', 'pw'], /--password only goes with --provision or --provision-only/],
+    [['--force'], /--force only goes with --provision/],
+  ] as Array<[string[], RegExp]>) {
+    const wrong = await runCli('tools/replay/cli.js', [file, ...server, ...args]);
+    t.equal(wrong.code, 2, args.join(' '));
+    t.match(wrong.stderr, message);
+  }
+  const provisionOnly = await runCli('tools/replay/cli.js', [file, '--provision-only', '--password', 'pw', ...server]);
+  t.equal(provisionOnly.code, 2);
+  t.match(provisionOnly.stderr, /--provision-only replays nothing: leave out --server/);
   const badAs = await runCli('tools/replay/cli.js', [file, '--server', '127.0.0.1:1', '--as', 'nopassword']);
   t.equal(badAs.code, 2);
   t.match(badAs.stderr, /--as must be USER:PASSWORD/);

@@ -7,9 +7,11 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { IM, commandById, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../pdu/commands';
 import { PduConnection } from '../../pdu/connection';
 import type { Pdu } from '../../pdu/frame';
+import { openWebSocketDuplex } from '../../pdu/websocket-duplex';
 import { TTError } from '../../lib/errors';
 import { encryptMessageText } from '../../lib/message-crypto';
 import { clientPasswordDigest } from '../../lib/password';
@@ -25,10 +27,22 @@ export class LoginRefusedError extends TTError {
   }
 }
 
-export interface ImClientOptions {
+export interface ImClientOptions extends ClientConnectionOptions {
   host: string;
   port: number;
-  /** Heartbeat period; the Windows client uses 5 s. 0 disables. */
+}
+
+/** A client over the msg server's WebSocket port (one binary message per PDU), as the web chat connects. */
+export interface WebSocketClientOptions extends ClientConnectionOptions {
+  /** ws:// or wss:// URL, as the login server hands it out (wsUrl). */
+  url: string;
+  /** Origin header to send (browsers always send one; by default none is sent). */
+  origin?: string;
+  /** wss:// with a private CA or a self-signed certificate: trust this PEM. */
+  ca?: string | Buffer;
+}
+
+interface ClientConnectionOptions {  /** Heartbeat period; the Windows client uses 5 s. 0 disables. */
   heartbeatIntervalMs?: number;
   requestTimeoutMs?: number;
   /** Ack every delivered single-chat message at once (what real clients do). */
@@ -56,13 +70,16 @@ export interface LoginOptions {
 
 /**
  * The msg server address a login server hands out (GET /msg_server); `backupHost`
- * is its other address (the answer's backupIP). No time limit unless timeoutMs.
+ * is its other address (the answer's backupIP). With transport 'ws' it asks for a
+ * msg server with a WebSocket port (/msg_server?transport=ws) and `wsUrl` is set.
+ * No time limit unless timeoutMs.
  */
 export async function fetchMsgServer(
   loginUrl: string,
-  options: { timeoutMs?: number } = {},
-): Promise<{ host: string; port: number; backupHost: string; raw: Record<string, unknown> }> {
-  const url = loginUrl.includes('/msg_server') ? loginUrl : `${loginUrl.replace(/\/$/, '')}/msg_server`;
+  options: { timeoutMs?: number; transport?: 'tcp' | 'ws' } = {},
+): Promise<{ host: string; port: number; backupHost: string; wsUrl: string; raw: Record<string, unknown> }> {
+  const base = loginUrl.includes('/msg_server') ? loginUrl : `${loginUrl.replace(/\/$/, '')}/msg_server`;
+  const url = options.transport === 'ws' ? `${base}${base.includes('?') ? '&' : '?'}transport=ws` : base;
   let res: Response;
   let body: Record<string, unknown>;
   try {
@@ -80,7 +97,9 @@ export async function fetchMsgServer(
     throw new TTError('TT_ERR_NO_MSG_SERVER', `login server has no msg server for us (code ${String(body.code)}: ${String(body.msg)})`);
   }
   const host = String(body.priorIP);
-  return { host, port: Number(body.port), backupHost: typeof body.backupIP === 'string' && body.backupIP !== '' ? body.backupIP : host, raw: body };
+  const wsUrl = typeof body.wsUrl === 'string' ? body.wsUrl : '';
+  if (options.transport === 'ws' && wsUrl === '') throw new TTError('TT_ERR_LOGIN_SERVER_ANSWER', `${url} answered without a wsUrl: not a login server that knows WebSocket msg servers`);
+  return { host, port: Number(body.port), backupHost: typeof body.backupIP === 'string' && body.backupIP !== '' ? body.backupIP : host, wsUrl, raw: body };
 }
 
 export class ImClient extends EventEmitter {
@@ -94,7 +113,7 @@ export class ImClient extends EventEmitter {
   private waiters: Array<{ match: (p: Push) => boolean; resolve: (p: Push) => void }> = [];
   private closedReason: string | null = null;
 
-  private constructor(socket: net.Socket, options: ImClientOptions) {
+  private constructor(socket: Duplex, options: ClientConnectionOptions) {
     super();
     this.keepInbox = options.keepInbox ?? true;
     this.autoAck = options.autoAck ?? true;
@@ -134,6 +153,20 @@ export class ImClient extends EventEmitter {
         resolve(new ImClient(socket, options));
       });
     });
+  }
+
+  static async connectWebSocket(options: WebSocketClientOptions): Promise<ImClient> {
+    try {
+      const duplex = await openWebSocketDuplex(options.url, {
+        maxPayload: options.maxPduLength ?? 64 * 1024 * 1024,
+        origin: options.origin,
+        timeoutMs: options.connectTimeoutMs,
+        ca: options.ca,
+      });
+      return new ImClient(duplex, options);
+    } catch (err) {
+      throw new TTError('TT_ERR_CONNECT', `cannot connect to the msg server ${options.url}: ${(err as Error).message}`);
+    }
   }
 
   get isOpen(): boolean {

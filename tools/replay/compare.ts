@@ -15,6 +15,17 @@
  * an equal live one wherever it is, and only elements left without a partner
  * are reported. Message lists and recent sessions keep their order: it is
  * part of what the server promises.
+ *
+ * Two modes:
+ * - exact: every value that is not ignored must be equal;
+ * - protocol: for captures from a deployment whose data differs. Values are
+ *   compared only where they are protocol, not data (result codes, enum fields
+ *   such as session and message types, the header): elsewhere a field must be
+ *   present on both sides or on neither and have the same type, and a list must
+ *   have the same length. Profile values, texts and ids may differ.
+ * In both modes a list with an ordering rule (ORDERING_RULES: history newest
+ * first, recent sessions most recently updated first) must follow it whenever
+ * the recorded list does, whatever values are ignored.
  */
 
 /**
@@ -52,11 +63,36 @@ export const DEFAULT_UNORDERED_LISTS: readonly string[] = Object.freeze([
   'push_result_list',
 ]);
 
+export type CompareMode = 'exact' | 'protocol';
+export const COMPARE_MODES: readonly CompareMode[] = Object.freeze(['exact', 'protocol']);
+
+export interface OrderingRule {
+  /** Element field that orders the list. */
+  key: string;
+  /** Largest first (ties allowed). */
+  order: 'descending';
+  /** For reports. */
+  meaning: string;
+}
+
+/** Lists whose order the protocol fixes, by field name. */
+export const ORDERING_RULES: Readonly<Record<string, OrderingRule>> = Object.freeze({
+  msg_list: { key: 'msg_id', order: 'descending', meaning: 'newest message first (msg_id descending)' },
+  contact_session_list: { key: 'updated_time', order: 'descending', meaning: 'most recently updated first (updated_time descending)' },
+});
+
 export interface DiffOptions {
   /** Report at most this many differences (default 50). */
   limit?: number;
   /** Field names of lists compared regardless of order. */
   unordered?: ReadonlySet<string>;
+  /** Default 'exact'. */
+  mode?: CompareMode;
+  /**
+   * protocol mode: whether the value at this field path (names from the top,
+   * no array positions) is compared; other values only by presence and type.
+   */
+  isProtocolValue?: (names: readonly string[]) => boolean;
 }
 
 export interface FieldDiff {
@@ -110,6 +146,8 @@ function formatPath(segments: ReadonlyArray<string | number>): string {
 export function diffValues(expected: unknown, actual: unknown, ignore: IgnoreList, options: DiffOptions = {}): FieldDiff[] {
   const limit = options.limit ?? 50;
   const unordered = options.unordered ?? new Set<string>();
+  const protocol = options.mode === 'protocol';
+  const isProtocolValue = options.isProtocolValue ?? (() => false);
   const out: FieldDiff[] = [];
   /** A value reduced to what is compared: ignored fields dropped, unordered lists sorted. */
   const canonical = (value: unknown, names: string[]): unknown => {
@@ -146,6 +184,13 @@ export function diffValues(expected: unknown, actual: unknown, ignore: IgnoreLis
     if (out.length >= limit) return;
     if (names.length > 0 && ignore.ignores(names)) return;
     if (Array.isArray(e) && Array.isArray(a)) {
+      const rule = ORDERING_RULES[names[names.length - 1]];
+      if (rule) checkOrder(e, a, rule, formatPath(segments));
+      if (protocol) {
+        if (e.length !== a.length) out.push({ path: `${formatPath(segments)}.length`, expected: e.length, actual: a.length });
+        for (let i = 0; i < Math.min(e.length, a.length); i++) walk(e[i], a[i], [...segments, i], names);
+        return;
+      }
       const live = unordered.has(names[names.length - 1]) ? aligned(e, a, names) : a;
       for (let i = 0; i < Math.max(e.length, live.length); i++) walk(e[i], live[i], [...segments, i], names);
       return;
@@ -156,11 +201,27 @@ export function diffValues(expected: unknown, actual: unknown, ignore: IgnoreLis
       return;
     }
     if (e === a) return;
+    if (protocol && e !== undefined && a !== undefined && !isProtocolValue(names) && kindOf(e) === kindOf(a)) return;
     if (e !== undefined && a !== undefined && JSON.stringify(e) === JSON.stringify(a)) return;
     out.push({ path: formatPath(segments), expected: e, actual: a });
   };
+  /** A list the recorded one shows in its protocol order must be in that order live. */
+  const checkOrder = (e: unknown[], a: unknown[], rule: OrderingRule, path: string): void => {
+    const keys = (list: unknown[]) => list.map((item) => (isPlainObject(item) ? item[rule.key] : undefined));
+    const follows = (values: unknown[]) =>
+      values.every((v) => typeof v === 'number') && values.every((v, i) => i === 0 || (values[i - 1] as number) >= (v as number));
+    const live = keys(a);
+    if (follows(keys(e)) && !follows(live)) out.push({ path, expected: `ordered ${rule.meaning}`, actual: `${rule.key} ${JSON.stringify(live)}` });
+  };
   walk(expected, actual, [], []);
   return out;
+}
+
+/** The JSON kind of a value: what protocol mode compares where it does not compare values. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
 }
 
 /** One value for a report line: JSON, long strings shortened. */

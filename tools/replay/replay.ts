@@ -18,9 +18,16 @@
  *   connection: pushes and replies may interleave differently and still pair.
  * - Rewritten on the way out: seq_num (the replay numbers each connection's
  *   requests itself, and maps reply seq_nums back before comparing), ids the
- *   server assigned (rewrite.ts), credentials with `as`.
- * - Compared at the end, field by field (compare.ts), ignoring
- *   DEFAULT_IGNORED_FIELDS and `ignore`.
+ *   server assigned (rewrite.ts; known up front after provisioning),
+ *   credentials with `as` (only for logins that succeeded in the recording; a
+ *   recorded failed login is sent with a password that cannot be right).
+ * - A login that succeeded in the recording and fails live stops the replay at
+ *   once (nothing more is sent): repeating logins with a wrong password would
+ *   lock the account.
+ * - Compared at the end, field by field (compare.ts, `compare` mode exact or
+ *   protocol), ignoring DEFAULT_IGNORED_FIELDS and `ignore`. Differences in
+ *   unread counts, recent sessions and history of users whose earlier state was
+ *   not provisioned are reported as "depends on earlier state" (earlier-state.ts).
  */
 import net from 'node:net';
 import { CID, commandById, commandName } from '../../pdu/commands';
@@ -38,8 +45,21 @@ import {
   type ParsedCapture,
   type PduRecord,
 } from '../capture/format';
-import { DEFAULT_IGNORED_FIELDS, DEFAULT_UNORDERED_LISTS, IgnoreList, diffValues, type FieldDiff } from './compare';
-import { IdMaps, credentialsFor, learnIds, mapIds, parseCredentials, withCredentials, type ReplayCredentials } from './rewrite';
+import { readCaptureFacts, type RecordedLogin } from './capture-facts';
+import { DEFAULT_IGNORED_FIELDS, DEFAULT_UNORDERED_LISTS, IgnoreList, diffValues, type CompareMode, type FieldDiff } from './compare';
+import { splitEarlierState, type RecreatedState } from './earlier-state';
+import { protocolValueTest } from './protocol-fields';
+import type { ProvisionReport } from './provision';
+import {
+  IdMaps,
+  credentialsFor,
+  failedLoginDigest,
+  learnIds,
+  mapIds,
+  parseCredentials,
+  withCredentials,
+  type ReplayCredentials,
+} from './rewrite';
 
 export interface HostPort {
   host: string;
@@ -59,6 +79,13 @@ export interface ReplayOptions {
   ignore?: readonly string[];
   /** Lists compared regardless of order, on top of DEFAULT_UNORDERED_LISTS. */
   unordered?: readonly string[];
+  /** 'exact' (default): values must be equal; 'protocol': result codes, enums, presence, types, lengths, order (compare.ts). */
+  compare?: CompareMode;
+  /**
+   * What provisioning set up in the target (provision.ts): ids known before
+   * the replay, and whose earlier state was recreated.
+   */
+  provisioned?: Pick<ProvisionReport, 'userIds' | 'groupIds' | 'departmentIds' | 'recreated'>;
   /** How long to wait for each expected server PDU (and for connects). Default 5000. */
   timeoutMs?: number;
   /** After the last expected PDU, how long to keep listening for unexpected ones. Default 200. */
@@ -66,6 +93,8 @@ export interface ReplayOptions {
   maxPduLength?: number;
   /** Progress lines (connects, learned ids). */
   log?: (line: string) => void;
+  /** Warnings that matter whatever the verbosity (the replay stopped). */
+  warn?: (line: string) => void;
 }
 
 export interface PduSummary {
@@ -80,18 +109,28 @@ export interface PduSummary {
 export interface Mismatch {
   expected: PduSummary;
   diffs: FieldDiff[];
+  /** Differences besides, in fields showing state from before the capture (earlier-state.ts). */
+  earlierState?: FieldDiff[];
 }
 
 export interface ConnectionReport {
   conn: number;
   client: string;
+  /** Login name of the recorded connection ("" when it never logged in). */
+  user: string;
   /** Where the replay connected ("" when it could not). */
   server: string;
   sent: number;
   matched: number;
   mismatched: Mismatch[];
+  /** Replies that differ only where they show state from before the capture, which the target does not have. */
+  earlierState: Mismatch[];
   missing: PduSummary[];
   unexpected: PduSummary[];
+  /** Recorded server PDUs not waited for because the replay stopped. */
+  notReplayed: number;
+  /** From connect to close. */
+  durationMs: number;
   /** Failures that are not about one PDU (connect failed, closed early, expected close did not happen). */
   problems: string[];
   /** Facts about the capture worth knowing (a recorded framing error...); not failures. */
@@ -100,12 +139,26 @@ export interface ConnectionReport {
 
 export interface ReplayReport {
   ok: boolean;
+  compare: CompareMode;
+  /** Why the replay stopped before the end of the capture (and on which connection), or null. */
+  stopped: { conn: number; reason: string } | null;
   connections: ConnectionReport[];
-  totals: { matched: number; mismatched: number; missing: number; unexpected: number; problems: number };
+  totals: {
+    matched: number;
+    mismatched: number;
+    earlierState: number;
+    missing: number;
+    unexpected: number;
+    problems: number;
+    notReplayed: number;
+  };
   /** Recorded id -> live id pairs learned and used. */
   userIds: Array<[number, number]>;
   groupIds: Array<[number, number]>;
+  departmentIds: Array<[number, number]>;
   ignored: string[];
+  /** What --provision did before the replay (set by the CLI). */
+  provision?: ProvisionReport;
   durationMs: number;
 }
 
@@ -115,6 +168,7 @@ const ID_SOURCES: ReadonlySet<number> = new Set([
   CID.GROUP_CREATE_RESPONSE,
   CID.BUDDY_LIST_ALL_USER_RESPONSE,
   CID.BUDDY_LIST_USER_INFO_RESPONSE,
+  CID.BUDDY_LIST_DEPARTMENT_RESPONSE,
 ]);
 
 export const DEFAULT_REPLAY_TIMEOUT_MS = 5000;
@@ -142,6 +196,8 @@ interface Expected {
   live: LivePdu | null;
   /** Waited for in vain: no longer holds up the replay (still paired if it comes late). */
   abandoned: boolean;
+  /** Not waited for: the replay stopped first. */
+  notReplayed: boolean;
 }
 
 function parseServer(server: string | HostPort): HostPort {
@@ -168,6 +224,12 @@ class ReplayConnection {
   closed = false;
   /** Client PDUs still to send after the live server closed on us. */
   unsentAfterClose = 0;
+  /** Recorded user id of the connection's successful login (0: none). */
+  recordedUserId = 0;
+  /** The last login request sent on it. */
+  lastLogin: RecordedLogin | null = null;
+  connectedAt = 0;
+  closedAt = 0;
   private nextSeq = 1;
   private readonly seqBack = new Map<number, number>();
   readonly expectedByCommand = new Map<number, Expected[]>();
@@ -179,12 +241,16 @@ class ReplayConnection {
     this.report = {
       conn: open.conn,
       client: open.client,
+      user: '',
       server: '',
       sent: 0,
       matched: 0,
       mismatched: [],
+      earlierState: [],
       missing: [],
       unexpected: [],
+      notReplayed: 0,
+      durationMs: 0,
       problems: [],
       notes: [],
     };
@@ -210,7 +276,13 @@ export class Replayer {
   private readonly ignore: IgnoreList;
   private readonly unordered: ReadonlySet<string>;
   private readonly timeoutMs: number;
+  private readonly compareMode: CompareMode;
   private readonly ids = new IdMaps();
+  /** Recorded logins by their position in the capture. */
+  private readonly logins = new Map<number, RecordedLogin>();
+  /** Sent for logins that failed in the recording. */
+  private readonly wrongDigest = failedLoginDigest();
+  private stopped: { conn: number; reason: string } | null = null;
   private readonly connections = new Map<number, ReplayConnection>();
   /** Recorded server PDUs in capture order. */
   private readonly expected: Expected[] = [];
@@ -218,6 +290,7 @@ export class Replayer {
   private firstUnresolved = 0;
   private wake: (() => void) | null = null;
   private readonly log: (line: string) => void;
+  private readonly warn: (line: string) => void;
 
   constructor(options: ReplayOptions) {
     if (!options.server && !options.loginUrl) throw new TTError('TT_ERR_REPLAY_OPTIONS', 'replay needs a server (HOST:PORT) or a login URL');
@@ -227,7 +300,9 @@ export class Replayer {
     this.ignore = new IgnoreList([...DEFAULT_IGNORED_FIELDS, ...(options.ignore ?? [])]);
     this.unordered = new Set([...DEFAULT_UNORDERED_LISTS, ...(options.unordered ?? [])]);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REPLAY_TIMEOUT_MS;
+    this.compareMode = options.compare ?? 'exact';
     this.log = options.log ?? (() => {});
+    this.warn = options.warn ?? this.log;
   }
 
   async run(records: readonly ConnectionRecord[], lines: readonly number[] = []): Promise<ReplayReport> {
@@ -236,7 +311,7 @@ export class Replayer {
     // Pacing counts from the first connection event, not from when the capture started listening.
     const base = records.length > 0 ? records[0].t : 0;
     let drift = 0;
-    for (let i = 0; i < records.length; i++) {
+    for (let i = 0; i < records.length && this.stopped === null; i++) {
       const record = records[i];
       if (record.type === 'pdu' && record.dir === 's2c') continue;
       if (!this.options.fast) {
@@ -251,12 +326,12 @@ export class Replayer {
           break;
         case 'pdu':
           await this.waitForExpectedBefore(i);
-          this.send(conn, record);
+          if (this.stopped === null) this.send(conn, record, i);
           break;
         case 'close':
           if (record.by === 'client') {
             await this.waitForExpectedBefore(i);
-            this.closeLive(conn);
+            if (this.stopped === null) this.closeLive(conn);
           }
           break;
         case 'error':
@@ -270,15 +345,19 @@ export class Replayer {
       }
       if (!this.options.fast) drift = Math.max(drift, Date.now() - started - (record.t - base));
     }
-    await this.waitForExpectedBefore(Infinity);
-    await this.waitForServerCloses();
-    await sleep(this.options.settleMs ?? DEFAULT_SETTLE_MS);
+    if (this.stopped === null) {
+      await this.waitForExpectedBefore(Infinity);
+      await this.waitForServerCloses();
+      await sleep(this.options.settleMs ?? DEFAULT_SETTLE_MS);
+    }
     for (const conn of this.connections.values()) this.closeLive(conn, true);
     return this.buildReport(Date.now() - started);
   }
 
-  /** Indexes the capture: connections, and the server PDUs each is expected to receive. */
+  /** Indexes the capture: connections, the server PDUs each is expected to receive, the recorded logins; known ids. */
   private plan(records: readonly ConnectionRecord[], lines: readonly number[]): void {
+    for (const login of readCaptureFacts(records, lines).logins) this.logins.set(login.index, login);
+    this.seedKnownIds();
     records.forEach((record, index) => {
       if (record.type === 'open') {
         this.connections.set(record.conn, new ReplayConnection(record));
@@ -287,14 +366,36 @@ export class Replayer {
       const conn = this.connections.get(record.conn);
       if (!conn) throw new TTError('TT_ERR_REPLAY_CAPTURE', `capture record ${index + 1} refers to connection ${record.conn}, which was never opened`);
       if (record.type === 'close') conn.recordedClose = record;
+      if (record.type === 'pdu' && record.dir === 'c2s' && record.command === CID.LOGIN_REQ_USERLOGIN) {
+        const login = this.logins.get(index);
+        if (login && conn.report.user === '') conn.report.user = login.userName;
+        if (login?.outcome === 'succeeded' && conn.recordedUserId === 0) conn.recordedUserId = login.userId ?? 0;
+      }
       if (record.type === 'pdu' && record.dir === 's2c') {
-        const expected: Expected = { record, line: lines[index], index, conn: record.conn, live: null, abandoned: false };
+        const expected: Expected = { record, line: lines[index], index, conn: record.conn, live: null, abandoned: false, notReplayed: false };
         this.expected.push(expected);
         const list = conn.expectedByCommand.get(record.command) ?? [];
         list.push(expected);
         conn.expectedByCommand.set(record.command, list);
       }
     });
+  }
+
+  /**
+   * Ids provisioning created, except those of users whose logins --as turns
+   * into someone else: their live id comes from the login reply.
+   */
+  private seedKnownIds(): void {
+    const known = this.options.provisioned;
+    if (!known) return;
+    const renamed = new Set<number>();
+    for (const login of this.logins.values()) {
+      const credentials = login.outcome === 'failed' ? undefined : credentialsFor(login.userName, this.credentials);
+      if (credentials && credentials.user !== login.userName && login.userId !== undefined) renamed.add(login.userId);
+    }
+    for (const [recorded, live] of known.userIds) if (!renamed.has(recorded)) this.ids.learn('user', recorded, live);
+    for (const [recorded, live] of known.groupIds) this.ids.learn('group', recorded, live);
+    for (const [recorded, live] of known.departmentIds) this.ids.learn('depart', recorded, live);
   }
 
   private async target(): Promise<HostPort> {
@@ -331,6 +432,7 @@ export class Replayer {
       return;
     }
     conn.socket = socket;
+    conn.connectedAt = Date.now();
     conn.report.server = conn.target;
     this.log(`connection ${conn.open.conn} (recorded from ${conn.open.client}): connected to ${conn.target}`);
     const decoder = new FrameDecoder(this.options.maxPduLength ?? 64 * 1024 * 1024);
@@ -346,6 +448,7 @@ export class Replayer {
     });
     socket.on('close', () => {
       conn.closed = true;
+      conn.closedAt = Date.now();
       if (!conn.clientClosed) {
         conn.serverClosed = true;
         conn.serverCloseReason ||= 'closed by the server';
@@ -368,6 +471,7 @@ export class Replayer {
   }
 
   private receive(conn: ReplayConnection, pdu: Pdu): void {
+    if (this.stopped !== null) return;
     const live: LivePdu = {
       commandId: pdu.commandId,
       serviceId: pdu.serviceId,
@@ -385,7 +489,33 @@ export class Replayer {
       expected.live = live;
       live.claimed = true;
       this.learnFrom(expected, live);
+      if (pdu.commandId === CID.LOGIN_RES_USERLOGIN) this.checkLogin(conn, expected, live);
     }
+    this.notify();
+  }
+
+  /** A login that succeeded in the recording must succeed live; else the replay stops before anything locks the account. */
+  private checkLogin(conn: ReplayConnection, expected: Expected, live: LivePdu): void {
+    const recorded = decodeBody(expected.record.command, bodyOf(expected.record));
+    const actual = decodeBody(live.commandId, live.body);
+    if (!('decoded' in recorded) || !('decoded' in actual)) return;
+    const succeeded = (body: Record<string, unknown>) => body.result_code === undefined || body.result_code === 'REFUSE_REASON_NONE';
+    if (!succeeded(recorded.decoded) || succeeded(actual.decoded)) return;
+    const user = conn.lastLogin?.userName || `connection ${conn.open.conn}`;
+    const line = conn.lastLogin?.line ?? expected.line;
+    this.stop(
+      conn,
+      `the login of ${user}${line !== undefined ? ` (capture line ${line})` : ''} succeeded in the recording but failed live ` +
+        `(${String(actual.decoded.result_code)}: ${String(actual.decoded.result_string ?? '')}); stopped so that repeated ` +
+        'wrong passwords cannot lock the account. Check --password / --as',
+    );
+  }
+
+  private stop(conn: ReplayConnection, reason: string): void {
+    if (this.stopped !== null) return;
+    this.stopped = { conn: conn.open.conn, reason };
+    this.warn(`stopped: ${reason}`);
+    for (const e of this.expected) if (e.live === null && !e.abandoned) e.notReplayed = true;
     this.notify();
   }
 
@@ -406,7 +536,7 @@ export class Replayer {
 
   /** Waits until every server PDU recorded before capture index `index` arrived, or the timeout. */
   private async waitForExpectedBefore(index: number): Promise<void> {
-    const resolved = (e: Expected) => e.live !== null || e.abandoned;
+    const resolved = (e: Expected) => e.live !== null || e.abandoned || e.notReplayed;
     const pending = (): Expected[] => {
       while (this.firstUnresolved < this.expected.length && resolved(this.expected[this.firstUnresolved])) this.firstUnresolved++;
       const out: Expected[] = [];
@@ -448,8 +578,8 @@ export class Replayer {
     }
   }
 
-  /** The recorded client PDU as the live server must see it. */
-  private send(conn: ReplayConnection, record: PduRecord): void {
+  /** The recorded client PDU as the live server must see it (`index`: its position in the capture). */
+  private send(conn: ReplayConnection, record: PduRecord, index: number): void {
     if (conn.failed) return;
     if (conn.closed || !conn.socket) {
       if (conn.serverClosed) conn.unsentAfterClose++;
@@ -457,13 +587,13 @@ export class Replayer {
     }
     let body = bodyOf(record);
     const info = commandById(record.command);
-    const credentials =
-      record.command === CID.LOGIN_REQ_USERLOGIN && this.credentials.length > 0 ? this.credentialsForLogin(record) : undefined;
-    if (info && (credentials || !this.ids.empty)) {
+    const login = record.command === CID.LOGIN_REQ_USERLOGIN ? this.logins.get(index) : undefined;
+    if (login) conn.lastLogin = login;
+    if (info && (login || !this.ids.empty)) {
       const decoded = decodeBody(record.command, body);
       if ('decoded' in decoded) {
         let rewritten = mapIds(decoded.decoded, this.ids);
-        if (credentials) rewritten = withCredentials(rewritten, credentials);
+        if (login) rewritten = this.loginAsReplayed(login, rewritten);
         if (JSON.stringify(rewritten) !== JSON.stringify(decoded.decoded)) {
           body = Buffer.from(info.type.encode(info.type.fromObject(rewritten) as never).finish());
         }
@@ -473,10 +603,11 @@ export class Replayer {
     conn.report.sent++;
   }
 
-  private credentialsForLogin(record: PduRecord): ReplayCredentials | undefined {
-    const decoded = decodeBody(record.command, bodyOf(record));
-    const recordedUser = 'decoded' in decoded ? String(decoded.decoded.user_name ?? '') : '';
-    return credentialsFor(recordedUser, this.credentials);
+  /** A recorded failed login fails again (a password that cannot be right); others get the --as credentials that apply. */
+  private loginAsReplayed(login: RecordedLogin, request: Record<string, unknown>): Record<string, unknown> {
+    if (login.outcome === 'failed') return { ...request, password: this.wrongDigest };
+    const credentials = credentialsFor(login.userName, this.credentials);
+    return credentials ? withCredentials(request, credentials) : request;
   }
 
   private closeLive(conn: ReplayConnection, destroy = false): void {
@@ -493,16 +624,21 @@ export class Replayer {
       for (const list of conn.expectedByCommand.values()) {
         for (const e of list) {
           if (!e.live) {
-            report.missing.push(summary(e.record, e.line));
+            if (e.notReplayed) report.notReplayed++;
+            else report.missing.push(summary(e.record, e.line));
             continue;
           }
-          const diffs = this.compare(conn, e.record, e.live);
-          if (diffs.length === 0) report.matched++;
-          else report.mismatched.push({ expected: summary(e.record, e.line), diffs });
+          const { real, earlier } = splitEarlierState(e.record.command, this.compare(conn, e.record, e.live), conn.recordedUserId, this.recreated);
+          const expected = summary(e.record, e.line);
+          if (real.length > 0) report.mismatched.push({ expected, diffs: real, ...(earlier.length > 0 ? { earlierState: earlier } : {}) });
+          else if (earlier.length > 0) report.earlierState.push({ expected, diffs: earlier });
+          else report.matched++;
         }
       }
       report.missing.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
       report.mismatched.sort((a, b) => (a.expected.line ?? 0) - (b.expected.line ?? 0));
+      report.earlierState.sort((a, b) => (a.expected.line ?? 0) - (b.expected.line ?? 0));
+      if (conn.connectedAt > 0) report.durationMs = (conn.closedAt || Date.now()) - conn.connectedAt;
       for (const live of conn.live) {
         if (!live.claimed) report.unexpected.push({ name: commandName(live.commandId), command: live.commandId, seq: conn.recordedSeq(live.seqNum) });
       }
@@ -511,29 +647,38 @@ export class Replayer {
           `the server closed the connection (${conn.serverCloseReason}) before the replay could send ${conn.unsentAfterClose} more client PDU(s)`,
         );
       }
-      if (conn.recordedClose?.by === 'server' && !conn.serverClosed && !conn.failed) {
+      if (conn.recordedClose?.by === 'server' && !conn.serverClosed && !conn.failed && this.stopped === null) {
         report.problems.push(`recorded: the server closed the connection (${conn.recordedClose.reason}); live: it did not within ${this.timeoutMs} ms`);
       }
       connections.push(report);
     }
-    const totals = { matched: 0, mismatched: 0, missing: 0, unexpected: 0, problems: 0 };
+    const totals = { matched: 0, mismatched: 0, earlierState: 0, missing: 0, unexpected: 0, problems: 0, notReplayed: 0 };
     for (const c of connections) {
       totals.matched += c.matched;
       totals.mismatched += c.mismatched.length;
+      totals.earlierState += c.earlierState.length;
       totals.missing += c.missing.length;
       totals.unexpected += c.unexpected.length;
       totals.problems += c.problems.length;
+      totals.notReplayed += c.notReplayed;
     }
     for (const conflict of this.ids.conflicts) connections[0]?.notes.push(conflict);
     return {
-      ok: totals.mismatched + totals.missing + totals.unexpected + totals.problems === 0,
+      ok: this.stopped === null && totals.mismatched + totals.missing + totals.unexpected + totals.problems === 0,
+      compare: this.compareMode,
+      stopped: this.stopped,
       connections,
       totals,
       userIds: [...this.ids.user],
       groupIds: [...this.ids.group],
+      departmentIds: [...this.ids.depart],
       ignored: this.ignore.entries,
       durationMs,
     };
+  }
+
+  private get recreated(): RecreatedState | null {
+    return this.options.provisioned?.recreated ?? null;
   }
 
   private compare(conn: ReplayConnection, record: PduRecord, live: LivePdu): FieldDiff[] {
@@ -555,7 +700,7 @@ export class Replayer {
       { header: header(record), ...expected },
       { header: header({ ...live, service: live.serviceId, seq: conn.recordedSeq(live.seqNum) }), ...actual },
       this.ignore,
-      { unordered: this.unordered },
+      { unordered: this.unordered, mode: this.compareMode, isProtocolValue: protocolValueTest(record.command) },
     );
   }
 }

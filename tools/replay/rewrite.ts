@@ -4,16 +4,21 @@
  *
  * - ids the server assigns: the user ids of whoever logged in (learned from the
  *   recorded vs the live IMLoginRes user_info.user_id), of other users (their
- *   profiles in IMAllUserRsp / IMUsersInfoRsp, paired by login name) and group
- *   ids (from IMGroupCreateRsp group_id). Known ids are substituted in the
- *   fields below; unknown ids are left alone.
+ *   profiles in IMAllUserRsp / IMUsersInfoRsp, paired by login name), group
+ *   ids (from IMGroupCreateRsp group_id) and department ids (IMDepartmentRsp,
+ *   paired by name). Provisioning (provision.ts) knows them all before the
+ *   replay starts. Known ids are substituted in the fields below; unknown ids
+ *   are left alone.
  * - credentials: with --as, IMLoginReq gets another user name and the md5 of
- *   another password, exactly what a client would send.
+ *   another password, exactly what a client would send; but only for logins
+ *   that succeeded in the recording. A login that failed there gets a password
+ *   that cannot be right (failedLoginDigest), so it fails again.
  *
  * Works on the plain objects of format.ts DECODE_OPTIONS (enums as names).
  */
+import { randomBytes } from 'node:crypto';
 import { CID } from '../../pdu/commands';
-import { clientPasswordDigest } from '../../lib/password';
+import { clientPasswordDigest, md5Hex } from '../../lib/password';
 
 /** Fields that always hold user ids (single values or lists). */
 export const USER_ID_FIELDS: ReadonlySet<string> = new Set([
@@ -33,19 +38,24 @@ export const USER_ID_FIELDS: ReadonlySet<string> = new Set([
 
 export const GROUP_ID_FIELDS: ReadonlySet<string> = new Set(['group_id']);
 
+export const DEPARTMENT_ID_FIELDS: ReadonlySet<string> = new Set(['department_id', 'dept_id', 'parent_dept_id']);
+
 /** Peer user id or group id, depending on a sibling session_type / msg_type. */
 export const SESSION_ID_FIELDS: ReadonlySet<string> = new Set(['session_id', 'to_session_id']);
+
+export type IdKind = 'user' | 'group' | 'depart';
 
 export class IdMaps {
   readonly user = new Map<number, number>();
   readonly group = new Map<number, number>();
+  readonly depart = new Map<number, number>();
   readonly conflicts: string[] = [];
 
   get empty(): boolean {
-    return this.user.size === 0 && this.group.size === 0;
+    return this.user.size === 0 && this.group.size === 0 && this.depart.size === 0;
   }
 
-  learn(kind: 'user' | 'group', recorded: unknown, live: unknown): boolean {
+  learn(kind: IdKind, recorded: unknown, live: unknown): boolean {
     if (typeof recorded !== 'number' || typeof live !== 'number' || recorded === 0 || live === 0) return false;
     const map = this[kind];
     const known = map.get(recorded);
@@ -54,7 +64,8 @@ export class IdMaps {
       return true;
     }
     if (known !== live) {
-      this.conflicts.push(`recorded ${kind} id ${recorded} came back as ${live} after ${known}; keeping ${known}`);
+      const what = kind === 'depart' ? 'department' : kind;
+      this.conflicts.push(`recorded ${what} id ${recorded} came back as ${live} after ${known}; keeping ${known}`);
     }
     return false;
   }
@@ -88,6 +99,7 @@ export function mapIds<T>(value: T, maps: IdMaps): T {
     for (const [key, field] of Object.entries(obj)) {
       if (USER_ID_FIELDS.has(key)) out[key] = mapValue(field, maps.user);
       else if (GROUP_ID_FIELDS.has(key)) out[key] = mapValue(field, maps.group);
+      else if (DEPARTMENT_ID_FIELDS.has(key)) out[key] = mapValue(field, maps.depart);
       else if (SESSION_ID_FIELDS.has(key) && session !== null) out[key] = mapValue(field, maps[session]);
       else out[key] = walk(field);
     }
@@ -118,6 +130,23 @@ export function learnIds(commandId: number, recorded: Record<string, unknown>, l
       const liveId = liveIds.get(String(u.user_real_name));
       if (liveId !== undefined && maps.learn('user', u.user_id, liveId)) learned.push(`user id ${String(u.user_id)} -> ${String(liveId)} (${String(u.user_real_name)})`);
     }
+  } else if (commandId === CID.BUDDY_LIST_DEPARTMENT_RESPONSE) {
+    // Departments pair up by name, where the name is unique on both sides.
+    const byName = (list: unknown) => {
+      const ids = new Map<string, unknown>();
+      for (const d of (list as Array<Record<string, unknown>> | undefined) ?? []) {
+        const name = String(d.dept_name);
+        ids.set(name, ids.has(name) ? null : d.dept_id);
+      }
+      return ids;
+    };
+    const liveIds = byName(live.dept_list);
+    for (const [name, recordedId] of byName(recorded.dept_list)) {
+      const liveId = liveIds.get(name);
+      if (recordedId !== null && liveId !== undefined && liveId !== null && maps.learn('depart', recordedId, liveId)) {
+        learned.push(`department id ${String(recordedId)} -> ${String(liveId)} (${name})`);
+      }
+    }
   }
   return learned;
 }
@@ -145,4 +174,12 @@ export function credentialsFor(recordedUser: string, all: readonly ReplayCredent
 /** IMLoginReq with other credentials. */
 export function withCredentials(login: Record<string, unknown>, credentials: ReplayCredentials): Record<string, unknown> {
   return { ...login, user_name: credentials.user, password: clientPasswordDigest(credentials.password) };
+}
+
+/**
+ * A password digest no account has: what a replay sends for a login that
+ * failed in the recording (fresh per replay, so it cannot be anybody's password).
+ */
+export function failedLoginDigest(): string {
+  return md5Hex(`replay: recorded as a failed login ${randomBytes(16).toString('hex')}`);
 }

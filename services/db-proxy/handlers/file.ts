@@ -12,9 +12,12 @@ const MAX_TASK_ID = 128;
 
 export function registerFileHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyContext): void {
   serve(d, IM.File.IMFileHasOfflineReq, IM.File.IMFileHasOfflineRsp, async (req) => {
+    // The file servers delete offline files after offlineFileTtlSec; their rows go with them.
+    const oldest = unixNow() - ctx.config.offlineFileTtlSec;
+    await ctx.mysql.query('DELETE FROM IMTransmitFile WHERE toId = ? AND created < ?', [req.user_id, oldest]);
     const rows = await ctx.mysql.query<RowDataPacket[]>(
-      'SELECT fromId, taskId, fileName, size FROM IMTransmitFile WHERE toId = ? AND status = 0 ORDER BY created, id',
-      [req.user_id],
+      'SELECT fromId, taskId, fileName, size FROM IMTransmitFile WHERE toId = ? AND status = 0 AND created >= ? ORDER BY created, id',
+      [req.user_id, oldest],
     );
     return ok({
       user_id: req.user_id,
@@ -32,6 +35,10 @@ export function registerFileHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyConte
   serveWithoutReply(d, IM.File.IMFileAddOfflineReq, async (req) => {
     if ([...req.file_name].length > MAX_FILE_NAME || [...req.task_id].length > MAX_TASK_ID || req.task_id === '') {
       ctx.logger.warn({ from: req.from_user_id, to: req.to_user_id }, 'offline file refused: task id or file name empty or too long');
+      return;
+    }
+    if (!(await ctx.users.enabled([req.to_user_id])).has(req.to_user_id)) {
+      ctx.logger.warn({ from: req.from_user_id, to: req.to_user_id }, 'offline file refused: the receiver is not an enabled user');
       return;
     }
     const now = unixNow();

@@ -7,6 +7,10 @@
  *
  * Every request is answered, also where the original stays silent (missing
  * group, not a member): result_code 1 with PduFlag.BAD_REQUEST.
+ *
+ * Authorization: group info goes to members only (the original answered anyone,
+ * and group ids are sequential); members added or created must be existing,
+ * enabled users (others are left out).
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { IM } from '../../../pdu/commands';
@@ -61,7 +65,8 @@ export function registerGroupHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
       const id = Number(row.id);
       if (Number(row.version) <= (asked.get(id) ?? 0)) continue; // the asker is up to date
       const members = await ctx.members.members(id);
-      if (members === null) continue;
+      // Members only: others learn nothing, not even that the group exists.
+      if (members === null || !members.has(req.user_id)) continue;
       list.push({
         group_id: id,
         version: Number(row.version),
@@ -83,8 +88,11 @@ export function registerGroupHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
     if (req.group_name === '' || characters(req.group_name) > MAX_GROUP_TEXT || characters(req.group_avatar) > MAX_GROUP_TEXT) {
       return refused(failed);
     }
-    const requested = uniqueUserIds(req.member_id_list);
-    if (requested.length === 0 || requested.length > MAX_MEMBERS_PER_REQUEST || req.user_id === 0) return refused(failed);
+    const listed = uniqueUserIds(req.member_id_list);
+    if (listed.length === 0 || listed.length > MAX_MEMBERS_PER_REQUEST || req.user_id === 0) return refused(failed);
+    const enabled = await ctx.users.enabled(listed);
+    const requested = listed.filter((uid) => enabled.has(uid));
+    if (requested.length === 0) return refused(failed);
     // The creator is always a member (the original relies on clients listing themselves, bug 11).
     const members = requested.includes(req.user_id) ? requested : [req.user_id, ...requested];
     const groupId = await createGroup(ctx, req.user_id, type, req.group_name, req.group_avatar, members);
@@ -97,8 +105,12 @@ export function registerGroupHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
     if (req.change_type !== GroupModifyType.GROUP_MODIFY_TYPE_ADD && req.change_type !== GroupModifyType.GROUP_MODIFY_TYPE_DEL) {
       return refused({ ...reply, change_type: GroupModifyType.GROUP_MODIFY_TYPE_ADD, result_code: 1, cur_user_id_list: [], chg_user_id_list: [] });
     }
-    const ids = uniqueUserIds(req.member_id_list);
-    if (ids.length === 0 || ids.length > MAX_MEMBERS_PER_REQUEST) return failed();
+    const listed = uniqueUserIds(req.member_id_list);
+    if (listed.length === 0 || listed.length > MAX_MEMBERS_PER_REQUEST) return failed();
+    // Removing works for any member id; adding only for users who exist and are enabled.
+    const enabled = req.change_type === GroupModifyType.GROUP_MODIFY_TYPE_ADD ? await ctx.users.enabled(listed) : null;
+    const ids = enabled === null ? listed : listed.filter((uid) => enabled.has(uid));
+    if (ids.length === 0) return failed();
     const outcome = await changeMembers(ctx, req.user_id, req.group_id, req.change_type, ids);
     if (outcome.kind === 'refused') return failed(outcome.current);
     return ok({ ...reply, result_code: 0, cur_user_id_list: outcome.current, chg_user_id_list: outcome.changed });

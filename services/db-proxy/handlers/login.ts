@@ -19,6 +19,8 @@ const { ClientType } = IM.BaseDefine;
 const MAX_LOGIN_NAME = 32;
 /** IMLoginReq.password is an md5 hex digest. */
 const MAX_PASSWORD = 64;
+/** A user's login order is kept this long (longer than any session it has to order against). */
+const LOGIN_ORDER_TTL_SEC = 7 * 86_400;
 
 export function registerLoginHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyContext): void {
   serve(d, IM.Server.IMValidateReq, IM.Server.IMValidateRsp, async (req) => {
@@ -44,12 +46,17 @@ export function registerLoginHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
     }
     await ctx.loginFailures.clear(name);
     // The original forces status 0 in the login reply.
-    return answer(0, '成功', { ...userInfoOf(user), status: 0 });
+    const reply = answer(0, '成功', { ...userInfoOf(user), status: 0 });
+    // Where this login stands among the user's logins (msg servers decide races of concurrent logins by it).
+    (reply.body as IM.Server.IIMValidateRsp).login_order = Number(
+      await ctx.redis.client.ttLoginOrder(1, RedisKeys.loginOrder(Number(user.id)), Date.now(), LOGIN_ORDER_TTL_SEC),
+    );
+    return reply;
   });
 
   serve(d, IM.Login.IMDeviceTokenReq, IM.Login.IMDeviceTokenRsp, async (req) => {
-    await storeDeviceToken(ctx, req.user_id, req.device_token, req.client_type ?? 0);
-    return ok({ user_id: req.user_id });
+    const stored = await storeDeviceToken(ctx, req.user_id, req.device_token, req.client_type ?? 0);
+    return stored ? ok({ user_id: req.user_id }) : refused({ user_id: req.user_id });
   });
 
   serve(d, IM.Login.IMPushShieldReq, IM.Login.IMPushShieldRsp, async (req) => {
@@ -77,23 +84,33 @@ function samePassword(computed: string, stored: string): boolean {
 
 /**
  * As the original: device_<uid> = "ios:<token>" / "android:<token>" / bare token,
- * device_<token> = uid, and the token key of the user's previous device is
- * emptied so that device stops getting this user's pushes. An empty token (sent
- * at logout) empties device_<uid> and maps no token.
+ * device_<token> = uid. One push token per user, one user per token: a replaced or cleared token leaves no key behind; a
+ * token that moves to another user is taken from the previous owner, so their
+ * pushes do not reach this phone. Tokens are length-capped and printable; an
+ * all-digit token is refused because it would name another user's key.
  */
-async function storeDeviceToken(ctx: DbProxyContext, userId: number, token: string, clientType: number): Promise<void> {
+async function storeDeviceToken(ctx: DbProxyContext, userId: number, token: string, clientType: number): Promise<boolean> {
+  if (token.length > ctx.config.maxDeviceTokenLength || !/^[\x21-\x7e]*$/.test(token) || /^\d+$/.test(token)) {
+    ctx.logger.warn({ userId, length: token.length }, 'device token refused: too long, not printable, or all digits');
+    return false;
+  }
   ctx.redis.assertUp();
   const redis = ctx.redis.client;
   const userKey = RedisKeys.deviceOfUser(userId);
-  const previous = await redis.get(userKey);
+  const [previous, owner] = await Promise.all([redis.get(userKey), token === '' ? null : redis.get(RedisKeys.userOfDevice(token))]);
   const tx = redis.multi();
   if (previous) {
     const colon = previous.indexOf(':');
     const previousToken = colon >= 0 ? previous.slice(colon + 1) : previous;
-    if (previousToken !== '' && previousToken !== token) tx.set(RedisKeys.userOfDevice(previousToken), '');
+    if (previousToken !== '' && previousToken !== token) tx.del(RedisKeys.userOfDevice(previousToken));
+  }
+  if (owner !== null && owner !== String(userId) && /^\d+$/.test(owner)) {
+    const ownerKey = RedisKeys.deviceOfUser(Number(owner));
+    const ownerValue = await redis.get(ownerKey);
+    if (ownerValue !== null && ownerValue.slice(ownerValue.indexOf(':') + 1) === token) tx.del(ownerKey);
   }
   if (token === '') {
-    tx.set(userKey, '');
+    tx.del(userKey);
   } else {
     const prefix = clientType === ClientType.CLIENT_TYPE_IOS ? 'ios:' : clientType === ClientType.CLIENT_TYPE_ANDROID ? 'android:' : '';
     tx.set(userKey, prefix + token);
@@ -101,4 +118,5 @@ async function storeDeviceToken(ctx: DbProxyContext, userId: number, token: stri
   }
   const results = await tx.exec();
   for (const [err] of results ?? []) if (err) throw err;
+  return true;
 }

@@ -31,9 +31,12 @@ export function registerMessageHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCo
 
   serveWithoutReply(d, IM.Message.IMMsgDataReadAck, async (ack) => {
     // Whole session read, whatever msg_id says (as the original).
+    // Single: only the reader's own counter (HDEL creates nothing). Group: members only,
+    // so read acks for arbitrary group ids cannot create keys.
     if (ack.session_type === SessionType.SESSION_TYPE_SINGLE) await ctx.unread.clearSingle(ack.user_id, ack.session_id);
-    else if (ack.session_type === SessionType.SESSION_TYPE_GROUP) await ctx.unread.markGroupRead([ack.user_id], ack.session_id);
-    else ctx.logger.warn({ userId: ack.user_id, sessionType: ack.session_type }, 'read ack with an unknown session type ignored');
+    else if (ack.session_type === SessionType.SESSION_TYPE_GROUP) {
+      if ((await ctx.members.joinTime(ack.session_id, ack.user_id)) !== null) await ctx.unread.markGroupRead([ack.user_id], ack.session_id);
+    } else ctx.logger.warn({ userId: ack.user_id, sessionType: ack.session_type }, 'read ack with an unknown session type ignored');
   });
 
   serve(d, IM.Message.IMUnreadMsgCntReq, IM.Message.IMUnreadMsgCntRsp, async (req) => {

@@ -8,6 +8,7 @@ import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { DbProxyContext } from '../context';
 import { ok, serve, type DbRequest } from '../db-request';
+import { shieldHours } from '../config';
 import { RedisKeys } from '../redis-keys';
 
 const { ClientType } = IM.BaseDefine;
@@ -49,15 +50,13 @@ export function registerPushHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyConte
     });
     if (devices.length === 0) return ok({ user_token_info: [] });
 
-    // As the original: iOS users with push shield on get no push at night (server's local time).
-    const hour = new Date().getHours();
-    const night = hour >= 22 || hour <= 7;
+    // Users with push shield on get no push during pushShieldHours (the original: iOS only, 22:00-07:59;
+    // here every phone, since Android pushes now go out through the push server too).
     let shielded = new Set<number>();
-    const iosUsers = devices.filter((dv) => dv.type === ClientType.CLIENT_TYPE_IOS).map((dv) => dv.userId);
-    if (night && iosUsers.length > 0) {
+    if (inShieldHours(ctx.config.pushShieldHours, new Date().getHours())) {
       const rows = await ctx.mysql.query<RowDataPacket[]>(
         'SELECT id FROM IMUser WHERE id IN (?) AND push_shield_status = 1',
-        [iosUsers],
+        [devices.map((dv) => dv.userId)],
       );
       shielded = new Set(rows.map((r) => Number(r.id)));
     }
@@ -73,4 +72,11 @@ export function registerPushHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyConte
       })),
     });
   });
+}
+
+function inShieldHours(spec: string, hour: number): boolean {
+  const hours = shieldHours(spec);
+  if (hours === null) return false;
+  const [start, end] = hours;
+  return start < end ? hour >= start && hour < end : hour >= start || hour < end;
 }

@@ -5,13 +5,20 @@
  * — port is a string —, layout, content type), so existing clients parse it.
  * Additions for browsers and proxies: CORS headers and `Cache-Control: no-store`
  * (an answer is only good for this one login; a cached one defeats balancing).
+ *
+ * Web clients ask `/msg_server?transport=ws`: the least-loaded msg server among
+ * those with a WebSocket port, and the same answer plus `wsUrl` (ws:// or wss://).
+ * Without the parameter the answer is byte for byte the original's.
+ * The browser chat client itself is served under /chat/ (web-chat.ts).
  */
 import express, { type Request, type Response } from 'express';
+import type { Logger } from '../../../lib/log';
 import type { LoginServerConfig } from '../config';
 import { prefersFirstAddress } from '../addresses';
 import type { LoopbackWarnings } from '../loopback-warning';
 import type { MsgServerEntry, MsgServerRegistry } from '../msg-server-registry';
 import { styledJson, type FlatJson } from './styled-json';
+import { webChatRoutes } from './web-chat';
 
 export const ResultCode = {
   OK: 0,
@@ -25,15 +32,25 @@ export const RESULT_TEXT = {
   [ResultCode.ALL_FULL]: 'all msg servers are full',
 } as const;
 
+/** Code 1 for a web client: msg servers may be up, but none has a WebSocket port. */
+export const NO_WEBSOCKET_TEXT = 'no msg server accepts WebSocket connections';
+
+export type Transport = 'tcp' | 'ws';
+
 /** The original's content type; old clients that look at it keep working. */
 const CONTENT_TYPE = 'text/html;charset=utf-8';
 
 export interface ClientApiDeps {
-  config: Pick<LoginServerConfig, 'msfsUrl' | 'discoveryUrl' | 'trustProxy'>;
+  config: Pick<LoginServerConfig, 'msfsUrl' | 'discoveryUrl' | 'trustProxy' | 'webChat'>;
   registry: MsgServerRegistry;
   /** False for a msg server whose link is already closing: do not send clients there. */
   usable(entry: MsgServerEntry): boolean;
   loopbackWarnings: LoopbackWarnings;
+  /** Where the built web chat is (served under /chat/ when config.webChat). */
+  webChatDir: string;
+  logger: Logger;
+  /** Counts each answer by its code (metrics). */
+  answered?(code: number): void;
 }
 
 function allowCrossOrigin(req: Request, res: Response, next: () => void): void {
@@ -59,16 +76,17 @@ function sendStyled(res: Response, body: FlatJson): void {
 }
 
 /** The answer for a client at `clientAddress` (exported for tests of the exact text). */
-export function msgServerAnswer(deps: ClientApiDeps, clientAddress: string): FlatJson {
-  const choice = deps.registry.choose(deps.usable);
-  if (choice.kind === 'none') return { code: ResultCode.NO_MSG_SERVER, msg: RESULT_TEXT[ResultCode.NO_MSG_SERVER] };
+export function msgServerAnswer(deps: Pick<ClientApiDeps, 'config' | 'registry' | 'usable' | 'loopbackWarnings'>, clientAddress: string, transport: Transport = 'tcp'): FlatJson {
+  const webSocket = transport === 'ws';
+  const choice = deps.registry.choose(webSocket ? (entry) => entry.wsUrl !== '' && deps.usable(entry) : deps.usable);
+  if (choice.kind === 'none') return { code: ResultCode.NO_MSG_SERVER, msg: webSocket ? NO_WEBSOCKET_TEXT : RESULT_TEXT[ResultCode.NO_MSG_SERVER] };
   if (choice.kind === 'full') return { code: ResultCode.ALL_FULL, msg: RESULT_TEXT[ResultCode.ALL_FULL] };
   const server = choice.server;
   const ipv4Client = prefersFirstAddress(clientAddress);
   const priorIP = ipv4Client ? server.ip1 : server.ip2;
   const backupIP = ipv4Client ? server.ip2 : server.ip1;
   deps.loopbackWarnings.check(server, clientAddress, { priorIP, backupIP });
-  return {
+  const answer: FlatJson = {
     backupIP,
     code: ResultCode.OK,
     discovery: deps.config.discoveryUrl,
@@ -78,6 +96,8 @@ export function msgServerAnswer(deps: ClientApiDeps, clientAddress: string): Fla
     port: String(server.port),
     priorIP,
   };
+  if (webSocket) answer.wsUrl = server.wsUrl;
+  return answer;
 }
 
 export function createClientApi(deps: ClientApiDeps): express.Express {
@@ -86,6 +106,7 @@ export function createClientApi(deps: ClientApiDeps): express.Express {
   app.disable('etag');
   // Only a proxy on this host is believed, never a header from the open network.
   app.set('trust proxy', deps.config.trustProxy ? 'loopback' : false);
+  if (deps.config.webChat) app.use('/chat', webChatRoutes(deps.webChatDir, deps.config.msfsUrl, deps.logger));
   app.use(allowCrossOrigin);
   app.get('/health', (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -93,7 +114,10 @@ export function createClientApi(deps: ClientApiDeps): express.Express {
   });
   // "Starts with /msg_server", as the original matched it: /msg_server, /msg_server/, /msg_server?x=1 ...
   app.all(/^\/msg_server/, (req, res) => {
-    sendStyled(res, msgServerAnswer(deps, req.ip ?? req.socket.remoteAddress ?? ''));
+    const transport: Transport = req.query.transport === 'ws' ? 'ws' : 'tcp';
+    const answer = msgServerAnswer(deps, req.ip ?? req.socket.remoteAddress ?? '', transport);
+    deps.answered?.(Number(answer.code));
+    sendStyled(res, answer);
   });
   return app;
 }

@@ -10,13 +10,15 @@ import { encodePdu } from '../../../pdu/encode';
 import { errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
-import { forwardAsUser, forwardToDb, withoutAttach } from './common';
+import { carriesHandle, forwardAsUser, forwardToDb, withoutAttach } from './common';
 
 const { SessionType } = IM.BaseDefine;
 
 export function registerBuddyHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   forwardAsUser(d, ctx, IM.Buddy.IMRecentContactSessionReq, IM.Buddy.IMRecentContactSessionRsp);
-  forwardAsUser(d, ctx, IM.Buddy.IMUsersInfoReq, IM.Buddy.IMUsersInfoRsp);
+  forwardAsUser(d, ctx, IM.Buddy.IMUsersInfoReq, IM.Buddy.IMUsersInfoRsp, (req) => {
+    req.user_id_list = req.user_id_list.slice(0, ctx.config.maxUsersPerInfoRequest);
+  });
   forwardAsUser(d, ctx, IM.Buddy.IMAllUserReq, IM.Buddy.IMAllUserRsp);
   forwardAsUser(d, ctx, IM.Buddy.IMDepartmentReq, IM.Buddy.IMDepartmentRsp);
   d.on(IM.Buddy.IMRemoveSessionReq, (req, pdu, conn) => removeSession(ctx, conn, req, pdu));
@@ -57,10 +59,12 @@ function removeSession(ctx: MsgServerContext, conn: ClientConn, req: IM.Buddy.IM
 
 function usersStatus(ctx: MsgServerContext, conn: ClientConn, req: IM.Buddy.IMUsersStatReq, pdu: Parameters<typeof forwardToDb>[2]): void {
   req.user_id = conn.userId;
+  req.user_id_list = req.user_id_list.slice(0, ctx.config.maxUsersPerStatusQuery);
   req.attach_data = encodePduAttachForStatus(conn.id);
-  ctx.routes.request(IM.Buddy.IMUsersStatReq, req, IM.Buddy.IMUsersStatRsp).then(
+  if (!ctx.budget.begin(conn, pdu.commandId, Date.now())) return;
+  ctx.routes.request(IM.Buddy.IMUsersStatReq, req, IM.Buddy.IMUsersStatRsp).finally(() => ctx.budget.end(conn)).then(
     (rsp) => {
-      if (conn.isOpen) conn.reply(pdu, IM.Buddy.IMUsersStatRsp, withoutAttach(rsp));
+      if (conn.isOpen && carriesHandle(ctx, conn, rsp, 'IMUsersStatRsp')) conn.reply(pdu, IM.Buddy.IMUsersStatRsp, withoutAttach(rsp));
     },
     (err: unknown) => {
       ctx.logger.warn({ conn: conn.id, userId: conn.userId, err: errorMessage(err) }, 'users-status query failed at the route server');

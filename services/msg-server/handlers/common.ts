@@ -3,10 +3,11 @@
  * db-proxy and the reply back to that client, with the original's attach_data.
  */
 import { IM, commandName, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
-import { encodeHandleAttach } from '../../../pdu/attach';
+import { decodeAttach, encodeHandleAttach } from '../../../pdu/attach';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
+import { HEAVY_COMMANDS } from '../client-budget';
 import type { ClientConn } from '../client-session';
 import type { MsgServerContext } from '../context';
 
@@ -15,6 +16,23 @@ export { IM };
 /** The original's 12-byte "DB attach": lets an original db_proxy's reply be matched too. */
 export function handleAttach(conn: ClientConn): Buffer {
   return encodeHandleAttach(conn.id);
+}
+
+/**
+ * The second check on every reply routed back to a client: besides the seq
+ * number it was matched by, it must carry the handle of the connection that
+ * asked. A reply that does not is dropped and logged, never delivered to
+ * whichever client happens to hold the handle.
+ */
+export function carriesHandle(ctx: MsgServerContext, conn: ClientConn, reply: { attach_data?: Uint8Array | null }, what: string): boolean {
+  const attach = decodeAttach(reply.attach_data);
+  if (attach !== null && attach.handle === conn.id >>> 0) return true;
+  ctx.stats.misroutedReplies++;
+  ctx.logger.error(
+    { conn: conn.id, userId: conn.userId, cmd: what, handle: attach?.handle ?? null },
+    'reply carries another connection\'s handle (or none): dropped',
+  );
+  return false;
 }
 
 /** Clients never see attach_data (it is server-internal). */
@@ -42,9 +60,13 @@ export function forwardToDb<Q extends MessageClass, R extends MessageClass>(
   then?: (reply: MessageOf<R>) => void,
 ): void {
   body.attach_data = handleAttach(conn);
-  ctx.db.request(type, body, replyType).then(
+  if (!ctx.budget.begin(conn, request.commandId, Date.now())) return;
+  const ask = () => ctx.db.request(type, body, replyType);
+  (HEAVY_COMMANDS.has(request.commandId) ? ctx.heavy.run(ask) : ask()).finally(() => ctx.budget.end(conn)).then(
     (reply) => {
-      answer(conn, request, replyType, withoutAttach(reply as MessageOf<R> & { attach_data?: Uint8Array | null }) as BodyOf<R>);
+      const withAttach = reply as MessageOf<R> & { attach_data?: Uint8Array | null };
+      if (!carriesHandle(ctx, conn, withAttach, commandName(request.commandId))) return;
+      answer(conn, request, replyType, withoutAttach(withAttach) as BodyOf<R>);
       then?.(reply);
     },
     (err: unknown) => reportDbFailure(ctx, conn, request, replyType, err),
@@ -61,9 +83,12 @@ export function forwardAsUser<Q extends MessageClass, R extends MessageClass>(
   ctx: MsgServerContext,
   type: Q,
   replyType: R,
+  /** Trims what the request may ask for (list lengths, page sizes) to the configured limits. */
+  limit?: (request: MessageOf<Q>) => void,
 ): void {
   d.on(type, (req, pdu, conn) => {
     (req as { user_id: number }).user_id = conn.userId;
+    limit?.(req);
     forwardToDb(ctx, conn, pdu, type, req as unknown as BodyOf<Q> & { attach_data?: Uint8Array | null }, replyType);
   });
 }

@@ -15,7 +15,9 @@ const { GroupType } = IM.BaseDefine;
 
 export function registerGroupHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   forwardAsUser(d, ctx, IM.Group.IMNormalGroupListReq, IM.Group.IMNormalGroupListRsp);
-  forwardAsUser(d, ctx, IM.Group.IMGroupInfoListReq, IM.Group.IMGroupInfoListRsp);
+  forwardAsUser(d, ctx, IM.Group.IMGroupInfoListReq, IM.Group.IMGroupInfoListRsp, (req) => {
+    req.group_version_list = req.group_version_list.slice(0, ctx.config.maxGroupsPerInfoRequest);
+  });
   d.on(IM.Group.IMGroupCreateReq, (req, pdu, conn) => {
     req.user_id = conn.userId;
     if (req.group_type !== GroupType.GROUP_TYPE_TMP) {

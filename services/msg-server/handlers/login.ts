@@ -7,11 +7,15 @@ import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
-import { Phase, isMobileClient, isPcClient, type ClientConn } from '../client-session';
-import { unixNow, type MsgServerContext } from '../context';
-import { forwardAsUser, handleAttach } from './common';
+import { clip } from '../../../lib/log';
+import { Phase, isMobileClient, isPcClient, sameClientClass, type ClientConn } from '../client-session';
+import { countLogin, unixNow, type MsgServerContext } from '../context';
+import { carriesHandle, forwardAsUser, handleAttach } from './common';
 
 const { ResultType, UserStatType, KickReasonType, ClientType } = IM.BaseDefine;
+
+/** IMUser.name is varchar(32): a longer login name is cut in logs. */
+const MAX_LOGGED_NAME = 48;
 
 export function registerLoginHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerContext): void {
   d.on(IM.Login.IMLoginReq, (req, pdu, conn) => login(ctx, conn, req, pdu));
@@ -24,6 +28,7 @@ export function registerLoginHandlers(d: Dispatcher<ClientConn>, ctx: MsgServerC
 
 /** A new client connection: not logged in yet, so it gets the login deadline and PC idle timeout. */
 export function acceptClient(ctx: MsgServerContext, conn: ClientConn): void {
+  ctx.budget.open(conn, Date.now());
   conn.idleTimeoutMs = ctx.config.pcIdleTimeoutMs;
   conn.deadline = Date.now() + ctx.config.loginTimeoutMs;
   conn.deadlineReason = ctx.loginDeadlineReason;
@@ -34,17 +39,19 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
     ctx.logger.debug({ conn: conn.id, userId: conn.userId }, 'second login request on one connection ignored');
     return;
   }
-  conn.loginName = req.user_name;
+  // Kept for logs only (the name that counts comes back from the db-proxy): bounded.
+  conn.loginName = clip(req.user_name, MAX_LOGGED_NAME);
   conn.clientType = req.client_type;
   const refuse = (code: number, text: string) => refuseLogin(ctx, conn, pdu, code, text);
   if (!ctx.db.available) return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, 'no db-proxy is available');
   if (!ctx.logins.available) return refuse(ResultType.REFUSE_REASON_NO_LOGIN_SERVER, 'no login server is connected');
   if (!ctx.routes.available) return refuse(ResultType.REFUSE_REASON_NO_ROUTE_SERVER, 'no route server is connected');
   if (ctx.config.minClientVersion !== '' && isOlderVersion(req.client_version ?? '', ctx.config.minClientVersion)) {
-    return refuse(ResultType.REFUSE_REASON_VERSION_TOO_OLD, `client version ${req.client_version || '(none)'} is older than ${ctx.config.minClientVersion}`);
+    return refuse(ResultType.REFUSE_REASON_VERSION_TOO_OLD, `client version ${clip(req.client_version || '(none)', 32)} is older than ${ctx.config.minClientVersion}`);
   }
   conn.onlineStatus = req.online_status >= 1 && req.online_status <= 3 ? req.online_status : UserStatType.USER_STATUS_ONLINE;
   conn.phase = Phase.Validating;
+  conn.validatingSince = Date.now();
 
   let rsp: IM.Server.IMValidateRsp;
   try {
@@ -55,35 +62,56 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
     );
   } catch (err) {
     if (!conn.isOpen) return;
-    ctx.logger.warn({ conn: conn.id, user: req.user_name, err: errorMessage(err) }, 'login validation failed at the db-proxy');
+    ctx.logger.warn({ conn: conn.id, user: conn.loginName, err: errorMessage(err) }, 'login validation failed at the db-proxy');
     const why = err instanceof RemoteError ? 'storage is unavailable' : 'the db-proxy did not answer';
     return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, why);
   }
   if (!conn.isOpen || conn.phase !== Phase.Validating) return; // the client left meanwhile
+  if (!carriesHandle(ctx, conn, rsp, 'IMValidateRsp')) return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, 'the db-proxy answer was not for this connection');
   if (rsp.result_code !== 0 || !rsp.user_info) {
     ctx.stats.loginFailures++;
     return refuse(ResultType.REFUSE_REASON_DB_VALIDATE_FAILED, rsp.result_string || 'wrong user name or password');
   }
-  completeLogin(ctx, conn, pdu, rsp.user_info, rsp.result_string ?? '');
+  completeLogin(ctx, conn, pdu, rsp.user_info, rsp.result_string ?? '', rsp.login_order ?? 0);
 }
 
+/**
+ * One session per user and client class (PC, mobile), the latest login winning.
+ * "Latest" is the login order the db-proxy assigned at validation, so two
+ * logins racing on two msg servers end with exactly one session whatever order
+ * their kicks cross in: each kicks only logins older than itself, and a login
+ * that finds a kick from a newer one (recorded while it was validating, or a
+ * newer session here) ends at once instead.
+ */
 function completeLogin(
   ctx: MsgServerContext,
   conn: ClientConn,
   pdu: Pdu,
   userInfo: IM.BaseDefine.IUserInfo,
   resultString: string,
+  loginOrder: number,
 ): void {
   conn.userId = userInfo.user_id;
   conn.loginName = userInfo.user_real_name || conn.loginName;
-  // One connection per client class: the older one here is kicked, and other msg
-  // servers kick theirs when the route server relays this.
-  const older = ctx.users.get(conn.userId)?.sameClassConnection(conn.clientType);
-  if (older !== undefined) kickConnection(ctx, older, KickReasonType.KICK_REASON_DUPLICATE_USER, 'logged in again elsewhere');
+  conn.nickName = userInfo.user_nick_name || conn.loginName;
+  conn.loginOrder = loginOrder;
+  const here = ctx.users.get(conn.userId)?.sameClassConnection(conn.clientType);
+  const newerHere = here !== undefined && loginOrder !== 0 && here.loginOrder > loginOrder;
+  if (newerHere || ctx.kicks.supersedes(conn.userId, conn.clientType, loginOrder, conn.validatingSince)) {
+    // A newer login of this user and class exists already: this one lost the race.
+    ctx.stats.logins++;
+    countLogin(ctx, ResultType.REFUSE_REASON_NONE, conn.clientType);
+    conn.reply(pdu, IM.Login.IMLoginRes, loginAnswer(conn, userInfo, resultString));
+    kickConnection(ctx, conn, KickReasonType.KICK_REASON_DUPLICATE_USER, 'a newer login of this user took over');
+    return;
+  }
+  if (here !== undefined) kickConnection(ctx, here, KickReasonType.KICK_REASON_DUPLICATE_USER, 'logged in again elsewhere');
+  // Other msg servers kick their sessions of this class that are older than this login.
   ctx.routes.relay(IM.Server.IMServerKickUser, {
     user_id: conn.userId,
     client_type: conn.clientType,
     reason: KickReasonType.KICK_REASON_DUPLICATE_USER,
+    ...(loginOrder !== 0 ? { login_order: loginOrder } : {}),
   });
 
   conn.phase = Phase.Online;
@@ -93,18 +121,42 @@ function completeLogin(
   ctx.logins.userCountChanged(conn.userId, true);
   // The original always reports ONLINE here, whatever status the client asked for.
   reportStatus(ctx, conn, UserStatType.USER_STATUS_ONLINE);
-  conn.reply(pdu, IM.Login.IMLoginRes, {
+  conn.reply(pdu, IM.Login.IMLoginRes, loginAnswer(conn, userInfo, resultString));
+  ctx.stats.logins++;
+  countLogin(ctx, ResultType.REFUSE_REASON_NONE, conn.clientType);
+  ctx.logger.info({ conn: conn.id, userId: conn.userId, user: conn.loginName, clientType: conn.clientType, peer: conn.remoteAddress }, 'user logged in');
+}
+
+function loginAnswer(conn: ClientConn, userInfo: IM.BaseDefine.IUserInfo, resultString: string): IM.Login.IIMLoginRes {
+  return {
     server_time: unixNow(),
     result_code: ResultType.REFUSE_REASON_NONE,
     result_string: resultString,
     online_status: conn.onlineStatus,
     user_info: userInfo,
-  });
-  ctx.stats.logins++;
-  ctx.logger.info({ conn: conn.id, userId: conn.userId, user: conn.loginName, clientType: conn.clientType, peer: conn.remoteAddress }, 'user logged in');
+  };
+}
+
+/**
+ * A kick from another msg server: a newer login of the user and class exists
+ * there (or a phone asked to end the PC session). Local sessions older than that
+ * login end; the kick is also remembered for logins still being validated here.
+ */
+export function kickFromElsewhere(ctx: MsgServerContext, kick: IM.Server.IMServerKickUser): void {
+  const now = Date.now();
+  // Without an order (original servers, phone kicks) the kick counts as issued now.
+  const order = kick.login_order ? kick.login_order : now;
+  ctx.kicks.record(kick.user_id, kick.client_type, order, now);
+  const user = ctx.users.get(kick.user_id);
+  for (const c of user?.connections.filter((c) => sameClientClass(c.clientType, kick.client_type)) ?? []) {
+    if (c.loginOrder !== 0 && c.loginOrder >= order) continue; // this session is the newer login
+    const why = kick.reason === KickReasonType.KICK_REASON_MOBILE_KICK ? "kicked by the user's phone" : 'logged in again elsewhere';
+    kickConnection(ctx, c, kick.reason, why);
+  }
 }
 
 function refuseLogin(ctx: MsgServerContext, conn: ClientConn, pdu: Pdu, code: number, text: string): void {
+  countLogin(ctx, code, conn.clientType);
   conn.phase = Phase.Closing;
   conn.reply(pdu, IM.Login.IMLoginRes, { server_time: unixNow(), result_code: code, result_string: text });
   conn.close(`login refused: ${text}`);

@@ -2,15 +2,17 @@
  * Message family: sending (store -> ack -> deliver here and through the route
  * server), delivery receipts, read acks, and the history/unread queries.
  */
+import { randomBytes } from 'node:crypto';
 import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import { encodePdu } from '../../../pdu/encode';
-import type { Pdu } from '../../../pdu/frame';
-import { errorMessage } from '../../../lib/errors';
+import { PduFlag, type Pdu } from '../../../pdu/frame';
+import { RemoteError, errorMessage } from '../../../lib/errors';
 import type { ClientConn } from '../client-session';
 import { unixNow, type MsgServerContext } from '../context';
-import { forwardAsUser, handleAttach } from './common';
+import { carriesHandle, forwardAsUser, handleAttach } from './common';
 import { fanOutGroupMessage } from './group';
+import { pushToOfflineRecipients } from '../push-notifications';
 
 const { MsgType, SessionType } = IM.BaseDefine;
 
@@ -33,9 +35,22 @@ export function registerMessageHandlers(d: Dispatcher<ClientConn>, ctx: MsgServe
     conn.reply(pdu, IM.Message.IMClientTimeRsp, { server_time: unixNow() });
   });
   forwardAsUser(d, ctx, IM.Message.IMUnreadMsgCntReq, IM.Message.IMUnreadMsgCntRsp);
-  forwardAsUser(d, ctx, IM.Message.IMGetMsgListReq, IM.Message.IMGetMsgListRsp);
+  const maxPage = ctx.config.maxMessagesPerPage;
+  forwardAsUser(d, ctx, IM.Message.IMGetMsgListReq, IM.Message.IMGetMsgListRsp, (req) => {
+    req.msg_cnt = Math.min(req.msg_cnt, maxPage);
+  });
   forwardAsUser(d, ctx, IM.Message.IMGetLatestMsgIdReq, IM.Message.IMGetLatestMsgIdRsp);
-  forwardAsUser(d, ctx, IM.Message.IMGetMsgByIdReq, IM.Message.IMGetMsgByIdRsp);
+  forwardAsUser(d, ctx, IM.Message.IMGetMsgByIdReq, IM.Message.IMGetMsgByIdRsp, (req) => {
+    req.msg_id_list = req.msg_id_list.slice(0, maxPage);
+  });
+}
+
+/** This process's store tokens: a random prefix per start, then a counter. */
+const tokenPrefix = randomBytes(8).toString('hex');
+let tokenCounter = 0;
+
+function nextStoreToken(): string {
+  return `${tokenPrefix}-${(++tokenCounter).toString(36)}`;
 }
 
 /** Flood control as the original: at most floodLimitPerSecond messages per connection per one-second window. */
@@ -73,12 +88,26 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   msg.from_user_id = conn.userId;
   msg.create_time = unixNow();
   msg.attach_data = handleAttach(conn);
+  // The same token on every attempt of this store (a client cannot choose it).
+  msg.store_token = nextStoreToken();
+  if (!ctx.budget.begin(conn, pdu.commandId, Date.now())) return;
   let stored: IM.Message.IMMsgData;
   try {
     stored = await ctx.db.request(IM.Message.IMMsgData, msg, IM.Message.IMMsgData);
   } catch (err) {
     ctx.stats.messagesFailed++;
-    ctx.logger.warn({ conn: conn.id, userId: conn.userId, to: msg.to_session_id, err: errorMessage(err) }, 'message not stored; no ack sent');
+    if (err instanceof RemoteError && err.flag === PduFlag.BAD_REQUEST) {
+      // Not allowed (no such receiver, not a group member, ...): refused for good, nothing was stored.
+      ctx.logger.info({ conn: conn.id, userId: conn.userId, to: msg.to_session_id }, 'db-proxy refused the message; no ack sent');
+    } else {
+      ctx.logger.warn({ conn: conn.id, userId: conn.userId, to: msg.to_session_id, err: errorMessage(err) }, 'message not stored; no ack sent');
+    }
+    return;
+  } finally {
+    ctx.budget.end(conn);
+  }
+  if (!carriesHandle(ctx, conn, stored, 'IMMsgData')) {
+    ctx.stats.messagesFailed++;
     return;
   }
   if (stored.msg_id === 0) {
@@ -99,6 +128,7 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   // One frame for everyone: seq 0 and no attach_data (the original leaked the
   // sender's seq and attach through the route server).
   delete (stored as { attach_data?: Uint8Array | null }).attach_data;
+  delete (stored as { store_token?: string | null }).store_token;
   const frame = encodePdu(IM.Message.IMMsgData, stored);
   ctx.routes.relayFrame(frame);
   if (group) {
@@ -106,6 +136,18 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
   } else {
     deliverSingleMessage(ctx, stored, frame, conn);
   }
+  if (ctx.push.available) void pushForMessage(ctx, stored, conn);
+}
+
+/** Phones of recipients without a connected device hear of it (push-notifications.ts). */
+async function pushForMessage(ctx: MsgServerContext, msg: IM.Message.IMMsgData, sender: ClientConn): Promise<void> {
+  let recipients: readonly number[] = [msg.to_session_id];
+  if (isGroupMessage(msg.msg_type)) {
+    const members = await ctx.groups.members(msg.to_session_id, msg.from_user_id).catch(() => null);
+    if (members === null) return;
+    recipients = members;
+  }
+  await pushToOfflineRecipients(ctx, msg, sender, recipients);
 }
 
 /**

@@ -7,12 +7,12 @@ import { CID, IM } from '../../../pdu/commands';
 import type { PduConnection } from '../../../pdu/connection';
 import { Dispatcher, loggingDispatchHooks } from '../../../pdu/dispatch';
 import { encodePdu } from '../../../pdu/encode';
-import type { Pdu } from '../../../pdu/frame';
+import { withSeqNum, type Pdu } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import { isMobileClient, isPcClient, sameClientClass } from '../client-session';
+import { isMobileClient, isPcClient } from '../client-session';
 import type { MsgServerContext } from '../context';
 import { fanOutGroupMessage, notifyGroupChange } from './group';
-import { kickConnection } from './login';
+import { kickFromElsewhere } from './login';
 import { deliverSingleMessage, isGroupMessage } from './message';
 import { deliverP2P } from './switch';
 
@@ -20,23 +20,13 @@ const { UserStatType } = IM.BaseDefine;
 
 /** A PDU to hand to clients as is: seq 0 (pushes never carry a request's seq). */
 function asPush(pdu: Pdu): Buffer {
-  if (pdu.seqNum === 0) return pdu.frame;
-  const copy = Buffer.from(pdu.frame);
-  copy.writeUInt16BE(0, 12);
-  return copy;
+  return pdu.seqNum === 0 ? pdu.frame : withSeqNum(pdu.frame, 0);
 }
 
 export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConnection> {
   const d = new Dispatcher<PduConnection>(loggingDispatchHooks(ctx.logger, 'route server'));
 
-  d.on(IM.Server.IMServerKickUser, (kick) => {
-    const user = ctx.users.get(kick.user_id);
-    const victim = user?.connections.find((c) => sameClientClass(c.clientType, kick.client_type));
-    if (victim !== undefined) {
-      const why = kick.reason === IM.BaseDefine.KickReasonType.KICK_REASON_MOBILE_KICK ? 'kicked by the user\'s phone' : 'logged in again elsewhere';
-      kickConnection(ctx, victim, kick.reason, why);
-    }
-  });
+  d.on(IM.Server.IMServerKickUser, (kick) => kickFromElsewhere(ctx, kick));
 
   d.onRaw(CID.BUDDY_LIST_STATUS_NOTIFY, (pdu) => {
     // Buddy status goes to PC clients only (mobile clients poll), as the original.
@@ -52,6 +42,8 @@ export function createRouteDispatcher(ctx: MsgServerContext): Dispatcher<PduConn
   });
 
   d.on(IM.Message.IMMsgData, (msg, pdu) => {
+    // Sent again after a route-server outage, and delivered here the first time: skip.
+    if (!ctx.relayed.firstTime(msg.msg_type, msg.from_user_id, msg.to_session_id, msg.msg_id, Date.now())) return;
     let frame = asPush(pdu);
     if (Object.prototype.hasOwnProperty.call(msg, 'attach_data')) {
       // An original msg_server relays the message with its sender's attach_data inside: clients must not see it.

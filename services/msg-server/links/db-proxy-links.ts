@@ -3,16 +3,24 @@
  * spread round-robin over the ones that are up, failing over when one is down.
  * A db-proxy that announces it is stopping (CID_OTHER_STOP_RECV_PACKET) gets no
  * new requests until its connection is back.
+ *
+ * Failover: a request finding no db-proxy connection waits for one (up to
+ * `retryMs`) instead of failing at once, and a request whose connection breaks
+ * is sent again on a live one, except group creation (not idempotent). Message
+ * stores carry a store token, the same on every attempt, so they are also sent
+ * again after a timeout or a storage error: the db-proxy recognises a repeat and
+ * never stores a message twice.
  */
-import { CID, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
+import { CID, IM, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
 import type { PduConnection } from '../../../pdu/connection';
 import type { Pdu } from '../../../pdu/frame';
 import { ReconnectingLink } from '../../../pdu/link';
 import type { HostPort } from '../../../lib/config';
-import { LinkUnavailableError } from '../../../lib/errors';
+import { ConnectionClosedError, LinkUnavailableError, RemoteError, RequestTimeoutError, errorMessage } from '../../../lib/errors';
+import { PduFlag } from '../../../pdu/frame';
 import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
-import { serverLink, type ServerLinkOptions } from './link-options';
+import { linkState, serverLink, type LinkState, type ServerLinkOptions } from './link-options';
 
 
 export class DbProxyLinks {
@@ -22,11 +30,18 @@ export class DbProxyLinks {
   private next = 0;
   private readonly upWaiters = new Waiters();
 
+  /** Requests sent again after a broken connection, timeout or storage error. */
+  retries = 0;
+
   constructor(
     endpoints: HostPort[],
     connectionsPerProxy: number,
     options: ServerLinkOptions,
     private readonly logger: Logger,
+    /** How long a request waits for a db-proxy and keeps retrying. */
+    private readonly retryMs: number,
+    /** Told how long every request took (metrics); `ok` is false when it failed or timed out. */
+    private readonly onRequestDone?: (commandId: number, seconds: number, ok: boolean) => void,
   ) {
     for (const ep of endpoints) {
       for (let i = 0; i < connectionsPerProxy; i++) {
@@ -55,7 +70,12 @@ export class DbProxyLinks {
 
   /** Resolves once some db-proxy connection can take requests. */
   whenAvailable(): Promise<void> {
-    return this.available ? Promise.resolve() : this.upWaiters.wait();
+    return this.available ? Promise.resolve() : this.upWaiters.wait().then(() => undefined);
+  }
+
+  /** Requests waiting for a reply on the connections to the db-proxy at `port` (status, tests). */
+  pendingAt(port: number): number {
+    return this.links.filter((l) => l.port === port).reduce((n, l) => n + (l.connection?.pendingRequests ?? 0), 0);
   }
 
   /** The next usable connection, round robin. */
@@ -72,10 +92,37 @@ export class DbProxyLinks {
     return null;
   }
 
-  request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
-    const conn = this.pick();
-    if (conn === null) return Promise.reject(noDbProxy());
-    return conn.request(type, body, replyType);
+  async request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
+    const deadline = Date.now() + this.retryMs;
+    for (let attempt = 0; ; attempt++) {
+      const conn = this.pick() ?? (await this.waitForConnection(deadline));
+      const started = performance.now();
+      try {
+        const reply = await conn.request(type, body, replyType);
+        this.onRequestDone?.(commandOf(type).commandId, (performance.now() - started) / 1000, true);
+        return reply;
+      } catch (err) {
+        this.onRequestDone?.(commandOf(type).commandId, (performance.now() - started) / 1000, false);
+        if (!retryable(type, err) || Date.now() >= deadline) throw err;
+        this.retries++;
+        this.logger.debug({ cmd: commandName(commandOf(type).commandId), attempt: attempt + 1, err: errorMessage(err) }, 'db-proxy request failed; trying again');
+        await sleep(Math.min(1000, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  states(): LinkState[] {
+    return this.links.map(linkState);
+  }
+
+  /** The next usable connection once one is up; rejects when none is by `deadline`. */
+  private async waitForConnection(deadline: number): Promise<PduConnection> {
+    for (;;) {
+      const conn = this.pick();
+      if (conn !== null) return conn;
+      const left = deadline - Date.now();
+      if (left <= 0 || !(await this.upWaiters.wait(left))) throw noDbProxy();
+    }
   }
 
   /** For requests the db-proxy does not answer (read ack, offline file add/delete, device token). */
@@ -95,6 +142,24 @@ export class DbProxyLinks {
     this.logger.debug({ conn: conn.id, cmd: pdu.commandId }, 'unsolicited PDU from db-proxy ignored');
   }
 }
+
+/** Group creation is not idempotent: a second attempt would make a second group. */
+const NOT_IDEMPOTENT = new Set<unknown>([IM.Group.IMGroupCreateReq]);
+
+/**
+ * Whether a failed request may be sent again: after a broken connection or a
+ * full queue anything idempotent; a message store (its token makes repeats safe)
+ * also after a timeout or a storage error.
+ */
+function retryable(type: MessageClass, err: unknown): boolean {
+  if (NOT_IDEMPOTENT.has(type)) return false;
+  if (err instanceof ConnectionClosedError || err instanceof LinkUnavailableError) return true;
+  if (err instanceof RemoteError && err.flag === PduFlag.BUSY) return true;
+  if (type !== IM.Message.IMMsgData) return false;
+  return err instanceof RequestTimeoutError || (err instanceof RemoteError && err.flag === PduFlag.STORAGE_ERROR);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function noDbProxy(): LinkUnavailableError {
   return new LinkUnavailableError('TT_ERR_NO_DB_PROXY', 'no db-proxy connection is available (all down or stopping)');

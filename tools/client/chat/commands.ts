@@ -59,6 +59,20 @@ const COMMANDS: Record<string, Command> = {
       return s.sendToName(m[1], m[2]);
     },
   },
+  '/send-file': {
+    usage: '/send-file NAME PATH',
+    summary: 'send a file (online if NAME is at a computer, else it waits for them on the file server)',
+    run: (s, arg) => {
+      const m = /^(\S+)\s+(.+)$/.exec(arg);
+      if (!m) throw new Error('usage: /send-file NAME PATH');
+      return s.files.send(m[1], m[2]);
+    },
+  },
+  '/get-file': {
+    usage: '/get-file [N]',
+    summary: 'files offered to you; with N, fetch that one into the download folder',
+    run: (s, arg) => s.files.get(arg),
+  },
   '/close': { usage: '/close', summary: 'leave the open conversation', run: (s) => s.close() },
   '/help': {
     usage: '/help',

@@ -12,6 +12,8 @@ export interface ChatOptions {
   /** host:port of a msg server, skipping the login server. */
   server: { host: string; port: number } | null;
   clientType: number;
+  /** Where /get-file saves files. */
+  downloadDir: string;
 }
 
 export const USAGE = `usage: npm run client -- --user NAME [--password P] [--login-url URL] [--server HOST:PORT] [--client-type windows|mac|ios|android]
@@ -19,7 +21,8 @@ export const USAGE = `usage: npm run client -- --user NAME [--password P] [--log
   --password P         else $TT_PASSWORD, else asked on the terminal
   --login-url URL      login server (default http://127.0.0.1:8080/msg_server, the one npm start runs)
   --server HOST:PORT   talk to this msg server directly instead of asking the login server
-  --client-type TYPE   windows (default), mac, ios or android`;
+  --client-type TYPE   windows (default), mac, ios or android
+  --download-dir DIR   where /get-file saves files (default: the current folder)`;
 
 const CLIENT_TYPES: Record<string, number> = {
   windows: ClientType.CLIENT_TYPE_WINDOWS,
@@ -42,7 +45,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChatOption
     values.set(m[1], value);
   }
   for (const key of values.keys()) {
-    if (!['user', 'password', 'login-url', 'server', 'client-type'].includes(key)) throw new UsageError(`unknown option --${key}`);
+    if (!['user', 'password', 'login-url', 'server', 'client-type', 'download-dir'].includes(key)) throw new UsageError(`unknown option --${key}`);
   }
   const user = values.get('user');
   if (!user) throw new UsageError('--user is required');
@@ -63,5 +66,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChatOption
     loginUrl: values.get('login-url') ?? 'http://127.0.0.1:8080/msg_server',
     server,
     clientType,
+    downloadDir: values.get('download-dir') ?? process.cwd(),
   };
 }

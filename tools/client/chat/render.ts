@@ -41,7 +41,23 @@ export function messageText(msgType: number, data: Uint8Array): string {
   }
   const plain = decryptMessageText(data);
   // Control characters could move the cursor or fake other lines: one message, one line.
-  return plain === null ? '[message that cannot be decrypted]' : plain.toString('utf8').replace(/[\x00-\x1f\x7f]+/g, ' ');
+  return plain === null ? '[message that cannot be decrypted]' : withPictureLinks(plain.toString('utf8')).replace(/[\x00-\x1f\x7f]+/g, ' ');
+}
+
+const PICTURE_PREFIX = '&$#@~^@[{:';
+const PICTURE_SUFFIX = ':}]&$~@#@';
+
+/** Pictures travel as URLs between TeamTalk's markers (files.md §2.2); shown as "[picture: URL]". */
+export function withPictureLinks(text: string): string {
+  let out = '';
+  let rest = text;
+  for (;;) {
+    const start = rest.indexOf(PICTURE_PREFIX);
+    const end = start < 0 ? -1 : rest.indexOf(PICTURE_SUFFIX, start + PICTURE_PREFIX.length);
+    if (end < 0) return out + rest;
+    out += `${rest.slice(0, start)}[picture: ${rest.slice(start + PICTURE_PREFIX.length, end)}]`;
+    rest = rest.slice(end + PICTURE_SUFFIX.length);
+  }
 }
 
 /** "[14:02] bob: hello" */

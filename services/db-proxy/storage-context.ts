@@ -1,0 +1,103 @@
+/**
+ * Opens what every db-proxy handler works with (DbProxyContext): the MySQL and
+ * Redis gateways, connected, and the state classes built on them. The db-proxy
+ * service and tools that run its handlers in-process (replay provisioning) open
+ * storage the same way.
+ */
+import type { Logger } from '../../lib/log';
+import { encryptMessageText } from '../../lib/message-crypto';
+import type { AudioFiles } from './audio-files';
+import type { DbProxyConfig } from './config';
+import type { DbProxyContext } from './context';
+import { GroupMembers } from './group-members';
+import { LoginFailures } from './login-failures';
+import { MessageReader } from './message-reader';
+import { MessageStore, type MessageStoreOptions } from './message-store';
+import { MessageTables } from './message-tables';
+import { MsgIdCounters } from './msg-id-counters';
+import { MysqlGateway, SETTLE_BUDGET_MS } from './mysql-gateway';
+import { RecentSessionTouches } from './recent-session-touches';
+import { RedisGateway } from './redis-gateway';
+import { Relations } from './relations';
+import { UnreadCounters } from './unread-counters';
+import { UserDirectory } from './user-directory';
+
+export interface StorageOptions {
+  /** Where voice messages go (msfs); null or absent: they stay in IMAudio. */
+  audioFiles?: AudioFiles | null;
+  /** Told about every message-store batch (metrics). */
+  onBatch?: MessageStoreOptions['onBatch'];
+}
+
+/**
+ * Connects to MySQL and Redis (storage that is down is retried in the
+ * background) and builds the context.
+ */
+export async function openStorage(config: DbProxyConfig, logger: Logger, options: StorageOptions = {}): Promise<DbProxyContext> {
+  const audioFiles = options.audioFiles ?? null;
+  const tables = new MessageTables(config.messageTableCount);
+  const mysql = new MysqlGateway(
+    {
+      url: config.mysqlUrl,
+      poolSize: config.mysqlPoolSize,
+      timeoutMs: config.storageTimeoutMs,
+      connectTimeoutMs: config.storageConnectTimeoutMs,
+      requiredTables: tables.required(),
+    },
+    logger,
+  );
+  const redis = new RedisGateway(
+    {
+      url: config.redisUrl,
+      keyPrefix: config.redisKeyPrefix,
+      timeoutMs: config.storageTimeoutMs,
+      connectTimeoutMs: config.storageConnectTimeoutMs,
+    },
+    logger,
+  );
+  try {
+    await Promise.all([mysql.start(), redis.start()]);
+  } catch (err) {
+    await Promise.all([mysql.close(), redis.close()]);
+    throw err;
+  }
+  const relations = new Relations(mysql);
+  const users = new UserDirectory(mysql, config.userCacheMs, config.userCacheEntries);
+  const touches = new RecentSessionTouches();
+  // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
+  // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
+  const reader = new MessageReader(mysql, tables, encryptMessageText('[语音]', config.aesKey), audioFiles);
+  return {
+    config,
+    logger,
+    mysql,
+    redis,
+    tables,
+    relations,
+    touches,
+    reader,
+    unread: new UnreadCounters(redis, mysql, relations, reader),
+    members: new GroupMembers(redis),
+    store: new MessageStore(
+      mysql,
+      redis,
+      relations,
+      new MsgIdCounters(redis, mysql),
+      touches,
+      users,
+      tables,
+      {
+        maxBatch: config.storeBatchMaxMessages,
+        concurrency: config.storeBatchConcurrency,
+        settleMs: config.storageTimeoutMs + SETTLE_BUDGET_MS,
+        tokenTtlSec: config.storeTokenTtlSec,
+        deferredCountersMax: config.deferredCounterUpdatesMax,
+        onBatch: options.onBatch,
+      },
+      logger,
+      audioFiles,
+    ),
+    loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
+    users,
+  };
+}
