@@ -97,7 +97,7 @@ function databaseName(name: string): string {
 
 /** Each run starts from an empty database and Redis prefix. */
 async function emptyStorage(storage: Storage, redisPrefix: string): Promise<void> {
-  const target = parseMysqlUrl(storage.mysqlUrl);
+  const target = parseMysqlUrl(storage.mysqlAdminUrl);
   const conn = await mysql.createConnection({ ...target, database: undefined });
   await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
   await conn.end();

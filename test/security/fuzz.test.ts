@@ -27,7 +27,7 @@ t.test('every target survives a fuzz run and the sentinel keeps chatting', async
   t.teardown(() => rmSync(pkiDir, { recursive: true, force: true }));
   const notes: string[] = [];
   const cluster = await startFuzzCluster({
-    storage: { mysqlUrl: db.url, redisUrl: redis.url },
+    storage: { mysqlUrl: db.url, mysqlAdminUrl: db.url, redisUrl: redis.url },
     redisKeyPrefix: redis.prefix,
     pkiDir,
     logLevel: 'error',

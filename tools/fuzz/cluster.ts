@@ -12,6 +12,7 @@ import mysql from 'mysql2/promise';
 import { parseMysqlUrl } from '../../lib/mysql-url';
 import { ensureCa, ensureCertificate, type Pki } from '../../lib/pki';
 import { readFileSync } from 'node:fs';
+import { loginAdmin } from '../../scripts/cluster/admin';
 import { clusterConfig } from '../../scripts/cluster/config';
 import { localIdentity } from '../../scripts/cluster/pki';
 import { Supervisor } from '../../scripts/cluster/supervisor';
@@ -21,7 +22,7 @@ import type { Storage } from '../../scripts/infra/provision';
 import { freeLoopbackPort, sleep } from '../../scripts/infra/system';
 import { serviceSpecs } from '../../scripts/start';
 import { ImClient } from '../client/im-client';
-import { registeredMsgServers } from './admin';
+import { fuzzAdminClient, registeredMsgServers, type FuzzAdminAccess } from './admin';
 import type { Endpoint, FuzzIdentities } from './connection';
 import type { Dictionary } from './generate';
 
@@ -43,7 +44,8 @@ export interface ErrorLine {
 }
 
 export interface FuzzClusterOptions {
-  storage: Pick<Storage, 'mysqlUrl' | 'redisUrl'>;
+  /** mysqlAdminUrl migrates the database; the services use mysqlUrl. */
+  storage: Pick<Storage, 'mysqlUrl' | 'mysqlAdminUrl' | 'redisUrl'>;
   redisKeyPrefix: string;
   /** Where the run's CA (and a foreign one) live. */
   pkiDir: string;
@@ -58,7 +60,8 @@ export interface FuzzClusterOptions {
 
 export interface FuzzCluster {
   loginUrl: string;
-  adminUrl: string;
+  /** The login server's admin endpoint, with an admin certificate of the run's CA. */
+  admin: FuzzAdminAccess;
   msgServers: Endpoint[];
   msgServerNames: string[];
   route: Endpoint;
@@ -82,23 +85,40 @@ const MSG_SERVERS = 2;
 
 export async function startFuzzCluster(options: FuzzClusterOptions): Promise<FuzzCluster> {
   const { storage, note } = options;
-  await migrate(storage.mysqlUrl);
+  await migrate(storage.mysqlAdminUrl);
   const accounts = await createAccounts(storage.mysqlUrl, options.loginUsers);
 
-  const [loginHttp, loginMsg, loginAdmin, route, db] = await Promise.all(Array.from({ length: 5 }, freeLoopbackPort));
+  const free = () => freeLoopbackPort();
+  const [loginHttp, loginMsg, loginAdminPort, route, routeAdmin, db, dbAdmin] = [await free(), await free(), await free(), await free(), await free(), await free(), await free()];
+  const [consolePort, msfs, msfsInternal, fileServer, fileServerInternal, pushServer] = [await free(), await free(), await free(), await free(), await free(), await free()];
   const msgPorts: number[] = [];
-  for (let i = 0; i < MSG_SERVERS; i++) msgPorts.push(await freeLoopbackPort());
+  const msgAdminPorts: number[] = [];
+  for (let i = 0; i < MSG_SERVERS; i++) {
+    msgPorts.push(await free());
+    msgAdminPorts.push(await free());
+  }
   const config = clusterConfig.load({
     env: {},
     overrides: {
       logLevel: options.logLevel,
       loginHttpPort: loginHttp,
       loginMsgServerPort: loginMsg,
-      loginAdminPort: loginAdmin,
+      loginAdminPort: loginAdminPort,
       routePort: route,
+      routeAdminPort: routeAdmin,
       dbProxyPort: db,
+      dbProxyAdminPort: dbAdmin,
       msgServerPorts: msgPorts,
+      msgServerAdminPorts: msgAdminPorts,
+      msgServerWsPorts: [],
+      consolePort,
+      msfsPort: msfs,
+      msfsInternalPort: msfsInternal,
+      fileServerPort: fileServer,
+      fileServerInternalPort: fileServerInternal,
+      pushServerPort: pushServer,
       redisKeyPrefix: options.redisKeyPrefix,
+      seedDemoUsers: false,
     },
   });
 
@@ -118,22 +138,25 @@ export async function startFuzzCluster(options: FuzzClusterOptions): Promise<Fuz
     color: false,
   });
   const pki = ensureCa(join(options.pkiDir, 'cluster'), 'TeamTalk fuzz CA');
-  const specs = serviceSpecs(config, { ...storage, started: { mysql: false, redis: false }, stop: async () => {} }, pki).map((spec) => ({
-    ...spec,
-    env: { ...spec.env, ...(spec.name.startsWith('msg-server') ? { TT_MSG_STATS_INTERVAL_MS: '0' } : {}) },
-  }));
+  // The web console is an operators' HTTP page, no PDU port: not started.
+  const specs = serviceSpecs(config, { ...storage, started: { mysql: false, redis: false }, stop: async () => {} }, pki)
+    .filter((spec) => spec.name !== 'console')
+    .map((spec) => ({
+      ...spec,
+      env: { ...spec.env, ...(spec.name.startsWith('msg-server') ? { TT_MSG_STATS_INTERVAL_MS: '0' } : {}) },
+    }));
   for (const spec of specs) supervisor.start(spec);
   const stop = () => supervisor.stopAll();
   try {
-    const adminUrl = `http://127.0.0.1:${loginAdmin}/msg_servers`;
-    await waitForMsgServers(adminUrl, MSG_SERVERS);
+    const admin = fuzzAdmin(pki, loginAdminPort);
+    await waitForMsgServers(admin, MSG_SERVERS);
     const msgServers = msgPorts.map((port) => ({ host: '127.0.0.1', port }));
     const groupIds = await createGroups(msgServers[1], accounts);
     const startPids = supervisor.pids();
     const identities = fuzzIdentities(pki, options.pkiDir);
     return {
       loginUrl: `http://127.0.0.1:${loginHttp}/msg_server`,
-      adminUrl,
+      admin,
       msgServers,
       msgServerNames: msgPorts.map((_, i) => `msg-server-${i + 1}`),
       route: { host: '127.0.0.1', port: route },
@@ -170,16 +193,27 @@ export async function startFuzzCluster(options: FuzzClusterOptions): Promise<Fuz
   }
 }
 
-async function waitForMsgServers(adminUrl: string, count: number): Promise<void> {
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await registeredMsgServers(adminUrl, 5_000)).length >= count) return;
-    } catch {
-      // starting
+/** What the sentinel (a process of its own) needs to ask the login server's admin endpoint: files, no live objects. */
+function fuzzAdmin(pki: Pki, port: number): FuzzAdminAccess {
+  const cert = ensureCertificate(pki, { role: 'admin', name: 'fuzz-admin', hosts: ['127.0.0.1'] });
+  return { login: loginAdmin('127.0.0.1', port), caFile: pki.caFile, certFile: cert.certFile, keyFile: cert.keyFile };
+}
+
+async function waitForMsgServers(admin: FuzzAdminAccess, count: number): Promise<void> {
+  const client = fuzzAdminClient(admin, 5_000);
+  try {
+    const until = Date.now() + 60_000;
+    for (;;) {
+      try {
+        if ((await registeredMsgServers(client, admin)).length >= count) return;
+      } catch {
+        // starting
+      }
+      if (Date.now() > until) throw new Error('the fuzz cluster did not come up within 60 s (run with --verbose to see its logs)');
+      await sleep(200);
     }
-    if (Date.now() > until) throw new Error('the fuzz cluster did not come up within 60 s (run with --verbose to see its logs)');
-    await sleep(200);
+  } finally {
+    client.close();
   }
 }
 

@@ -154,7 +154,7 @@ export async function runFuzz(cluster: FuzzCluster, options: FuzzOptions): Promi
     b: { ...cluster.sentinels.b, server: cluster.msgServers[1] },
     late: { ...cluster.sentinels.late, server: cluster.msgServers[0] },
     loginUrl: cluster.loginUrl,
-    adminUrl: cluster.adminUrl,
+    admin: cluster.admin,
     msgServerNames: cluster.msgServerNames,
     intervalMs: 100,
     timeoutMs: options.sentinelTimeoutMs,

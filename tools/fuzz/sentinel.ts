@@ -8,7 +8,8 @@
 import { IM } from '../../pdu/commands';
 import { errorMessage } from '../../lib/errors';
 import { ImClient, fetchMsgServer } from '../../tools/client/im-client';
-import { registeredMsgServers } from './admin';
+import type { AdminClient } from '../../lib/admin-client';
+import { fuzzAdminClient, registeredMsgServers, type FuzzAdminAccess } from './admin';
 import type { Endpoint } from './connection';
 
 const { MsgType, ClientType } = IM.BaseDefine;
@@ -26,8 +27,8 @@ export interface SentinelOptions {
   /** Logs in at the end, to prove new logins still work. */
   late: SentinelAccount;
   loginUrl: string;
-  /** The login server's operators' list: every real msg server must stay on it. */
-  adminUrl: string;
+  /** The login server's admin endpoint: every real msg server must stay on its list. */
+  admin: FuzzAdminAccess;
   msgServerNames: string[];
   intervalMs: number;
   timeoutMs: number;
@@ -71,10 +72,12 @@ export class Sentinel {
   private seq = 0;
   private stopping = false;
   private reconnecting: [boolean, boolean] = [false, false];
+  private admin: AdminClient | null = null;
 
   constructor(private readonly options: SentinelOptions) {}
 
   async start(): Promise<void> {
+    this.admin = fuzzAdminClient(this.options.admin, this.options.timeoutMs);
     this.clients = [await this.login(this.options.a, 0), await this.login(this.options.b, 1)];
     this.timer = setInterval(() => this.tick(), this.options.intervalMs);
     this.lookupTimer = setInterval(() => void this.lookup(), 2_000);
@@ -94,6 +97,7 @@ export class Sentinel {
     await this.lookup();
     await this.lateLogin();
     for (const c of this.clients) c?.close();
+    this.admin?.close();
     return {
       messages_sent: this.sent,
       messages_acked: this.acked,
@@ -199,7 +203,8 @@ export class Sentinel {
   private async lookup(): Promise<void> {
     try {
       await fetchMsgServer(this.options.loginUrl, { timeoutMs: this.options.timeoutMs });
-      const listed = new Set(await registeredMsgServers(this.options.adminUrl, this.options.timeoutMs));
+      if (this.admin === null) throw new Error('the sentinel was not started');
+      const listed = new Set(await registeredMsgServers(this.admin, this.options.admin));
       const missing = this.options.msgServerNames.filter((n) => !listed.has(n));
       if (missing.length > 0) this.fail(`login server no longer lists ${missing.join(', ')}`);
       this.lookups++;
