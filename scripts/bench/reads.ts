@@ -1,8 +1,9 @@
 /**
  * Read latency (`--only ...,reads`): what a client asks when it opens the app
  * and then a conversation: its recent sessions, its unread counts, the newest
- * history page of one of its conversations, and an older page from a random
- * point of that conversation (scrolling back: rows that are rarely in memory).
+ * history page of one of its conversations (one with more than two pages of
+ * history when it has any), and an older page from a random point of that
+ * conversation (scrolling back: rows that are rarely in memory).
  * Sampled over random users, a few requests at a time, through the msg servers.
  */
 import { IM } from '../../pdu/commands';
@@ -56,8 +57,11 @@ export async function readsPhase(users: BenchUser[], samples: number, concurrenc
       const list = (await timed([recent], () => client.recentSessions(0))).contact_session_list;
       sessions += list.length;
       unreadConversations += (await timed([unread], () => client.unreadCounts())).unreadinfo_list.length;
-      if (list.length === 0) continue;
-      const session = list[Math.floor(Math.random() * list.length)];
+      // Conversations with a history to page through (not the ones a bench run just started), if there are.
+      const long = list.filter((c) => c.latest_msg_id > 40);
+      const candidates = long.length > 0 ? long : list;
+      if (candidates.length === 0) continue;
+      const session = candidates[Math.floor(Math.random() * candidates.length)];
       const isGroup = session.session_type === SessionType.SESSION_TYPE_GROUP;
       const top = await timed([history, newest, ...(isGroup ? [group] : [])], () => client.history(session.session_id, { group: isGroup, count: 20 }));
       pageMessages += top.msg_list.length;

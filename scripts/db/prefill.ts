@@ -6,9 +6,9 @@
  * db-proxy keeps beside them (msg-id counters, unread counts, group members
  * and counts), all consistent, as if the messages had been sent through the
  * protocol. Not through the protocol: rows go in with LOAD DATA LOCAL INFILE
- * (multi-row INSERTs when the server refuses it), in primary-key order, into
- * tables whose secondary indexes are dropped first and built once at the end
- * (a sorted index build instead of millions of random index inserts).
+ * (multi-row INSERTs when the server refuses it), in id (= time) order, into
+ * tables stripped of their indexes for the load; each table's keys are built
+ * once at the end, by sorting, instead of by millions of random inserts.
  *
  * The history must start empty: the message tables and IMRelationShip hold
  * no row. Users, groups and sessions already there stay; new ones get ids
@@ -245,9 +245,17 @@ interface DroppedIndexes {
   table: string;
   /** "UNIQUE KEY `uk` (`a`,`b`)" etc., as SHOW CREATE TABLE writes them. */
   definitions: string[];
+  /** The table's primary key when it is not `id` (e.g. "(`relateId`,`msgId`)"): loaded in id order, re-keyed at the end. */
+  primaryKey: string | null;
 }
 
-/** Secondary indexes of the empty tables among `tables`, dropped; non-empty tables keep theirs. */
+/**
+ * Empty tables among `tables` are loaded in id order (the order rows are
+ * generated in) with no secondary index: those are dropped, and a primary key
+ * other than `id` becomes `id` for the load. restoreIndexes puts everything
+ * back with one ALTER per table, which sorts instead of inserting at random.
+ * Non-empty tables keep their indexes.
+ */
 async function dropSecondaryIndexes(conn: mysql.Connection, tables: string[], log: (line: string) => void): Promise<DroppedIndexes[]> {
   const dropped: DroppedIndexes[] = [];
   for (const table of tables) {
@@ -257,27 +265,35 @@ async function dropSecondaryIndexes(conn: mysql.Connection, tables: string[], lo
     const ddl = String(create[0]['Create Table']);
     const definitions: string[] = [];
     const names: string[] = [];
+    let primaryKey: string | null = null;
+    const hasId = /^\s*`id` /m.test(ddl);
     for (const line of ddl.split('\n')) {
-      const m = /^\s*((?:UNIQUE )?KEY `([^`]+)` \(.*\))(?: COMMENT '.*')?,?$/.exec(line);
-      if (m) {
-        definitions.push(m[1]);
-        names.push(m[2]);
+      const key = /^\s*((?:UNIQUE )?KEY `([^`]+)` \(.*\))(?: COMMENT '.*')?,?$/.exec(line);
+      if (key) {
+        definitions.push(key[1]);
+        names.push(key[2]);
       }
+      const primary = /^\s*PRIMARY KEY (\(.*\)),?$/.exec(line);
+      if (primary && primary[1] !== '(`id`)' && hasId) primaryKey = primary[1];
     }
-    if (names.length === 0) continue;
-    await conn.query(`ALTER TABLE \`${table}\` ${names.map((n) => `DROP INDEX \`${n}\``).join(', ')}`);
-    dropped.push({ table, definitions });
+    const changes = names.map((n) => `DROP INDEX \`${n}\``);
+    if (primaryKey !== null) changes.push('DROP PRIMARY KEY', 'ADD PRIMARY KEY (`id`)');
+    if (changes.length === 0) continue;
+    await conn.query(`ALTER TABLE \`${table}\` ${changes.join(', ')}`);
+    dropped.push({ table, definitions, primaryKey });
   }
-  if (dropped.length > 0) log(`secondary indexes of ${dropped.length} empty tables dropped for the load (rebuilt at the end)`);
+  if (dropped.length > 0) log(`indexes of ${dropped.length} empty tables dropped for the load (rebuilt at the end)`);
   return dropped;
 }
 
 async function restoreIndexes(conn: mysql.Connection, dropped: DroppedIndexes[], log: (line: string) => void): Promise<void> {
   while (dropped.length > 0) {
-    const { table, definitions } = dropped[0];
+    const { table, definitions, primaryKey } = dropped[0];
     const started = Date.now();
-    await conn.query(`ALTER TABLE \`${table}\` ${definitions.map((d) => `ADD ${d}`).join(', ')}`);
-    log(`  ${table}: ${definitions.length} indexes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const changes = definitions.map((d) => `ADD ${d}`);
+    if (primaryKey !== null) changes.unshift('DROP PRIMARY KEY', `ADD PRIMARY KEY ${primaryKey}`);
+    await conn.query(`ALTER TABLE \`${table}\` ${changes.join(', ')}`);
+    log(`  ${table}: ${primaryKey !== null ? 'primary key and ' : ''}${definitions.length} indexes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     dropped.shift();
   }
 }

@@ -222,6 +222,9 @@ export function innodbSettings(memory: MariaDbMemory): string[] {
     '--innodb-flush-neighbors=0',
     '--innodb-io-capacity=2000',
     '--innodb-io-capacity-max=8000',
+    // Schema migrations rebuild tables online: room for the writes made meanwhile, and sort space.
+    '--innodb-online-alter-log-max-size=1G',
+    '--innodb-sort-buffer-size=32M',
   ];
 }
 
