@@ -95,9 +95,12 @@ export async function prefillHistory(opts: PrefillOptions): Promise<PrefillSumma
   if (!(opts.groupShare >= 0 && opts.groupShare <= 1)) throw new PrefillError('--group-share must be from 0 to 1');
   const started = Date.now();
   const target = parseMysqlUrl(opts.mysqlUrl);
-  const conn = await mysql.createConnection({ ...target, multipleStatements: false, charset: 'utf8mb4' });
+  // Two connections: MariaDB loads and builds indexes on both cores while this process generates rows.
+  const connect = () => mysql.createConnection({ ...target, multipleStatements: false, charset: 'utf8mb4' });
+  const conns = [await connect(), await connect()];
+  const conn = conns[0];
   const redis = new Redis(opts.redisUrl, { keyPrefix: opts.redisKeyPrefix, lazyConnect: true, maxRetriesPerRequest: 3 });
-  const loader = new RowLoader(conn, opts.log);
+  const loader = new RowLoader(conns, opts.log);
   let markerId = 0;
   try {
     await redis.connect();
@@ -135,7 +138,7 @@ export async function prefillHistory(opts: PrefillOptions): Promise<PrefillSumma
       await insertGroups(conn, model, ids, shape.start);
       const sessions = await loadSessions(loader, model, ids, shape.start);
       opts.log('building indexes');
-      await restoreIndexes(conn, dropped, opts.log);
+      await restoreIndexes(conns, dropped, opts.log);
       opts.log('Redis: msg-id counters, unread counts, group members and counts');
       const unreadConversations = await writeRedis(redis, model, ids, shape.start);
       const seconds = (Date.now() - started) / 1000;
@@ -157,12 +160,12 @@ export async function prefillHistory(opts: PrefillOptions): Promise<PrefillSumma
       return summary;
     } catch (err) {
       // Leave the tables usable: indexes back, even on a half-loaded history.
-      await restoreIndexes(conn, dropped, opts.log).catch(() => undefined);
+      await restoreIndexes(conns, dropped, opts.log).catch(() => undefined);
       throw err;
     }
   } finally {
     redis.disconnect();
-    await conn.end();
+    await Promise.all(conns.map((c) => c.end()));
   }
 }
 
@@ -286,34 +289,51 @@ async function dropSecondaryIndexes(conn: mysql.Connection, tables: string[], lo
   return dropped;
 }
 
-async function restoreIndexes(conn: mysql.Connection, dropped: DroppedIndexes[], log: (line: string) => void): Promise<void> {
-  while (dropped.length > 0) {
-    const { table, definitions, primaryKey } = dropped[0];
-    const started = Date.now();
-    const changes = definitions.map((d) => `ADD ${d}`);
-    if (primaryKey !== null) changes.unshift('DROP PRIMARY KEY', `ADD PRIMARY KEY ${primaryKey}`);
-    await conn.query(`ALTER TABLE \`${table}\` ${changes.join(', ')}`);
-    log(`  ${table}: ${primaryKey !== null ? 'primary key and ' : ''}${definitions.length} indexes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    dropped.shift();
-  }
+/** One ALTER per table, a table per connection at a time; `dropped` empties as tables are done. */
+async function restoreIndexes(conns: mysql.Connection[], dropped: DroppedIndexes[], log: (line: string) => void): Promise<void> {
+  const pending = [...dropped];
+  const worker = async (conn: mysql.Connection) => {
+    for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
+      const { table, definitions, primaryKey } = next;
+      const started = Date.now();
+      const changes = definitions.map((d) => `ADD ${d}`);
+      if (primaryKey !== null) changes.unshift('DROP PRIMARY KEY', `ADD PRIMARY KEY ${primaryKey}`);
+      await conn.query(`ALTER TABLE \`${table}\` ${changes.join(', ')}`);
+      log(`  ${table}: ${primaryKey !== null ? 'primary key and ' : ''}${definitions.length} indexes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      dropped.splice(dropped.indexOf(next), 1);
+    }
+  };
+  await Promise.all(conns.map(worker));
 }
 
 // ---------------------------------------------------------------- rows
+
+type LoadJob = [table: string, columns: readonly string[], data: Buffer];
 
 /** LOAD DATA LOCAL INFILE of tab-separated rows; multi-row INSERTs if the server refuses it. */
 class RowLoader {
   mode: 'load' | 'insert' = 'load';
 
   constructor(
-    private readonly conn: mysql.Connection,
+    private readonly conns: mysql.Connection[],
     private readonly log: (line: string) => void,
   ) {}
 
-  async load(table: string, columns: readonly string[], data: Buffer): Promise<void> {
+  /** Jobs spread over the connections (different tables load side by side). */
+  async loadAll(jobs: LoadJob[]): Promise<void> {
+    const pending = [...jobs];
+    await Promise.all(
+      this.conns.map(async (conn) => {
+        for (let job = pending.shift(); job !== undefined; job = pending.shift()) await this.load(job[0], job[1], job[2], conn);
+      }),
+    );
+  }
+
+  async load(table: string, columns: readonly string[], data: Buffer, conn = this.conns[0]): Promise<void> {
     if (data.length === 0) return;
     if (this.mode === 'load') {
       try {
-        await this.conn.query({
+        await conn.query({
           sql:
             `LOAD DATA LOCAL INFILE 'prefill.tsv' INTO TABLE \`${table}\` CHARACTER SET utf8mb4 ` +
             `FIELDS TERMINATED BY '\\t' ESCAPED BY '' LINES TERMINATED BY '\\n' (${columns.join(', ')})`,
@@ -328,7 +348,7 @@ class RowLoader {
     }
     const rows = data.toString('utf8').slice(0, -1).split('\n').map((line) => line.split('\t'));
     for (let i = 0; i < rows.length; i += INSERT_ROWS) {
-      await this.conn.query(`INSERT INTO \`${table}\` (${columns.join(', ')}) VALUES ?`, [rows.slice(i, i + INSERT_ROWS)]);
+      await conn.query(`INSERT INTO \`${table}\` (${columns.join(', ')}) VALUES ?`, [rows.slice(i, i + INSERT_ROWS)]);
     }
   }
 }
@@ -440,8 +460,8 @@ function contentPool(): Buffer[] {
   return pool;
 }
 
-const SINGLE_COLUMNS = ['relateId', 'fromId', 'toId', 'msgId', 'content', 'type', 'status', 'created', 'updated'];
-const GROUP_COLUMNS = ['groupId', 'userId', 'msgId', 'content', 'type', 'status', 'created', 'updated'];
+const SINGLE_COLUMNS = ['id', 'relateId', 'fromId', 'toId', 'msgId', 'content', 'type', 'status', 'created', 'updated'];
+const GROUP_COLUMNS = ['id', 'groupId', 'userId', 'msgId', 'content', 'type', 'status', 'created', 'updated'];
 const RELATION_COLUMNS = ['id', 'smallId', 'bigId', 'status', 'created', 'updated'];
 const SESSION_COLUMNS = ['userId', 'peerId', 'type', 'status', 'created', 'updated'];
 
@@ -452,6 +472,9 @@ async function loadMessages(loader: RowLoader, model: HistoryModel, ids: FirstId
   const singles = Array.from({ length: opts.tableCount }, () => new TsvWriter());
   const groups = Array.from({ length: opts.tableCount }, () => new TsvWriter());
   const relations = new TsvWriter();
+  // Explicit, dense row ids (the tables are empty): MAX(id) stays the row count.
+  const singleIds = new Array<number>(opts.tableCount).fill(0);
+  const groupIds = new Array<number>(opts.tableCount).fill(0);
   let loading: Promise<void> = Promise.resolve();
   let lastReport = Date.now();
   for (;;) {
@@ -462,14 +485,14 @@ async function loadMessages(loader: RowLoader, model: HistoryModel, ids: FirstId
       const content = pool[n & 511];
       if (m.group) {
         const gid = ids.group + m.conversation;
-        groups[gid % opts.tableCount].int(gid).int(ids.user + m.from).int(m.msgId).bytes(content).int(17).int(0).int(m.created).int(m.created, true);
+        groups[gid % opts.tableCount].int(++groupIds[gid % opts.tableCount]).int(gid).int(ids.user + m.from).int(m.msgId).bytes(content).int(17).int(0).int(m.created).int(m.created, true);
         counts.group++;
       } else {
         const rid = ids.relation + m.conversation;
         if (m.firstContact) {
           relations.int(rid).int(ids.user + Math.min(m.from, m.to)).int(ids.user + Math.max(m.from, m.to)).int(0).int(m.created).int(m.created, true);
         }
-        singles[rid % opts.tableCount].int(rid).int(ids.user + m.from).int(ids.user + m.to).int(m.msgId).bytes(content).int(1).int(0).int(m.created).int(m.created, true);
+        singles[rid % opts.tableCount].int(++singleIds[rid % opts.tableCount]).int(rid).int(ids.user + m.from).int(ids.user + m.to).int(m.msgId).bytes(content).int(1).int(0).int(m.created).int(m.created, true);
         counts.single++;
       }
       n++;
@@ -482,13 +505,11 @@ async function loadMessages(loader: RowLoader, model: HistoryModel, ids: FirstId
       lastReport = Date.now();
       opts.log(`  ${model.count} / ${opts.messages} messages (${model.relations} relations)`);
     }
-    const batch: Array<[string, readonly string[], Buffer]> = [];
+    const batch: LoadJob[] = [];
     singles.forEach((w, i) => batch.push([`IMMessage_${i}`, SINGLE_COLUMNS, w.take()]));
     groups.forEach((w, i) => batch.push([`IMGroupMessage_${i}`, GROUP_COLUMNS, w.take()]));
     batch.push(['IMRelationShip', RELATION_COLUMNS, relations.take()]);
-    loading = (async () => {
-      for (const [table, columns, data] of batch) await loader.load(table, columns, data);
-    })();
+    loading = loader.loadAll(batch);
     // Awaited before the next chunk is handed over; until then a failure must not count as unhandled.
     loading.catch(() => undefined);
   }
