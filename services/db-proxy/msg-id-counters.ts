@@ -65,6 +65,17 @@ export class MsgIdCounters {
   }
 
   /**
+   * The conversation has just been created (its relation row did not exist a
+   * moment ago): MySQL holds none of its messages that Redis could have lost,
+   * so its first allocation needs no check. (Should another db-proxy race us
+   * and Redis lose its increments in that instant, the primary key refuses the
+   * duplicate and the batch re-verifies.)
+   */
+  trustNew(counterKey: string): void {
+    this.markVerified(counterKey, this.redis.epoch);
+  }
+
+  /**
    * Gives ids of a rolled-back batch back (best effort): each counter returns to
    * `restoreTo` only if it still stands at `expected`, i.e. nobody allocated since.
    */
