@@ -181,8 +181,8 @@ function prefilledTarget(messages: number): BenchTarget {
 async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET): Promise<OwnCluster> {
   const storage = await provisionStorage({ database: target.database, log: note });
   if (target.history === 'empty' && !opts.keepData) {
-    // Every run starts from an empty database and Redis prefix, so runs compare:
-    // millions of rows left by earlier runs outgrow the local MariaDB's buffer pool.
+    // Every run starts from an empty database and Redis prefix, so runs compare
+    // (runs on a history use --prefill, whose database is kept).
     await dropBenchData(storage, target.redisPrefix);
   }
   await migrate(storage.mysqlAdminUrl);

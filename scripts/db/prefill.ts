@@ -159,8 +159,14 @@ export async function prefillHistory(opts: PrefillOptions): Promise<PrefillSumma
       await conn.query("UPDATE tt_prefill SET state = 'done', finished = UNIX_TIMESTAMP(), summary = ? WHERE id = ?", [JSON.stringify(summary), markerId]);
       return summary;
     } catch (err) {
-      // Leave the tables usable: indexes back, even on a half-loaded history.
-      await restoreIndexes(conns, dropped, opts.log).catch(() => undefined);
+      // Leave the tables usable: indexes back, even on a half-loaded history (on fresh
+      // connections: the failure may have broken these).
+      opts.log(`failed (${(err as Error).message}); putting the indexes back`);
+      const fresh = await Promise.all([connect(), connect()]).catch(() => null);
+      if (fresh !== null) {
+        await restoreIndexes(fresh, dropped, opts.log).catch((e: Error) => opts.log(`could not put every index back: ${e.message}`));
+        await Promise.all(fresh.map((c) => c.end()));
+      }
       throw err;
     }
   } finally {
@@ -337,7 +343,8 @@ class RowLoader {
           sql:
             `LOAD DATA LOCAL INFILE 'prefill.tsv' INTO TABLE \`${table}\` CHARACTER SET utf8mb4 ` +
             `FIELDS TERMINATED BY '\\t' ESCAPED BY '' LINES TERMINATED BY '\\n' (${columns.join(', ')})`,
-          infileStreamFactory: () => Readable.from([data]),
+          // In pieces: each becomes one packet, which must stay under the server's max_allowed_packet.
+          infileStreamFactory: () => Readable.from(pieces(data, 1 << 20)),
         });
         return;
       } catch (err) {
@@ -409,6 +416,10 @@ class TsvWriter {
     this.buf.copy(bigger, 0, 0, this.len);
     this.buf = bigger;
   }
+}
+
+function* pieces(data: Buffer, size: number): Generator<Buffer> {
+  for (let at = 0; at < data.length; at += size) yield data.subarray(at, Math.min(data.length, at + size));
 }
 
 function localInfileRefused(err: unknown): boolean {
