@@ -26,7 +26,12 @@ import { ConfigError } from './errors';
 import { LogThrottle } from './log-throttle';
 import { projectRoot, runDir } from './paths';
 
-export const SERVICE_ROLES = ['msg-server', 'route-server', 'db-proxy', 'login-server', 'file-server', 'push-server', 'msfs'] as const;
+/**
+ * Roles a cluster certificate can carry. 'admin' is for operators' tools (the
+ * web console, Prometheus, `npm run msg-server -- drain`): it may use the
+ * services' admin endpoints and nothing else.
+ */
+export const SERVICE_ROLES = ['msg-server', 'route-server', 'db-proxy', 'login-server', 'file-server', 'push-server', 'msfs', 'admin'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 const ROLE_URI_PREFIX = 'urn:teamtalk:role:';
@@ -207,6 +212,31 @@ export class InternalTls {
           : new AuthenticationError(`server certificate has role ${role ?? '(none)'}, expected ${expectRole}`);
       },
     };
+  }
+
+  /**
+   * The TLS options of an HTTPS server (admin endpoints): this identity, and a
+   * client certificate signed by the cluster CA required before any request is
+   * read. Which roles may stay is checked per connection with peerOf().
+   */
+  serverOptions(): tls.TlsOptions {
+    return {
+      ca: this.caPem,
+      cert: this.certPem,
+      key: this.keyPem,
+      minVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: this.handshakeTimeoutMs,
+    };
+  }
+
+  /** Who is on the other end of an authenticated TLS socket (null: no valid cluster certificate). */
+  peerOf(socket: tls.TLSSocket): PeerIdentity | null {
+    const cert = socket.getPeerX509Certificate();
+    if (cert === undefined || checkCertificate(cert, this.ca) !== null) return null;
+    const role = roleOf(cert);
+    return role === null ? null : { role, name: commonName(cert) };
   }
 }
 

@@ -7,13 +7,85 @@ import { FrameError } from './errors';
 
 export type Logger = pino.Logger;
 
-export function createLogger(service: string, level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A warning or error a service logged, as its admin endpoint shows it (GET /warnings). */
+export interface LoggedWarning {
+  time: string;
+  level: 'warn' | 'error' | 'fatal';
+  msg: string;
+  /** The line's fields that say who and what (conn, userId, peer, err, ...), as text, size-capped. */
+  fields: Record<string, string>;
+}
+
+/** How many recent warnings each logger keeps for its admin endpoint. */
+export const RECENT_WARNINGS = 100;
+const WARN_LEVEL = 40;
+const recent = new WeakMap<Logger, LoggedWarning[]>();
+
+/**
+ * The service's logger. `destination` replaces stdout (tests capture lines).
+ * Every logger keeps its last RECENT_WARNINGS warnings and errors in memory
+ * (recentWarnings()), for operators who look before they grep.
+ */
+export function createLogger(service: string, level: string, base: Record<string, unknown> = {}, destination?: pino.DestinationStream): Logger {
+  const ring: LoggedWarning[] = [];
+  const options: pino.LoggerOptions = {
     level,
     base: { service, pid: process.pid, ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-  });
+    hooks: {
+      logMethod(args, method, levelValue) {
+        if (levelValue >= WARN_LEVEL) remember(ring, levelValue, args);
+        method.apply(this, args);
+      },
+    },
+  };
+  const logger = destination === undefined ? pino(options) : pino(options, destination);
+  recent.set(logger, ring);
+  return logger;
+}
+
+/** The logger's recent warnings and errors, oldest first (empty for loggers not made by createLogger). */
+export function recentWarnings(logger: Logger): readonly LoggedWarning[] {
+  return recent.get(logger) ?? [];
+}
+
+function remember(ring: LoggedWarning[], levelValue: number, args: unknown[]): void {
+  const [first, second] = args;
+  const fields: Record<string, string> = {};
+  let msg = '';
+  if (typeof first === 'string') {
+    msg = first;
+  } else {
+    msg = typeof second === 'string' ? second : '';
+    if (first instanceof Error) {
+      fields.err = first.message;
+    } else if (first !== null && typeof first === 'object') {
+      for (const [key, value] of Object.entries(first).slice(0, 12)) {
+        const text = value instanceof Error ? value.message : typeof value === 'string' ? value : JSON.stringify(value);
+        if (text !== undefined) fields[key] = text.length > 200 ? `${text.slice(0, 199)}…` : text;
+      }
+    }
+  }
+  ring.push({ time: new Date().toISOString(), level: levelValue >= 60 ? 'fatal' : levelValue >= 50 ? 'error' : 'warn', msg, fields });
+  if (ring.length > RECENT_WARNINGS) ring.shift();
+}
+
+/**
+ * Sets a running logger's level (admin endpoint, SIGHUP). Returns the level it
+ * had; logs the change with who made it.
+ */
+export function changeLogLevel(logger: Logger, level: string, by: Record<string, unknown>): string {
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`log level must be one of ${LOG_LEVELS.join(', ')}`);
+  const before = logger.level;
+  if (level === before) return before;
+  // Said at the old and the new level, so a change to "silent" or from "error" is still on record.
+  logger.level = 'info';
+  logger.info({ from: before, to: level, ...by }, 'log level changed');
+  logger.level = level;
+  return before;
 }
 
 /** A logger that drops everything (unit tests). */
@@ -28,11 +100,7 @@ export function silentLogger(): Logger {
 export function reloadLogLevelOnSighup(logger: Logger, readLevel: () => string): () => void {
   const onHup = () => {
     try {
-      const level = readLevel();
-      if (level !== logger.level) {
-        logger.level = level;
-        logger.info({ level }, 'log level changed');
-      }
+      changeLogLevel(logger, readLevel(), { by: 'SIGHUP' });
     } catch (err) {
       logger.error({ err }, 'log level reload failed; keeping the current level');
     }

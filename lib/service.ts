@@ -10,6 +10,11 @@ import { createLogger, reloadLogLevelOnSighup, type Logger } from './log';
 export interface RunningService {
   /** Stops accepting work, closes links and listeners. */
   stop(reason?: string): Promise<void>;
+  /**
+   * Resolves (with the reason) when the service has finished its work on its own,
+   * e.g. a msg server whose drain is complete: it is then stopped and exits 0.
+   */
+  done?: Promise<string>;
 }
 
 export async function runService<S extends Spec & { logLevel: unknown }>(
@@ -61,6 +66,7 @@ export async function runService<S extends Spec & { logLevel: unknown }>(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  void running.done?.then((reason) => shutdown(reason));
   if (process.env.TT_SUPERVISED === '1') {
     // Under `npm start`: if the supervisor dies without stopping us (SIGKILL), stop
     // too instead of living on as an orphan holding the ports.

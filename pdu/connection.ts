@@ -12,6 +12,7 @@ import { CID, ServiceId, commandName, commandOf, type BodyOf, type MessageClass,
 import { encodeBody, encodePdu } from './encode';
 import { DEFAULT_MAX_PDU_LENGTH, FrameDecoder, describeFlag, encodeFrame, type Pdu } from './frame';
 import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError, RequestTimeoutError } from '../lib/errors';
+import type { PduTraffic } from './traffic';
 
 export interface ConnectionOptions {
   /** Largest inbound PDU accepted; a bigger one closes the connection. */
@@ -32,6 +33,8 @@ export interface ConnectionOptions {
    * (it is dropped); more than this many of those closes the connection.
    */
   maxPendingRequests: number;
+  /** Where PDUs in and out are counted by command (metrics); null: not counted. */
+  traffic: PduTraffic | null;
 }
 
 export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.freeze({
@@ -42,6 +45,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.fr
   echoHeartbeats: false,
   requestTimeoutMs: 10_000,
   maxPendingRequests: 30_000,
+  traffic: null,
 });
 
 /** What a service plugs into a connection. One handler object usually serves all connections. */
@@ -187,6 +191,7 @@ export class PduConnection<C = unknown> {
   /** Queues an already framed PDU (relays forward what they received this way). */
   sendFrame(frame: Buffer): boolean {
     if (this.state !== 'open') return false;
+    this.options.traffic?.countOut(frame);
     if (this.outQueue === null) {
       this.outQueue = [frame];
       scheduleFlush(this as PduConnection<unknown>);
@@ -308,6 +313,7 @@ export class PduConnection<C = unknown> {
 
   private dispatchFrame(pdu: Pdu): void {
     if (this.state === 'closed') return;
+    this.options.traffic?.countIn(pdu.commandId, pdu.frame.length);
     if (pdu.commandId === CID.OTHER_HEARTBEAT) {
       if (this.handler.onHeartbeat?.(this) === false) return;
       if (this.options.echoHeartbeats) this.sendFrame(pdu.frame);

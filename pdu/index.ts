@@ -7,3 +7,4 @@ export * from './link';
 export * from './dispatch';
 export * from './attach';
 export * from './websocket-duplex';
+export * from './traffic';

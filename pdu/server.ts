@@ -129,6 +129,14 @@ export class PduServer<C = unknown> {
     return conn;
   }
 
+  /**
+   * Stops accepting new connections; the open ones carry on (a draining msg
+   * server closes them itself). Connecting clients are refused by the OS.
+   */
+  stopAccepting(): void {
+    if (this.server.listening) this.server.close();
+  }
+
   /** Stops accepting and closes every connection (destroying them: this is a shutdown). */
   close(reason = 'server shutting down'): Promise<void> {
     this.closing = true;

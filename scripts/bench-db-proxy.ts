@@ -174,7 +174,7 @@ async function main(): Promise<void> {
       ({ host, port } = options.target);
     } else if (options.mode === 'in-process') {
       const proxy = await startDbProxy(
-        dbProxyConfig.load({ env: serverTls, overrides: { listenPort: 0, mysqlUrl, redisUrl: storage.redisUrl, redisKeyPrefix: REDIS_PREFIX } }),
+        dbProxyConfig.load({ env: serverTls, overrides: { listenPort: 0, adminPort: 0, mysqlUrl, redisUrl: storage.redisUrl, redisKeyPrefix: REDIS_PREFIX } }),
         silentLogger(),
       );
       port = proxy.port;

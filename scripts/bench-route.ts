@@ -91,6 +91,7 @@ function routeConfig(plaintext: boolean) {
     overrides: {
       listenHost: '127.0.0.1',
       listenPort: 0,
+      adminPort: 0,
       logLevel: 'silent',
       tlsCaFile: pki.caFile,
       tlsCertFile: cert.certFile,

@@ -17,6 +17,10 @@
  *
  * --transport ws does all of it over the msg servers' WebSocket ports (one
  * binary message per PDU, as the web chat connects) instead of TCP.
+ * --flooders N adds N hostile clients that flood IMAllUserReq during the
+ * measured chat phase (logging in again whenever they are cut off): compare the
+ * ack latency with and without them. --plaintext runs the internal links
+ * without TLS (what TLS costs). --route-servers N / --db-proxies N: topology.
  *
  * --per-user N makes the chat phase closed-loop (bench/burst.ts: N messages per
  * user, --user-rate and --in-flight caps), --peers random sends to any online
@@ -33,10 +37,13 @@
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import Redis from 'ioredis';
-import { IM } from '../pdu/commands';
+import { CID, IM, commandOf } from '../pdu/commands';
+import { encodeBody } from '../pdu/encode';
+import { encodeFrame } from '../pdu/frame';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl } from '../lib/mysql-url';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
+import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
 import { clusterConfig } from './cluster/config';
 import { localPki } from './cluster/pki';
 import { Supervisor } from './cluster/supervisor';
@@ -58,6 +65,11 @@ const { MsgType, ClientType, GroupType } = IM.BaseDefine;
 interface Options {
   users: number;
   msgServers: number;
+  /** Hostile clients flooding IMAllUserReq during the measured chat phase (they reconnect when cut off). */
+  flooders: number;
+  /** Route servers (1 + standbys) and db-proxies. */
+  routeServers: number;
+  dbProxies: number;
   seconds: number;
   rate: number;
   contacts: number;
@@ -106,6 +118,9 @@ function parseArgs(argv: string[]): Options {
   return {
     users: num('users', 1000),
     msgServers: num('msg-servers', 2),
+    routeServers: num('route-servers', 1),
+    flooders: num('flooders', 0),
+    dbProxies: num('db-proxies', 1),
     seconds: num('seconds', 10),
     rate: num('rate', 10_000),
     contacts: num('contacts', 20),
@@ -187,11 +202,19 @@ async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET
   }
   await migrate(storage.mysqlAdminUrl);
   if (target.history !== 'empty') await ensurePrefilled(opts, storage, target, target.history);
-  const [loginHttp, loginMsg, loginAdmin, route, db, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(Array.from({ length: 10 }, freeLoopbackPort));
+  const [loginHttp, loginMsg, loginAdminPort, route, routeAdmin, db, dbAdmin, consolePort, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(
+    Array.from({ length: 13 }, freeLoopbackPort),
+  );
   const msgPorts: number[] = [];
+  const msgAdminPorts: number[] = [];
   const wsPorts: number[] = [];
+  const standbyRoutes: number[] = [];
+  for (let i = 1; i < opts.routeServers; i++) standbyRoutes.push(await freeLoopbackPort());
+  const extraDbProxies: number[] = [];
+  for (let i = 1; i < opts.dbProxies; i++) extraDbProxies.push(await freeLoopbackPort());
   for (let i = 0; i < opts.msgServers; i++) {
     msgPorts.push(await freeLoopbackPort());
+    msgAdminPorts.push(await freeLoopbackPort());
     wsPorts.push(opts.transport === 'ws' ? await freeLoopbackPort() : 0);
   }
   const supervisor = new Supervisor({
@@ -207,9 +230,11 @@ async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET
       logLevel: opts.verbose ? 'info' : 'warn',
       loginHttpPort: loginHttp,
       loginMsgServerPort: loginMsg,
-      loginAdminPort: loginAdmin,
+      loginAdminPort,
       routePort: route,
+      standbyRoutePorts: standbyRoutes,
       dbProxyPort: db,
+      extraDbProxyPorts: extraDbProxies,
       msgServerPorts: msgPorts,
       msgServerWsPorts: opts.transport === 'ws' ? wsPorts : [],
       msfsPort: msfs,
@@ -217,6 +242,10 @@ async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET
       fileServerPort: file,
       fileServerInternalPort: fileInternal,
       pushServerPort: push,
+      routeAdminPort: routeAdmin,
+      dbProxyAdminPort: dbAdmin,
+      msgServerAdminPorts: msgAdminPorts,
+      consolePort,
       redisKeyPrefix: target.redisPrefix,
     },
   });
@@ -225,26 +254,25 @@ async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET
     ? { TT_MSG_PLAINTEXT_PEERS: '127.0.0.1', TT_ROUTE_PLAINTEXT_PEERS: '127.0.0.1', TT_DB_PROXY_PLAINTEXT_PEERS: '127.0.0.1', TT_LOGIN_PLAINTEXT_PEERS: '127.0.0.1', TT_FILE_PLAINTEXT_PEERS: '127.0.0.1', TT_PUSH_PLAINTEXT_PEERS: '127.0.0.1' }
     : {};
   const quiet: Record<string, string> = { TT_MSG_STATS_INTERVAL_MS: '0' };
-  const specs = serviceSpecs(cluster, storage, localPki()).map((spec) => ({
-    ...spec,
-    env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
-  }));
+  // The console is not part of what is measured.
+  const specs = serviceSpecs(cluster, storage, localPki())
+    .filter((spec) => spec.name !== 'console')
+    .map((spec) => ({
+      ...spec,
+      env: { ...spec.env, ...plaintext, ...(spec.name.startsWith('msg-server') ? quiet : {}) },
+    }));
   for (const spec of specs) supervisor.start(spec);
-  const until = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const body = (await (await fetch(`http://127.0.0.1:${loginAdmin}/msg_servers`)).json()) as unknown;
-      const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
-      if (list.length >= msgPorts.length) break;
-    } catch {
-      // starting
+  const admin = localAdminClient('bench');
+  try {
+    if (!(await waitForMsgServers(admin, loginAdmin('127.0.0.1', loginAdminPort), msgPorts.length))) {
+      throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
     }
-    if (Date.now() > until) throw new Error('the bench cluster did not come up within 60 s (run with --verbose to see its logs)');
-    await sleep(200);
+  } finally {
+    admin.close();
   }
   return {
     loginUrl: `http://127.0.0.1:${loginHttp}/msg_server`,
-    adminPort: loginAdmin,
+    adminPort: loginAdminPort,
     msgServerPorts: msgPorts,
     msgServerWsUrls: wsPorts.filter((p) => p > 0).map((p) => `ws://127.0.0.1:${p}/`),
     pids: () => supervisor.pids(),
@@ -610,6 +638,56 @@ async function memoryPhase(opts: Options, names: string[], connect: () => Promis
 
 // ---------------------------------------------------------------- main
 
+interface FloodResult {
+  flooders: number;
+  /** IMAllUserReq PDUs written. */
+  requests_sent: number;
+  /** IMAllUserRsp received: what the budget let through. */
+  answered: number;
+  /** Times a flooder was cut off by the server (it logged in again). */
+  disconnects: number;
+}
+
+/**
+ * Hostile clients for the chat phase: each logs in and writes IMAllUserReq as
+ * fast as its socket takes them (bursts of 500 every 5 ms, about 100 000/s),
+ * and when the server cuts it off, logs in again and goes on.
+ */
+function startFlooders(opts: Options, loginUrl: string, firstIndex: number): { stop(): Promise<FloodResult> } {
+  const stats: FloodResult = { flooders: opts.flooders, requests_sent: 0, answered: 0, disconnects: 0 };
+  let running = true;
+  const info = commandOf(IM.Buddy.IMAllUserReq);
+  const body = encodeBody(IM.Buddy.IMAllUserReq, { user_id: 0, latest_update_time: 0 });
+  const burst = Buffer.concat(Array.from({ length: 500 }, (_, i) => encodeFrame(info.serviceId, info.commandId, i + 1, body)));
+  const loops = Array.from({ length: opts.flooders }, async (_, i) => {
+    while (running) {
+      try {
+        const { client } = await connectThroughLoginServer(opts, loginUrl);
+        await client.login(`${opts.userPrefix}${firstIndex + i}`, opts.password);
+        client.on('push', (p: { commandId: number }) => {
+          if (p.commandId === CID.BUDDY_LIST_ALL_USER_RESPONSE) stats.answered++;
+        });
+        while (running && client.isOpen) {
+          client.conn.socket.write(burst);
+          stats.requests_sent += 500;
+          await sleep(5);
+        }
+        if (!client.isOpen) stats.disconnects++;
+        client.close();
+      } catch {
+        await sleep(100);
+      }
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return stats;
+    },
+  };
+}
+
 function assertLoopback(url: string, allowRemote: boolean): void {
   const host = new URL(url).hostname;
   if (!allowRemote && !['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) && !host.startsWith('127.')) {
@@ -633,7 +711,7 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
     loginUrl = cluster.loginUrl;
     const memoryUsers = opts.only.has('memory') ? MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections : 0;
     const pool = mysql.createPool({ ...parseMysqlUrl(cluster.storage.mysqlUrl), connectionLimit: 2 });
-    const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users, memoryUsers + opts.users), opts.password);
+    const created = await bulkAddUsers(pool, opts.userPrefix, Math.max(opts.users + opts.flooders, memoryUsers + opts.users), opts.password);
     note(`bench users ready (${created.created} created)`);
     await pool.end();
   }
@@ -682,6 +760,8 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
       }
       const relationsBefore = await countRelations();
       const meter = ownCluster ? await StorageMeter.start(ownCluster.storage.mysqlAdminUrl, !process.env.MYSQL_URL) : null;
+      // Hostile clients only during the measured phase (not the warm-up or the half-rate phase).
+      const flood = opts.flooders > 0 ? startFlooders(opts, loginUrl, names.length) : null;
       let chat: ChatOutcome;
       if (opts.perUser > 0) {
         note(`chat: ${opts.perUser} messages per user to ${peers} (${opts.pairs}-server pairs), at most ${opts.userRate}/s and ${opts.inFlight} in flight per user`);
@@ -690,6 +770,7 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
         note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s to ${peers} (${opts.pairs}-server pairs)`);
         chat = await chatPhase(users, contacts, opts.rate, opts.seconds);
       }
+      if (flood) result.flooders = await flood.stop();
       // First contacts among the measured messages (relations the phase created).
       if (meter) chat.storage = await meter.cost(chat.acked);
       if (ownCluster) chat.new_relations = (await countRelations()) - relationsBefore;

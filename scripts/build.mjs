@@ -24,6 +24,11 @@ function run(cmd, args) {
   }
 }
 
+if (!existsSync(bin('pbjs')) || !existsSync(bin('tsc'))) {
+  console.error('build failed: the npm dependencies are not installed; run "npm ci" first (npm start and npm test do it themselves)');
+  process.exit(1);
+}
+
 const protoFiles = readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort();
 const hash = createHash('sha256');
 for (const f of protoFiles) hash.update(f).update(readFileSync(join(protoDir, f)));

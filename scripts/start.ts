@@ -2,10 +2,13 @@
  * `npm start`: the whole cluster on this machine. Brings up MariaDB and Redis
  * (local child processes under .run/, unless MYSQL_URL / REDIS_URL are set),
  * applies the schema, seeds demo users into an empty database, then runs
- * db-proxy, route server, login server and the msg servers under one supervisor.
- * Ctrl-C / SIGTERM stops everything it started.
+ * db-proxy, route server, login server, the msg servers and the web console
+ * under one supervisor. Ctrl-C / SIGTERM stops everything it started; so does a
+ * service that stops on a configuration error (exit code 2), whose error is
+ * shown and is npm start's exit code.
  */
 import { mkdirSync } from 'node:fs';
+import { relative } from 'node:path';
 import mysql from 'mysql2/promise';
 import { configFileFromArgs } from '../lib/config';
 import { errorMessage } from '../lib/errors';
@@ -13,17 +16,24 @@ import { parseMysqlUrl, redactUrl } from '../lib/mysql-url';
 import { isLoopbackHost } from '../lib/host-port';
 import { runDir } from '../lib/paths';
 import type { Pki } from '../lib/pki';
-import { clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from './cluster/config';
+import { issueSignInLink } from '../services/console/auth';
+import { consoleConfig } from '../services/console/config';
+import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
+import { checkClusterConfig, clusterConfig, DEFAULT_CLUSTER_CONFIG_FILE, type ClusterConfig } from './cluster/config';
 import { LOCAL_PKI_DIR, localPki, tlsEnv } from './cluster/pki';
 import { reachable, readRunningCluster, removeRunningCluster, writeRunningCluster } from './cluster/running';
-import { Supervisor, type ChildSpec } from './cluster/supervisor';
+import { CONFIG_ERROR_EXIT_CODE, Supervisor, type ChildSpec } from './cluster/supervisor';
 import { checkWebSocketPorts, webBannerLines, webOrigins, webSocketEnv } from './cluster/web';
 import { migrate } from './db/migrate';
 import { DEMO_PASSWORD, DEMO_USERS, isEmpty, seedDemo } from './db/seed';
+import { consoleOperators, credentialsFile } from './infra/credentials';
 import { provisionStorage, type Storage } from './infra/provision';
-import { portAcceptsConnections, sleep } from './infra/system';
+import { portAcceptsConnections } from './infra/system';
 
 const log = (line: string) => process.stderr.write(`[start] ${line}\n`);
+
+/** How long the banner's console sign-in link works. */
+export const SIGN_IN_LINK_TTL_MS = 15 * 60_000;
 
 export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki): ChildSpec[] {
   const internal = reachable(config.internalHost);
@@ -31,30 +41,34 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
   // Certificates name where a service is reached (informational: peers check the CA and the role).
   const hosts = [...new Set([internal, config.internalHost, 'localhost'])];
   const specs: ChildSpec[] = [
-    {
-      name: 'db-proxy',
+    ...dbProxyPorts(config).map((port, i) => ({
+      name: i === 0 ? 'db-proxy' : `db-proxy-${i + 1}`,
       script: 'dist/services/db-proxy/main.js',
       env: {
         TT_DB_PROXY_LISTEN_HOST: config.internalHost,
-        TT_DB_PROXY_LISTEN_PORT: String(config.dbProxyPort),
+        TT_DB_PROXY_LISTEN_PORT: String(port),
+        TT_DB_PROXY_ADMIN_HOST: config.internalHost,
+        TT_DB_PROXY_ADMIN_PORT: String(config.dbProxyAdminPort + i),
         TT_DB_PROXY_MYSQL_URL: storage.mysqlUrl,
         TT_DB_PROXY_REDIS_URL: storage.redisUrl,
         TT_DB_PROXY_REDIS_KEY_PREFIX: config.redisKeyPrefix,
         TT_DB_PROXY_LOG_LEVEL: level,
         TT_DB_PROXY_MSFS_URL: `https://${internal}:${config.msfsInternalPort}/`,
-        ...tlsEnv(pki, 'TT_DB_PROXY', 'db-proxy', 'db-proxy', hosts),
+        ...tlsEnv(pki, 'TT_DB_PROXY', 'db-proxy', i === 0 ? 'db-proxy' : `db-proxy-${i + 1}`, hosts),
       },
-    },
-    {
-      name: 'route-server',
+    })),
+    ...routePorts(config).map((port, i) => ({
+      name: i === 0 ? 'route-server' : `route-server-${i + 1}`,
       script: 'dist/services/route-server/main.js',
       env: {
         TT_ROUTE_LISTEN_HOST: config.internalHost,
-        TT_ROUTE_LISTEN_PORT: String(config.routePort),
+        TT_ROUTE_LISTEN_PORT: String(port),
+        TT_ROUTE_ADMIN_HOST: config.internalHost,
+        TT_ROUTE_ADMIN_PORT: String(config.routeAdminPort + i),
         TT_ROUTE_LOG_LEVEL: level,
-        ...tlsEnv(pki, 'TT_ROUTE', 'route-server', 'route-server', hosts),
+        ...tlsEnv(pki, 'TT_ROUTE', 'route-server', i === 0 ? 'route-server' : `route-server-${i + 1}`, hosts),
       },
-    },
+    })),
     {
       name: 'login-server',
       script: 'dist/services/login-server/main.js',
@@ -112,10 +126,35 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
     specs.push({
       name: `msg-server-${i + 1}`,
       script: 'dist/services/msg-server/main.js',
-      env: msgServerEnv(config, pki, port, i + 1, config.msgServerWsPorts[i] ?? 0),
+      env: msgServerEnv(config, pki, port, i + 1, { adminPort: config.msgServerAdminPorts[i], wsPort: config.msgServerWsPorts[i] ?? 0 }),
     }),
   );
+  specs.push({
+    name: 'console',
+    script: 'dist/services/console/main.js',
+    env: {
+      TT_CONSOLE_HTTP_HOST: config.internalHost,
+      TT_CONSOLE_HTTP_PORT: String(config.consolePort),
+      TT_CONSOLE_LOGIN_SERVERS: `${internal}:${config.loginAdminPort}`,
+      TT_CONSOLE_ROUTE_SERVERS: `${internal}:${config.routeAdminPort}`,
+      TT_CONSOLE_DB_PROXIES: `${internal}:${config.dbProxyAdminPort}`,
+      TT_CONSOLE_MYSQL_URL: storage.mysqlUrl,
+      TT_CONSOLE_OPERATORS_FILE: credentialsFile(runDir),
+      TT_CONSOLE_LOG_LEVEL: level,
+      ...tlsEnv(pki, 'TT_CONSOLE', 'admin', 'console', hosts),
+    },
+  });
   return specs;
+}
+
+/** Every db-proxy's port. */
+function dbProxyPorts(config: Pick<ClusterConfig, 'dbProxyPort' | 'extraDbProxyPorts'>): number[] {
+  return [config.dbProxyPort, ...config.extraDbProxyPorts];
+}
+
+/** Every route server's port: the first one, then the standbys. */
+function routePorts(config: Pick<ClusterConfig, 'routePort' | 'standbyRoutePorts'>): number[] {
+  return [config.routePort, ...config.standbyRoutePorts];
 }
 
 /**
@@ -125,22 +164,38 @@ export function serviceSpecs(config: ClusterConfig, storage: Storage, pki: Pki):
 export function msgServerEnv(
   cluster: Pick<
     ClusterConfig,
-    'clientHost' | 'internalHost' | 'publicIp' | 'loginHttpPort' | 'loginMsgServerPort' | 'routePort' | 'dbProxyPort' | 'fileServerInternalPort' | 'pushServerPort'
+    | 'clientHost'
+    | 'internalHost'
+    | 'publicIp'
+    | 'loginHttpPort'
+    | 'loginMsgServerPort'
+    | 'routePort'
+    | 'standbyRoutePorts'
+    | 'dbProxyPort'
+    | 'extraDbProxyPorts'
+    | 'fileServerInternalPort'
+    | 'pushServerPort'
   > & { logLevel: string },
   pki: Pki,
   port: number,
   n: number,
-  wsPort: number,
+  { adminPort, wsPort }: { adminPort: number; wsPort: number },
 ): Record<string, string> {
   const internal = reachable(cluster.internalHost);
   return {
     TT_MSG_LISTEN_HOST: cluster.clientHost,
     TT_MSG_LISTEN_PORT: String(port),
+    TT_MSG_ADMIN_HOST: cluster.internalHost,
+    TT_MSG_ADMIN_PORT: String(adminPort),
     TT_MSG_PUBLIC_IP1: cluster.publicIp,
     TT_MSG_HOST_NAME: `msg-server-${n}`,
     TT_MSG_LOGIN_SERVERS: `${internal}:${cluster.loginMsgServerPort}`,
-    TT_MSG_ROUTE_SERVERS: `${internal}:${cluster.routePort}`,
-    TT_MSG_DB_PROXIES: `${internal}:${cluster.dbProxyPort}`,
+    TT_MSG_ROUTE_SERVERS: routePorts(cluster)
+      .map((p) => `${internal}:${p}`)
+      .join(','),
+    TT_MSG_DB_PROXIES: dbProxyPorts(cluster)
+      .map((p) => `${internal}:${p}`)
+      .join(','),
     TT_MSG_FILE_SERVERS: `${internal}:${cluster.fileServerInternalPort}`,
     TT_MSG_PUSH_SERVERS: `${internal}:${cluster.pushServerPort}`,
     TT_MSG_LOG_LEVEL: cluster.logLevel,
@@ -156,8 +211,15 @@ async function checkPortsFree(config: ClusterConfig): Promise<void> {
     ['login HTTP', client, config.loginHttpPort],
     ['login (msg servers)', internal, config.loginMsgServerPort],
     ['login admin', internal, config.loginAdminPort],
-    ['route server', internal, config.routePort],
-    ['db-proxy', internal, config.dbProxyPort],
+    ...routePorts(config).flatMap((p, i): Array<[string, string, number]> => [
+      [`route server ${i + 1}`, internal, p],
+      [`route server ${i + 1} admin`, internal, config.routeAdminPort + i],
+    ]),
+    ...dbProxyPorts(config).flatMap((p, i): Array<[string, string, number]> => [
+      [`db-proxy ${i + 1}`, internal, p],
+      [`db-proxy ${i + 1} admin`, internal, config.dbProxyAdminPort + i],
+    ]),
+    ['console', internal, config.consolePort],
     ['msfs', client, config.msfsPort],
     ['msfs internal', internal, config.msfsInternalPort],
     ['file server', client, config.fileServerPort],
@@ -165,6 +227,7 @@ async function checkPortsFree(config: ClusterConfig): Promise<void> {
     ['push server', internal, config.pushServerPort],
     ...config.msgServerPorts.map((p, i): [string, string, number] => [`msg server ${i + 1}`, client, p]),
     ...config.msgServerWsPorts.map((p, i): [string, string, number] => [`msg server ${i + 1} WebSocket`, client, p]),
+    ...config.msgServerAdminPorts.map((p, i): [string, string, number] => [`msg server ${i + 1} admin`, internal, p]),
   ];
   for (const [role, host, port] of ports) {
     if (await portAcceptsConnections(host, port)) {
@@ -174,20 +237,25 @@ async function checkPortsFree(config: ClusterConfig): Promise<void> {
 }
 
 /** Until the login server lists every msg server (they register once their links are up). */
-async function waitUntilReady(config: ClusterConfig, timeoutMs = 60_000): Promise<boolean> {
-  const admin = `http://${reachable(config.internalHost)}:${config.loginAdminPort}/msg_servers`;
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    try {
-      const body = (await (await fetch(admin)).json()) as unknown;
-      const list = Array.isArray(body) ? body : ((body as { msgServers?: unknown[] }).msgServers ?? []);
-      if (list.length >= config.msgServerPorts.length) return true;
-    } catch {
-      // not up yet
-    }
-    await sleep(250);
+async function waitUntilReady(config: ClusterConfig): Promise<boolean> {
+  const client = localAdminClient('npm-start');
+  try {
+    return await waitForMsgServers(client, loginAdmin(reachable(config.internalHost), config.loginAdminPort), config.msgServerPorts.length);
+  } finally {
+    client.close();
   }
-  return false;
+}
+
+/** One admin endpoint URL per service, for the banner's metrics line. */
+export function metricsUrls(config: ClusterConfig): string[] {
+  const internal = reachable(config.internalHost);
+  const ports = [
+    config.loginAdminPort,
+    ...routePorts(config).map((_, i) => config.routeAdminPort + i),
+    ...dbProxyPorts(config).map((_, i) => config.dbProxyAdminPort + i),
+    ...config.msgServerAdminPorts,
+  ];
+  return ports.map((p) => `https://${internal}:${p}/metrics`);
 }
 
 /**
@@ -208,7 +276,7 @@ async function seed(config: ClusterConfig, storage: Storage): Promise<string[]> 
   }
 }
 
-function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): string {
+function banner(config: ClusterConfig, demoUsers: string[], ready: boolean, signInToken: string): string {
   const client = reachable(config.clientHost);
   const internal = reachable(config.internalHost);
   const exposed = !isLoopbackHost(config.clientHost);
@@ -229,9 +297,13 @@ function banner(config: ClusterConfig, demoUsers: string[], ready: boolean): str
     `  msg servers: ${config.msgServerPorts.map((p) => `${client}:${p}`).join(', ')}`,
     ...web.msgServers,
     `  pictures (msfs): http://${client}:${config.msfsPort}/    file server: ${client}:${config.fileServerPort}`,
-    `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server ${internal}:${config.routePort}    db-proxy ${internal}:${config.dbProxyPort}    login registration ${internal}:${config.loginMsgServerPort}`,
+    `  internal (mutual TLS, certificates in ${LOCAL_PKI_DIR}): route server${config.standbyRoutePorts.length > 0 ? 's' : ''} ${routePorts(config).map((p) => `${internal}:${p}`).join(', ')}    db-proxy ${dbProxyPorts(config).map((p) => `${internal}:${p}`).join(', ')}    login registration ${internal}:${config.loginMsgServerPort}`,
     `    msfs voice ${internal}:${config.msfsInternalPort}    file server ${internal}:${config.fileServerInternalPort}    push server ${internal}:${config.pushServerPort} -> ${config.pushWebhookUrl || 'no webhook (pushWebhookUrl): .run/push-server/dead-letter.jsonl'}`,
-    `  operators: http://${internal}:${config.loginAdminPort}/msg_servers    users: npm run users -- list`,
+    `  console: http://${internal}:${config.consolePort}/signin/link?token=${signInToken}`,
+    `           (one-time link, ${SIGN_IN_LINK_TTL_MS / 60_000} min; then operator "admin", password in ${relative(process.cwd(), credentialsFile(runDir)) || credentialsFile(runDir)})`,
+    `  metrics: ${metricsUrls(config).join(' ')}`,
+    `           (mutual TLS with an admin certificate: npm run certs -- issue --role admin --name prometheus; deploy/prometheus.yml)`,
+    `  users: npm run users -- list    drain a msg server: npm run msg-server -- drain ${config.msgServerPorts[0]}`,
     demo,
     `  chat: npm run client -- --user ${demoUsers[0] ?? 'NAME'}    (in another terminal; a second one with --user ${demoUsers[1] ?? 'NAME2'})`,
     `  one more msg server: npm run msg-server -- --port ${Math.max(...config.msgServerPorts) + 1}${
@@ -247,6 +319,7 @@ async function main(): Promise<number> {
   const file = configFileFromArgs(process.argv.slice(2)) ?? process.env.TT_CLUSTER_CONFIG ?? DEFAULT_CLUSTER_CONFIG_FILE;
   const config = clusterConfig.load({ file });
   checkWebSocketPorts(config);
+  checkClusterConfig(config);
   const running = readRunningCluster();
   if (running !== null) {
     log(`a cluster started by "npm start" is already running (pid ${running.pid}, since ${running.startedAt}): ${running.loginUrl}`);
@@ -258,18 +331,33 @@ async function main(): Promise<number> {
 
   const storage = await provisionStorage({ database: config.database, log });
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  const supervisor = new Supervisor({ output: (line) => process.stdout.write(line + '\n'), note: log, color });
   let stopping = false;
-  const stop = async (signal: string) => {
+  /** Stops everything; `last` is printed at the very end (what the terminal is left showing). */
+  const stop = async (why: string, exitCode = 0, last: string[] = []) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal}: stopping the cluster`);
+    log(`${why}: stopping the cluster`);
     await supervisor.stopAll();
     await storage.stop();
     removeRunningCluster();
     log('stopped');
-    process.exit(0);
+    for (const line of last) log(line);
+    process.exit(exitCode);
   };
+  const supervisor = new Supervisor({
+    output: (line) => process.stdout.write(line + '\n'),
+    note: log,
+    color,
+    onConfigError: (name, lines) => {
+      // The service's own message names the key (lines that are not JSON log lines); else its last lines.
+      const plain = lines.filter((l) => !l.startsWith('{'));
+      const shown = (plain.length > 0 ? plain : lines).slice(-3);
+      void stop(`${name} stopped on a configuration error`, CONFIG_ERROR_EXIT_CODE, [
+        `${name} refused its configuration (it is not restarted; fix it and run npm start again):`,
+        ...shown.map((l) => `  ${l}`),
+      ]);
+    },
+  });
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
@@ -289,16 +377,25 @@ async function main(): Promise<number> {
       loginMsgServerPort: config.loginMsgServerPort,
       loginAdminPort: config.loginAdminPort,
       routePort: config.routePort,
+      standbyRoutePorts: config.standbyRoutePorts,
       dbProxyPort: config.dbProxyPort,
+      extraDbProxyPorts: config.extraDbProxyPorts,
       msgServerPorts: config.msgServerPorts,
       fileServerInternalPort: config.fileServerInternalPort,
       pushServerPort: config.pushServerPort,
       msgServerWsPorts: config.msgServerWsPorts,
       webOrigins: webOrigins(config),
+      routeAdminPort: config.routeAdminPort,
+      dbProxyAdminPort: config.dbProxyAdminPort,
+      msgServerAdminPorts: config.msgServerAdminPorts,
+      consolePort: config.consolePort,
     });
+    const operator = consoleOperators(runDir)[0].name;
+    const signInToken = issueSignInLink(consoleConfig.load().signInLinkFile, operator, SIGN_IN_LINK_TTL_MS);
     for (const spec of serviceSpecs(config, storage, pki)) supervisor.start(spec);
     const ready = await waitUntilReady(config);
-    process.stdout.write(banner(config, demoUsers, ready) + '\n');
+    if (stopping) return new Promise<number>(() => {});
+    process.stdout.write(banner(config, demoUsers, ready, signInToken) + '\n');
   } catch (err) {
     await supervisor.stopAll();
     await storage.stop();

@@ -18,13 +18,19 @@ export interface RunningCluster {
   loginMsgServerPort: number;
   loginAdminPort: number;
   routePort: number;
+  standbyRoutePorts: number[];
   dbProxyPort: number;
+  extraDbProxyPorts: number[];
   msgServerPorts: number[];
   fileServerInternalPort: number;
   pushServerPort: number;
   /** WebSocket ports of the msg servers ([] = none) and the web chat origins they accept. */
   msgServerWsPorts: number[];
   webOrigins: string[];
+  routeAdminPort: number;
+  dbProxyAdminPort: number;
+  msgServerAdminPorts: number[];
+  consolePort: number;
 }
 
 const FILE = join(runDir, 'cluster.json');

@@ -1,6 +1,9 @@
 /**
  * Runs the services as child processes: prefixes their log lines, restarts a
- * crashed one with backoff, and stops them all (SIGTERM, then SIGKILL) on request.
+ * crashed one with backoff, and stops them all (SIGTERM, then SIGKILL) on
+ * request. A child that exits with code 2 stopped on a configuration error
+ * (lib/service.ts): starting it again cannot help, so it is not restarted and
+ * onConfigError is told, with the child's last lines (which name the bad key).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,7 +26,14 @@ export interface SupervisorOptions {
   /** Supervisor's own messages. */
   note(line: string): void;
   color: boolean;
+  /** A child exited with code 2 (configuration error) and is not restarted; `lines` are its last output lines. */
+  onConfigError?(name: string, lines: string[]): void;
 }
+
+/** Exit code of a service that refused its configuration (lib/service.ts). */
+export const CONFIG_ERROR_EXIT_CODE = 2;
+/** Output lines kept per child, for the message when it stops on a configuration error. */
+const LAST_LINES = 10;
 
 const MIN_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
@@ -34,6 +44,8 @@ const STOP_GRACE_MS = 10_000;
 class SupervisedChild {
   proc: ChildProcess | null = null;
   restarts = 0;
+  /** The child's last output lines (raw). */
+  private readonly lastLines: string[] = [];
   private backoffMs = MIN_BACKOFF_MS;
   private startedAt = 0;
   private stopping = false;
@@ -59,15 +71,27 @@ class SupervisedChild {
     for (const stream of [proc.stdout, proc.stderr]) {
       const lines = new LineSplitter();
       stream?.setEncoding('utf8');
-      stream?.on('data', (chunk: string) => lines.push(chunk, (l) => this.options.output(formatLogLine(this.spec.name, l, this.options.color))));
-      stream?.on('end', () => lines.flush((l) => this.options.output(formatLogLine(this.spec.name, l, this.options.color))));
+      const onLine = (l: string) => {
+        this.lastLines.push(l);
+        if (this.lastLines.length > LAST_LINES) this.lastLines.shift();
+        this.options.output(formatLogLine(this.spec.name, l, this.options.color));
+      };
+      stream?.on('data', (chunk: string) => lines.push(chunk, onLine));
+      stream?.on('end', () => lines.flush(onLine));
     }
-    proc.on('exit', (code, signal) => this.exited(code, signal));
+    // 'close' comes after the output streams ended: the last lines are in.
+    proc.on('close', (code, signal) => this.exited(code, signal));
   }
 
   private exited(code: number | null, signal: NodeJS.Signals | null): void {
     this.proc = null;
     if (this.stopping) return;
+    if (code === CONFIG_ERROR_EXIT_CODE) {
+      this.stopping = true;
+      this.options.note(`${this.spec.name} stopped on a configuration error (exit code 2); not restarting it`);
+      this.options.onConfigError?.(this.spec.name, [...this.lastLines]);
+      return;
+    }
     if (Date.now() - this.startedAt > STABLE_AFTER_MS) this.backoffMs = MIN_BACKOFF_MS;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
@@ -83,7 +107,7 @@ class SupervisedChild {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const proc = this.proc;
-    if (proc === null || proc.exitCode !== null) return;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS);
@@ -110,5 +134,22 @@ export class Supervisor {
 
   pids(): Record<string, number | undefined> {
     return Object.fromEntries(this.children.map((c) => [c.spec.name, c.proc?.pid]));
+  }
+
+  /** How often each child exited unasked and was restarted (a crash, for tools that watch: bench, fuzz). */
+  restarts(): Record<string, number> {
+    return Object.fromEntries(this.children.map((c) => [c.spec.name, c.restarts]));
+  }
+
+  /**
+   * Sends `signal` to one child (`npm run chaos`: SIGKILL); an exit that follows
+   * is a crash like any other and the child is restarted. The pid signalled, or
+   * null when that child is not running now.
+   */
+  signal(name: string, signal: NodeJS.Signals): number | null {
+    const proc = this.children.find((c) => c.spec.name === name)?.proc;
+    if (proc === null || proc === undefined || proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return null;
+    proc.kill(signal);
+    return proc.pid;
   }
 }

@@ -1,6 +1,14 @@
 /**
  * Idempotent schema migrator: applies schema/NNN_*.sql in order, once each,
  * recording what ran in tt_schema_migrations. Creates the database if needed.
+ *
+ * Two starts at once (two `npm start`s, a db-proxy host and a bench) cannot
+ * apply the same file twice: the run holds a MySQL named lock (GET_LOCK) per
+ * database from reading what ran to recording the last file. A file is recorded
+ * by one INSERT once all its statements ran; MySQL cannot roll DDL back, so a
+ * file interrupted half-way runs again from the start next time: every
+ * statement in schema/ must be safe to repeat (CREATE ... IF NOT EXISTS, ALTER
+ * ... ADD COLUMN IF NOT EXISTS, INSERT IGNORE, ...).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +36,9 @@ export function splitStatements(sql: string): string[] {
     .filter(Boolean);
 }
 
+/** How long a migration waits for another one on the same database to finish. */
+const LOCK_WAIT_SECONDS = 120;
+
 export async function migrate(url: string, dir = schemaDir): Promise<MigrationResult> {
   const target = parseMysqlUrl(url);
   if (!target.database) throw new Error('MYSQL_URL must name a database (mysql://user:pass@host:port/teamtalk)');
@@ -40,6 +51,11 @@ export async function migrate(url: string, dir = schemaDir): Promise<MigrationRe
       `CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
     );
     await conn.query(`USE \`${target.database}\``);
+    const lockName = `tt_migrate_${target.database}`;
+    const [locked] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [lockName, LOCK_WAIT_SECONDS]);
+    if (Number(locked[0]?.got) !== 1) {
+      throw new Error(`another migration of database ${target.database} has held the lock "${lockName}" for ${LOCK_WAIT_SECONDS} s; is one stuck?`);
+    }
     await conn.query(
       `CREATE TABLE IF NOT EXISTS tt_schema_migrations (
          version varchar(128) NOT NULL PRIMARY KEY,
@@ -62,6 +78,7 @@ export async function migrate(url: string, dir = schemaDir): Promise<MigrationRe
     }
     return result;
   } finally {
+    // Ending the connection releases the named lock too.
     await conn.end();
   }
 }

@@ -33,6 +33,11 @@ const REDIS: Requirement = {
   alternativeEnv: 'REDIS_URL',
 };
 
+/** Installs MariaDB and Redis when missing (when root), for tools that run their own (`npm run chaos`). */
+export function ensureStorageInstalled(log: (line: string) => void): void {
+  ensureInstalled([MARIADB, REDIS], log);
+}
+
 export async function provisionStorage(opts: {
   database: string;
   log: (line: string) => void;

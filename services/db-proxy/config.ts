@@ -31,6 +31,9 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   storeTokenTtlSec: field.int(120, 'how long the store token of a message is kept, so a msg server\'s retry of it is recognised and not stored twice', {
     min: 10,
   }),
+  deferredCounterUpdatesMax: field.int(100_000, 'messages stored while Redis was failing whose unread-count updates wait in memory for Redis to answer again; beyond it the oldest are dropped (they stay in history, not unread)', {
+    min: 1,
+  }),
   storeBatchConcurrency: field.int(4, 'message-store transactions in flight at once', { min: 1, max: 64 }),
   messageTableCount: field.int(8, 'IMMessage_N / IMGroupMessage_N tables (N = id % count); they must exist', {
     min: 1,
@@ -60,6 +63,8 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   msfsUrl: field.string('', 'msfs internal port where voice messages are stored, e.g. "https://127.0.0.1:8701/" (mutual TLS); empty: in IMAudio.data'),
   msfsTimeoutMs: field.int(5000, 'a voice-message upload to or read from msfs that takes longer fails (the message is not stored / left out of history)', { min: 100 }),
   logLevel: field.logLevel(),
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminPort: field.port(10681, 'admin endpoint port'),
   ...internalTlsSpec('db-proxy'),
 });
 

@@ -8,6 +8,7 @@ import { IM, commandName } from '../../pdu/commands';
 import { Dispatcher, describePdu } from '../../pdu/dispatch';
 import { PduFlag, type Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
+import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { checkDbProxyConfig, type DbProxyConfig } from './config';
@@ -19,6 +20,7 @@ import { GroupSessionSync } from './group-session-sync';
 import { registerHandlers } from './handlers';
 import { LogThrottle } from '../../lib/log-throttle';
 import type { MessageStoreStats } from './message-store';
+import { DbProxyMetrics } from './metrics';
 import { openStorage } from './storage-context';
 import { RequestGate, type LinkState, type MsgServerConn } from './request-gate';
 import { StorageUnavailableError, isStorageError } from './storage-errors';
@@ -28,6 +30,8 @@ export interface RunningDbProxy {
   port: number;
   /** What the message store has done with retried stores (tests, statistics). */
   storeStats: MessageStoreStats;
+  /** https URL of the admin endpoint (metrics, status, log level). */
+  adminUrl: string;
   /** Tells msg servers to stop sending (0x0702), finishes the work in flight, closes. */
   stop(reason?: string): Promise<void>;
 }
@@ -43,8 +47,16 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
   checkDbProxyConfig(config);
   const tls = startInternalTls('db-proxy', 'db-proxy', config, logger);
   const audioFiles = config.msfsUrl === '' ? null : new AudioFiles(tls, config.msfsUrl, config.msfsTimeoutMs, MAX_AUDIO_BYTES);
-  const ctx = await openStorage(config, logger, audioFiles);
+  // Filled in below, once the storage, the request gate and the server exist.
+  let metrics: DbProxyMetrics | null = null;
+  const ctx = await openStorage(config, logger, {
+    audioFiles,
+    onBatch: (messages, seconds, stored) => metrics?.batchDone(messages, seconds, stored),
+  });
   const { mysql, redis } = ctx;
+  let inFlight = () => 0;
+  let connections = () => 0;
+  metrics = new DbProxyMetrics({ mysql, redis, inFlight: () => inFlight(), connections: () => connections() });
 
   const throttle = new LogThrottle();
   const dispatcher = new Dispatcher<DbRequest>({
@@ -80,14 +92,20 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       req.fail(PduFlag.STORAGE_ERROR);
     },
   });
+  metrics.watchStore(ctx.store);
   registerHandlers(dispatcher, ctx);
   for (const cid of acceptedCommandIds()) {
     if (!dispatcher.handles(cid)) throw new Error(`db-proxy: no handler for ${commandName(cid)}`);
   }
 
   const gate = new RequestGate(config.maxQueuedRequests, config.maxQueuedPerConnection);
-  const finished = (req: DbRequest) => gate.leave(req.conn);
+  const finished = (req: DbRequest) => {
+    gate.leave(req.conn);
+    metrics.requestDone(req);
+  };
+  inFlight = () => gate.inFlight;
   const answerBusy = (conn: MsgServerConn, pdu: Pdu) => {
+    metrics.busy(pdu.commandId);
     throttle.run('busy', (suppressed) =>
       logger.warn(
         { conn: conn.id, inFlight: gate.inFlight, connInFlight: conn.context?.inFlight, similarNotLogged: suppressed },
@@ -118,6 +136,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: MAX_REQUEST_PDU,
         maxWriteQueueBytes: MAX_WRITE_QUEUE,
+        traffic: metrics.metrics.traffic('msg-server'),
       },
       onConnection(conn, peer) {
         conn.context = { inFlight: 0 };
@@ -133,11 +152,30 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
     },
   );
 
+  connections = () => server.connections.size;
+
   const sync = new GroupSessionSync(mysql, redis, config.groupSessionSyncIntervalMs, logger);
   let address: { host: string; port: number };
+  let admin: RunningAdminEndpoint;
   try {
     address = await server.listen(config.listenHost, config.listenPort);
+    admin = await startAdminEndpoint({
+      service: 'db-proxy',
+      host: config.adminHost,
+      port: config.adminPort,
+      tls,
+      logger,
+      metrics: metrics.metrics,
+      status: async () => ({
+        mysql: mysql.isUp ? 'up' : 'down',
+        redis: redis.isUp ? 'up' : 'down',
+        msgServerConnections: server.connections.size,
+        inFlight: gate.inFlight,
+        storeLatency: await metrics.storeLatency(),
+      }),
+    });
   } catch (err) {
+    await server.close('start-up failed');
     await Promise.all([mysql.close(), redis.close()]);
     throw err;
   }
@@ -157,12 +195,13 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       for (const conn of server.connections) conn.close(reason);
       await waitUntil(() => server.connections.size === 0, 1000);
       await server.close(reason);
+      await admin.close();
       await Promise.all([mysql.close(), redis.close()]);
       logger.info('db-proxy stopped');
     })();
     return stopped;
   };
-  return { host: address.host, port: address.port, storeStats: ctx.store.stats, stop };
+  return { host: address.host, port: address.port, storeStats: ctx.store.stats, adminUrl: admin.url, stop };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {

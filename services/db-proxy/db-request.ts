@@ -29,6 +29,10 @@ export function refused<B>(body: B): Reply<B> {
 export class DbRequest {
   /** The decoded body, once decoding succeeded (for the failed reply). */
   decoded: object | null = null;
+  /** performance.now() when it arrived (metrics: request latency). */
+  readonly startedAt = performance.now();
+  /** The flag it was answered with (PduFlag; NONE for commands without a reply), once done. */
+  flag: number = PduFlag.NONE;
   private done = false;
 
   constructor(
@@ -40,6 +44,7 @@ export class DbRequest {
   answer<R extends MessageClass>(type: R, body: BodyOf<R>, flag: number): void {
     if (this.done) return;
     this.done = true;
+    this.flag = flag;
     this.conn.reply(this.pdu, type, body, flag);
     this.onDone(this);
   }
@@ -48,6 +53,7 @@ export class DbRequest {
   fail(flag: number): void {
     if (this.done) return;
     this.done = true;
+    this.flag = flag;
     sendFailureReply(this.conn, this.pdu, flag, this.decoded);
     this.onDone(this);
   }

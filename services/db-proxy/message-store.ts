@@ -34,6 +34,7 @@
  */
 import { IM } from '../../pdu/commands';
 import { PduFlag } from '../../pdu/frame';
+import { errorMessage } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
 import { LogThrottle } from '../../lib/log-throttle';
 import {
@@ -46,6 +47,7 @@ import {
   type AudioClip,
 } from './message-content';
 import type { AudioFiles } from './audio-files';
+import { DeferredCounterUpdates, type CounterSubject } from './deferred-counters';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
 import type { MysqlGateway, SettleQuery, Transaction } from './mysql-gateway';
@@ -66,6 +68,8 @@ import {
 } from './storage-errors';
 
 const { SessionType } = IM.BaseDefine;
+/** How often deferred counter updates try Redis again. */
+const COUNTER_RETRY_MS = 1_000;
 
 export interface StoreResult {
   /** 0 when the message was not stored. */
@@ -114,6 +118,10 @@ export interface MessageStoreOptions {
   settleMs: number;
   /** How long store tokens are kept. */
   tokenTtlSec: number;
+  /** Messages whose counter updates may wait for Redis after their COMMIT (DeferredCounterUpdates). */
+  deferredCountersMax: number;
+  /** Told about every batch (metrics): how many messages, how long it took, whether they were stored. */
+  onBatch?(messages: number, seconds: number, stored: boolean): void;
 }
 
 export interface MessageStoreStats {
@@ -129,6 +137,10 @@ export class MessageStore {
   private running = 0;
   private scheduled = false;
   private readonly throttle = new LogThrottle();
+  /** Store transactions run again after a deadlock (metrics). */
+  deadlockRetries = 0;
+  /** Counter updates of committed messages waiting for Redis. */
+  readonly deferredCounters: DeferredCounterUpdates;
 
   constructor(
     private readonly mysql: MysqlGateway,
@@ -142,7 +154,9 @@ export class MessageStore {
     private readonly logger: Logger,
     /** Voice messages go to msfs when set (db-proxy key msfsUrl), else into IMAudio.data. */
     private readonly audioFiles: AudioFiles | null = null,
-  ) {}
+  ) {
+    this.deferredCounters = new DeferredCounterUpdates((subjects) => this.bumpCounters(subjects), options.deferredCountersMax, COUNTER_RETRY_MS, logger);
+  }
 
   /**
    * Stores one message. Resolves with its msg id, or msg id 0 and a flag:
@@ -210,15 +224,19 @@ export class MessageStore {
         const batch = this.queue.length <= this.options.maxBatch ? this.queue : this.queue.slice(0, this.options.maxBatch);
         this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
         this.running++;
-        void this.storeBatch(batch).finally(() => {
-          this.running--;
-          this.schedule();
-        });
+        const started = performance.now();
+        void this.storeBatch(batch)
+          .then((stored) => this.options.onBatch?.(batch.length, (performance.now() - started) / 1000, stored))
+          .finally(() => {
+            this.running--;
+            this.schedule();
+          });
       }
     });
   }
 
-  private async storeBatch(batch: PendingMessage[]): Promise<void> {
+  /** Resolves whether the batch was stored (a refused message does not count as a failure). */
+  private async storeBatch(batch: PendingMessage[]): Promise<boolean> {
     const now = unixNow();
     let live = batch;
     try {
@@ -227,7 +245,7 @@ export class MessageStore {
       this.redis.assertUp();
       live = await this.refuseUnauthorized(batch);
       live = await this.setAsideRetries(live);
-      if (live.length === 0) return;
+      if (live.length === 0) return true;
       await this.assignConversations(live);
       const blocks = await this.allocateIds(live);
       await this.recordTokens(live);
@@ -238,15 +256,26 @@ export class MessageStore {
         if (!(err instanceof CommitOutcomeUnknownError) || !(await this.storedDespite(err, live, blocks))) throw err;
       }
       this.touches.committed(now, plan);
-      // After COMMIT: should this fail, the rows are stored but the messages are still
-      // answered as failed (a message counts as delivered only with its unread count).
-      await this.bumpCounters(live);
+      // After COMMIT the messages are stored whatever happens to Redis now: a failed
+      // counter update waits for Redis (DeferredCounterUpdates) instead of failing
+      // messages whose retry could not be recognised without Redis.
+      const subjects = live.map((m): CounterSubject => ({ group: m.group, from: m.msg.from_user_id, to: m.msg.to_session_id }));
+      await this.bumpCounters(subjects).catch((err: unknown) => {
+        this.deferredCounters.add(subjects);
+        this.throttle.run('counters-deferred', (suppressed) =>
+          this.logger.warn(
+            { err: errorMessage(err), messages: subjects.length, similarNotLogged: suppressed },
+            'messages stored; their unread counts are updated once Redis answers again',
+          ),
+        );
+      });
     } catch (err) {
       this.reportFailure(err, live.length);
       for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
-      return;
+      return false;
     }
     for (const m of live) m.resolve({ msgId: m.msgId, flag: PduFlag.NONE });
+    return true;
   }
 
   /**
@@ -313,10 +342,14 @@ export class MessageStore {
       const wait = Number(at) + this.options.settleMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (!this.tables.isMessageTable(table) || (column !== 'relateId' && column !== 'groupId')) throw new Error(`bad store token record "${recorded}"`);
-      const rows = await this.mysql.query<Array<{ n: number }>>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ?`, [
-        Number(id),
-        Number(msgId),
-      ]);
+      // The row must be this message, not only its id: a first attempt that failed
+      // before COMMIT gave its id back, and another message may hold it now.
+      const sender = column === 'groupId' ? 'userId' : 'fromId';
+      const sameText = m.audio === null ? ' AND content = ?' : '';
+      const rows = await this.mysql.query<Array<{ n: number }>>(
+        `SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ? AND msgId = ? AND ${sender} = ? AND created = ?${sameText}`,
+        [Number(id), Number(msgId), m.msg.from_user_id, m.createdAt, ...(m.audio === null ? [m.content] : [])],
+      );
       if (Number(rows[0]?.n ?? 0) > 0) {
         this.stats.retriesAlreadyStored++;
         this.logger.info({ from: m.msg.from_user_id, to: m.msg.to_session_id, msgId: Number(msgId) }, 'retried store: the first attempt had stored it; answered with its msg id');
@@ -413,6 +446,7 @@ export class MessageStore {
         const errno = mysqlErrno(err);
         // Concurrent batches creating the same new session rows can deadlock on InnoDB's gap locks even with rows sorted.
         if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
+          this.deadlockRetries++;
           this.throttle.run('store:lock-retry', (suppressed) =>
             this.logger.info({ errno, attempt, messages: live.length, similarNotLogged: suppressed }, 'message store transaction was a deadlock victim; retrying'),
           );
@@ -544,7 +578,7 @@ export class MessageStore {
   }
 
   /** Unread counters of the receivers, and group counts, in one atomic call. */
-  private async bumpCounters(live: PendingMessage[]): Promise<void> {
+  private async bumpCounters(live: readonly CounterSubject[]): Promise<void> {
     const keys: string[] = [];
     const keyIndex = new Map<string, number>();
     const indexOf = (key: string) => {
@@ -560,13 +594,13 @@ export class MessageStore {
     const groupOps: number[] = [];
     for (const m of live) {
       if (m.group) {
-        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.msg.to_session_id)));
-        groupOps.push(indexOf(RedisKeys.userGroupCount(m.msg.from_user_id, m.msg.to_session_id)));
+        groupOps.push(indexOf(RedisKeys.groupMsgCount(m.to)));
+        groupOps.push(indexOf(RedisKeys.userGroupCount(m.from, m.to)));
       } else {
-        const id = `${m.msg.to_session_id}:${m.msg.from_user_id}`;
+        const id = `${m.to}:${m.from}`;
         const entry = unread.get(id);
         if (entry) entry.n++;
-        else unread.set(id, { key: indexOf(RedisKeys.unread(m.msg.to_session_id)), field: String(m.msg.from_user_id), n: 1 });
+        else unread.set(id, { key: indexOf(RedisKeys.unread(m.to)), field: String(m.from), n: 1 });
       }
     }
     const args: Array<string | number> = [unread.size];

@@ -47,8 +47,19 @@ const PROBE_INTERVAL_MS = 500;
 export const SETTLE_BUDGET_MS = 2_000;
 /** mysql2 refused to send the query on a connection it already knew was dead: nothing reached the server. */
 
+/** Plain counters for the metrics (services/db-proxy/metrics.ts). */
+export interface StorageStats {
+  /** Failed statements and connection errors (not requests refused while known down). */
+  errors: number;
+  /** Times it went from up to down. */
+  outages: number;
+  /** Statements run again after InnoDB chose them as deadlock victims. */
+  deadlockRetries: number;
+}
+
 export class MysqlGateway {
   readonly pool: Pool;
+  readonly stats: StorageStats = { errors: 0, outages: 0, deadlockRetries: 0 };
   private up = true;
   private downReason = '';
   private probeTimer: NodeJS.Timeout | null = null;
@@ -115,6 +126,7 @@ export class MysqlGateway {
         return rows as T;
       } catch (err) {
         if (isDeadlock(err) && attempt < DEADLOCK_ATTEMPTS) {
+          this.stats.deadlockRetries++;
           await deadlockRetryPause(attempt);
           continue;
         }
@@ -237,12 +249,14 @@ export class MysqlGateway {
 
   private noteError(err: unknown): void {
     if (err instanceof StorageUnavailableError || err instanceof CommitOutcomeUnknownError) return;
+    this.stats.errors++;
     if (isMysqlConnectionError(err)) this.markDown(err);
   }
 
   private markDown(err: unknown): void {
     if (!this.up || this.closed) return;
     this.up = false;
+    this.stats.outages++;
     this.downReason = (err as { code?: string }).code ?? (err as Error).message ?? String(err);
     this.logger.error(
       { mysql: redactUrl(this.options.url), err: this.downReason },

@@ -8,6 +8,7 @@
 import Redis from 'ioredis';
 import type { Logger } from '../../lib/log';
 import { redactUrl } from '../../lib/mysql-url';
+import type { StorageStats } from './mysql-gateway';
 import { StorageUnavailableError } from './storage-errors';
 import { SCRIPTS, type ScriptedRedis } from './redis-scripts';
 
@@ -22,6 +23,8 @@ export class RedisGateway {
   readonly client: ScriptedRedis;
   /** Bumped on every successful (re)connection. */
   epoch = 0;
+  /** For the metrics; Redis work is never retried (deadlockRetries stays 0). */
+  readonly stats: StorageStats = { errors: 0, outages: 0, deadlockRetries: 0 };
   private up = false;
   private everUp = false;
   /** The current outage was logged (one line per outage, not per failed command). */
@@ -47,7 +50,10 @@ export class RedisGateway {
     this.client = client as ScriptedRedis;
     client.on('ready', () => this.onReady());
     client.on('close', () => this.onDown('connection closed'));
-    client.on('error', (err: Error) => this.onDown(err.message));
+    client.on('error', (err: Error) => {
+      this.stats.errors++;
+      this.onDown(err.message);
+    });
   }
 
   get isUp(): boolean {
@@ -91,6 +97,7 @@ export class RedisGateway {
   }
 
   private onDown(reason: string): void {
+    if (this.up) this.stats.outages++;
     this.up = false;
     if (this.closed || this.downLogged) return;
     this.downLogged = true;

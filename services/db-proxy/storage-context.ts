@@ -12,7 +12,7 @@ import type { DbProxyContext } from './context';
 import { GroupMembers } from './group-members';
 import { LoginFailures } from './login-failures';
 import { MessageReader } from './message-reader';
-import { MessageStore } from './message-store';
+import { MessageStore, type MessageStoreOptions } from './message-store';
 import { MessageTables } from './message-tables';
 import { MsgIdCounters } from './msg-id-counters';
 import { MysqlGateway, SETTLE_BUDGET_MS } from './mysql-gateway';
@@ -22,12 +22,19 @@ import { Relations } from './relations';
 import { UnreadCounters } from './unread-counters';
 import { UserDirectory } from './user-directory';
 
+export interface StorageOptions {
+  /** Where voice messages go (msfs); null or absent: they stay in IMAudio. */
+  audioFiles?: AudioFiles | null;
+  /** Told about every message-store batch (metrics). */
+  onBatch?: MessageStoreOptions['onBatch'];
+}
+
 /**
  * Connects to MySQL and Redis (storage that is down is retried in the
- * background) and builds the context. `audioFiles`: where voice messages go
- * (msfs), or null to keep them in IMAudio.
+ * background) and builds the context.
  */
-export async function openStorage(config: DbProxyConfig, logger: Logger, audioFiles: AudioFiles | null = null): Promise<DbProxyContext> {
+export async function openStorage(config: DbProxyConfig, logger: Logger, options: StorageOptions = {}): Promise<DbProxyContext> {
+  const audioFiles = options.audioFiles ?? null;
   const tables = new MessageTables(config.messageTableCount);
   const mysql = new MysqlGateway(
     {
@@ -84,6 +91,8 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, audioFi
         concurrency: config.storeBatchConcurrency,
         settleMs: config.storageTimeoutMs + SETTLE_BUDGET_MS,
         tokenTtlSec: config.storeTokenTtlSec,
+        deferredCountersMax: config.deferredCounterUpdatesMax,
+        onBatch: options.onBatch,
       },
       logger,
       audioFiles,

@@ -13,10 +13,10 @@ const spec = {
   msgServerHost: field.string('127.0.0.1', 'address msg servers register on (internal)', { nonEmpty: true }),
   msgServerPort: field.port(8100, 'port msg servers register on (CID_OTHER_MSG_SERV_INFO, then user-count updates)'),
   maxMsgServers: field.int(1_000, 'msg-server connections accepted at most; more are refused with a log line', { min: 1 }),
-  adminHost: field.string('127.0.0.1', 'address of the operators\' HTTP port (/health, /msg_servers); keep it private', {
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /health, /msg_servers, log level); internal', {
     nonEmpty: true,
   }),
-  adminPort: field.port(8181, 'operators\' HTTP port'),
+  adminPort: field.port(8181, 'admin endpoint port'),
   msfsUrl: field.url('http://127.0.0.1:8700/', 'file/image server URL handed to clients as msfsPrior and msfsBackup', {
     protocols: ['http', 'https'],
   }),

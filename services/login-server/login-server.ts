@@ -13,14 +13,16 @@ import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
+import { startAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { webChatDir } from '../../lib/paths';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
-import { createAdminApi } from './http/admin-api';
+import { adminRoutes } from './http/admin-api';
 import { createClientApi } from './http/client-api';
 import { LoopbackWarnings } from './loopback-warning';
+import { LoginServerMetrics } from './metrics';
 import { MsgServerRegistry, type MsgServerEntry } from './msg-server-registry';
 
 /** Registration PDUs are a few dozen bytes; anything near this is not a msg server talking. */
@@ -32,6 +34,8 @@ export interface RunningLoginServer {
   httpPort: number;
   msgServerPort: number;
   adminPort: number;
+  /** https URL of the admin endpoint (metrics, /msg_servers, log level). */
+  adminUrl: string;
   /** Registered msg servers (tests, status). */
   registry: MsgServerRegistry;
   stop(reason?: string): Promise<void>;
@@ -66,6 +70,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
   // A link that timed out is closing (its peer may take a moment to hang up):
   // from that moment on, no client is sent there.
   const usable = (entry: MsgServerEntry) => links.get(entry.linkId)?.isOpen === true;
+  const metrics = new LoginServerMetrics(registry, usable);
 
   const dispatcher = new Dispatcher<MsgServerLink>(loggingDispatchHooks(logger, 'msg server'));
   registerRegistrationHandlers(dispatcher, registry, logger);
@@ -98,6 +103,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: MSG_LINK_MAX_PDU,
+        traffic: metrics.metrics.traffic('msg-server'),
       },
       onConnection: (link, peer) => {
         link.context = { connectedAt: Date.now() };
@@ -118,19 +124,29 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
     const msgBound = await msgServers.listen(config.msgServerHost, config.msgServerPort);
     opened.push(() => msgServers.close());
     const clientHttp = await listenHttp(
-      createClientApi({ config, registry, usable, loopbackWarnings, webChatDir, logger }),
+      createClientApi({ config, registry, usable, loopbackWarnings, webChatDir, logger, answered: (code) => metrics.answered(code) }),
       config.httpHost,
       config.httpPort,
       config.httpMaxConnections,
     );
     opened.push(() => closeHttp(clientHttp));
-    const adminHttp = await listenHttp(createAdminApi({ registry, usable, startedAt }), config.adminHost, config.adminPort, 64);
-    opened.push(() => closeHttp(adminHttp));
+    const admin = await startAdminEndpoint({
+      service: 'login-server',
+      host: config.adminHost,
+      port: config.adminPort,
+      tls,
+      logger,
+      metrics: metrics.metrics,
+      status: () => ({ msgServers: registry.size, users: registry.totalUsers }),
+      routes: adminRoutes({ registry, usable, startedAt }),
+    });
+    opened.push(() => admin.close());
 
     const running: RunningLoginServer = {
       httpPort: (clientHttp.address() as AddressInfo).port,
       msgServerPort: msgBound.port,
-      adminPort: (adminHttp.address() as AddressInfo).port,
+      adminPort: admin.port,
+      adminUrl: admin.url,
       registry,
       stop: (reason = 'login server stopping') => closeAll(reason),
     };
@@ -138,7 +154,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
       {
         http: `${config.httpHost}:${running.httpPort}`,
         msgServers: `${config.msgServerHost}:${running.msgServerPort}`,
-        admin: `${config.adminHost}:${running.adminPort}`,
+        admin: admin.url,
       },
       'login server listening',
     );

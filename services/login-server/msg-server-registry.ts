@@ -16,6 +16,8 @@ export interface MsgServerRegistration {
   hostName: string;
   /** WebSocket URL for browsers ('' = none; only msg servers of this implementation send one). */
   wsUrl: string;
+  /** https URL of its admin endpoint (teamtalk-ts msg servers say it; null for the original's). */
+  adminUrl?: string | null;
 }
 
 export interface MsgServerEntry extends MsgServerRegistration {
@@ -45,6 +47,15 @@ export class MsgServerRegistry {
     let total = 0;
     for (const entry of this.entries.values()) total += entry.currentConnections;
     return total;
+  }
+
+  /**
+   * A msg server that reports a capacity of 0 is draining (moving its clients
+   * off before it stops): it gets no new clients, here or at an original login
+   * server, which sees it as full.
+   */
+  static isDraining(entry: MsgServerEntry): boolean {
+    return entry.maxConnections === 0;
   }
 
   list(): MsgServerEntry[] {

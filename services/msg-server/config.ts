@@ -66,6 +66,12 @@ const spec = {
   }),
   relayedDeliveriesMax: field.int(500_000, 'messages from other msg servers remembered as delivered (to skip repeats after a route-server outage)', { min: 1000 }),
   statsIntervalMs: field.int(60_000, 'how often a statistics line is logged (0: never)', { min: 0 }),
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, users, kick, drain, log level); internal', {
+    nonEmpty: true,
+  }),
+  adminPort: field.port(9000, 'admin endpoint port (told to the login servers, where the console finds it)'),
+  drainBatchSize: field.int(50, 'while draining, client connections closed per step (they reconnect through the login server elsewhere)', { min: 1 }),
+  drainIntervalMs: field.int(1_000, 'while draining, time between two steps', { min: 10 }),
   ...internalTlsSpec('msg-server'),
 };
 

@@ -47,12 +47,20 @@ export interface MsgServerContext {
   readonly budget: ClientBudget;
   /** The shared pool for expensive reads. */
   readonly heavy: HeavyRequests;
+  /** Login answers by result code and client type, keyed "code:clientType" (metrics; see countLogin). */
+  readonly loginResults: Map<string, number>;
   /** Why a connection that never logged in is closed (one shared string). */
   readonly loginDeadlineReason: string;
   /** The current one-second window number (flood control). */
   floodWindow: number;
   /** Connections that dropped messages in the current window (summarised when it ends). */
   readonly floodedConnections: Set<ClientConn>;
+}
+
+/** Counts one login answer (result code 0 = logged in) for the metrics. */
+export function countLogin(ctx: MsgServerContext, resultCode: number, clientType: number): void {
+  const key = `${resultCode}:${clientType}`;
+  ctx.loginResults.set(key, (ctx.loginResults.get(key) ?? 0) + 1);
 }
 
 export function unixNow(): number {

@@ -8,15 +8,18 @@ import { Dispatcher, describePdu, loggingDispatchHooks } from '../../pdu/dispatc
 import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
 import { ConfigError } from '../../lib/errors';
+import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-server';
 import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
 import { ClientBudget, HeavyRequests } from './client-budget';
 import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
+import { msgServerAdminRoutes, msgServerStatus } from './admin';
 import type { MsgServerContext, MsgServerStats } from './context';
 import { DeliveryTracker } from './deliveries';
 import { startWebSocketListener, type WebSocketListener } from './websocket-listener';
+import { Drain } from './drain';
 import { GroupMembers } from './group-members';
 import { registerBuddyHandlers } from './handlers/buddy';
 import { registerFileHandlers } from './handlers/file';
@@ -30,6 +33,7 @@ import { FileServerLinks } from './links/file-server-links';
 import { PushServerLinks } from './links/push-server-links';
 import { LoginLinks } from './links/login-links';
 import { RouteLinks } from './links/route-links';
+import { MsgServerMetrics } from './metrics';
 import { OnlineUsers } from './online-users';
 import { RecentKicks } from './recent-kicks';
 import { REPEATS_UNTIL_MS, RelayJournal, RelayedDeliveries } from './relay-journal';
@@ -39,19 +43,29 @@ export interface RunningMsgServer extends RunningService {
   /** The WebSocket port and the URL browsers are given (0 and '' when wsListenPort is 0). */
   wsPort: number;
   wsUrl: string;
+  /** https URL of the admin endpoint (metrics, status, users, kick, drain, log level). */
+  adminUrl: string;
   context: MsgServerContext;
+  drain: Drain;
+  /** Resolves once a drain is complete; the caller then stops the server (runService does). */
+  done: Promise<string>;
 }
 
 export async function startMsgServer(config: MsgServerConfig, logger: Logger): Promise<RunningMsgServer> {
   if (Buffer.byteLength(config.aesKey, 'latin1') !== 32) throw new ConfigError('msg-server config: key "aesKey" must be exactly 32 characters');
+  const metrics = new MsgServerMetrics();
+  const tls = startInternalTls('msg-server', 'msg-server', config, logger);
   const linkOptions = {
     heartbeatIntervalMs: config.linkHeartbeatIntervalMs,
     timeoutMs: config.linkTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
-    tls: startInternalTls('msg-server', 'msg-server', config, logger),
+    tls,
+    traffic: (role: string) => metrics.metrics.traffic(role),
   };
   const users = new OnlineUsers();
-  const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger, config.dbRetryMs);
+  const db = new DbProxyLinks(config.dbProxies, config.dbConnectionsPerProxy, linkOptions, logger, config.dbRetryMs, (commandId, seconds) =>
+    metrics.dbRequestDone(commandId, seconds),
+  );
   const stats: MsgServerStats = { logins: 0, loginFailures: 0, messagesStored: 0, messagesFailed: 0, floodDropped: 0, refusedBeforeLogin: 0, misroutedReplies: 0 };
   let routeDispatcher: Dispatcher<PduConnection> | null = null;
   // Long enough to recognise every repeat a sender makes of a short outage it alone saw.
@@ -87,6 +101,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
         maxPduLength: config.clientMaxPduBytes,
         maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
         echoHeartbeats: true,
+        traffic: metrics.metrics.traffic('client'),
       },
       onConnection: (conn) => acceptClient(ctx, conn as ClientConn),
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'client connection refused'),
@@ -95,6 +110,9 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
   // The port clients can really reach (known once listening: port 0 picks one).
   let boundPort = config.listenPort;
   let webSocket: WebSocketListener | null = null;
+  // Told to the login servers once the admin endpoint listens (before they are contacted).
+  let adminUrl = '';
+  let drain: Drain | null = null;
   const logins = new LoginLinks(
     config.loginServers,
     linkOptions,
@@ -103,9 +121,10 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       ip2: config.publicIp2 || config.publicIp1,
       port: () => boundPort,
       wsUrl: () => webSocket?.url ?? '',
-      maxConnections: config.maxConnections,
+      maxConnections: () => (drain?.draining ? 0 : config.maxConnections),
       hostName: config.hostName,
       currentConnections: () => users.onlineConnections,
+      adminUrl: () => adminUrl,
     },
     logger,
   );
@@ -136,11 +155,15 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       logger,
     ),
     heavy: new HeavyRequests(config.maxHeavyRequestsInFlight, config.maxHeavyRequestsQueued),
+    loginResults: new Map(),
     loginDeadlineReason: `not logged in within ${config.loginTimeoutMs} ms`,
     floodWindow: 0,
     floodedConnections: new Set(),
   };
   routeDispatcher = createRouteDispatcher(ctx);
+  const draining = new Drain(server as PduServer<unknown>, logins, { batchSize: config.drainBatchSize, intervalMs: config.drainIntervalMs }, logger);
+  drain = draining;
+  metrics.watch(ctx, { connections: () => server.connections as Set<unknown> as Set<ClientConn>, draining: () => draining.draining });
 
   const clientDispatcher = new Dispatcher<ClientConn>(loggingDispatchHooks(logger, 'client', (conn) => ({ userId: conn.userId })));
   registerLoginHandlers(clientDispatcher, ctx);
@@ -212,6 +235,26 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       throw err;
     });
   }
+  let admin: RunningAdminEndpoint;
+  try {
+    admin = await startAdminEndpoint({
+      service: 'msg-server',
+      host: config.adminHost,
+      port: config.adminPort,
+      tls,
+      logger,
+      metrics: metrics.metrics,
+      status: () => msgServerStatus({ ctx, server: server as PduServer<unknown>, drain: draining, port: () => boundPort }),
+      routes: msgServerAdminRoutes({ ctx, server: server as PduServer<unknown>, drain: draining, port: () => boundPort }),
+    });
+  } catch (err) {
+    clearInterval(tick);
+    if (statsTimer) clearInterval(statsTimer);
+    await server.close('start-up failed');
+    throw err;
+  }
+  // A wildcard bind address is sent as is: the login server puts in the address our link comes from.
+  adminUrl = `https://${config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost}:${admin.port}`;
   db.start();
   routes.start();
   ctx.files.start();
@@ -240,14 +283,19 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     port,
     wsPort: webSocket?.port ?? 0,
     wsUrl: webSocket?.url ?? '',
+    adminUrl: admin.url,
     context: ctx,
+    drain: draining,
+    done: draining.finished,
     async stop(reason = 'msg server stopping') {
       stopped = true;
       clearInterval(tick);
       if (statsTimer) clearInterval(statsTimer);
+      draining.stop();
       const webSocketClosed = webSocket?.stop(reason);
       await server.close(reason);
       await webSocketClosed;
+      await admin.close();
       logins.stop();
       routes.stop();
       ctx.files.stop();

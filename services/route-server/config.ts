@@ -20,6 +20,8 @@ const spec = {
   maxWriteQueueBytes: field.int(64 * 1024 * 1024, 'a msg server that lets this much relayed output pile up is disconnected as too slow', {
     min: 64 * 1024,
   }),
+  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminPort: field.port(8281, 'admin endpoint port'),
   ...internalTlsSpec('route-server'),
 };
 

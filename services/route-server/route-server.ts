@@ -11,6 +11,7 @@
  */
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
+import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RouteServerConfig } from './config';
@@ -19,6 +20,7 @@ import { registerRelayHandlers } from './handlers/relay';
 import { registerRoleHandlers } from './handlers/role';
 import { registerUserStatusHandlers } from './handlers/user-status';
 import { registerUsersStatusQueryHandlers } from './handlers/users-status-query';
+import { routeServerMetrics } from './metrics';
 import { MsgServerLinks, type LinkSummary, type MsgServerLink, type MsgServerLinkState } from './msg-server-links';
 import { OnlineUserMap, type OnlineUsersView } from './online-user-map';
 import { StatusNotifier } from './status-notifications';
@@ -31,6 +33,8 @@ export interface RouteServerStatus {
 export interface RunningRouteServer {
   host: string;
   port: number;
+  /** https URL of the admin endpoint (metrics, status, log level). */
+  adminUrl: string;
   /** The online map, read-only (status pages and tests). */
   users: OnlineUsersView;
   /** Connected msg servers with their role and load. */
@@ -43,6 +47,7 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
   const users = new OnlineUserMap();
   const links = new MsgServerLinks();
   const state: RouteState = { users, links, notifier: new StatusNotifier(users, links), logger };
+  const metrics = routeServerMetrics(users, links);
   let stopping = false;
 
   const dispatcher = new Dispatcher<MsgServerLink>(loggingDispatchHooks(logger, 'msg server'));
@@ -74,6 +79,7 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: config.maxPduBytes,
         maxWriteQueueBytes: config.maxWriteQueueBytes,
+        traffic: metrics.traffic('msg-server'),
       },
       onConnection: (link, peer) => {
         links.add(link);
@@ -85,12 +91,7 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
 
   const bound = await server.listen(config.listenHost, config.listenPort);
   logger.info({ host: bound.host, port: bound.port }, 'route server listening');
-
-  return {
-    host: bound.host,
-    port: bound.port,
-    users,
-    status: () => ({
+  const status = (): RouteServerStatus => ({
       users: users.size,
       links: links.all().map((link) => ({
         conn: link.id,
@@ -101,10 +102,25 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
         snapshots: link.context?.snapshots ?? 0,
         queuedBytes: link.queuedBytes,
       })),
-    }),
+  });
+  let admin: RunningAdminEndpoint;
+  try {
+    admin = await startAdminEndpoint({ service: 'route-server', host: config.adminHost, port: config.adminPort, tls, logger, metrics, status });
+  } catch (err) {
+    await server.close('start-up failed');
+    throw err;
+  }
+
+  return {
+    host: bound.host,
+    port: bound.port,
+    adminUrl: admin.url,
+    users,
+    status,
     async stop(reason = 'route server stopping') {
       stopping = true;
       await server.close(reason);
+      await admin.close();
       logger.info({ reason }, 'route server stopped');
     },
   };

@@ -4,21 +4,15 @@
  * msg server join, and leaves no process behind when stopped.
  */
 import t from 'tap';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import mysql from 'mysql2/promise';
-import Redis from 'ioredis';
 import { IM } from '../../pdu/commands';
-import { projectRoot } from '../../lib/paths';
-import { parseMysqlUrl } from '../../lib/mysql-url';
 import { DEMO_PASSWORD } from '../../scripts/db/seed';
 import { freeLoopbackPort } from '../../scripts/infra/system';
 import { ImClient, fetchMsgServer } from '../../tools/client/im-client';
+import { clusterAdmin, prepareClusterRun, runScript as run } from '../helpers/npm-start';
 import { waitFor } from '../helpers/wait';
-
 
 function isAlive(pid: number): boolean {
   try {
@@ -29,52 +23,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Runs a compiled script, collecting its output. */
-function run(script: string, env: NodeJS.ProcessEnv, args: string[] = []) {
-  const proc: ChildProcess = spawn(process.execPath, [join(projectRoot, script), ...args], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = { text: '' };
-  proc.stdout?.on('data', (d: Buffer) => (out.text += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (out.text += d.toString()));
-  const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0))));
-  return { proc, out, exited };
-}
-
 t.test('npm start: cluster up, logins work, second instance refused, a msg server joins, clean stop', async (t) => {
-  const database = `tt_test_start_${randomBytes(3).toString('hex')}`;
-  const prefix = `tt_test_start_${randomBytes(3).toString('hex')}:`;
-  const runDir = mkdtempSync(join(tmpdir(), 'tt-start-'));
-  const ports = await Promise.all(Array.from({ length: 16 }, freeLoopbackPort));
-  const [http, loginMsg, admin, route, db, msg1, msg2, msg3, msfs, msfsInternal, file, fileInternal, push, ws1, ws2, ws3] = ports;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TT_RUN_DIR: runDir,
-    TT_CLUSTER_DATABASE: database,
-    TT_CLUSTER_REDIS_KEY_PREFIX: prefix,
-    TT_CLUSTER_LOGIN_HTTP_PORT: String(http),
-    TT_CLUSTER_LOGIN_MSG_SERVER_PORT: String(loginMsg),
-    TT_CLUSTER_LOGIN_ADMIN_PORT: String(admin),
-    TT_CLUSTER_ROUTE_PORT: String(route),
-    TT_CLUSTER_DB_PROXY_PORT: String(db),
-    TT_CLUSTER_MSG_SERVER_PORTS: `${msg1},${msg2}`,
-    TT_CLUSTER_MSFS_PORT: String(msfs),
-    TT_CLUSTER_MSFS_INTERNAL_PORT: String(msfsInternal),
-    TT_CLUSTER_FILE_SERVER_PORT: String(file),
-    TT_CLUSTER_FILE_SERVER_INTERNAL_PORT: String(fileInternal),
-    TT_CLUSTER_PUSH_SERVER_PORT: String(push),
-    TT_CLUSTER_MSG_SERVER_WS_PORTS: `${ws1},${ws2}`,
-    TT_CLUSTER_LOG_LEVEL: 'warn',
-  };
-  t.teardown(async () => {
-    rmSync(runDir, { recursive: true, force: true });
-    const conn = await mysql.createConnection({ ...parseMysqlUrl(process.env.MYSQL_URL as string), database: undefined });
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
-    const redis = new Redis(process.env.REDIS_URL as string);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
-
+  const { runDir, env, ports } = await prepareClusterRun(t, 2);
+  const { http, loginAdmin: admin, routeAdmin, dbAdmin } = ports;
+  const [msgAdmin1, msgAdmin2] = ports.msgAdmin;
+  const consolePort = ports.console;
+  const [msg3, msgAdmin3, ws3] = await Promise.all([freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort()]);
   const cluster = run('dist/scripts/start.js', env);
   t.teardown(() => {
     if (cluster.proc.exitCode === null) cluster.proc.kill('SIGKILL');
@@ -82,15 +36,36 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   await waitFor(() => cluster.out.text.includes('TeamTalk cluster is up'), 60_000, 'the banner');
   t.match(cluster.out.text, `login: http://127.0.0.1:${http}/msg_server`);
   t.match(cluster.out.text, `web chat: http://127.0.0.1:${http}/chat/`);
-  t.match(cluster.out.text, `msg servers for browsers: ws://127.0.0.1:${ws1}/, ws://127.0.0.1:${ws2}/`);
+  t.match(cluster.out.text, `msg servers for browsers: ws://127.0.0.1:${ports.msgWs[0]}/, ws://127.0.0.1:${ports.msgWs[1]}/`);
   t.match(cluster.out.text, /demo logins: alice, bob, carol, dave \(password "teamtalk"\)/);
   t.match(cluster.out.text, /npm run client -- --user alice/);
+  const metricsLine = /metrics: (.*)/.exec(cluster.out.text)?.[1] ?? '';
+  t.same(
+    metricsLine.split(' '),
+    [admin, routeAdmin, dbAdmin, msgAdmin1, msgAdmin2].map((p) => `https://127.0.0.1:${p}/metrics`),
+    'the banner lists every service\'s metrics URL',
+  );
+  const adminClient = clusterAdmin(runDir);
+  t.teardown(() => adminClient.close());
+  for (const [url, role] of metricsLine.split(' ').map((u, i) => [u, (['login-server', 'route-server', 'db-proxy', 'msg-server', 'msg-server'] as const)[i]] as const)) {
+    const text = await adminClient.text({ url: url.replace(/\/metrics$/, ''), role }, '/metrics');
+    t.match(text, /^process_cpu_user_seconds_total /m, `${url} serves metrics over mutual TLS`);
+  }
+  const link = new RegExp(`console: (http://127\\.0\\.0\\.1:${consolePort}/signin/link\\?token=\\S+)`).exec(cluster.out.text)?.[1];
+  t.ok(link, 'the banner has the console\'s one-time sign-in link');
+  const signedIn = await fetch(link as string, { redirect: 'manual' });
+  t.equal(signedIn.status, 303, 'the link signs in');
+  t.match(signedIn.headers.get('set-cookie') ?? '', /tt_console=[^;]+;.*HttpOnly.*SameSite=Strict/i, 'with an HttpOnly, SameSite=Strict session cookie');
+  t.equal((await fetch(link as string, { redirect: 'manual' })).status, 401, 'the link works once');
+  const creds = JSON.parse(readFileSync(join(runDir, 'credentials.json'), 'utf8')) as { consoleOperators: Array<{ name: string; password: string }> };
+  t.equal(creds.consoleOperators[0].name, 'admin', 'the operator password is in .run/credentials.json');
+  t.equal(statSync(join(runDir, 'credentials.json')).mode & 0o777, 0o600, 'which is mode 600');
 
   // Two demo users on the two msg servers chat.
-  t.match(cluster.out.text, `pictures (msfs): http://127.0.0.1:${msfs}/    file server: 127.0.0.1:${file}`, 'the banner lists the file store and file server');
-  t.match(cluster.out.text, `push server 127.0.0.1:${push}`);
+  t.match(cluster.out.text, `pictures (msfs): http://127.0.0.1:${ports.msfs}/    file server: 127.0.0.1:${ports.file}`, 'the banner lists the file store and file server');
+  t.match(cluster.out.text, `push server 127.0.0.1:${ports.push}`);
   const a = await fetchMsgServer(`http://127.0.0.1:${http}/msg_server`);
-  t.equal(a.raw.msfsPrior, `http://127.0.0.1:${msfs}/`, 'the login server points clients at the file store');
+  t.equal(a.raw.msfsPrior, `http://127.0.0.1:${ports.msfs}/`, 'the login server points clients at the file store');
   const form = new FormData();
   form.append('file0', new Blob([Buffer.from('GIF89a-tiny')]), 'x.gif');
   const upload = (await (await fetch(String(a.raw.msfsPrior), { method: 'POST', body: form })).json()) as { error_code: number; url: string };
@@ -112,11 +87,12 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
   t.match(second.out.text, /already running \(pid \d+/);
 
   // One more msg server joins the running cluster.
-  const extra = run('dist/scripts/add-msg-server.js', env, ['--port', String(msg3), '--ws-port', String(ws3)]);
-  await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${admin}/msg_servers`)).json()) as unknown[]).length === 3, 30_000, 'third msg server registered');
+  const extra = run('dist/scripts/add-msg-server.js', env, ['--port', String(msg3), '--admin-port', String(msgAdmin3), '--ws-port', String(ws3)]);
+  const listed = async () => (await adminClient.get<unknown[]>({ url: `https://127.0.0.1:${admin}`, role: 'login-server' }, '/msg_servers')).length;
+  await waitFor(async () => (await listed()) === 3, 30_000, 'third msg server registered');
   extra.proc.kill('SIGTERM');
   t.equal(await extra.exited, 0, 'the extra msg server stops cleanly');
-  await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${admin}/msg_servers`)).json()) as unknown[]).length === 2, 10_000, 'it leaves the list');
+  await waitFor(async () => (await listed()) === 2, 10_000, 'it leaves the list');
 
   alice.close();
   bob.close();
@@ -126,9 +102,35 @@ t.test('npm start: cluster up, logins work, second instance refused, a msg serve
     .split('\n')
     .map(Number)
     .filter(Boolean);
-  t.equal(children.length, 8, 'db-proxy, route, login, msfs, file server, push server and two msg servers run as separate processes');
+  t.equal(children.length, 9, 'db-proxy, route, login, msfs, file server, push server, two msg servers and the console run as separate processes');
   cluster.proc.kill('SIGTERM');
   t.equal(await cluster.exited, 0);
   await waitFor(() => children.every((pid) => !isAlive(pid)), 10_000, 'children gone');
   t.pass('no orphans left');
+});
+
+t.test('a service that refuses its configuration (exit code 2) is not restarted: npm start stops and shows the error', async (t) => {
+  // Every msg server inherits this and refuses it.
+  const { env, ports } = await prepareClusterRun(t, 1, { TT_MSG_FLOOD_LIMIT_PER_SECOND: 'lots' });
+  const { http } = ports;
+  const cluster = run('dist/scripts/start.js', env);
+  t.teardown(() => {
+    if (cluster.proc.exitCode === null) cluster.proc.kill('SIGKILL');
+  });
+  const code = await cluster.exited;
+  t.equal(code, 2, 'npm start exits with the configuration error code');
+  t.match(cluster.out.text, /msg-server-1 stopped on a configuration error \(exit code 2\); not restarting it/);
+  t.notMatch(cluster.out.text, /msg-server-1 exited .*restarting/, 'never restarted');
+  t.notMatch(cluster.out.text, /TeamTalk cluster is up/);
+  const tail = cluster.out.text.trimEnd().split('\n').slice(-2).join('\n');
+  t.match(tail, /msg-server-1 refused its configuration[^\n]*\n.*key "floodLimitPerSecond" must be an integer from 1 to \d+, got "lots" \(from environment variable TT_MSG_FLOOD_LIMIT_PER_SECOND\)/, 'the last lines show the error naming the key');
+  await waitFor(async () => {
+    try {
+      await fetch(`http://127.0.0.1:${http}/msg_server`);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 10_000, 'the rest of the cluster stopped');
+  t.pass('the other services were stopped');
 });

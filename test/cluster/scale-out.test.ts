@@ -6,6 +6,7 @@ import t from 'tap';
 import { IM } from '../../pdu/commands';
 import { fetchMsgServer } from '../../tools/client/im-client';
 import { PASSWORD, startCluster } from '../helpers/cluster';
+import { adminGet } from '../helpers/admin';
 import { waitFor } from '../helpers/wait';
 
 t.test('a third msg server joins and takes the next logins; users on it reach the others', async (t) => {
@@ -14,11 +15,11 @@ t.test('a third msg server joins and takes the next logins; users on it reach th
   await cluster.addUsers(names);
   // Load the two first msg servers: two users each.
   for (const [i, name] of ['u1', 'u2', 'u3', 'u4'].entries()) await cluster.loginAs(name, i % 2);
-  const admin = `http://127.0.0.1:${cluster.login.adminPort}/msg_servers`;
-  await waitFor(async () => ((await (await fetch(admin)).json()) as Array<{ cur: number }>).every((s) => s.cur === 2), 3000, 'loads reported');
+  const list = () => adminGet<Array<{ cur: number }>>(cluster.login.adminUrl, 'login-server', '/msg_servers');
+  await waitFor(async () => (await list()).every((s) => s.cur === 2), 3000, 'loads reported');
 
   const third = await cluster.addMsgServer();
-  await waitFor(async () => ((await (await fetch(admin)).json()) as unknown[]).length === 3, 3000, 'third server registered');
+  await waitFor(async () => (await list()).length === 3, 3000, 'third server registered');
 
   // Clients ask the login server where to go, as real clients do.
   const target = await fetchMsgServer(cluster.loginUrl);

@@ -440,4 +440,57 @@ t.test('store tokens: a retried store is never stored twice', async (t) => {
   const bad = await flagOf(store('third', 'msg-server-x-3'));
   t.equal(bad.flag, PduFlag.STORAGE_ERROR);
   t.same((await h.allMessages()).map((m) => m.content), ['first', 'second']);
+  // A token whose first attempt failed before COMMIT and gave its id back, which another message holds now.
+  await h.redis.redis.set(h.key('tt_store_msg-server-x-4'), `${Date.now() - 60_000}|IMMessage_1|relateId|1|1`);
+  const fourth = await store('fourth', 'msg-server-x-4');
+  t.equal(fourth.msg_id, 3, 'stored afresh: the row with msg id 1 is "first", not this message');
+  t.same((await h.allMessages()).map((m) => m.content), ['first', 'second', 'fourth']);
+  t.equal(h.proxy.storeStats.retriesStoredAgain, 2);
+});
+
+t.test('Redis lost between COMMIT and the unread counts: the message is acked once, its counts follow when Redis is back', async (t) => {
+  const db = await freshDatabase(t);
+  const redis = await freshRedis(t);
+  const mysqlRelay = await TcpCutter.in(t, db.url);
+  const redisRelay = await TcpCutter.in(t, redis.url);
+  const { logger, lines } = captureLogger();
+  const proxy = await startProxy(
+    t,
+    proxyConfig({ mysqlUrl: withPort(db.url, mysqlRelay.port), redisUrl: withPort(redis.url, redisRelay.port), redisKeyPrefix: redis.prefix, storageTimeoutMs: 1000 }),
+    logger,
+  );
+  const h = new Harness(t);
+  Object.assign(h, { db, redis, proxy, conn: await connectTo(t, proxy.port) });
+  const depart = await addDepartment(db.pool, 'd');
+  const a = await addUser(db.pool, { name: 'ann', password: PASSWORD, departId: depart });
+  const b = await addUser(db.pool, { name: 'ben', password: PASSWORD, departId: depart });
+  t.equal((await h.send(a, b, 'one')).msg_id, 1);
+
+  // MySQL commits "two" but its answer is held; meanwhile Redis goes away.
+  mysqlRelay.holdAtCommit('replies');
+  const pending = h.send(a, b, 'two');
+  await waitFor(async () => (await h.allMessages()).length === 2, 10_000, 'the second message to be committed');
+  redisRelay.cut();
+  mysqlRelay.release('replies');
+  const reply = await pending;
+  t.equal(reply.msg_id, 2, 'acked: it is stored, whatever Redis does now');
+  t.ok(
+    lines.some((l) => /unread counts are updated once Redis answers again/.test(String(l.msg))),
+    'the deferred counter update is logged',
+  );
+  t.equal(proxy.storeStats.retriesAlreadyStored + proxy.storeStats.retriesStoredAgain, 0, 'nothing had to be retried');
+
+  redisRelay.restore();
+  await waitFor(async () => {
+    const r = await flagOf(h.request(IM.Message.IMUnreadMsgCntReq, { user_id: b }, IM.Message.IMUnreadMsgCntRsp));
+    return r.flag === 0 && (r.reply as IM.Message.IMUnreadMsgCntRsp).total_cnt === 2;
+  }, 15_000, 'both messages to count as unread once Redis is back');
+  t.same(
+    (await h.allMessages()).map((m) => [m.msgId, m.content]),
+    [
+      [1, 'one'],
+      [2, 'two'],
+    ],
+    'each stored exactly once',
+  );
 });

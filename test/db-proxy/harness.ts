@@ -21,7 +21,7 @@ import { testIdentity, tlsSettings } from '../helpers/tls';
 export const PASSWORD = 'pass-word';
 
 export function proxyConfig(overrides: Partial<DbProxyConfig>): DbProxyConfig {
-  return dbProxyConfig.load({ env: {}, overrides: { listenPort: 0, groupSessionSyncIntervalMs: 200, ...tlsSettings('db-proxy'), ...overrides } });
+  return dbProxyConfig.load({ env: {}, overrides: { listenPort: 0, adminPort: 0, groupSessionSyncIntervalMs: 200, ...tlsSettings('db-proxy'), ...overrides } });
 }
 
 export function testLogger() {

@@ -14,6 +14,17 @@ import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppete
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 
 /** TT_CHROMIUM, else the usual install paths; a clear error naming the fix when there is none. */
+/** Flags for a quiet, self-contained headless run (no network of its own, no first-run UI, no sandbox as root). */
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export function findChromium(): string {
   const fromEnv = process.env.TT_CHROMIUM;
   if (fromEnv) {
@@ -47,13 +58,7 @@ export async function launchBrowser(t: Test): Promise<TestBrowser> {
     headless: true,
     userDataDir: profile,
     args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_FLAGS,
       '--disable-default-apps',
       '--disable-extensions',
       // Several people in one browser: none of their pages counts as a background tab.

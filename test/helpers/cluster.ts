@@ -10,7 +10,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
-import pino from 'pino';
 import { createLogger, type Logger } from '../../lib/log';
 import { addDepartment, addUser } from '../../scripts/db/accounts';
 import { freeLoopbackPort } from '../../scripts/infra/system';
@@ -95,10 +94,7 @@ export class TestCluster {
 
   logger(service: string): Logger {
     if (!this.options.captureLogs) return createLogger(service, process.env.TT_TEST_LOG ?? 'silent');
-    return pino(
-      { level: 'info', base: { service }, formatters: { level: (label) => ({ level: label }) } },
-      { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) },
-    );
+    return createLogger(service, 'info', {}, { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) });
   }
 
   /** Resolves with the first captured log line matching `match` (captureLogs must be on). */
@@ -206,6 +202,7 @@ export class TestCluster {
         env: {},
         overrides: {
           listenPort: port,
+          adminPort: 0,
           mysqlUrl: this.db.url,
           redisUrl: this.redis.url,
           redisKeyPrefix: this.redis.prefix,
@@ -224,7 +221,7 @@ export class TestCluster {
   /** Starts route server number `index` (0 = the first) on `port`; replaces a stopped one of that index. */
   async startRoute(port: number, index = 0): Promise<void> {
     const route = await startRouteServer(
-      routeServerConfig.load({ env: {}, overrides: { listenPort: port, ...this.linkTiming, ...tlsSettings('route-server') } }),
+      routeServerConfig.load({ env: {}, overrides: { listenPort: port, adminPort: 0, ...this.linkTiming, ...tlsSettings('route-server') } }),
       this.logger(index === 0 ? 'route-server' : `route-server-${index + 1}`),
     );
     this.routes[index] = route;
@@ -237,6 +234,7 @@ export class TestCluster {
       env: {},
       overrides: {
         listenPort: 0,
+        adminPort: 0,
         loginServers: [{ host: '127.0.0.1', port: this.login.msgServerPort }],
         routeServers: this.routes.map((r) => ({ host: '127.0.0.1', port: r.port })),
         dbProxies: this.dbProxies.map((d) => ({ host: '127.0.0.1', port: d.port })),

@@ -5,6 +5,7 @@
  * IPv4 vs IPv6 clients, and the public /health.
  */
 import t from 'tap';
+import { adminGet } from '../helpers/admin';
 import { askMsgServer, registerMsgServer, startLogin, userCount, waitForCount } from './login-fixture';
 
 const SUCCESS_TEXT = `{
@@ -151,6 +152,6 @@ t.test('web clients (?transport=ws) get the least-loaded msg server with a WebSo
 `,
     'the busier server, the only one with a usable WebSocket URL (an http:// one is not offered)',
   );
-  const admin = await fetch(`http://127.0.0.1:${login.adminPort}/msg_servers`);
-  t.same(((await admin.json()) as Array<{ wsUrl: string }>).map((s) => s.wsUrl), ['', '', 'wss://chat.example.com/ws']);
+  const admin = await adminGet<Array<{ wsUrl: string }>>(login.adminUrl, 'login-server', '/msg_servers');
+  t.same(admin.map((s) => s.wsUrl), ['', '', 'wss://chat.example.com/ws']);
 });

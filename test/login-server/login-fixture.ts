@@ -10,6 +10,7 @@ import { startLoginServer, type RunningLoginServer } from '../../services/login-
 import { FakeMsgServer } from '../route-server/fake-msg-server';
 import { tlsSettings } from '../helpers/tls';
 import { waitFor } from '../helpers/wait';
+import { adminGet } from '../helpers/admin';
 
 export async function startLogin(
   t: Test,
@@ -33,6 +34,8 @@ export interface Registration {
   hostName?: string;
   /** Sent as IMMsgServInfo.ws_url (this implementation's extension field). */
   wsUrl?: string;
+  /** The teamtalk-ts extension field (an original msg server sends none). */
+  adminUrl?: string;
 }
 
 /** A msg server that registers (0x0709) on every connect; send count updates through it. */
@@ -56,6 +59,7 @@ export async function registerMsgServer(
         cur_conn_cnt: reg.cur ?? 0,
         host_name: reg.hostName ?? `msg-${reg.port}`,
         ...(reg.wsUrl !== undefined ? { ws_url: reg.wsUrl } : {}),
+        ...(reg.adminUrl === undefined ? {} : { admin_url: reg.adminUrl }),
       }),
   });
   await waitFor(async () => (await adminList(login)).length === before.length + 1, 3000, `${reg.hostName} registered`);
@@ -76,13 +80,14 @@ export interface AdminEntry {
   cur: number;
   max: number;
   full: boolean;
+  state: string;
+  admin: string | null;
   connectedSince: string;
   registeredAt: string;
 }
 
 export async function adminList(login: RunningLoginServer): Promise<AdminEntry[]> {
-  const res = await fetch(`http://127.0.0.1:${login.adminPort}/msg_servers`);
-  return (await res.json()) as AdminEntry[];
+  return adminGet<AdminEntry[]>(login.adminUrl, 'login-server', '/msg_servers');
 }
 
 /** Waits until the admin list shows msg server `port` with `cur` users (count updates have no reply). */

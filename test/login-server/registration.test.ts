@@ -7,6 +7,7 @@
 import t from 'tap';
 import { IM } from '../../pdu/commands';
 import { encodeFrame } from '../../pdu/frame';
+import { adminGet } from '../helpers/admin';
 import { waitFor } from '../helpers/wait';
 import { captureLogger, FakeMsgServer } from '../route-server/fake-msg-server';
 import { adminList, askMsgServer, registerMsgServer, startLogin, userCount, waitForCount } from './login-fixture';
@@ -22,9 +23,22 @@ t.test('the admin port lists msg servers with their loads and reports health', a
   ]);
   for (const entry of list) t.ok(Date.parse(entry.connectedSince) <= Date.now(), 'connectedSince is a date');
 
-  const health = await fetch(`http://127.0.0.1:${login.adminPort}/health`);
-  t.match(await health.json(), { status: 'ok', msgServers: 2, available: 1, users: 10 });
-  t.equal(health.headers.get('cache-control'), 'no-store');
+  t.match(await adminGet(login.adminUrl, 'login-server', '/health'), { status: 'ok', msgServers: 2, available: 1, users: 10 });
+});
+
+t.test('admin URLs are listed as others reach them; a msg server reporting capacity 0 is draining and gets nobody', async (t) => {
+  const login = await startLogin(t);
+  await registerMsgServer(t, login, { ip1: '10.3.0.1', port: 8001, cur: 5, hostName: 'plain' });
+  await registerMsgServer(t, login, { ip1: '10.3.0.2', port: 8002, cur: 5, hostName: 'named', adminUrl: 'https://10.3.0.2:9002' });
+  await registerMsgServer(t, login, { ip1: '10.3.0.3', port: 8003, cur: 5, hostName: 'wildcard', adminUrl: 'https://0.0.0.0:9003' });
+  await registerMsgServer(t, login, { ip1: '10.3.0.4', port: 8004, cur: 5, hostName: 'hostile', adminUrl: 'javascript:alert(1)' });
+  const admin = Object.fromEntries((await adminList(login)).map((e) => [e.hostName, e.admin]));
+  t.same(admin, { plain: null, named: 'https://10.3.0.2:9002', wildcard: 'https://127.0.0.1:9003', hostile: null }, 'none, as sent, the link\'s address for a wildcard, nothing for junk');
+
+  const drainingFake = await registerMsgServer(t, login, { ip1: '10.3.0.5', port: 8005, cur: 0, max: 10, hostName: 'idle' });
+  drainingFake.send(IM.Server.IMMsgServInfo, { ip1: '10.3.0.5', ip2: '10.3.0.5', port: 8005, max_conn_cnt: 0, cur_conn_cnt: 0, host_name: 'idle' });
+  await waitFor(async () => (await adminList(login)).some((s) => s.port === 8005 && s.state === 'draining'), 3000, 'draining');
+  for (let i = 0; i < 10; i++) t.not((await askMsgServer(login)).json.port, '8005', 'the draining one (the least loaded) is never handed out');
 });
 
 t.test('a second registration on the same link updates the entry; counts never go below zero', async (t) => {

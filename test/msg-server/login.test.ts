@@ -8,6 +8,7 @@ import { encodeFrame } from '../../pdu/frame';
 import { LoginRefusedError } from '../../tools/client/im-client';
 import { PASSWORD, startCluster } from '../helpers/cluster';
 import { waitFor } from '../helpers/wait';
+import { adminGet } from '../helpers/admin';
 
 const { ClientType, UserStatType, ResultType, KickReasonType } = IM.BaseDefine;
 
@@ -155,9 +156,8 @@ t.test('status queries and notifications follow logins and logouts', async (t) =
 t.test('login servers are told the load; logout and close decrement it', async (t) => {
   const cluster = await startCluster(t, { msgServers: 1 });
   await cluster.addUsers(['alice', 'bob']);
-  const admin = `http://127.0.0.1:${cluster.login.adminPort}/msg_servers`;
   const load = async () => {
-    const list = (await (await fetch(admin)).json()) as Array<{ cur: number }>;
+    const list = await adminGet<Array<{ cur: number }>>(cluster.login.adminUrl, 'login-server', '/msg_servers');
     return list[0].cur;
   };
   const alice = await cluster.loginAs('alice', 0);

@@ -19,6 +19,7 @@ import { msgServerConfig } from '../../services/msg-server/config';
 import { freeLoopbackPort } from '../../scripts/infra/system';
 import { ImClient, fetchMsgServer } from '../../tools/client/im-client';
 import { PASSWORD, startCluster } from '../helpers/cluster';
+import { adminGet } from '../helpers/admin';
 import { waitFor } from '../helpers/wait';
 
 const { MsgType } = IM.BaseDefine;
@@ -144,7 +145,7 @@ t.test('the login server sends web clients to the least-loaded msg server with a
   const b = await cluster.addMsgServer({ wsListenPort: await freeLoopbackPort(), wsPublicUrl: 'wss://chat.example.com/tt' });
   t.equal(b.wsUrl, 'wss://chat.example.com/tt', 'wsPublicUrl is what is reported');
 
-  const admin = (await (await fetch(`http://127.0.0.1:${cluster.login.adminPort}/msg_servers`)).json()) as Array<{ port: number; wsUrl: string }>;
+  const admin = await adminGet<Array<{ port: number; wsUrl: string }>>(cluster.login.adminUrl, 'login-server', '/msg_servers');
   t.same(admin.map((s) => s.wsUrl), ['', a.wsUrl, b.wsUrl], 'each registration carries its URL (or none)');
 
   const first = await fetchMsgServer(cluster.loginUrl, { transport: 'ws' });

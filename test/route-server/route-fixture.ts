@@ -14,7 +14,7 @@ export async function startRoute(
   overrides: Partial<RouteServerConfig> = {},
   logger: Logger = silentLogger(),
 ): Promise<RunningRouteServer> {
-  const route = await startRouteServer(routeServerConfig.load({ env: {}, overrides: { listenPort: 0, ...tlsSettings('route-server'), ...overrides } }), logger);
+  const route = await startRouteServer(routeServerConfig.load({ env: {}, overrides: { listenPort: 0, adminPort: 0, ...tlsSettings('route-server'), ...overrides } }), logger);
   t.teardown(() => route.stop('test over'));
   return route;
 }

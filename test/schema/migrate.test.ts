@@ -82,3 +82,14 @@ t.test('the seeder stores TeamTalk passwords and is idempotent', async (t) => {
   const [departs] = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM IMDepart');
   t.equal(Number(departs[0].n), 3, 'company + two departments, not duplicated');
 });
+
+t.test('two migrations started at once apply each file once', async (t) => {
+  const db = await freshDatabase(t, { migrate: false });
+  const [a, b] = await Promise.all([migrate(db.url), migrate(db.url)]);
+  const files = [...a.applied, ...b.applied].sort();
+  t.same(files, [...new Set(files)], 'no file applied by both');
+  t.same(new Set([...a.applied, ...a.alreadyApplied]), new Set([...b.applied, ...b.alreadyApplied]), 'both end with every file applied');
+  t.ok(a.applied.length === 0 || b.applied.length === 0, 'one of them did all the work, the other waited for the lock and found it done');
+  const [rows] = await db.pool.query<RowDataPacket[]>('SELECT version, COUNT(*) AS n FROM tt_schema_migrations GROUP BY version HAVING n > 1');
+  t.same(rows, [], 'each file recorded once');
+});

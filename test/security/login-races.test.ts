@@ -23,7 +23,7 @@ async function settle(a: ImClient, b: ImClient): Promise<void> {
 t.test('concurrent logins of one user on two msg servers leave exactly one session, many times over', async (t) => {
   const cluster = await startCluster(t);
   await cluster.addUsers(['alice', 'witness0', 'witness1']);
-  const witnesses = [await cluster.loginAs('witness0', 0), await cluster.loginAs('witness1', 1)];
+  const witnesses = [await cluster.loginAs('witness0', 0, { requestTimeoutMs: 30_000 }), await cluster.loginAs('witness1', 1, { requestTimeoutMs: 30_000 })];
   const ROUNDS = 25;
   const orders: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -64,7 +64,7 @@ t.test('the later login wins also on the same msg server', async (t) => {
 t.test('a kick that arrives while its target is still validating is not lost', async (t) => {
   const cluster = await startCluster(t, { msg: { requestTimeoutMs: 5000 } });
   await cluster.addUsers(['alice', 'witness0', 'witness1']);
-  const witnesses = [await cluster.loginAs('witness0', 0), await cluster.loginAs('witness1', 1)];
+  const witnesses = [await cluster.loginAs('witness0', 0, { requestTimeoutMs: 30_000 }), await cluster.loginAs('witness1', 1, { requestTimeoutMs: 30_000 })];
   const server0 = cluster.msgServers[0].context;
   // A login on msg server 0 whose validation is slow: its db-proxy answer is held back
   // until a newer login on msg server 1 has completed and its kick has reached server 0.

@@ -4,8 +4,13 @@
  * every TeamTalk client), logs in, and reads commands and messages from stdin.
  * Works interactively and with piped input; one event per output line.
  *
+ * A lost connection (a msg server drained, restarted or gone) is not the end:
+ * it asks the login server again with backoff, logs in wherever it is sent, and
+ * shows what arrived meanwhile (reconnecting-client.ts).
+ *
  * Exit codes: 0 after /quit or end of input, 1 connection or login failure (or
- * the connection lost later), 2 usage error, 3 logged out by a login elsewhere.
+ * logging in again refused later), 2 usage error, 3 logged out by a login
+ * elsewhere (or an operator's kick).
  */
 import { errorMessage } from '../../lib/errors';
 import { ChatSession } from './chat/chat-session';
@@ -13,8 +18,9 @@ import { runCommand } from './chat/commands';
 import { USAGE, UsageError, parseOptions, type ChatOptions } from './chat/options';
 import { askPassword } from './chat/password-prompt';
 import { makeStyle } from './chat/render';
-import { signIn, type SignedIn } from './chat/sign-in';
+import { signIn } from './chat/sign-in';
 import { Terminal } from './chat/terminal';
+import { ReconnectingClient } from './reconnecting-client';
 
 const EXIT = { OK: 0, FAILED: 1, USAGE: 2, KICKED: 3 } as const;
 
@@ -34,28 +40,28 @@ async function main(): Promise<number> {
   const style = makeStyle(process.stdout.isTTY === true && !process.env.NO_COLOR);
   const fail = (message: string) => process.stderr.write(style.error(message) + '\n');
 
-  let signedIn: SignedIn;
+  let client: ReconnectingClient;
   try {
     const password = options.password ?? (await askPassword(process.stdin, process.stdout));
-    signedIn = await signIn(options, password);
+    client = new ReconnectingClient({ dial: () => signIn(options, password) });
+    await client.start();
   } catch (err) {
     fail(errorMessage(err));
     return EXIT.FAILED;
   }
-  const { client, where } = signedIn;
   const me = client.userInfo;
   const terminal = new Terminal(process.stdin, process.stdout);
-  terminal.line(`logged in as ${options.user}${me?.user_nick_name ? ` (${me.user_nick_name})` : ''}, user id ${client.userId}, on ${where}`);
+  terminal.line(`logged in as ${options.user}${me?.user_nick_name ? ` (${me.user_nick_name})` : ''}, user id ${client.userId}, on ${client.where}`);
 
   const session = new ChatSession(client, terminal, style, options.downloadDir);
   let quitting = false;
   const ended = new Promise<number>((resolve) => {
-    client.on('close', (reason: string) => {
+    client.on('closed', ({ reason, kicked }: { reason: string; kicked: boolean }) => {
       if (quitting) return resolve(EXIT.OK);
       // Let the kick notice (which arrived just before the close) be printed first.
       void session.settled().then(() => {
-        if (session.kickReason !== null) return resolve(EXIT.KICKED);
-        terminal.line(style.error(`connection to the msg server lost: ${reason}`));
+        if (kicked) return resolve(EXIT.KICKED);
+        terminal.line(style.error(reason));
         resolve(EXIT.FAILED);
       });
     });
@@ -64,21 +70,25 @@ async function main(): Promise<number> {
     if (quitting) return;
     quitting = true;
     terminal.line('logging out');
-    setTimeout(() => client.close(), LOGOUT_GRACE_MS).unref();
-    client.logout().catch(() => client.close());
+    setTimeout(() => client.stop(), LOGOUT_GRACE_MS).unref();
+    if (!client.isOpen) return client.stop();
+    client.logout().catch(() => client.stop());
   };
 
   try {
     await session.start();
   } catch (err) {
-    if (!client.isOpen) return ended;
-    fail(`could not load your conversations: ${errorMessage(err)}`);
-    client.close();
-    return EXIT.FAILED;
+    if (client.isOpen) {
+      fail(`could not load your conversations: ${errorMessage(err)}`);
+      client.stop();
+      return EXIT.FAILED;
+    }
+    // The connection went while loading: the reconnect brings what was missed; see /sessions.
   }
   terminal.line('type /help for commands');
   terminal.start(async (line) => {
-    if (quitting || !client.isOpen) return;
+    // While reconnecting, a message waits for the connection; other commands say it is down.
+    if (quitting) return;
     try {
       if ((await runCommand(session, line, terminal)) === 'quit') quit();
     } catch (err) {

@@ -9,7 +9,7 @@ import type { Dispatcher } from '../../../pdu/dispatch';
 import type { PduConnection } from '../../../pdu/connection';
 import type { Logger } from '../../../lib/log';
 import { isLoopbackAddress } from '../addresses';
-import type { MsgServerRegistry } from '../msg-server-registry';
+import { MsgServerRegistry } from '../msg-server-registry';
 
 export interface MsgServerLinkState {
   connectedAt: number;
@@ -53,11 +53,13 @@ export function registerRegistrationHandlers(
       currentConnections: info.cur_conn_cnt,
       hostName: info.host_name,
       wsUrl: isWebSocketUrl(wsUrl) ? wsUrl : '',
+      adminUrl: adminUrlOf(info.admin_url ?? '', link.remoteAddress),
     });
     const advertisesLoopback = isLoopbackAddress(entry.ip1) || isLoopbackAddress(entry.ip2);
+    const draining = MsgServerRegistry.isDraining(entry);
     logger.info(
-      { ...log, max: entry.maxConnections, cur: entry.currentConnections, advertisesLoopback, msgServers: registry.size },
-      updating ? 'msg server registration updated' : 'msg server registered',
+      { ...log, max: entry.maxConnections, cur: entry.currentConnections, admin: entry.adminUrl, draining, advertisesLoopback, msgServers: registry.size },
+      draining ? 'msg server is draining: no new clients are sent there' : updating ? 'msg server registration updated' : 'msg server registered',
     );
   });
 
@@ -67,4 +69,20 @@ export function registerRegistrationHandlers(
       logger.debug({ conn: link.id, userId: update.user_id }, 'user count update from a msg server that has not registered; ignored');
     }
   });
+}
+
+/**
+ * The msg server's admin URL as others reach it: "https://HOST:PORT" only
+ * (anything else is dropped); a wildcard bind address is replaced by the
+ * address its link comes from.
+ */
+export function adminUrlOf(raw: string, linkPeer: string): string | null {
+  const m = /^https:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) return null;
+  let host = m[1];
+  if (host === '0.0.0.0' || host === '[::]') {
+    const peer = linkPeer.replace(/:\d+$/, '').replace(/^::ffff:/, '');
+    host = peer.includes(':') ? `[${peer}]` : peer;
+  }
+  return `https://${host}:${m[2]}`;
 }

@@ -1,9 +1,10 @@
 /**
- * The operators' HTTP port (bound to 127.0.0.1 by default): health, and the
- * registered msg servers with their loads.
+ * The login server's part of its admin endpoint (lib/admin-server.ts: HTTPS,
+ * admin certificates only): health, and the registered msg servers with their
+ * loads, states and admin URLs (the web console finds the msg servers here).
  */
-import express from 'express';
-import type { MsgServerEntry, MsgServerRegistry } from '../msg-server-registry';
+import type express from 'express';
+import { MsgServerRegistry, type MsgServerEntry } from '../msg-server-registry';
 
 export interface AdminApiDeps {
   registry: MsgServerRegistry;
@@ -11,41 +12,44 @@ export interface AdminApiDeps {
   startedAt: number;
 }
 
-export function createAdminApi({ registry, usable, startedAt }: AdminApiDeps): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.use((_req, res, next) => {
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
-  app.get('/health', (_req, res) => {
-    const servers = registry.list();
-    res.json({
-      status: 'ok',
-      msgServers: servers.length,
-      available: servers.filter((s) => usable(s) && s.currentConnections < s.maxConnections).length,
-      users: registry.totalUsers,
-      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+/** What a msg server is doing, as the login server sees it. */
+export function msgServerState(entry: MsgServerEntry, usable: (entry: MsgServerEntry) => boolean): 'active' | 'draining' | 'full' | 'closing' {
+  if (!usable(entry)) return 'closing';
+  if (MsgServerRegistry.isDraining(entry)) return 'draining';
+  return entry.currentConnections >= entry.maxConnections ? 'full' : 'active';
+}
+
+export function adminRoutes({ registry, usable, startedAt }: AdminApiDeps): (router: express.Router) => void {
+  return (router) => {
+    router.get('/health', (_req, res) => {
+      const servers = registry.list();
+      res.json({
+        status: 'ok',
+        msgServers: servers.length,
+        available: servers.filter((s) => msgServerState(s, usable) === 'active').length,
+        users: registry.totalUsers,
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      });
     });
-  });
-  app.get('/msg_servers', (_req, res) => {
-    res.json(
-      registry.list().map((s) => ({
-        conn: s.linkId,
-        peer: s.peer,
-        hostName: s.hostName,
-        ip1: s.ip1,
-        ip2: s.ip2,
-        port: s.port,
-        wsUrl: s.wsUrl,
-        cur: s.currentConnections,
-        max: s.maxConnections,
-        full: s.currentConnections >= s.maxConnections,
-        connectedSince: new Date(s.connectedSince).toISOString(),
-        registeredAt: new Date(s.registeredAt).toISOString(),
-      })),
-    );
-  });
-  return app;
+    router.get('/msg_servers', (_req, res) => {
+      res.json(
+        registry.list().map((s) => ({
+          conn: s.linkId,
+          peer: s.peer,
+          hostName: s.hostName,
+          ip1: s.ip1,
+          ip2: s.ip2,
+          port: s.port,
+          wsUrl: s.wsUrl,
+          cur: s.currentConnections,
+          max: s.maxConnections,
+          full: s.currentConnections >= s.maxConnections,
+          state: msgServerState(s, usable),
+          admin: s.adminUrl ?? null,
+          connectedSince: new Date(s.connectedSince).toISOString(),
+          registeredAt: new Date(s.registeredAt).toISOString(),
+        })),
+      );
+    });
+  };
 }

@@ -49,6 +49,8 @@ export interface ClientApiDeps {
   /** Where the built web chat is (served under /chat/ when config.webChat). */
   webChatDir: string;
   logger: Logger;
+  /** Counts each answer by its code (metrics). */
+  answered?(code: number): void;
 }
 
 function allowCrossOrigin(req: Request, res: Response, next: () => void): void {
@@ -113,7 +115,9 @@ export function createClientApi(deps: ClientApiDeps): express.Express {
   // "Starts with /msg_server", as the original matched it: /msg_server, /msg_server/, /msg_server?x=1 ...
   app.all(/^\/msg_server/, (req, res) => {
     const transport: Transport = req.query.transport === 'ws' ? 'ws' : 'tcp';
-    sendStyled(res, msgServerAnswer(deps, req.ip ?? req.socket.remoteAddress ?? '', transport));
+    const answer = msgServerAnswer(deps, req.ip ?? req.socket.remoteAddress ?? '', transport);
+    deps.answered?.(Number(answer.code));
+    sendStyled(res, answer);
   });
   return app;
 }

@@ -9,7 +9,7 @@ import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
 import { clip } from '../../../lib/log';
 import { Phase, isMobileClient, isPcClient, sameClientClass, type ClientConn } from '../client-session';
-import { unixNow, type MsgServerContext } from '../context';
+import { countLogin, unixNow, type MsgServerContext } from '../context';
 import { carriesHandle, forwardAsUser, handleAttach } from './common';
 
 const { ResultType, UserStatType, KickReasonType, ClientType } = IM.BaseDefine;
@@ -100,6 +100,7 @@ function completeLogin(
   if (newerHere || ctx.kicks.supersedes(conn.userId, conn.clientType, loginOrder, conn.validatingSince)) {
     // A newer login of this user and class exists already: this one lost the race.
     ctx.stats.logins++;
+    countLogin(ctx, ResultType.REFUSE_REASON_NONE, conn.clientType);
     conn.reply(pdu, IM.Login.IMLoginRes, loginAnswer(conn, userInfo, resultString));
     kickConnection(ctx, conn, KickReasonType.KICK_REASON_DUPLICATE_USER, 'a newer login of this user took over');
     return;
@@ -122,6 +123,7 @@ function completeLogin(
   reportStatus(ctx, conn, UserStatType.USER_STATUS_ONLINE);
   conn.reply(pdu, IM.Login.IMLoginRes, loginAnswer(conn, userInfo, resultString));
   ctx.stats.logins++;
+  countLogin(ctx, ResultType.REFUSE_REASON_NONE, conn.clientType);
   ctx.logger.info({ conn: conn.id, userId: conn.userId, user: conn.loginName, clientType: conn.clientType, peer: conn.remoteAddress }, 'user logged in');
 }
 
@@ -154,6 +156,7 @@ export function kickFromElsewhere(ctx: MsgServerContext, kick: IM.Server.IMServe
 }
 
 function refuseLogin(ctx: MsgServerContext, conn: ClientConn, pdu: Pdu, code: number, text: string): void {
+  countLogin(ctx, code, conn.clientType);
   conn.phase = Phase.Closing;
   conn.reply(pdu, IM.Login.IMLoginRes, { server_time: unixNow(), result_code: code, result_string: text });
   conn.close(`login refused: ${text}`);

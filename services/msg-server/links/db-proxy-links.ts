@@ -20,7 +20,7 @@ import { ConnectionClosedError, LinkUnavailableError, RemoteError, RequestTimeou
 import { PduFlag } from '../../../pdu/frame';
 import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
-import { serverLink, type ServerLinkOptions } from './link-options';
+import { linkState, serverLink, type LinkState, type ServerLinkOptions } from './link-options';
 
 
 export class DbProxyLinks {
@@ -40,6 +40,8 @@ export class DbProxyLinks {
     private readonly logger: Logger,
     /** How long a request waits for a db-proxy and keeps retrying. */
     private readonly retryMs: number,
+    /** Told how long every request took (metrics); `ok` is false when it failed or timed out. */
+    private readonly onRequestDone?: (commandId: number, seconds: number, ok: boolean) => void,
   ) {
     for (const ep of endpoints) {
       for (let i = 0; i < connectionsPerProxy; i++) {
@@ -94,15 +96,23 @@ export class DbProxyLinks {
     const deadline = Date.now() + this.retryMs;
     for (let attempt = 0; ; attempt++) {
       const conn = this.pick() ?? (await this.waitForConnection(deadline));
+      const started = performance.now();
       try {
-        return await conn.request(type, body, replyType);
+        const reply = await conn.request(type, body, replyType);
+        this.onRequestDone?.(commandOf(type).commandId, (performance.now() - started) / 1000, true);
+        return reply;
       } catch (err) {
+        this.onRequestDone?.(commandOf(type).commandId, (performance.now() - started) / 1000, false);
         if (!retryable(type, err) || Date.now() >= deadline) throw err;
         this.retries++;
         this.logger.debug({ cmd: commandName(commandOf(type).commandId), attempt: attempt + 1, err: errorMessage(err) }, 'db-proxy request failed; trying again');
         await sleep(Math.min(1000, 50 * 2 ** attempt));
       }
     }
+  }
+
+  states(): LinkState[] {
+    return this.links.map(linkState);
   }
 
   /** The next usable connection once one is up; rejects when none is by `deadline`. */

@@ -3,7 +3,8 @@
  * limits of a server link, and mutual TLS with the cluster's certificates.
  */
 import type { InternalTls, ServiceRole } from '../../../lib/internal-tls';
-import type { LinkOptions } from '../../../pdu/link';
+import type { LinkOptions, ReconnectingLink } from '../../../pdu/link';
+import type { PduTraffic } from '../../../pdu/traffic';
 
 export interface ServerLinkOptions {
   heartbeatIntervalMs: number;
@@ -11,6 +12,21 @@ export interface ServerLinkOptions {
   requestTimeoutMs: number;
   /** This msg server's identity for internal links. */
   tls: InternalTls;
+  /** Where a link to a server of `role` counts its PDUs (metrics). */
+  traffic?(role: ServiceRole): PduTraffic;
+}
+
+/** One link as the admin endpoint and the metrics report it. */
+export interface LinkState {
+  link: string;
+  peer: string;
+  up: boolean;
+  /** Connections made so far. */
+  connects: number;
+}
+
+export function linkState(link: ReconnectingLink): LinkState {
+  return { link: link.name, peer: link.address, up: link.isUp, connects: link.connects };
 }
 
 /** Server-to-server replies can be big (a whole company's user list): allow 64 MiB. */
@@ -29,6 +45,7 @@ export function serverLink(o: ServerLinkOptions, name: string, host: string, por
       requestTimeoutMs: o.requestTimeoutMs,
       maxPduLength: SERVER_LINK_MAX_PDU,
       maxWriteQueueBytes: 256 * 1024 * 1024,
+      traffic: o.traffic?.(role) ?? null,
     },
   };
 }

@@ -18,7 +18,7 @@ import { LinkUnavailableError } from '../../../lib/errors';
 import { Waiters } from '../../../lib/waiters';
 import type { Logger } from '../../../lib/log';
 import type { RelayJournal } from '../relay-journal';
-import { serverLink, type ServerLinkOptions } from './link-options';
+import { linkState, serverLink, type LinkState, type ServerLinkOptions } from './link-options';
 
 export interface RouteLinkHooks {
   /** Every logged-in connection, for the snapshot sent on connect. */
@@ -71,6 +71,10 @@ export class RouteLinks {
   /** Resolves once a route server is connected (and master). */
   whenAvailable(): Promise<void> {
     return this.available ? Promise.resolve() : this.upWaiters.wait().then(() => undefined);
+  }
+
+  states(): Array<LinkState & { master: boolean }> {
+    return this.links.map((link) => ({ ...linkState(link), master: link === this.master }));
   }
 
   masterConnection(): PduConnection | null {

@@ -7,7 +7,8 @@
 import { CID, IM } from '../../../pdu/commands';
 import { PduFlag, describeFlag } from '../../../pdu/frame';
 import { errorMessage } from '../../../lib/errors';
-import type { ImClient, Push } from '../im-client';
+import type { Push } from '../im-client';
+import type { ReconnectingClient } from '../reconnecting-client';
 import { Directory } from './directory';
 import { FileTransfers } from './files';
 import { clock, isGroupMessageType, messageLine, messageText, preview, table, type Style } from './render';
@@ -23,6 +24,8 @@ export interface Conversation {
 
 /** Messages shown when a conversation is opened. */
 export const OPEN_HISTORY_COUNT = 20;
+/** How long a message typed while reconnecting waits for the connection to come back. */
+export const RECONNECT_WAIT_MS = 60_000;
 
 /** What a recent session and an unread entry both tell about a conversation. */
 type SessionSummary = Pick<IM.BaseDefine.IContactSessionInfo, 'session_id' | 'session_type' | 'latest_msg_type' | 'latest_msg_data' | 'latest_msg_from_user_id'>;
@@ -43,7 +46,7 @@ export class ChatSession {
   private pushes: Promise<void> = Promise.resolve();
 
   constructor(
-    readonly client: ImClient,
+    readonly client: ReconnectingClient,
     private readonly out: Output,
     private readonly style: Style,
     downloadDir = process.cwd(),
@@ -56,11 +59,26 @@ export class ChatSession {
     return this.client.userId;
   }
 
-  /** After login: who is who, then live pushes, then the recent sessions. */
+  /** After login: who is who, then live pushes and reconnections, then the recent sessions. */
   async start(): Promise<void> {
     await this.directory.refreshUsers();
     await this.directory.refreshGroups();
     this.client.on('push', (push: Push) => this.queuePush(push));
+    this.client.on('message', (m: IM.Message.IMMsgData) => this.queue(() => this.onMessage(m)));
+    this.client.on('disconnected', ({ reason }: { reason: string }) =>
+      this.out.line(this.style.error(`connection to the msg server lost: ${reason}; reconnecting`)),
+    );
+    this.client.on('reconnecting', ({ attempt, inMs, error }: { attempt: number; inMs: number; error: string | null }) => {
+      if (error !== null) this.out.line(this.style.dim(`reconnect attempt ${attempt - 1} failed: ${error}; next in ${(inMs / 1000).toFixed(1)} s`));
+    });
+    this.client.on('reconnected', ({ where }: { where: string }) => this.out.line(this.style.notice(`reconnected to ${where}`)));
+    this.client.on('caught-up', ({ messages }: { messages: IM.Message.IMMsgData[] }) => {
+      if (messages.length > 0) this.out.line(this.style.notice(`${messages.length} message${messages.length > 1 ? 's' : ''} arrived while disconnected:`));
+      for (const m of messages) this.queue(() => this.onMessage(m));
+    });
+    this.client.on('catch-up-failed', ({ error }: { error: string }) =>
+      this.out.line(this.style.error(`could not fetch what arrived while disconnected (${error}); see /sessions`)),
+    );
     await this.showSessions();
   }
 
@@ -214,15 +232,43 @@ export class ChatSession {
     this.unread.delete(key(c.kind, c.id));
   }
 
+  /**
+   * Sends and waits for the server's ack. A message typed while reconnecting,
+   * or whose connection went before its ack came, is sent (again) once
+   * reconnected: without an ack it counts as not stored.
+   */
   private async sendTo(c: Conversation, text: string): Promise<void> {
     const target = c.kind === 'group' ? `#${c.name}` : c.name;
+    const send = () => this.client.sendText(c.id, text, { group: c.kind === 'group' });
     let ack: IM.Message.IMMsgDataAck;
+    let retried = false;
     try {
-      ack = await this.client.sendText(c.id, text, { group: c.kind === 'group' });
+      if (!this.client.isOpen) await this.waitForReconnect();
+      try {
+        ack = await send();
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'TT_ERR_CONNECTION_CLOSED' && code !== 'TT_ERR_NOT_CONNECTED') throw err;
+        await this.waitForReconnect();
+        retried = true;
+        ack = await send();
+      }
     } catch (err) {
       throw new Error(`message to ${target} not sent: ${failureReason(err)}`);
     }
-    this.out.line(this.style.dim(`sent to ${target} (msg id ${ack.msg_id})`));
+    this.out.line(this.style.dim(`sent to ${target} (msg id ${ack.msg_id})${retried ? ' after reconnecting' : ''}`));
+  }
+
+  private async waitForReconnect(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still not reconnected after ${RECONNECT_WAIT_MS / 1000} s`)), RECONNECT_WAIT_MS);
+    });
+    try {
+      await Promise.race([this.client.whenConnected(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private queuePush(push: Push): void {
@@ -231,8 +277,14 @@ export class ChatSession {
       const kick = push.message as IM.Login.IMKickUser;
       this.kickReason = kick.kick_reason === KickReasonType.KICK_REASON_MOBILE_KICK ? 'your phone logged this client out' : 'logged in elsewhere';
     }
+    // Messages come through 'message' (each once, resends left out).
+    if (push.commandId === CID.MSG_DATA) return;
+    this.queue(() => this.onPush(push));
+  }
+
+  private queue(work: () => Promise<void>): void {
     this.pushes = this.pushes
-      .then(() => this.onPush(push))
+      .then(work)
       .catch((err: unknown) => {
         // A lookup failing because the connection just closed is reported by the close itself.
         if (this.client.isOpen) this.out.line(this.style.error(`error: ${errorMessage(err)}`));
@@ -241,8 +293,6 @@ export class ChatSession {
 
   private async onPush(push: Push): Promise<void> {
     switch (push.commandId) {
-      case CID.MSG_DATA:
-        return this.onMessage(push.message as IM.Message.IMMsgData);
       case CID.MSG_READ_NOTIFY: {
         // Read on another of my devices.
         const n = push.message as IM.Message.IMMsgDataReadNotify;
@@ -322,6 +372,8 @@ function failureReason(err: unknown): string {
       return 'no answer from the server in time (it may or may not have been stored)';
     case 'TT_ERR_CONNECTION_CLOSED':
       return 'the connection to the msg server closed';
+    case 'TT_ERR_NOT_CONNECTED':
+      return 'not connected to a msg server (reconnecting)';
     default:
       return errorMessage(err);
   }

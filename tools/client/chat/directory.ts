@@ -23,7 +23,7 @@ export class Directory {
   private readonly groups = new Map<number, Group>();
   private usersUpdatedAt = 0;
 
-  constructor(private readonly client: ImClient) {}
+  constructor(private readonly client: Pick<ImClient, 'allUsers' | 'normalGroups' | 'recentSessions' | 'groupInfo'>) {}
 
   userName(id: number): string {
     return this.users.get(id)?.user_real_name || `user#${id}`;

@@ -41,7 +41,7 @@ export class FileTransfers {
   private readonly offers: Offer[] = [];
 
   constructor(
-    private readonly client: ImClient,
+    private readonly client: Pick<ImClient, 'request' | 'send' | 'userId'>,
     private readonly directory: Directory,
     private readonly out: Output,
     private readonly style: Style,

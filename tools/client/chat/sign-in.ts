@@ -7,6 +7,7 @@
 import { TTError, errorMessage } from '../../../lib/errors';
 import { IM } from '../../../pdu/commands';
 import { ImClient, LoginRefusedError, fetchMsgServer } from '../im-client';
+import { isFatalLoginError } from '../reconnecting-client';
 import type { ChatOptions } from './options';
 
 const { ResultType } = IM.BaseDefine;
@@ -15,7 +16,11 @@ const { ResultType } = IM.BaseDefine;
 const STEP_TIMEOUT_MS = 10_000;
 
 export class SignInError extends TTError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** Trying again cannot help (wrong password, disabled account, client too old). */
+    readonly fatal = false,
+  ) {
     super('TT_ERR_SIGN_IN', message);
   }
 }
@@ -32,7 +37,7 @@ export async function signIn(options: ChatOptions, password: string): Promise<Si
     await client.login(options.user, password, { clientType: options.clientType });
   } catch (err) {
     client.close();
-    throw new SignInError(loginFailure(err, where));
+    throw new SignInError(loginFailure(err, where), isFatalLoginError(err));
   }
   return { client, where };
 }
