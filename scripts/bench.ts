@@ -58,7 +58,6 @@ import { burstPhase, type BurstResult } from './bench/burst';
 import { Latencies, nowMs, type BenchUser } from './bench/load-stats';
 import { readsPhase } from './bench/reads';
 import { StorageMeter, type StorageCost } from './bench/storage-meter';
-import { seededRandom } from './db/history-model';
 import { PREFILL_DEFAULTS, defaultUserCount, finishedPrefill, prefillHistory } from './db/prefill';
 
 const { MsgType, ClientType, GroupType } = IM.BaseDefine;

@@ -15,6 +15,7 @@
  * get their index at their first message (the order IMRelationShip ids have
  * when the db-proxy creates them), msg ids count from 1 per conversation.
  */
+import { seededRandom } from '../../lib/random';
 
 export interface HistoryShape {
   users: number;
@@ -46,18 +47,6 @@ export interface HistoryMessage {
   created: number;
   /** The message started a relation (its first message). */
   firstContact: boolean;
-}
-
-/** A small deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** 32-bit integer mix (murmur3 finalizer) of two numbers and a seed. */
