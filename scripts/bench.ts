@@ -26,6 +26,14 @@
  * its storage self-provisioned under .run/topologies/NAME/ as `npm start --
  * --topology` does, in database tt_bench (emptied first unless --keep-data).
  *
+ * --per-user N makes the chat phase closed-loop (bench/burst.ts: N messages per
+ * user, --user-rate and --in-flight caps), --peers random sends to any online
+ * user instead of fixed contacts, `reads` measures history, unread and recent
+ * session latency (bench/reads.ts). --prefill N runs the phases twice: on an
+ * empty database, then on one holding a history of N messages
+ * (scripts/db/prefill.ts; kept as tt_bench_prefill_N and reused by later runs),
+ * plus the chat load at half the empty database's rate, and reports the ratio.
+ *
  * With --login-url it targets a running TeamTalk-compatible cluster instead
  * (users --user-prefix0..N-1 with --password must exist there: see `npm run users -- bulk`).
  * Only loopback targets are accepted unless --allow-remote is given. Stops by itself.
@@ -41,6 +49,7 @@ import { isLoopbackHost } from '../lib/host-port';
 import { parseMysqlUrl } from '../lib/mysql-url';
 import { runDir } from '../lib/paths';
 import { MAIN_SERVER } from '../services/db-proxy/message-tables';
+import { seededRandom } from '../lib/random';
 import { ImClient, fetchMsgServer } from '../tools/client/im-client';
 import { localAdminClient, loginAdmin, waitForMsgServers } from './cluster/admin';
 import { clusterConfig } from './cluster/config';
@@ -51,9 +60,14 @@ import { migrate, migrateServers } from './db/migrate';
 import { provisionStorage, type Storage } from './infra/provision';
 import { deleteKeysEverywhere, deleteKeysWithPrefix } from './infra/redis';
 import { freeLoopbackPort, sleep } from './infra/system';
-import { checkPortsFree, serviceSpecs, topologySpecs } from './start';
 import { provisionTopologyStorage } from './topology/local-storage';
 import { loadTopology, renumberPorts } from './topology/topology';
+import { checkPortsFree, serviceSpecs, topologySpecs } from './start';
+import { burstPhase, type BurstResult } from './bench/burst';
+import { Latencies, nowMs, type BenchUser } from './bench/load-stats';
+import { readsPhase } from './bench/reads';
+import { StorageMeter, type StorageCost } from './bench/storage-meter';
+import { PREFILL_DEFAULTS, defaultUserCount, finishedPrefill, prefillHistory } from './db/prefill';
 
 const { MsgType, ClientType, GroupType } = IM.BaseDefine;
 
@@ -86,6 +100,16 @@ interface Options {
   /** Plain TCP between the services instead of mutual TLS (to measure what TLS costs). */
   plaintext: boolean;
   transport: Transport;
+  /** Fixed contacts per user, or any online user. */
+  peers: 'fixed' | 'random';
+  /** Closed-loop chat: messages per user (0: open loop at --rate for --seconds). */
+  perUser: number;
+  userRate: number;
+  inFlight: number;
+  /** History size of the second run (0: one run on an empty database). */
+  prefill: number;
+  prefillUsers: number;
+  readSamples: number;
 }
 
 type Transport = 'tcp' | 'ws';
@@ -128,7 +152,19 @@ function parseArgs(argv: string[]): Options {
     verbose: argv.includes('--verbose'),
     plaintext: argv.includes('--plaintext'),
     transport: parseTransport(value('transport') ?? 'tcp'),
+    peers: parsePeers(value('peers') ?? 'fixed'),
+    perUser: num('per-user', 0),
+    userRate: num('user-rate', 15),
+    inFlight: Math.max(1, num('in-flight', 4)),
+    prefill: num('prefill', 0),
+    prefillUsers: num('prefill-users', 0),
+    readSamples: num('read-samples', 1000),
   };
+}
+
+function parsePeers(raw: string): 'fixed' | 'random' {
+  if (raw !== 'fixed' && raw !== 'random') throw new Error(`--peers must be fixed or random, got "${raw}"`);
+  return raw;
 }
 
 function parseTransport(raw: string): Transport {
@@ -142,26 +178,6 @@ function parsePairs(raw: string): PairMode {
 }
 
 const note = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-
-// ---------------------------------------------------------------- latency stats
-
-class Latencies {
-  private values: number[] = [];
-  add(ms: number): void {
-    this.values.push(ms);
-  }
-  get count(): number {
-    return this.values.length;
-  }
-  percentile(p: number): number {
-    if (this.values.length === 0) return 0;
-    const sorted = Float64Array.from(this.values).sort();
-    return round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]);
-  }
-}
-
-const round = (n: number) => Math.round(n * 100) / 100;
-const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 // ---------------------------------------------------------------- own cluster
 
@@ -177,14 +193,29 @@ interface OwnCluster {
   stop(): Promise<void>;
 }
 
-async function startOwnCluster(opts: Options): Promise<OwnCluster> {
-  const storage = await provisionStorage({ database: 'tt_bench', log: note });
-  if (!opts.keepData) {
-    // Every run starts from an empty database and Redis prefix, so runs compare:
-    // millions of rows left by earlier runs outgrow the local MariaDB's buffer pool.
-    await dropBenchData(storage);
+/** The database and Redis prefix one run uses, and what it holds at the start. */
+interface BenchTarget {
+  database: string;
+  redisPrefix: string;
+  /** Emptied before the run (unless --keep-data), or prefilled with a history of this many messages. */
+  history: 'empty' | number;
+}
+
+const EMPTY_TARGET: BenchTarget = { database: 'tt_bench', redisPrefix: 'bench:', history: 'empty' };
+
+function prefilledTarget(messages: number): BenchTarget {
+  return { database: `tt_bench_prefill_${messages}`, redisPrefix: `bench_prefill_${messages}:`, history: messages };
+}
+
+async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET): Promise<OwnCluster> {
+  const storage = await provisionStorage({ database: target.database, log: note });
+  if (target.history === 'empty' && !opts.keepData) {
+    // Every run starts from an empty database and Redis prefix, so runs compare
+    // (runs on a history use --prefill, whose database is kept).
+    await dropBenchData(storage, target.redisPrefix);
   }
   await migrate(storage.mysqlAdminUrl);
+  if (target.history !== 'empty') await ensurePrefilled(opts, storage, target, target.history);
   const [loginHttp, loginMsg, loginAdminPort, route, routeAdmin, db, dbAdmin, consolePort, msfs, msfsInternal, file, fileInternal, push] = await Promise.all(
     Array.from({ length: 13 }, freeLoopbackPort),
   );
@@ -229,7 +260,7 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
       dbProxyAdminPort: dbAdmin,
       msgServerAdminPorts: msgAdminPorts,
       consolePort,
-      redisKeyPrefix: BENCH_REDIS_PREFIX,
+      redisKeyPrefix: target.redisPrefix,
     },
   });
   // The same services, environment and certificates as `npm start`.
@@ -267,13 +298,12 @@ async function startOwnCluster(opts: Options): Promise<OwnCluster> {
   };
 }
 
-const BENCH_REDIS_PREFIX = 'bench:';
-
 /** A topology's cluster (npm start -- --topology NAME), in the bench's own database and Redis prefix. */
-async function startTopologyCluster(opts: Options, name: string): Promise<OwnCluster> {
+async function startTopologyCluster(opts: Options, name: string, target: BenchTarget): Promise<OwnCluster> {
+  if (target.history !== 'empty') throw new Error('--prefill runs on the default cluster only (not with --topology)');
   let topology = loadTopology(name);
   if (opts.portBase !== null) topology = renumberPorts(topology, opts.portBase);
-  topology = { ...topology, logLevel: opts.verbose ? 'info' : 'warn', storage: { ...topology.storage, database: 'tt_bench', redisKeyPrefix: BENCH_REDIS_PREFIX } };
+  topology = { ...topology, logLevel: opts.verbose ? 'info' : 'warn', storage: { ...topology.storage, database: target.database, redisKeyPrefix: target.redisPrefix } };
   const remote = Object.entries(topology.hosts).filter(([, h]) => !isLoopbackHost(h.internal));
   if (remote.length > 0) throw new Error(`topology ${topology.name} has hosts on other machines (${remote.map(([n]) => n).join(', ')}): run the cluster there and bench it with --login-url`);
   await checkPortsFree(topology);
@@ -290,7 +320,7 @@ async function startTopologyCluster(opts: Options, name: string): Promise<OwnClu
       const access = storage.access;
       const password = decodeURIComponent(new URL(access.redisUrl).password) || undefined;
       const redis = access.redisClusterNodes.length > 0 ? new Redis.Cluster(access.redisClusterNodes, { redisOptions: { password } }) : new Redis(access.redisUrl);
-      await deleteKeysEverywhere(redis, BENCH_REDIS_PREFIX);
+      await deleteKeysEverywhere(redis, target.redisPrefix);
       redis.disconnect();
     }
     await migrateServers(storage.adminUrls, { messageTableCount: topology.storage.messageTableCount, shardMap: topology.storage.shardMap });
@@ -339,24 +369,63 @@ async function startTopologyCluster(opts: Options, name: string): Promise<OwnClu
   };
 }
 
-async function dropBenchData(storage: Storage): Promise<void> {
+async function dropBenchData(storage: Storage, redisPrefix: string): Promise<void> {
   const target = parseMysqlUrl(storage.mysqlAdminUrl);
   const conn = await mysql.createConnection({ ...target, database: undefined });
   await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
   await conn.end();
   const redis = new Redis(storage.redisUrl);
-  await deleteKeysWithPrefix(redis, BENCH_REDIS_PREFIX);
+  await deleteKeysWithPrefix(redis, redisPrefix);
   redis.disconnect();
 }
 
-// ---------------------------------------------------------------- phases
-
-interface BenchUser {
-  name: string;
-  client: ImClient;
-  /** Which msg server it is on (its address), to tell same-server pairs from cross-server ones. */
-  server: string;
+/** The target's database holds a finished prefill of `messages` for the bench's users, made now if not. */
+async function ensurePrefilled(opts: Options, storage: Storage, target: BenchTarget, messages: number): Promise<void> {
+  const users = opts.prefillUsers > 0 ? opts.prefillUsers : Math.max(opts.users, defaultUserCount(messages));
+  const done = await finishedPrefill(storage.mysqlAdminUrl);
+  if (done !== null && done.messages === messages && done.users === users && done.userPrefix === opts.userPrefix && done.seed === PREFILL_DEFAULTS.seed) {
+    note(`reusing the prefilled history in ${target.database} (${messages} messages, ${users} users)`);
+    return;
+  }
+  note(`prefilling ${target.database} with ${messages} messages of ${users} users (kept for later runs)`);
+  await dropBenchData(storage, target.redisPrefix);
+  await migrate(storage.mysqlAdminUrl);
+  const summary = await prefillHistory({
+    mysqlUrl: storage.mysqlAdminUrl,
+    redisUrl: storage.redisUrl,
+    redisKeyPrefix: target.redisPrefix,
+    messages,
+    users,
+    userPrefix: opts.userPrefix,
+    password: opts.password,
+    days: PREFILL_DEFAULTS.days,
+    groupShare: PREFILL_DEFAULTS.groupShare,
+    seed: PREFILL_DEFAULTS.seed,
+    tableCount: PREFILL_DEFAULTS.tableCount,
+    log: (line) => note(`prefill: ${line}`),
+  });
+  note(`prefilled in ${summary.seconds} s: ${summary.relations} relations, ${summary.sessions} sessions`);
 }
+
+/** Rows in the message tables and relations (ids are dense: MAX(id) is the count, without a scan). */
+async function storedCounts(storage: Storage): Promise<{ messages: number; relations: number }> {
+  const conn = await mysql.createConnection(parseMysqlUrl(storage.mysqlAdminUrl));
+  try {
+    let messages = 0;
+    for (let i = 0; i < PREFILL_DEFAULTS.tableCount; i++) {
+      for (const table of [`IMMessage_${i}`, `IMGroupMessage_${i}`]) {
+        const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT COALESCE(MAX(id), 0) AS n FROM ${table}`);
+        messages += Number(rows[0].n);
+      }
+    }
+    const [rel] = await conn.query<mysql.RowDataPacket[]>('SELECT COALESCE(MAX(id), 0) AS n FROM IMRelationShip');
+    return { messages, relations: Number(rel[0].n) };
+  } finally {
+    await conn.end();
+  }
+}
+
+// ---------------------------------------------------------------- phases
 
 /** A connected client of the msg server the login server names, over the chosen transport. */
 async function connectThroughLoginServer(opts: Options, loginUrl: string): Promise<{ client: ImClient; server: string }> {
@@ -401,31 +470,20 @@ interface ChatResult {
   cross_server: { deliver_p50_ms: number; deliver_p99_ms: number; count: number };
 }
 
-/** A small deterministic PRNG (mulberry32): the same contact graph on every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export type PairMode = 'any' | 'cross' | 'same';
 
 /**
  * Each user's contacts: `count` other users, chosen by a fixed seed, on any msg
  * server, only on another one (cross) or only on the same one (same).
  */
-function contactLists(users: BenchUser[], count: number, mode: PairMode): BenchUser[][] {
+function contactLists(users: BenchUser[], count: number, mode: PairMode, peers: 'fixed' | 'random' = 'fixed'): BenchUser[][] {
   const random = seededRandom(20261122);
   return users.map((user) => {
     const candidates = users.filter(
       (peer) => peer !== user && (mode === 'any' || (mode === 'cross') === (peer.server !== user.server)),
     );
     if (candidates.length === 0) throw new Error(`no ${mode}-server peers for ${user.name}: need users on more than one msg server`);
+    if (peers === 'random') return candidates;
     const picked = new Set<BenchUser>();
     while (picked.size < Math.min(count, candidates.length)) picked.add(candidates[Math.floor(random() * candidates.length)]);
     return [...picked];
@@ -722,8 +780,11 @@ function assertLoopback(url: string, allowRemote: boolean): void {
   }
 }
 
-async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+/** Chat results of one run: closed loop (--per-user) or open loop (--rate). */
+type ChatOutcome = (ChatResult | BurstResult) & { new_relations?: number; storage?: StorageCost };
+
+/** One run of the phases against a cluster (the bench's own, on `target`, or --login-url's). */
+async function runPhases(opts: Options, target: BenchTarget, halfRate: number | null): Promise<Record<string, unknown>> {
   const names = Array.from({ length: opts.users }, (_, i) => `${opts.userPrefix}${i}`);
   let cluster: OwnCluster | null = null;
   let loginUrl: string;
@@ -731,7 +792,7 @@ async function main(): Promise<void> {
     assertLoopback(opts.loginUrl, opts.allowRemote);
     loginUrl = opts.loginUrl;
   } else {
-    cluster = opts.topology !== null ? await startTopologyCluster(opts, opts.topology) : await startOwnCluster(opts);
+    cluster = opts.topology !== null ? await startTopologyCluster(opts, opts.topology, target) : await startOwnCluster(opts, target);
     loginUrl = cluster.loginUrl;
     const memoryUsers = opts.only.has('memory') ? MEMORY_WARMUP_CONNECTIONS + opts.memoryConnections : 0;
     const pool = mysql.createPool({ ...parseMysqlUrl(cluster.storage.mysqlUrl), connectionLimit: 2 });
@@ -745,13 +806,19 @@ async function main(): Promise<void> {
     target: cluster ? `own cluster (separate processes, loopback${opts.topology !== null ? `, topology ${opts.topology}` : ''})` : loginUrl,
     transport: opts.transport === 'ws' ? 'WebSocket (one binary message per PDU)' : 'TCP',
   };
+  if (cluster) {
+    result.database = target.database;
+    result.stored_at_start = await storedCounts(cluster.storage);
+  }
+  const ownCluster = cluster;
   const stopAll = async () => {
-    if (cluster) await cluster.stop();
+    if (ownCluster) await ownCluster.stop();
   };
-  process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  const onSigint = () => void stopAll().then(() => process.exit(130));
+  process.on('SIGINT', onSigint);
   try {
     let users: BenchUser[] = [];
-    if (opts.only.has('login') || opts.only.has('chat') || opts.only.has('group')) {
+    if (opts.only.has('login') || opts.only.has('chat') || opts.only.has('group') || opts.only.has('reads')) {
       note(`logging in ${opts.users} users`);
       const login = await loginUsers(opts, loginUrl, names);
       users = login.users;
@@ -760,15 +827,44 @@ async function main(): Promise<void> {
       for (const u of users) spread.set(u.server, (spread.get(u.server) ?? 0) + 1);
       result.users_per_msg_server = Object.fromEntries(spread);
     }
+    if (opts.only.has('reads')) {
+      // Before the chat phase: the history as it was, not the conversations the bench just started.
+      note(`reads: recent sessions, unread counts and two history pages, ${opts.readSamples} users, 8 at a time`);
+      result.reads = await readsPhase(users, opts.readSamples, 8);
+    }
     if (opts.only.has('chat')) {
-      const contacts = contactLists(users, opts.contacts, opts.pairs);
-      note(`chat warm-up: ${opts.rate} msgs/s for 3 s (not measured)`);
-      await chatPhase(users, contacts, opts.rate, 3);
-      note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s, ${opts.contacts} contacts per user (${opts.pairs}-server pairs)`);
+      const contacts = contactLists(users, opts.contacts, opts.pairs, opts.peers);
+      const peers = opts.peers === 'random' ? 'random online peers' : `${opts.contacts} contacts per user`;
+      const countRelations = async () => (ownCluster ? (await storedCounts(ownCluster.storage)).relations : 0);
+      if (opts.perUser > 0) {
+        note('chat warm-up: 5 messages per user (not measured)');
+        await burstPhase(users, contacts, { perUser: 5, userRate: opts.userRate, inFlight: opts.inFlight }, `warm-${target.database}`);
+      } else {
+        note(`chat warm-up: ${opts.rate} msgs/s for 3 s (not measured)`);
+        await chatPhase(users, contacts, opts.rate, 3);
+      }
+      const relationsBefore = await countRelations();
+      const meter = ownCluster ? await StorageMeter.start(ownCluster.storage.mysqlAdminUrl, !process.env.MYSQL_URL) : null;
+      // Hostile clients only during the measured phase (not the warm-up or the half-rate phase).
       const flood = opts.flooders > 0 ? startFlooders(opts, loginUrl, names.length) : null;
-      const chat = await chatPhase(users, contacts, opts.rate, opts.seconds);
-      Object.assign(result, chat);
+      let chat: ChatOutcome;
+      if (opts.perUser > 0) {
+        note(`chat: ${opts.perUser} messages per user to ${peers} (${opts.pairs}-server pairs), at most ${opts.userRate}/s and ${opts.inFlight} in flight per user`);
+        chat = await burstPhase(users, contacts, { perUser: opts.perUser, userRate: opts.userRate, inFlight: opts.inFlight }, `${target.database}`);
+      } else {
+        note(`chat: ${opts.rate} msgs/s for ${opts.seconds} s to ${peers} (${opts.pairs}-server pairs)`);
+        chat = await chatPhase(users, contacts, opts.rate, opts.seconds);
+      }
       if (flood) result.flooders = await flood.stop();
+      // First contacts among the measured messages (relations the phase created).
+      if (meter) chat.storage = await meter.cost(chat.acked);
+      if (ownCluster) chat.new_relations = (await countRelations()) - relationsBefore;
+      Object.assign(result, chat);
+      const halfOf = halfRate ?? (opts.prefill > 0 && opts.perUser > 0 ? Math.round(chat.msgs_per_s / 2) : null);
+      if (halfOf !== null) {
+        note(`chat at half the empty database's rate: ${halfOf} msgs/s for ${opts.seconds} s to ${peers}`);
+        result.half_rate = { rate: halfOf, ...(await chatPhase(users, contacts, halfOf, opts.seconds)) };
+      }
     }
     if (opts.only.has('group')) {
       note(`group: ${opts.groupRate} group msgs/s to groups of ${opts.groupSize}`);
@@ -790,19 +886,54 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    process.off('SIGINT', onSigint);
     await stopAll();
   }
+  return result;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.prefill > 0 && opts.loginUrl) throw new Error('--prefill needs the bench\'s own cluster (it fills its database): drop --login-url');
+  let result: Record<string, unknown>;
+  if (opts.prefill > 0) {
+    note(`run 1 of 2: empty database`);
+    const empty = await runPhases(opts, EMPTY_TARGET, null);
+    note(`run 2 of 2: a history of ${opts.prefill} messages`);
+    const half = (empty.half_rate as { rate?: number } | undefined)?.rate ?? null;
+    const prefilled = await runPhases(opts, prefilledTarget(opts.prefill), half);
+    const rate = (r: Record<string, unknown>) => Number(r.msgs_per_s ?? 0);
+    result = {
+      prefill: opts.prefill,
+      empty,
+      prefilled,
+      throughput_ratio: rate(empty) > 0 ? Math.round((rate(prefilled) / rate(empty)) * 1000) / 1000 : null,
+    };
+  } else {
+    result = await runPhases(opts, EMPTY_TARGET, null);
+  }
   process.stdout.write(JSON.stringify(result) + '\n');
-  const table = [
-    ['logins/s', result.logins_per_s],
-    ['msgs/s (acked)', result.msgs_per_s],
-    ['ack p50 / p99 ms', `${result.ack_p50_ms} / ${result.ack_p99_ms}`],
-    ['deliver p50 / p99 ms', `${result.deliver_p50_ms} / ${result.deliver_p99_ms}`],
-    ['lost', result.lost],
-    ['group fan-out deliveries/s', (result.group as GroupResult | undefined)?.fanout_deliveries_per_s],
-    ['RSS per idle connection (bytes)', (result.memory as MemoryResult | undefined)?.rss_per_connection_bytes],
-  ];
-  for (const [k, v] of table) if (v !== undefined && !String(v).includes('undefined')) process.stderr.write(`  ${String(k).padEnd(32)} ${String(v)}\n`);
+  const rows = (r: Record<string, unknown>, label: string) => {
+    const half = r.half_rate as ChatResult | undefined;
+    const reads = r.reads as { history?: { p99_ms: number }; unread?: { p99_ms: number }; recent_sessions?: { p99_ms: number } } | undefined;
+    return [
+      [`${label}logins/s`, r.logins_per_s],
+      [`${label}msgs/s (acked)`, r.msgs_per_s],
+      [`${label}ack p50 / p99 ms`, `${r.ack_p50_ms} / ${r.ack_p99_ms}`],
+      [`${label}deliver p50 / p99 ms`, `${r.deliver_p50_ms} / ${r.deliver_p99_ms}`],
+      [`${label}lost`, r.lost],
+      [`${label}MariaDB per msg: CPU ms / disk reads`, r.storage ? `${(r.storage as StorageCost).mariadb_cpu_ms_per_msg} / ${(r.storage as StorageCost).disk_reads_per_msg}` : undefined],
+      [`${label}half rate: ack p50 / p99 ms`, half ? `${half.ack_p50_ms} / ${half.ack_p99_ms}` : undefined],
+      [`${label}reads p99 ms: history / unread / recent`, reads ? `${reads.history?.p99_ms} / ${reads.unread?.p99_ms} / ${reads.recent_sessions?.p99_ms}` : undefined],
+      [`${label}group fan-out deliveries/s`, (r.group as GroupResult | undefined)?.fanout_deliveries_per_s],
+      [`${label}RSS per idle connection (bytes)`, (r.memory as MemoryResult | undefined)?.rss_per_connection_bytes],
+    ];
+  };
+  const table =
+    opts.prefill > 0
+      ? [...rows(result.empty as Record<string, unknown>, 'empty: '), ...rows(result.prefilled as Record<string, unknown>, `${opts.prefill}: `), ['throughput ratio', result.throughput_ratio]]
+      : rows(result, '');
+  for (const [k, v] of table) if (v !== undefined && !String(v).includes('undefined')) process.stderr.write(`  ${String(k).padEnd(44)} ${String(v)}\n`);
 }
 
 main().then(

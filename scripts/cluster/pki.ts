@@ -26,9 +26,8 @@ export function tlsEnv(pki: Pki, envPrefix: string, role: ServiceRole, name: str
   };
 }
 
-/** A TLS identity from the local CA for a tool that talks to internal ports as `role` (benches, fuzzing). */
-export function localIdentity(role: ServiceRole, name: string): InternalTls {
-  const pki = localPki();
+/** A TLS identity from the local CA (or `pki`) for a tool that talks to internal ports as `role` (benches, fuzzing). */
+export function localIdentity(role: ServiceRole, name: string, pki: Pki = localPki()): InternalTls {
   const cert = ensureCertificate(pki, { role, name, hosts: ['127.0.0.1'] });
   return InternalTls.load(name, role, {
     tlsCaFile: pki.caFile,

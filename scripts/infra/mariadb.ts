@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { totalmem, userInfo } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { formatMysqlUrl, parseMysqlUrl } from '../../lib/mysql-url';
@@ -154,7 +154,7 @@ export async function startLocalMariaDb(opts: MariaDbOptions): Promise<LocalServ
     '--character-set-server=utf8mb4',
     '--collation-server=utf8mb4_bin',
     '--max-connections=1000',
-    `--innodb-buffer-pool-size=${opts.bufferPoolSize ?? '256M'}`,
+    ...innodbSettings(opts.bufferPoolSize ? smallServerMemory(opts.bufferPoolSize) : mariadbMemory(process.env)),
   ];
   if (opts.replication) {
     args.push(`--server-id=${opts.replication.serverId}`, '--log-bin=mariadb-bin', '--binlog-format=ROW', `--relay-log=${join(dir, 'relay-bin')}`);
@@ -234,6 +234,77 @@ async function followPrimary(adminUrl: string, primary: { host: string; port: nu
   } finally {
     await conn.end();
   }
+}
+
+/**
+ * The local MariaDB's InnoDB settings (README "Storage settings"): the buffer
+ * pool holds what message stores touch (the tables' right edges and the
+ * per-conversation indexes), the redo log is large enough that bursts of
+ * stores are not throttled by checkpoints, and nothing trades durability for
+ * speed: every COMMIT is on disk (flush_log_at_trx_commit=1, doublewrite on)
+ * before a message is acknowledged.
+ */
+export interface MariaDbMemory {
+  bufferPoolBytes: number;
+  logFileBytes: number;
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** Bytes from "512M", "8G", "1073741824". */
+export function parseByteSize(raw: string, name: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(raw.trim());
+  if (!m) throw new InfraError(`${name} must be a size like 512M or 8G, got "${raw}"`);
+  const unit = { '': 1, K: 1024, M: MiB, G: GiB }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(m[1]) * unit;
+}
+
+/**
+ * Buffer pool: TT_LOCAL_MYSQL_BUFFER_POOL, else 40 % of the machine's memory
+ * (the services, Redis and the page cache share it), 256 MB at least, in
+ * 128 MB steps. Redo log: a quarter of the pool, from 256 MB to 2 GB
+ * (TT_LOCAL_MYSQL_LOG_FILE_SIZE overrides).
+ */
+export function mariadbMemory(env: NodeJS.ProcessEnv, machineBytes = totalmem()): MariaDbMemory {
+  const step = 128 * MiB;
+  const pool = env.TT_LOCAL_MYSQL_BUFFER_POOL
+    ? parseByteSize(env.TT_LOCAL_MYSQL_BUFFER_POOL, 'TT_LOCAL_MYSQL_BUFFER_POOL')
+    : Math.max(2 * step, Math.floor((machineBytes * 0.4) / step) * step);
+  const log = env.TT_LOCAL_MYSQL_LOG_FILE_SIZE
+    ? parseByteSize(env.TT_LOCAL_MYSQL_LOG_FILE_SIZE, 'TT_LOCAL_MYSQL_LOG_FILE_SIZE')
+    : Math.min(2 * GiB, Math.max(256 * MiB, Math.floor(pool / 4 / MiB) * MiB));
+  if (pool < 128 * MiB) throw new InfraError('TT_LOCAL_MYSQL_BUFFER_POOL must be at least 128M');
+  if (log < 32 * MiB) throw new InfraError('TT_LOCAL_MYSQL_LOG_FILE_SIZE must be at least 32M');
+  return { bufferPoolBytes: pool, logFileBytes: log };
+}
+
+/** A small server of its own size (`bufferPoolSize`: tests' and topologies' extra servers): redo log a quarter of it, 32 MB at least. */
+export function smallServerMemory(bufferPoolSize: string): MariaDbMemory {
+  const pool = parseByteSize(bufferPoolSize, 'bufferPoolSize');
+  return { bufferPoolBytes: pool, logFileBytes: Math.max(32 * MiB, Math.floor(pool / 4 / MiB) * MiB) };
+}
+
+export function innodbSettings(memory: MariaDbMemory): string[] {
+  return [
+    `--innodb-buffer-pool-size=${memory.bufferPoolBytes}`,
+    `--innodb-log-file-size=${memory.logFileBytes}`,
+    '--innodb-log-buffer-size=64M',
+    // Durability: the redo log is written and fsynced at every COMMIT; pages are written
+    // through the doublewrite buffer, so a crash (of MariaDB or of the machine) loses no
+    // committed transaction and tears no page.
+    '--innodb-flush-log-at-trx-commit=1',
+    '--innodb-doublewrite=ON',
+    // Data pages bypass the OS page cache (the buffer pool is the cache; no double caching).
+    '--innodb-flush-method=O_DIRECT',
+    // Solid-state storage: no read-modify-write of neighbouring pages, more background flushing.
+    '--innodb-flush-neighbors=0',
+    '--innodb-io-capacity=2000',
+    '--innodb-io-capacity-max=8000',
+    // Schema migrations rebuild tables online: room for the writes made meanwhile, and sort space.
+    '--innodb-online-alter-log-max-size=1G',
+    '--innodb-sort-buffer-size=32M',
+  ];
 }
 
 /** What the services' account may do: rows, nothing else (no DDL, no other databases, no FILE/PROCESS/SUPER). */

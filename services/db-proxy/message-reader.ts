@@ -9,6 +9,10 @@
  * Order is by msgId (newest first). The original sorts by `created`, which is
  * the same order as long as msg servers' clocks agree; msgId is the order the
  * conversation really had, and it is what msg_id_begin pages on.
+ *
+ * Every query here is a range of the message tables' primary key
+ * (conversation, msgId) (schema/002_conversation_keys.sql): a page of history
+ * is one or two adjacent pages of the table, however large the table is.
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { IM } from '../../pdu/commands';
@@ -21,6 +25,8 @@ import type { MessageTables } from './message-tables';
 export const MAX_PAGE = 500;
 /** As the original: at most 100 messages by id. */
 export const MAX_BY_ID = 100;
+/** Conversations per statement when reading their newest messages (UNION ALL of one-row lookups). */
+const LATEST_PER_QUERY = 100;
 
 export interface LatestMessage {
   msgId: number;
@@ -75,17 +81,21 @@ export class MessageReader {
       if (list) list.push(id);
       else byTable.set(table, [id]);
     }
+    const queries: Array<{ table: string; sql: string; values: number[] }> = [];
+    for (const [table, list] of byTable) {
+      // One backward step on the primary key (conversation, msgId) per conversation: the
+      // newest row that is not deleted. (MAX(msgId) ... WHERE status = 0 would read every
+      // row of each conversation, as status is not in the key.)
+      for (let i = 0; i < list.length; i += LATEST_PER_QUERY) {
+        const chunk = list.slice(i, i + LATEST_PER_QUERY);
+        const one = `(SELECT ${column} AS cid, msgId, type, content, ${senderColumn} AS sender FROM ${table}
+                       WHERE ${column} = ? AND status = 0 ORDER BY msgId DESC LIMIT 1)`;
+        queries.push({ table, sql: chunk.map(() => one).join(' UNION ALL '), values: chunk });
+      }
+    }
     await Promise.all(
-      [...byTable].map(async ([table, list]) => {
-        const rows = await this.read(
-          table,
-          `SELECT m.${column} AS cid, m.msgId, m.type, m.content, m.${senderColumn} AS sender
-             FROM ${table} m
-             JOIN (SELECT ${column}, MAX(msgId) AS top FROM ${table}
-                    WHERE ${column} IN (?) AND status = 0 GROUP BY ${column}) x
-               ON m.${column} = x.${column} AND m.msgId = x.top`,
-          [list],
-        );
+      queries.map(async ({ table, sql, values }) => {
+        const rows = await this.read(table, sql, values);
         for (const row of rows) {
           const type = Number(row.type);
           result.set(Number(row.cid), {
@@ -132,7 +142,7 @@ export class MessageReader {
     const table = this.tables.single(relationId);
     const rows = await this.read(
       table,
-      `SELECT MAX(msgId) AS top FROM ${table} WHERE relateId = ? AND status = 0`,
+      `SELECT msgId AS top FROM ${table} WHERE relateId = ? AND status = 0 ORDER BY msgId DESC LIMIT 1`,
       [relationId],
     );
     return Number(rows[0]?.top ?? 0);
@@ -170,7 +180,7 @@ export class MessageReader {
     const table = this.tables.group(groupId);
     const rows = await this.read(
       table,
-      `SELECT MAX(msgId) AS top FROM ${table} WHERE groupId = ? AND status = 0`,
+      `SELECT msgId AS top FROM ${table} WHERE groupId = ? AND status = 0 ORDER BY msgId DESC LIMIT 1`,
       [groupId],
     );
     return Number(rows[0]?.top ?? 0);

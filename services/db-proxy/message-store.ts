@@ -437,18 +437,25 @@ export class MessageStore {
 
   private async assignConversations(live: PendingMessage[]): Promise<void> {
     const singles = live.filter((m) => !m.group);
+    const created = new Set<string>();
     const relations =
       singles.length > 0
-        ? await this.relations.getOrCreateMany(singles.map((m) => [m.msg.from_user_id, m.msg.to_session_id]))
+        ? await this.relations.getOrCreateMany(
+            singles.map((m) => [m.msg.from_user_id, m.msg.to_session_id]),
+            created,
+          )
         : new Map<string, number>();
     for (const m of live) {
       if (m.group) {
         const gid = m.msg.to_session_id;
         m.conversation = { counterKey: this.redis.keys.groupMsgId(gid), table: this.tables.group(gid), column: 'groupId', id: gid };
       } else {
-        const rid = relations.get(Relations.key(m.msg.from_user_id, m.msg.to_session_id));
+        const key = Relations.key(m.msg.from_user_id, m.msg.to_session_id);
+        const rid = relations.get(key);
         if (rid === undefined) throw new Error(`relation of ${m.msg.from_user_id} and ${m.msg.to_session_id} was not created`);
         m.conversation = { counterKey: this.redis.keys.msgId(rid), table: this.tables.single(rid), column: 'relateId', id: rid };
+        // A first contact: no stored message to check its counter against.
+        if (created.has(key)) this.counters.trustNew(m.conversation.counterKey);
       }
     }
   }

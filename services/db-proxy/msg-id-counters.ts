@@ -3,9 +3,9 @@
  * but a counter is never trusted blindly: Redis may have restarted and lost its
  * last second of writes, or someone reset a key. Before the first allocation for
  * a conversation in each Redis connection epoch, the counter is checked against
- * MAX(msgId) in MySQL and raised atomically if it is behind. The UNIQUE
- * (conversation, msgId) key of the message tables is the last guard (see
- * MessageStore: a duplicate key re-verifies and retries).
+ * the highest msgId in MySQL and raised atomically if it is behind. The
+ * primary key (conversation, msgId) of the message tables is the last guard
+ * (see MessageStore: a duplicate key re-verifies and retries).
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { DatabaseServers } from './database-servers';
@@ -19,6 +19,9 @@ export interface Conversation {
   readonly column: 'relateId' | 'groupId';
   readonly id: number;
 }
+
+/** Conversations per statement when reading their highest msg ids. */
+const HIGHEST_PER_QUERY = 100;
 
 export interface Allocation {
   readonly conversation: Conversation;
@@ -70,6 +73,17 @@ export class MsgIdCounters {
   }
 
   /**
+   * The conversation has just been created (its relation row did not exist a
+   * moment ago): MySQL holds none of its messages that Redis could have lost,
+   * so its first allocation needs no check. (Should another db-proxy race us
+   * and Redis lose its increments in that instant, the primary key refuses the
+   * duplicate and the batch re-verifies.)
+   */
+  trustNew(counterKey: string): void {
+    this.markVerified(counterKey, this.redis.epoch);
+  }
+
+  /**
    * Gives ids of a rolled-back batch back (best effort): each counter returns to
    * `restoreTo` only if it still stands at `expected`, i.e. nobody allocated since.
    */
@@ -95,13 +109,14 @@ export class MsgIdCounters {
       if (list) list.push(c);
       else byTable.set(key, [c]);
     }
+    const queries: Conversation[][] = [];
+    for (const list of byTable.values()) for (let i = 0; i < list.length; i += HIGHEST_PER_QUERY) queries.push(list.slice(i, i + HIGHEST_PER_QUERY));
     await Promise.all(
-      [...byTable.values()].map(async (list) => {
+      queries.map(async (list) => {
         const { table, column } = list[0];
-        const rows = await this.databases.forTable(table).primary.query<RowDataPacket[]>(
-          `SELECT ${column} AS id, MAX(msgId) AS top FROM ${table} WHERE ${column} IN (?) GROUP BY ${column}`,
-          [list.map((c) => c.id)],
-        );
+        // One step back from the end of each conversation on the primary key (conversation, msgId).
+        const one = `(SELECT ${column} AS id, msgId AS top FROM ${table} WHERE ${column} = ? ORDER BY msgId DESC LIMIT 1)`;
+        const rows = await this.databases.forTable(table).primary.query<RowDataPacket[]>(list.map(() => one).join(' UNION ALL '), list.map((c) => c.id));
         const byId = new Map(list.map((c) => [c.id, c]));
         for (const row of rows) {
           const c = byId.get(Number(row.id));

@@ -45,8 +45,9 @@ export class Relations {
    * concurrent creation by several db-proxies safe: all end up with one row.
    * A relation marked deleted is reactivated, as the original does. Rows are
    * looked up before inserting, so existing pairs burn no AUTO_INCREMENT values.
+   * `created` receives the keys of pairs that had no row before this call.
    */
-  async getOrCreateMany(pairs: readonly UserPair[]): Promise<Map<string, number>> {
+  async getOrCreateMany(pairs: readonly UserPair[], created?: Set<string>): Promise<Map<string, number>> {
     const found = new Map<string, number>();
     let missing = this.fromCache(pairs, found);
     if (missing.length === 0) return found;
@@ -69,11 +70,12 @@ export class Relations {
        ON DUPLICATE KEY UPDATE updated = IF(status = 0, updated, VALUES(updated)), status = 0`,
       [missing.map(([s, b]) => [s, b, 0, now, now])],
     );
-    const created = await this.mysql.query<RowDataPacket[]>(
+    const inserted = await this.mysql.query<RowDataPacket[]>(
       'SELECT id, smallId, bigId FROM IMRelationShip WHERE (smallId, bigId) IN (?)',
       [missing],
     );
-    for (const row of created) this.remember(Number(row.smallId), Number(row.bigId), Number(row.id), found);
+    for (const row of inserted) this.remember(Number(row.smallId), Number(row.bigId), Number(row.id), found);
+    for (const [small, big] of missing) created?.add(`${small}:${big}`);
     return found;
   }
 

@@ -44,10 +44,21 @@ export class UnreadCounters {
       this.reader.latestOfRelations([...relations.values()]),
       this.reader.latestOfGroups([...groupCounts.keys()]),
     ]);
+    // The counts are read again after the newest messages: a message is committed
+    // before its count goes up, so each count now includes every message up to
+    // latest_msg_id (a reconnecting client relies on that to know when it has
+    // found all it missed). Read only before, a message stored in between would
+    // be the newest but not yet counted.
+    const [singlesAfter, groupCountsAfter] = await Promise.all([
+      this.redis.client.hgetall(this.redis.keys.unread(userId)),
+      this.groupUnread(userId, [...groupCounts.keys()]),
+    ]);
 
     const list: IM.BaseDefine.IUnreadInfo[] = [];
     let total = 0;
-    for (const [peer, count] of peers) {
+    for (const [peer] of peers) {
+      const count = Number(singlesAfter[String(peer)] ?? 0);
+      if (!(count > 0)) continue; // read meanwhile
       const relationId = relations.get(Relations.key(userId, peer));
       const latest = relationId === undefined ? undefined : latestSingle.get(relationId);
       if (latest === undefined) continue; // no stored message: nothing to show, not counted
@@ -63,7 +74,9 @@ export class UnreadCounters {
         latest_msg_from_user_id: peer,
       });
     }
-    for (const [groupId, count] of groupCounts) {
+    for (const groupId of groupCounts.keys()) {
+      const count = groupCountsAfter.get(groupId);
+      if (count === undefined) continue; // read meanwhile
       const latest = latestGroup.get(groupId);
       if (latest === undefined) continue;
       total += count;

@@ -17,6 +17,12 @@ const spec = {
   maxPduBytes: field.int(16 * 1024 * 1024, 'largest PDU a msg server may send (the online-user snapshot is the big one: ~12 bytes per user)', {
     min: 1024,
   }),
+  maxRelayPduBytes: field.int(2 * 1024 * 1024, 'relayed PDUs (messages, notifies, kicks) bigger than this are dropped with a log line (they come from client PDUs of 1 MiB at most)', {
+    min: 1024,
+  }),
+  maxStatusQueryIds: field.int(20_000, 'users-status queries are answered for their first this many ids (a bigger query would hold the route server for seconds)', {
+    min: 1,
+  }),
   maxWriteQueueBytes: field.int(64 * 1024 * 1024, 'a msg server that lets this much relayed output pile up is disconnected as too slow', {
     min: 64 * 1024,
   }),

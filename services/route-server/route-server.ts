@@ -52,9 +52,9 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
 
   const dispatcher = new Dispatcher<MsgServerLink>(loggingDispatchHooks(logger, 'msg server'));
   registerUserStatusHandlers(dispatcher, state);
-  registerUsersStatusQueryHandlers(dispatcher, state);
+  registerUsersStatusQueryHandlers(dispatcher, state, config.maxStatusQueryIds);
   registerRoleHandlers(dispatcher, state);
-  registerRelayHandlers(dispatcher, state);
+  registerRelayHandlers(dispatcher, state, config.maxRelayPduBytes);
 
   const server = new PduServer<MsgServerLinkState>(
     {

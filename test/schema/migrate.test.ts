@@ -9,10 +9,10 @@ import { freshDatabase } from '../helpers/storage';
 t.test('migrate creates everything once and is a no-op the second time', async (t) => {
   const db = await freshDatabase(t, { migrate: false });
   const first = await migrate(db.url);
-  t.same(first.applied, ['001_initial.sql']);
+  t.same(first.applied, ['001_initial.sql', '002_conversation_keys.sql']);
   const second = await migrate(db.url);
   t.same(second.applied, [], 'nothing applied twice');
-  t.same(second.alreadyApplied, ['001_initial.sql']);
+  t.same(second.alreadyApplied, ['001_initial.sql', '002_conversation_keys.sql']);
 
   const [tables] = await db.pool.query<RowDataPacket[]>(
     'SELECT TABLE_NAME AS name, TABLE_COLLATION AS collation FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?',
@@ -32,7 +32,7 @@ t.test('migrate creates everything once and is a no-op the second time', async (
   }
 });
 
-t.test('message tables carry the indexes the queries name, plus uniqueness of msgId', async (t) => {
+t.test('message tables are keyed by conversation and msgId, with the index the original names', async (t) => {
   const db = await freshDatabase(t);
   const [rows] = await db.pool.query<RowDataPacket[]>(
     `SELECT TABLE_NAME AS tbl, INDEX_NAME AS idx, NON_UNIQUE AS nonUnique,
@@ -43,11 +43,14 @@ t.test('message tables carry the indexes the queries name, plus uniqueness of ms
   );
   const index = (tbl: string, idx: string) => rows.find((r) => r.tbl === tbl && r.idx === idx);
   for (let i = 0; i < 8; i++) {
-    t.equal(index(`IMMessage_${i}`, 'idx_relateId_status_created')?.cols, 'relateId,status,created');
-    t.equal(index(`IMMessage_${i}`, 'idx_relateId_status_msgId_created')?.cols, 'relateId,status,msgId,created');
-    t.match(index(`IMMessage_${i}`, 'uk_relateId_msgId'), { cols: 'relateId,msgId', nonUnique: 0 });
-    t.equal(index(`IMGroupMessage_${i}`, 'idx_groupId_status_created')?.cols, 'groupId,status,created');
-    t.match(index(`IMGroupMessage_${i}`, 'uk_groupId_msgId'), { cols: 'groupId,msgId', nonUnique: 0 });
+    t.match(index(`IMMessage_${i}`, 'PRIMARY'), { cols: 'relateId,msgId', nonUnique: 0 });
+    t.match(index(`IMMessage_${i}`, 'uk_id'), { cols: 'id', nonUnique: 0 });
+    t.equal(index(`IMMessage_${i}`, 'idx_relateId_status_created')?.cols, 'relateId,status,created,id');
+    t.match(index(`IMGroupMessage_${i}`, 'PRIMARY'), { cols: 'groupId,msgId', nonUnique: 0 });
+    t.match(index(`IMGroupMessage_${i}`, 'uk_id'), { cols: 'id', nonUnique: 0 });
+    t.equal(index(`IMGroupMessage_${i}`, 'idx_groupId_status_created')?.cols, 'groupId,status,created,id');
+    t.equal(rows.filter((r) => r.tbl === `IMMessage_${i}`).length, 3, `IMMessage_${i}: no other index to update on every store`);
+    t.equal(rows.filter((r) => r.tbl === `IMGroupMessage_${i}`).length, 3, `IMGroupMessage_${i}: no other index`);
   }
   t.match(index('IMRelationShip', 'uk_smallId_bigId'), { cols: 'smallId,bigId', nonUnique: 0 });
   t.match(index('IMRecentSession', 'uk_userId_peerId_type'), { cols: 'userId,peerId,type', nonUnique: 0 });

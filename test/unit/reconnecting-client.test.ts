@@ -137,3 +137,15 @@ t.test('messages arriving live while catching up do not hide the unread ones und
   const second: StandIn = new StandIn(history, 1, 0, { latest: 1, then: () => second.push(2) });
   t.same(await reconnectAndCatchUp(first, second, async () => {}), [1], 'the lost one; the live one is not repeated');
 });
+
+t.test('an unread count that lags behind its latest_msg_id (the newest was pushed live) does not end the search early', async (t) => {
+  // The db-proxy counted 1 (the lost one) but read 2 as the newest: 2 was stored
+  // between the two reads and pushed live to this connection.
+  const history: Stored[] = [
+    { id: 2, from: PEER },
+    { id: 1, from: PEER },
+  ];
+  const first = new StandIn([], 0);
+  const second: StandIn = new StandIn(history, 1, 0, { then: () => second.push(2) });
+  t.same(await reconnectAndCatchUp(first, second, async () => {}), [1], 'the lost one is found under the live one');
+});

@@ -120,6 +120,8 @@ export class ReconnectingClient extends EventEmitter {
   private readonly highest = new Map<SessionKey, number>();
   /** `highest` when the connection was lost: catching up fetches what is above it. */
   private floors = new Map<SessionKey, number>();
+  /** Per conversation, the lowest msg id pushed live on the current connection: from there on, news of this connection. */
+  private liveFrom = new Map<SessionKey, number>();
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly upWaiters: Array<() => void> = [];
@@ -241,6 +243,7 @@ export class ReconnectingClient extends EventEmitter {
     this.lastUserId = client.userId;
     this.lastUserInfo = client.userInfo;
     this.kicked = false;
+    this.liveFrom = new Map();
     client.on('push', (push: Push) => this.onPush(push));
     client.on('close', (reason: string) => this.onClose(client, reason));
     for (const resolve of this.upWaiters.splice(0)) resolve();
@@ -252,6 +255,8 @@ export class ReconnectingClient extends EventEmitter {
       const msg = push.message as IM.Message.IMMsgData;
       // A resend of a delivery we already have (its ack was lost) is not a new message.
       if (this.remember(msg)) this.emit('message', msg);
+      const key = this.sessionKeyOf(msg);
+      if (msg.msg_id < (this.liveFrom.get(key) ?? Infinity)) this.liveFrom.set(key, msg.msg_id);
     }
     this.emit('push', push);
   }
@@ -329,6 +334,7 @@ export class ReconnectingClient extends EventEmitter {
       const key = sessionKey(u.session_type, u.session_id);
       const floor = this.floors.get(key);
       const seen = this.seen.get(key);
+      const liveFrom = this.liveFrom.get(key) ?? Infinity;
       const found: IM.BaseDefine.IMsgInfo[] = [];
       let fromOthers = 0;
       let seenRun = 0;
@@ -346,8 +352,10 @@ export class ReconnectingClient extends EventEmitter {
           looked++;
           // Our own messages count as news only with a known floor (sent from another device meanwhile).
           const own = m.from_session_id === me;
-          // Newer than the unread counts: arrived since (live, most likely), not one of those counted.
-          if (!own && m.msg_id <= u.latest_msg_id) fromOthers++;
+          // Counted towards the unread count only if surely older than it: not newer than its
+          // latest_msg_id and not one of those pushed on this connection (arrived since, and
+          // maybe not counted yet). Not counting one that was only makes us look further.
+          if (!own && m.msg_id <= u.latest_msg_id && m.msg_id < liveFrom) fromOthers++;
           const known = seen?.has(m.msg_id) ?? false;
           seenRun = known && floor !== undefined && m.msg_id <= floor ? seenRun + 1 : 0;
           if (!known && (!own || floor !== undefined)) found.push(m);
@@ -373,10 +381,7 @@ export class ReconnectingClient extends EventEmitter {
 
   /** Notes a message as seen; false if it was already. */
   private remember(msg: Pick<IM.Message.IIMMsgData, 'from_user_id' | 'to_session_id' | 'msg_id' | 'msg_type'>): boolean {
-    const group = isGroupType(msg.msg_type ?? 0);
-    const me = this.lastUserId;
-    const peer = group || msg.from_user_id === me ? (msg.to_session_id ?? 0) : (msg.from_user_id ?? 0);
-    const key = sessionKey(group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE, peer);
+    const key = this.sessionKeyOf(msg);
     let seen = this.seen.get(key);
     if (seen === undefined) {
       seen = new Set();
@@ -388,6 +393,13 @@ export class ReconnectingClient extends EventEmitter {
     if (id > (this.highest.get(key) ?? 0)) this.highest.set(key, id);
     if (seen.size > SEEN_PER_SESSION) seen.delete(seen.values().next().value as number);
     return true;
+  }
+
+  /** The conversation a message belongs to, seen from this user. */
+  private sessionKeyOf(msg: Pick<IM.Message.IIMMsgData, 'from_user_id' | 'to_session_id' | 'msg_type'>): SessionKey {
+    const group = isGroupType(msg.msg_type ?? 0);
+    const peer = group || msg.from_user_id === this.lastUserId ? (msg.to_session_id ?? 0) : (msg.from_user_id ?? 0);
+    return sessionKey(group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE, peer);
   }
 
   private finish(reason: string, kicked: boolean): void {

@@ -116,6 +116,14 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
     return;
   }
   ctx.stats.messagesStored++;
+  // One frame for everyone: seq 0 and no attach_data (the original leaked the
+  // sender's seq and attach through the route server).
+  delete (stored as { attach_data?: Uint8Array | null }).attach_data;
+  delete (stored as { store_token?: string | null }).store_token;
+  const frame = encodePdu(IM.Message.IMMsgData, stored);
+  // Relayed before the sender's ack is written: a msg server that dies after the
+  // ack has already handed the relay to the route link (its kernel sends it on).
+  ctx.routes.relayFrame(frame);
   // Stored: the sender's ack carries its own seq_num.
   if (conn.isOpen) {
     conn.reply(pdu, IM.Message.IMMsgDataAck, {
@@ -125,12 +133,6 @@ async function sendMessage(ctx: MsgServerContext, conn: ClientConn, msg: IM.Mess
       session_type: group ? SessionType.SESSION_TYPE_GROUP : SessionType.SESSION_TYPE_SINGLE,
     });
   }
-  // One frame for everyone: seq 0 and no attach_data (the original leaked the
-  // sender's seq and attach through the route server).
-  delete (stored as { attach_data?: Uint8Array | null }).attach_data;
-  delete (stored as { store_token?: string | null }).store_token;
-  const frame = encodePdu(IM.Message.IMMsgData, stored);
-  ctx.routes.relayFrame(frame);
   if (group) {
     await fanOutGroupMessage(ctx, stored, frame, conn);
   } else {
