@@ -73,8 +73,13 @@ export class ChatSession {
     });
     this.client.on('reconnected', ({ where }: { where: string }) => this.out.line(this.style.notice(`reconnected to ${where}`)));
     this.client.on('caught-up', ({ messages }: { messages: IM.Message.IMMsgData[] }) => {
-      if (messages.length > 0) this.out.line(this.style.notice(`${messages.length} message${messages.length > 1 ? 's' : ''} arrived while disconnected:`));
-      for (const m of messages) this.queue(() => this.onMessage(m));
+      if (messages.length === 0) return;
+      // Names first, then the heading and the messages in one go: nothing printed in between.
+      this.queue(async () => {
+        await this.learnSenders(messages);
+        this.out.line(this.style.notice(`${messages.length} message${messages.length > 1 ? 's' : ''} arrived while disconnected:`));
+        for (const m of messages) this.showMessage(m);
+      });
     });
     this.client.on('catch-up-failed', ({ error }: { error: string }) =>
       this.out.line(this.style.error(`could not fetch what arrived while disconnected (${error}); see /sessions`)),
@@ -327,9 +332,20 @@ export class ChatSession {
   }
 
   private async onMessage(m: IM.Message.IMMsgData): Promise<void> {
+    await this.learnSenders([m]);
+    this.showMessage(m);
+  }
+
+  /** Loads the users and groups of `messages` the directory does not know yet. */
+  private async learnSenders(messages: readonly IM.Message.IMMsgData[]): Promise<void> {
+    if (messages.some((m) => !this.directory.knowsUser(m.from_user_id))) await this.directory.refreshUsers();
+    const groups = [...new Set(messages.filter((m) => isGroupMessageType(m.msg_type) && !this.directory.knowsGroup(m.to_session_id)).map((m) => m.to_session_id))];
+    if (groups.length > 0) await this.directory.loadGroups(groups);
+  }
+
+  /** Prints a message (open conversation) or a notice of it (elsewhere). */
+  private showMessage(m: IM.Message.IMMsgData): void {
     const group = isGroupMessageType(m.msg_type);
-    if (!this.directory.knowsUser(m.from_user_id)) await this.directory.refreshUsers();
-    if (group && !this.directory.knowsGroup(m.to_session_id)) await this.directory.loadGroups([m.to_session_id]);
     // A single message I sent from another device has the peer in to_session_id.
     const peer = group || m.from_user_id === this.me ? m.to_session_id : m.from_user_id;
     const kind = group ? 'group' : 'user';
