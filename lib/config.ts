@@ -84,9 +84,6 @@ export const field = {
       return raw as V;
     });
   },
-  hostPort(def: HostPort, doc: string): Field<HostPort> {
-    return make('host:port', def, doc, parseHostPort);
-  },
   /** A list of host:port, as a JSON array or a comma-separated env string. */
   hostPortList(def: HostPort[], doc: string, opts: { min?: number } = {}): Field<HostPort[]> {
     const min = opts.min ?? 0;

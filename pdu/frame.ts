@@ -77,6 +77,7 @@ export function encodeFrame(
   body: Uint8Array,
   version = 1,
   flag = 0,
+  reserved = 0,
 ): Buffer {
   const frame = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
   frame.writeUInt32BE(HEADER_LENGTH + body.length, 0);
@@ -85,9 +86,22 @@ export function encodeFrame(
   frame.writeUInt16BE(serviceId, 8);
   frame.writeUInt16BE(commandId, 10);
   frame.writeUInt16BE(seqNum & 0xffff, 12);
-  frame.writeUInt16BE(0, 14);
+  frame.writeUInt16BE(reserved, 14);
   frame.set(body, HEADER_LENGTH);
   return frame;
+}
+
+/** The header starting at `offset` (the caller has checked that 16 bytes are there), with its length field. */
+export function readHeader(buf: Buffer, offset: number): PduHeader & { length: number } {
+  return {
+    length: buf.readUInt32BE(offset),
+    version: buf.readUInt16BE(offset + 4),
+    flag: buf.readUInt16BE(offset + 6),
+    serviceId: buf.readUInt16BE(offset + 8),
+    commandId: buf.readUInt16BE(offset + 10),
+    seqNum: buf.readUInt16BE(offset + 12),
+    reserved: buf.readUInt16BE(offset + 14),
+  };
 }
 
 /** Parses one complete frame starting at `offset`; the caller has checked the length. */
