@@ -1,7 +1,7 @@
 /** Everything the handlers share: storage gateways and the state classes built on them. */
 import type { Logger } from '../../lib/log';
 import type { DbProxyConfig } from './config';
-import type { GroupMembers } from './group-members';
+import type { GroupMembership } from './group-membership';
 import type { LoginFailures } from './login-failures';
 import type { MessageReader } from './message-reader';
 import type { MessageStore } from './message-store';
@@ -23,7 +23,7 @@ export interface DbProxyContext {
   readonly touches: RecentSessionTouches;
   readonly reader: MessageReader;
   readonly unread: UnreadCounters;
-  readonly members: GroupMembers;
+  readonly members: GroupMembership;
   readonly store: MessageStore;
   readonly loginFailures: LoginFailures;
   /** Which users exist and are enabled (authorization checks). */

@@ -20,7 +20,7 @@ import type { MsgServerContext, MsgServerStats } from './context';
 import { DeliveryTracker } from './deliveries';
 import { startWebSocketListener, type WebSocketListener } from './websocket-listener';
 import { Drain } from './drain';
-import { GroupMembers } from './group-members';
+import { GroupMemberCache } from './group-member-cache';
 import { registerBuddyHandlers } from './handlers/buddy';
 import { registerFileHandlers } from './handlers/file';
 import { registerGroupHandlers } from './handlers/group';
@@ -141,7 +141,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       { ackTimeoutMs: config.deliveryAckTimeoutMs, retries: config.deliveryRetries, maxPerConnection: config.maxPendingDeliveries },
       logger,
     ),
-    groups: new GroupMembers(db, config.groupMembersCacheMs, config.groupMembersCacheEntries),
+    groups: new GroupMemberCache(db, config.groupMembersCacheMs, config.groupMembersCacheEntries),
     kicks: new RecentKicks(config.loginTimeoutMs + config.requestTimeoutMs),
     relayed,
     stats,

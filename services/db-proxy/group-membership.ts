@@ -7,7 +7,7 @@
 import type { RedisGateway } from './redis-gateway';
 import { RedisKeys } from './redis-keys';
 
-export class GroupMembers {
+export class GroupMembership {
   constructor(private readonly redis: RedisGateway) {}
 
   /** Member id -> join time, or null when the group does not exist. */
