@@ -1,8 +1,9 @@
 /**
  * PduConnection: one TeamTalk PDU stream over a socket (or any Duplex, so tests
  * need no ports). It owns framing, the single write path (coalesced per event
- * loop turn, bounded), request/response matching by seq_num, heartbeats, idle
- * and deadline timeouts, and a close reason. Every service talks through it.
+ * loop turn, bounded), requests (their seq_num bookkeeping is PendingRequests),
+ * heartbeats, idle and deadline timeouts, and a close reason. Every service
+ * talks through it.
  *
  * Per-connection state is kept to plain fields and shared functions (no closures,
  * no timers per connection): a msg server holds tens of thousands of these.
@@ -11,7 +12,8 @@ import type { Duplex } from 'node:stream';
 import { CID, ServiceId, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from './commands';
 import { encodeBody, encodePdu } from './encode';
 import { DEFAULT_MAX_PDU_LENGTH, FrameDecoder, describeFlag, encodeFrame, type Pdu } from './frame';
-import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError, RequestTimeoutError } from '../lib/errors';
+import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError } from '../lib/errors';
+import { PendingRequests } from './pending-requests';
 import type { PduTraffic } from './traffic';
 
 export interface ConnectionOptions {
@@ -60,14 +62,6 @@ export interface ConnectionHandler<C = unknown> {
   onHeartbeat?(conn: PduConnection<C>): boolean;
 }
 
-interface PendingRequest {
-  expectCommandId: number;
-  deadline: number;
-  what: string;
-  resolve(pdu: Pdu): void;
-  reject(err: Error): void;
-}
-
 /**
  * Options objects are shared, not copied per connection: a server passes the
  * same partial options for every connection it accepts, and gets one resolved
@@ -97,6 +91,8 @@ export class PduConnection<C = unknown> {
   /** Process-unique id: used in logs and as the "handle" in TeamTalk attach_data. */
   readonly id: number;
   readonly socket: Duplex;
+  /** "ip:port" of the peer as it was at construction, for logs; "local" for an in-memory stream. */
+  readonly remoteAddress: string;
   /** Service state for this connection (e.g. the logged-in user). */
   context: C | undefined;
   /** Changeable while open, e.g. when a client's type becomes known at login. */
@@ -114,13 +110,8 @@ export class PduConnection<C = unknown> {
   private readonly decoder: FrameDecoder;
   private outQueue: Buffer[] | null = null;
   private outBytes = 0;
-  private pending: Map<number, PendingRequest> | null = null;
-  /**
-   * Seq numbers whose request timed out: not reused while their reply may still
-   * arrive, so a late reply can never be taken for the answer to a newer request.
-   */
-  private expired: Set<number> | null = null;
-  private nextSeq = 1;
+  /** Created by the first request() (most client connections never make one). */
+  private requests: PendingRequests | null = null;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private reason: string | null = null;
 
@@ -132,6 +123,8 @@ export class PduConnection<C = unknown> {
     this.idleTimeoutMs = this.options.idleTimeoutMs;
     this.requestTimeoutMs = this.options.requestTimeoutMs;
     this.decoder = new FrameDecoder(this.options.maxPduLength);
+    const peer = socket as Duplex & { remoteAddress?: string; remotePort?: number };
+    this.remoteAddress = peer.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : 'local';
     (socket as Duplex & { setNoDelay?(b: boolean): void }).setNoDelay?.(true);
     this.lastReceivedAt = this.lastSentAt = Date.now();
     (socket as SocketWithConnection)[kConnection] = this as PduConnection<unknown>;
@@ -141,15 +134,6 @@ export class PduConnection<C = unknown> {
     sweeper.add(this as PduConnection<unknown>);
   }
 
-  /** "ip:port" of the peer, for logs. */
-  get remoteAddress(): string {
-    const net = this.socket as Duplex & { remoteAddress?: string; remotePort?: number; _peername?: unknown };
-    const address = net.remoteAddress ? `${net.remoteAddress}:${net.remotePort}` : 'local';
-    // net.Socket caches the address object on first use; at tens of thousands of
-    // idle connections that cache is worth dropping (it is rebuilt on demand).
-    net._peername = undefined;
-    return address;
-  }
 
   get isOpen(): boolean {
     return this.state === 'open';
@@ -161,11 +145,13 @@ export class PduConnection<C = unknown> {
   }
 
   get pendingRequests(): number {
-    return this.pending?.size ?? 0;
+    return this.requests?.size ?? 0;
   }
 
   /** Replies that arrived after their request had timed out (dropped). */
-  lateReplies = 0;
+  get lateReplies(): number {
+    return this.requests?.lateReplies ?? 0;
+  }
 
   /** Bytes accepted for sending but not yet taken by the kernel. */
   get queuedBytes(): number {
@@ -229,21 +215,17 @@ export class PduConnection<C = unknown> {
     if (this.state !== 'open') {
       return Promise.reject(new ConnectionClosedError(what, this.reason ?? 'closed'));
     }
-    const pending = (this.pending ??= new Map());
-    if (pending.size >= this.options.maxPendingRequests) {
+    const requests = (this.requests ??= new PendingRequests());
+    if (requests.size >= this.options.maxPendingRequests) {
       return Promise.reject(
         new LinkUnavailableError(
           'TT_ERR_TOO_MANY_PENDING',
-          `${what}: ${pending.size} requests already wait for replies on connection ${this.id}; peer is not keeping up`,
+          `${what}: ${requests.size} requests already wait for replies on connection ${this.id}; peer is not keeping up`,
         ),
       );
     }
-    const expired = this.expired;
-    let seq = this.nextSeq;
-    while (seq === 0 || pending.has(seq) || (expired !== null && expired.has(seq))) seq = (seq + 1) & 0xffff;
-    this.nextSeq = (seq + 1) & 0xffff;
     return new Promise<Pdu>((resolve, reject) => {
-      pending.set(seq, { expectCommandId, deadline: Date.now() + this.requestTimeoutMs, what, resolve, reject });
+      const seq = requests.add({ expectCommandId, deadline: Date.now() + this.requestTimeoutMs, what, resolve, reject });
       this.sendFrame(encodeFrame(serviceId, commandId, seq, body));
     });
   }
@@ -319,19 +301,7 @@ export class PduConnection<C = unknown> {
       if (this.options.echoHeartbeats) this.sendFrame(pdu.frame);
       return;
     }
-    if (pdu.seqNum !== 0 && this.pending !== null) {
-      const request = this.pending.get(pdu.seqNum);
-      if (request !== undefined && request.expectCommandId === pdu.commandId) {
-        this.pending.delete(pdu.seqNum);
-        request.resolve(pdu);
-        return;
-      }
-      if (this.expired !== null && this.expired.delete(pdu.seqNum)) {
-        // The late reply to a request that timed out: nobody waits for it any more.
-        this.lateReplies++;
-        return;
-      }
-    }
+    if (this.requests !== null && this.requests.settle(pdu)) return;
     try {
       this.handler.onPdu(this, pdu);
     } catch (err) {
@@ -354,7 +324,7 @@ export class PduConnection<C = unknown> {
     this.reason ??= 'peer closed the connection';
     this.outQueue = null;
     this.outBytes = 0;
-    this.rejectPending(this.reason);
+    this.requests?.rejectAll(this.reason);
     try {
       this.handler.onClose?.(this, this.reason);
     } catch (err) {
@@ -365,13 +335,6 @@ export class PduConnection<C = unknown> {
   /** @internal */
   socketError(err: NodeJS.ErrnoException): void {
     this.reason ??= `socket error: ${err.code ?? err.message}`;
-  }
-
-  private rejectPending(reason: string): void {
-    const pending = this.pending;
-    if (pending === null || pending.size === 0) return;
-    this.pending = null;
-    for (const request of pending.values()) request.reject(new ConnectionClosedError(request.what, reason));
   }
 
   /** @internal Periodic check: deadlines, idle timeout, heartbeat, request timeouts. */
@@ -390,17 +353,11 @@ export class PduConnection<C = unknown> {
       this.sendFrame(HEARTBEAT_FRAME);
       this.lastSentAt = now;
     }
-    const pending = this.pending;
-    if (pending !== null && pending.size > 0) {
-      // Requests share one timeout, so insertion order is deadline order.
-      for (const [seq, request] of pending) {
-        if (request.deadline > now) break;
-        pending.delete(seq);
-        (this.expired ??= new Set()).add(seq);
-        request.reject(new RequestTimeoutError(request.what, this.requestTimeoutMs));
-      }
-      if (this.expired !== null && this.expired.size > this.options.maxPendingRequests) {
-        this.destroy(`${this.expired.size} requests got no reply in time: the peer is not answering`);
+    const requests = this.requests;
+    if (requests !== null && requests.size > 0) {
+      requests.expire(now, this.requestTimeoutMs);
+      if (requests.expiredCount > this.options.maxPendingRequests) {
+        this.destroy(`${requests.expiredCount} requests got no reply in time: the peer is not answering`);
       }
     }
   }

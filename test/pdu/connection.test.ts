@@ -70,6 +70,8 @@ t.test('replies are matched by seq_num even when they come back out of order', a
   );
   t.equal(new Set(received.map((r) => r.pdu.seqNum)).size, 3, 'each request had its own seq_num');
   t.equal(client.pendingRequests, 0);
+  t.equal(client.remoteAddress, `127.0.0.1:${port}`, 'the client knows its peer');
+  t.match(received[0].conn.remoteAddress, /^127\.0\.0\.1:\d+$/, 'and the server its client');
 });
 
 t.test('a PDU with a matching seq_num but another command is not taken as the reply', async (t) => {
