@@ -230,11 +230,3 @@ function readConfigFile(service: string, file: string): Record<string, unknown> 
   }
   return parsed as Record<string, unknown>;
 }
-
-/** `--config FILE` from a command line, if given. */
-export function configFileFromArgs(argv: string[]): string | null {
-  const i = argv.indexOf('--config');
-  if (i >= 0 && argv[i + 1]) return argv[i + 1];
-  const eq = argv.find((a) => a.startsWith('--config='));
-  return eq ? eq.slice('--config='.length) : null;
-}

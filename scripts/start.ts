@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import mysql from 'mysql2/promise';
-import { configFileFromArgs } from '../lib/config';
+import { UsageError, configFileFromArgs } from '../lib/cli';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl, redactUrl } from '../lib/mysql-url';
 import { isLoopbackHost } from '../lib/host-port';
@@ -410,7 +410,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (err) => {
       log(`failed: ${errorMessage(err)}`);
-      process.exit(1);
+      process.exit(err instanceof UsageError ? 2 : 1);
     },
   );
 }
