@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors';
-import { parseHostPort as splitHostPort, type HostPort } from './host-port';
+import { isValidHost, parseHostPort as splitHostPort, type HostPort } from './host-port';
 import { projectRoot } from './paths';
 
 export type { HostPort } from './host-port';
@@ -42,10 +42,15 @@ function parseInteger(raw: unknown, min: number, max: number): number {
   return n;
 }
 
+/** A list as a JSON array, or as a comma-separated env string. */
+function listItems(raw: unknown): unknown {
+  return typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+}
+
 function parseHostPort(raw: unknown): HostPort {
   if (raw && typeof raw === 'object' && 'host' in raw && 'port' in raw) {
     const o = raw as { host: unknown; port: unknown };
-    if (typeof o.host !== 'string' || o.host === '') throw new Invalid();
+    if (typeof o.host !== 'string' || !isValidHost(o.host)) throw new Invalid();
     return { host: o.host, port: parseInteger(o.port, 1, 65535) };
   }
   if (typeof raw !== 'string') throw new Invalid();
@@ -65,6 +70,15 @@ export const field = {
     const min = opts.min ?? 0;
     const max = opts.max ?? Number.MAX_SAFE_INTEGER;
     return make(`an integer from ${min} to ${max}`, def, doc, (raw) => parseInteger(raw, min, max), opts.aliases);
+  },
+  /** An address to bind to or connect to: an IPv4 or IPv6 address or a DNS name; `optional`: also "" (none). */
+  host(def: string, doc: string, opts: { optional?: boolean } = {}): Field<string> {
+    return make(opts.optional ? 'an IP address, a host name or ""' : 'an IP address or a host name', def, doc, (raw) => {
+      if (typeof raw !== 'string') throw new Invalid();
+      if (raw === '' && opts.optional) return raw;
+      if (!isValidHost(raw)) throw new Invalid();
+      return raw;
+    });
   },
   /** A TCP port; 0 means "pick a free one" (tests). */
   port(def: number, doc: string, opts: { aliases?: string[] } = {}): Field<number> {
@@ -88,7 +102,7 @@ export const field = {
   hostPortList(def: HostPort[], doc: string, opts: { min?: number } = {}): Field<HostPort[]> {
     const min = opts.min ?? 0;
     return make(`a list of host:port (at least ${min})`, def, doc, (raw) => {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      const items = listItems(raw);
       if (!Array.isArray(items) || items.length < min) throw new Invalid();
       return items.map(parseHostPort);
     });
@@ -97,7 +111,7 @@ export const field = {
   portList(def: number[], doc: string, opts: { min?: number } = {}): Field<number[]> {
     const min = opts.min ?? 0;
     return make(`a list of port numbers (at least ${min})`, def, doc, (raw) => {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      const items = listItems(raw);
       if (!Array.isArray(items) || items.length < min) throw new Invalid();
       return items.map((p) => parseInteger(p, 1, 65535));
     });
@@ -105,8 +119,16 @@ export const field = {
   /** A list of non-empty words (addresses, names), as a JSON array or a comma-separated env string. */
   stringList(def: string[], doc: string): Field<string[]> {
     return make('a list of non-empty strings without spaces', def, doc, (raw) => {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      const items = listItems(raw);
       if (!Array.isArray(items) || !items.every((i) => typeof i === 'string' && i !== '' && !/\s/.test(i))) throw new Invalid();
+      return items as string[];
+    });
+  },
+  /** A list of hosts (IP addresses or DNS names), as a JSON array or a comma-separated env string. */
+  hostList(def: string[], doc: string): Field<string[]> {
+    return make('a list of IP addresses or host names', def, doc, (raw) => {
+      const items = listItems(raw);
+      if (!Array.isArray(items) || !items.every((i) => typeof i === 'string' && isValidHost(i))) throw new Invalid();
       return items as string[];
     });
   },
@@ -147,20 +169,26 @@ export interface ConfigSources<S extends Spec> {
   overrides?: Partial<ConfigOf<S>>;
 }
 
+/** A rule that spans keys: throws ConfigError naming them. */
+export type ConfigRule<S extends Spec> = (config: ConfigOf<S>) => void;
+
 export interface ServiceConfig<S extends Spec> {
   readonly service: string;
   readonly envPrefix: string;
   readonly spec: S;
+  /** Checked after every load, whatever the values came from. */
+  readonly rules: ReadonlyArray<ConfigRule<S>>;
   load(sources?: ConfigSources<S>): ConfigOf<S>;
   /** Markdown table of the keys, for the README. */
   describe(): string;
 }
 
-export function defineConfig<S extends Spec>(service: string, envPrefix: string, spec: S): ServiceConfig<S> {
+export function defineConfig<S extends Spec>(service: string, envPrefix: string, spec: S, rules: ReadonlyArray<ConfigRule<S>> = []): ServiceConfig<S> {
   return {
     service,
     envPrefix,
     spec,
+    rules,
     load(sources = {}) {
       const env = sources.env ?? process.env;
       const file = sources.file ?? env[`${envPrefix}_CONFIG`] ?? null;
@@ -171,6 +199,10 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
             `${service} config: unknown key "${key}" in ${file} (known keys: ${Object.keys(spec).join(', ')})`,
           );
         }
+      }
+      const overrides: Record<string, unknown> = sources.overrides ?? {};
+      for (const key of Object.keys(overrides)) {
+        if (!(key in spec)) throw new ConfigError(`${service} config: unknown key "${key}" in overrides`);
       }
       const result: Record<string, unknown> = {};
       for (const [key, f] of Object.entries(spec)) {
@@ -187,6 +219,10 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
             where = `environment variable ${name}`;
           }
         }
+        if (overrides[key] !== undefined) {
+          value = overrides[key];
+          where = 'overrides';
+        }
         try {
           result[key] = f.parse(value);
         } catch (err) {
@@ -196,11 +232,9 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
           );
         }
       }
-      for (const [key, value] of Object.entries(sources.overrides ?? {})) {
-        if (!(key in spec)) throw new ConfigError(`${service} config: unknown key "${key}" in overrides`);
-        if (value !== undefined) result[key] = value;
-      }
-      return result as ConfigOf<S>;
+      const config = result as ConfigOf<S>;
+      for (const rule of rules) rule(config);
+      return config;
     },
     describe() {
       const rows = Object.entries(spec).map(([key, f]) => {
@@ -209,6 +243,23 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
       });
       return ['| key | env | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
     },
+  };
+}
+
+/**
+ * The cross-key rule of every service that heartbeats its links: the heartbeat
+ * must come well within the link timeout (at most half of it), or a quiet but
+ * healthy link is closed as dead between two heartbeats.
+ */
+export function heartbeatWithinTimeout<K extends string>(service: string, heartbeatKey: K, timeoutKey: K) {
+  return (config: Record<K, unknown>): void => {
+    const heartbeat = Number(config[heartbeatKey]);
+    const timeout = Number(config[timeoutKey]);
+    if (heartbeat * 2 > timeout) {
+      throw new ConfigError(
+        `${service} config: key "${heartbeatKey}" (${heartbeat}) must be at most half of "${timeoutKey}" (${timeout}), or idle links are closed between heartbeats`,
+      );
+    }
   };
 }
 

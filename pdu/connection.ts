@@ -21,6 +21,8 @@ export interface ConnectionOptions {
   maxPduLength: number;
   /** Close the connection once this many bytes wait to be written (the peer reads too slowly). */
   maxWriteQueueBytes: number;
+  /** The config keys that set the two limits above, named in the errors when they are hit ('' when fixed). */
+  limitKeys: { readonly maxPduLength: string; readonly maxWriteQueueBytes: string };
   /** Close when nothing was received for this long; 0 disables. */
   idleTimeoutMs: number;
   /** Send a heartbeat whenever nothing was sent for this long; 0 disables (clients heartbeat us). */
@@ -42,6 +44,7 @@ export interface ConnectionOptions {
 export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.freeze({
   maxPduLength: DEFAULT_MAX_PDU_LENGTH,
   maxWriteQueueBytes: 8 * 1024 * 1024,
+  limitKeys: Object.freeze({ maxPduLength: '', maxWriteQueueBytes: '' }),
   idleTimeoutMs: 0,
   heartbeatIntervalMs: 0,
   echoHeartbeats: false,
@@ -122,7 +125,7 @@ export class PduConnection<C = unknown> {
     this.options = resolveOptions(options);
     this.idleTimeoutMs = this.options.idleTimeoutMs;
     this.requestTimeoutMs = this.options.requestTimeoutMs;
-    this.decoder = new FrameDecoder(this.options.maxPduLength);
+    this.decoder = new FrameDecoder(this.options.maxPduLength, this.options.limitKeys.maxPduLength);
     const peer = socket as Duplex & { remoteAddress?: string; remotePort?: number };
     this.remoteAddress = peer.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : 'local';
     (socket as Duplex & { setNoDelay?(b: boolean): void }).setNoDelay?.(true);
@@ -186,7 +189,8 @@ export class PduConnection<C = unknown> {
     }
     this.outBytes += frame.length;
     if (this.outBytes + this.socket.writableLength > this.options.maxWriteQueueBytes) {
-      this.destroy(`write queue over ${this.options.maxWriteQueueBytes} bytes: peer reads too slowly`);
+      const key = this.options.limitKeys.maxWriteQueueBytes;
+      this.destroy(`write queue over ${this.options.maxWriteQueueBytes} bytes${key ? ` (${key})` : ''}: peer reads too slowly`);
       return false;
     }
     return true;

@@ -131,7 +131,11 @@ export function withSeqNum(frame: Buffer, seqNum: number): Buffer {
   return copy;
 }
 
-export function checkLength(length: number, maxLength: number): FrameError | null {
+/**
+ * `limitKey` names the setting behind maxLength (a config key such as
+ * "clientMaxPduBytes", or a flag), for the error's hint.
+ */
+export function checkLength(length: number, maxLength: number, limitKey = ''): FrameError | null {
   if (length < HEADER_LENGTH) {
     return new FrameError(
       'TT_ERR_PDU_LENGTH_TOO_SMALL',
@@ -141,7 +145,7 @@ export function checkLength(length: number, maxLength: number): FrameError | nul
   if (length > maxLength) {
     return new FrameError(
       'TT_ERR_PDU_LENGTH_TOO_LARGE',
-      `PDU length ${length} exceeds the limit of ${maxLength} bytes (raise maxPduLength if such PDUs are legitimate on this link)`,
+      `PDU length ${length} exceeds the limit of ${maxLength} bytes${limitKey ? ` (raise ${limitKey} if such PDUs are legitimate on this link)` : ''}`,
     );
   }
   return null;
@@ -155,14 +159,17 @@ export function checkLength(length: number, maxLength: number): FrameError | nul
  */
 export class FrameDecoder {
   private readonly maxLength: number;
+  private readonly limitKey: string;
   private parts: Buffer[] | null = null;
   private partBytes = 0;
   /** Bytes needed before the buffered parts are worth joining. */
   private needed = HEADER_LENGTH;
   private failed: FrameError | null = null;
 
-  constructor(maxLength = DEFAULT_MAX_PDU_LENGTH) {
+  /** `limitKey`: the setting behind maxLength, named in the too-large error. */
+  constructor(maxLength = DEFAULT_MAX_PDU_LENGTH, limitKey = '') {
     this.maxLength = maxLength;
+    this.limitKey = limitKey;
   }
 
   /** Bytes held for an incomplete PDU. */
@@ -189,7 +196,7 @@ export class FrameDecoder {
     let offset = 0;
     while (buf.length - offset >= HEADER_LENGTH) {
       const length = buf.readUInt32BE(offset);
-      const error = checkLength(length, this.maxLength);
+      const error = checkLength(length, this.maxLength, this.limitKey);
       if (error) {
         this.failed = error;
         this.parts = null;

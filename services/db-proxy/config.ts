@@ -2,15 +2,17 @@
  * db-proxy configuration (env prefix TT_DB_PROXY). Validated at start: load()
  * checks types and ranges, checkDbProxyConfig() the rules that span keys.
  */
-import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { ConfigError } from '../../lib/errors';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
 
-export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
-  listenHost: field.string('127.0.0.1', 'address msg servers connect to', { nonEmpty: true }),
+const spec = {
+  listenHost: field.host('127.0.0.1', 'address msg servers connect to'),
   listenPort: field.port(10600, 'TCP port for msg servers (0 = any free port)'),
   maxConnections: field.int(1000, 'msg-server connections accepted at once', { min: 1 }),
+  maxRequestPduBytes: field.int(4 * 1024 * 1024, 'largest PDU a msg server may send (requests are small; a voice message is the biggest, ~60 KB a minute); a bigger one closes the link', { min: 64 * 1024 }),
+  maxWriteQueueBytes: field.int(256 * 1024 * 1024, 'a msg-server link that lets this much of our replies pile up unread is closed as stuck (its msg server reconnects and retries)', { min: 1024 * 1024 }),
   mysqlUrl: field.url('mysql://teamtalk@127.0.0.1:33306/teamtalk', 'MariaDB/MySQL database', {
     protocols: ['mysql', 'mariadb'],
     aliases: ['MYSQL_URL'],
@@ -63,14 +65,14 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   msfsUrl: field.string('', 'msfs internal port where voice messages are stored, e.g. "https://127.0.0.1:8701/" (mutual TLS); empty: in IMAudio.data'),
   msfsTimeoutMs: field.int(5000, 'a voice-message upload to or read from msfs that takes longer fails (the message is not stored / left out of history)', { min: 100 }),
   logLevel: field.logLevel(),
-  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminHost: field.host('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal'),
   adminPort: field.port(10681, 'admin endpoint port'),
   ...internalTlsSpec('db-proxy'),
-});
+};
 
-export type DbProxyConfig = ConfigOf<typeof dbProxyConfig.spec>;
+export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', spec, [heartbeatWithinTimeout('db-proxy', 'heartbeatIntervalMs', 'linkTimeoutMs'), checkDbProxyConfig]);
+export type DbProxyConfig = ConfigOf<typeof spec>;
 
-/** Rules a single field cannot express; throws ConfigError naming the key. */
 /** The hours of pushShieldHours as [start, end), or null for "never". */
 export function shieldHours(spec: string): [number, number] | null {
   if (spec === '') return null;
@@ -81,6 +83,7 @@ export function shieldHours(spec: string): [number, number] | null {
   return [Number(m[1]), Number(m[2])];
 }
 
+/** Rules a single field cannot express; throws ConfigError naming the key. */
 export function checkDbProxyConfig(config: DbProxyConfig): void {
   shieldHours(config.pushShieldHours);
   if (config.msfsUrl !== '') {

@@ -59,6 +59,8 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     heartbeatIntervalMs: config.linkHeartbeatIntervalMs,
     timeoutMs: config.linkTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
+    maxPduBytes: config.linkMaxPduBytes,
+    maxWriteQueueBytes: config.linkMaxWriteQueueBytes,
     tls,
     traffic: (role: string) => metrics.metrics.traffic(role),
   };
@@ -100,6 +102,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       connection: {
         maxPduLength: config.clientMaxPduBytes,
         maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
+        limitKeys: { maxPduLength: 'clientMaxPduBytes' satisfies keyof MsgServerConfig, maxWriteQueueBytes: 'clientMaxWriteQueueBytes' satisfies keyof MsgServerConfig },
         echoHeartbeats: true,
         traffic: metrics.metrics.traffic('client'),
       },
