@@ -21,6 +21,15 @@ export interface ConnectionOptions {
   maxPduLength: number;
   /** Close the connection once this many bytes wait to be written (the peer reads too slowly). */
   maxWriteQueueBytes: number;
+  /**
+   * Backpressure for a server answering requests: once a write leaves more than
+   * this many bytes unsent, stop reading the peer's requests until the socket
+   * drains ('drain'), so a peer that stops reading stops adding work instead of
+   * growing our queue to maxWriteQueueBytes. 0: never pause (the peer is
+   * disconnected at maxWriteQueueBytes). Only one side of a link may use it:
+   * two peers that both pause would wait for each other.
+   */
+  pauseReadingAboveBytes: number;
   /** The config keys that set the two limits above, named in the errors when they are hit ('' when fixed). */
   limitKeys: { readonly maxPduLength: string; readonly maxWriteQueueBytes: string };
   /** Close when nothing was received for this long; 0 disables. */
@@ -45,6 +54,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.fr
   maxPduLength: DEFAULT_MAX_PDU_LENGTH,
   maxWriteQueueBytes: 8 * 1024 * 1024,
   limitKeys: Object.freeze({ maxPduLength: '', maxWriteQueueBytes: '' }),
+  pauseReadingAboveBytes: 0,
   idleTimeoutMs: 0,
   heartbeatIntervalMs: 0,
   echoHeartbeats: false,
@@ -88,6 +98,10 @@ const HEARTBEAT_FRAME = encodeFrame(ServiceId.OTHER, CID.OTHER_HEARTBEAT, 0, Buf
 /** After close(), how long the peer gets to finish reading before the socket is destroyed. */
 const CLOSE_LINGER_MS = 2_000;
 
+/** Why reading is paused (bits): a service asked (pauseReading), or our output is stuck. */
+const PAUSED_BY_SERVICE = 1;
+const PAUSED_BY_OUTPUT = 2;
+
 let nextConnectionId = 1;
 
 export class PduConnection<C = unknown> {
@@ -116,6 +130,9 @@ export class PduConnection<C = unknown> {
   /** Created by the first request() (most client connections never make one). */
   private requests: PendingRequests | null = null;
   private state: 'open' | 'closing' | 'closed' = 'open';
+  private pausedBy = 0;
+  /** Times reading was paused because the peer did not take our output (pauseReadingAboveBytes). */
+  outputPauses = 0;
   private reason: string | null = null;
 
   constructor(socket: Duplex, handler: ConnectionHandler<C>, options: Partial<ConnectionOptions> = {}) {
@@ -204,8 +221,21 @@ export class PduConnection<C = unknown> {
     const bytes = this.outBytes;
     this.outBytes = 0;
     if (this.state === 'closed' || this.socket.destroyed) return;
-    this.socket.write(queue.length === 1 ? queue[0] : Buffer.concat(queue, bytes));
+    const accepted = this.socket.write(queue.length === 1 ? queue[0] : Buffer.concat(queue, bytes));
     this.lastSentAt = Date.now();
+    const limit = this.options.pauseReadingAboveBytes;
+    if (!accepted && limit > 0 && (this.pausedBy & PAUSED_BY_OUTPUT) === 0 && this.socket.writableLength > limit) {
+      // write() returned false, so the socket emits 'drain' once it has written everything.
+      this.pausedBy |= PAUSED_BY_OUTPUT;
+      this.outputPauses++;
+      this.socket.pause();
+      this.socket.once('drain', onSocketDrain);
+    }
+  }
+
+  /** Whether the peer's input is not being read (see pauseReading and pauseReadingAboveBytes). */
+  get readingPaused(): boolean {
+    return this.pausedBy !== 0;
   }
 
   // ---- request / response ----
@@ -254,11 +284,22 @@ export class PduConnection<C = unknown> {
 
   /** Stop reading from the peer (e.g. our work queue is full); PDUs already read still arrive. */
   pauseReading(): void {
+    this.pausedBy |= PAUSED_BY_SERVICE;
     this.socket.pause();
   }
 
   resumeReading(): void {
-    if (this.state === 'open') this.socket.resume();
+    this.unpause(PAUSED_BY_SERVICE);
+  }
+
+  private unpause(reason: number): void {
+    this.pausedBy &= ~reason;
+    if (this.pausedBy === 0 && this.state === 'open') this.socket.resume();
+  }
+
+  /** @internal The socket wrote everything that was stuck. */
+  outputDrained(): void {
+    this.unpause(PAUSED_BY_OUTPUT);
   }
 
   /** Graceful close: what is queued is still written (e.g. a kick notice), then FIN. */
@@ -373,6 +414,9 @@ function onSocketData(this: SocketWithConnection, chunk: Buffer): void {
 }
 function onSocketError(this: SocketWithConnection, err: NodeJS.ErrnoException): void {
   this[kConnection]?.socketError(err);
+}
+function onSocketDrain(this: SocketWithConnection): void {
+  this[kConnection]?.outputDrained();
 }
 function onSocketClose(this: SocketWithConnection): void {
   const conn = this[kConnection];

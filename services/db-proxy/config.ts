@@ -12,7 +12,8 @@ const spec = {
   listenPort: field.port(10600, 'TCP port for msg servers (0 = any free port)'),
   maxConnections: field.int(1000, 'msg-server connections accepted at once', { min: 1 }),
   maxRequestPduBytes: field.int(4 * 1024 * 1024, 'largest PDU a msg server may send (requests are small; a voice message is the biggest, ~60 KB a minute); a bigger one closes the link', { min: 64 * 1024 }),
-  maxWriteQueueBytes: field.int(256 * 1024 * 1024, 'a msg-server link that lets this much of our replies pile up unread is closed as stuck (its msg server reconnects and retries)', { min: 1024 * 1024 }),
+  pauseReadingAboveBytes: field.int(16 * 1024 * 1024, 'backpressure: once this much of our replies to a msg server is unsent, its further requests are not read until the replies drain (0: never pause)', { min: 0 }),
+  maxWriteQueueBytes: field.int(256 * 1024 * 1024, 'a msg-server link that lets this much of our replies pile up unread anyway (one read of requests can ask for a lot) is closed as stuck; its msg server reconnects and retries', { min: 1024 * 1024 }),
   mysqlUrl: field.url('mysql://teamtalk@127.0.0.1:33306/teamtalk', 'MariaDB/MySQL database', {
     protocols: ['mysql', 'mariadb'],
     aliases: ['MYSQL_URL'],
@@ -106,6 +107,11 @@ export function checkDbProxyConfig(config: DbProxyConfig): void {
   if (config.maxQueuedPerConnection > config.maxQueuedRequests) {
     throw new ConfigError(
       `db-proxy config: key "maxQueuedPerConnection" (${config.maxQueuedPerConnection}) must not exceed "maxQueuedRequests" (${config.maxQueuedRequests})`,
+    );
+  }
+  if (config.pauseReadingAboveBytes >= config.maxWriteQueueBytes) {
+    throw new ConfigError(
+      `db-proxy config: key "pauseReadingAboveBytes" (${config.pauseReadingAboveBytes}) must be below "maxWriteQueueBytes" (${config.maxWriteQueueBytes}), or a slow msg server is cut off before it is slowed down`,
     );
   }
   if (config.storeBatchConcurrency >= config.mysqlPoolSize) {

@@ -132,6 +132,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: config.maxRequestPduBytes,
         maxWriteQueueBytes: config.maxWriteQueueBytes,
+        pauseReadingAboveBytes: config.pauseReadingAboveBytes,
         limitKeys: { maxPduLength: 'maxRequestPduBytes' satisfies keyof DbProxyConfig, maxWriteQueueBytes: 'maxWriteQueueBytes' satisfies keyof DbProxyConfig },
         traffic: metrics.metrics.traffic('msg-server'),
       },

@@ -80,6 +80,9 @@ t.test('the size limits are keys with floors', async (t) => {
   t.throws(() => dbProxyConfig.load({ env: { TT_DB_PROXY_MAX_REQUEST_PDU_BYTES: '100' } }), { message: /"maxRequestPduBytes" must be an integer from 65536/ });
   t.throws(() => msgServerConfig.load({ env: {}, overrides: { linkMaxWriteQueueBytes: 1000 } }), { message: /"linkMaxWriteQueueBytes"/ });
   t.throws(() => loginServerConfig.load({ env: { TT_LOGIN_MSG_SERVER_MAX_PDU_BYTES: '10' } }), { message: /"msgServerMaxPduBytes"/ });
+  t.throws(() => dbProxyConfig.load({ env: { TT_DB_PROXY_PAUSE_READING_ABOVE_BYTES: String(256 * 1024 * 1024) } }), {
+    message: /"pauseReadingAboveBytes" \(268435456\) must be below "maxWriteQueueBytes" \(268435456\)/,
+  });
 });
 
 t.test('a PDU over the limit is refused with a hint that names the key', async (t) => {
