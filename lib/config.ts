@@ -176,19 +176,17 @@ export interface ServiceConfig<S extends Spec> {
   readonly service: string;
   readonly envPrefix: string;
   readonly spec: S;
-  /** Checked after every load, whatever the values came from. */
-  readonly rules: ReadonlyArray<ConfigRule<S>>;
   load(sources?: ConfigSources<S>): ConfigOf<S>;
   /** Markdown table of the keys, for the README. */
   describe(): string;
 }
 
+/** `rules` (cross-key checks) run after every load, whatever the values came from. */
 export function defineConfig<S extends Spec>(service: string, envPrefix: string, spec: S, rules: ReadonlyArray<ConfigRule<S>> = []): ServiceConfig<S> {
   return {
     service,
     envPrefix,
     spec,
-    rules,
     load(sources = {}) {
       const env = sources.env ?? process.env;
       const file = sources.file ?? env[`${envPrefix}_CONFIG`] ?? null;
