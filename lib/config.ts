@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors';
-import { parseHostPort as splitHostPort, type HostPort } from './host-port';
+import { isValidHost, parseHostPort as splitHostPort, type HostPort } from './host-port';
 import { projectRoot } from './paths';
 
 export type { HostPort } from './host-port';
@@ -52,10 +52,15 @@ function parseInteger(raw: unknown, min: number, max: number): number {
   return n;
 }
 
+/** A list as a JSON array, or as a comma-separated env string. */
+function listItems(raw: unknown): unknown {
+  return typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+}
+
 function parseHostPort(raw: unknown): HostPort {
   if (raw && typeof raw === 'object' && 'host' in raw && 'port' in raw) {
     const o = raw as { host: unknown; port: unknown };
-    if (typeof o.host !== 'string' || o.host === '') throw new Invalid();
+    if (typeof o.host !== 'string' || !isValidHost(o.host)) throw new Invalid();
     return { host: o.host, port: parseInteger(o.port, 1, 65535) };
   }
   if (typeof raw !== 'string') throw new Invalid();
@@ -76,6 +81,15 @@ export const field = {
     const max = opts.max ?? Number.MAX_SAFE_INTEGER;
     return make(`an integer from ${min} to ${max}`, def, doc, (raw) => parseInteger(raw, min, max), opts.aliases);
   },
+  /** An address to bind to or connect to: an IPv4 or IPv6 address or a DNS name; `optional`: also "" (none). */
+  host(def: string, doc: string, opts: { optional?: boolean } = {}): Field<string> {
+    return make(opts.optional ? 'an IP address, a host name or ""' : 'an IP address or a host name', def, doc, (raw) => {
+      if (typeof raw !== 'string') throw new Invalid();
+      if (raw === '' && opts.optional) return raw;
+      if (!isValidHost(raw)) throw new Invalid();
+      return raw;
+    });
+  },
   /** A TCP port; 0 means "pick a free one" (tests). */
   port(def: number, doc: string, opts: { aliases?: string[] } = {}): Field<number> {
     return make('a port number from 0 to 65535', def, doc, (raw) => parseInteger(raw, 0, 65535), opts.aliases);
@@ -94,14 +108,11 @@ export const field = {
       return raw as V;
     });
   },
-  hostPort(def: HostPort, doc: string): Field<HostPort> {
-    return make('host:port', def, doc, parseHostPort);
-  },
   /** A list of host:port, as a JSON array or a comma-separated env string. */
   hostPortList(def: HostPort[], doc: string, opts: { min?: number } = {}): Field<HostPort[]> {
     const min = opts.min ?? 0;
     return make(`a list of host:port (at least ${min})`, def, doc, (raw) => {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      const items = listItems(raw);
       if (!Array.isArray(items) || items.length < min) throw new Invalid();
       return items.map(parseHostPort);
     });
@@ -110,7 +121,7 @@ export const field = {
   portList(def: number[], doc: string, opts: { min?: number } = {}): Field<number[]> {
     const min = opts.min ?? 0;
     return make(`a list of port numbers (at least ${min})`, def, doc, (raw) => {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      const items = listItems(raw);
       if (!Array.isArray(items) || items.length < min) throw new Invalid();
       return items.map((p) => parseInteger(p, 1, 65535));
     });
@@ -118,7 +129,7 @@ export const field = {
   /** A list of non-empty words (addresses, names), as a JSON array or a comma-separated env string. */
   stringList(def: string[], doc: string): Field<string[]> {
     return make('a list of non-empty strings without spaces', def, doc, (raw) => {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      const items = listItems(raw);
       if (!Array.isArray(items) || !items.every((i) => typeof i === 'string' && i !== '' && !/\s/.test(i))) throw new Invalid();
       return items as string[];
     });
@@ -161,6 +172,14 @@ export const field = {
       return out;
     });
   },
+  /** A list of hosts (IP addresses or DNS names), as a JSON array or a comma-separated env string. */
+  hostList(def: string[], doc: string): Field<string[]> {
+    return make('a list of IP addresses or host names', def, doc, (raw) => {
+      const items = listItems(raw);
+      if (!Array.isArray(items) || !items.every((i) => typeof i === 'string' && isValidHost(i))) throw new Invalid();
+      return items as string[];
+    });
+  },
   /** A file path; a relative one is taken from the project's top folder (not the working directory). */
   file(def: string, doc: string): Field<string> {
     return make('a file path', def, doc, (raw) => {
@@ -191,6 +210,9 @@ export interface ConfigSources<S extends Spec> {
   overrides?: Partial<ConfigOf<S>>;
 }
 
+/** A rule that spans keys: throws ConfigError naming them. */
+export type ConfigRule<S extends Spec> = (config: ConfigOf<S>) => void;
+
 export interface ServiceConfig<S extends Spec> {
   readonly service: string;
   readonly envPrefix: string;
@@ -200,7 +222,8 @@ export interface ServiceConfig<S extends Spec> {
   describe(): string;
 }
 
-export function defineConfig<S extends Spec>(service: string, envPrefix: string, spec: S): ServiceConfig<S> {
+/** `rules` (cross-key checks) run after every load, whatever the values came from. */
+export function defineConfig<S extends Spec>(service: string, envPrefix: string, spec: S, rules: ReadonlyArray<ConfigRule<S>> = []): ServiceConfig<S> {
   return {
     service,
     envPrefix,
@@ -215,6 +238,10 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
             `${service} config: unknown key "${key}" in ${file} (known keys: ${Object.keys(spec).join(', ')})`,
           );
         }
+      }
+      const overrides: Record<string, unknown> = sources.overrides ?? {};
+      for (const key of Object.keys(overrides)) {
+        if (!(key in spec)) throw new ConfigError(`${service} config: unknown key "${key}" in overrides`);
       }
       const result: Record<string, unknown> = {};
       for (const [key, f] of Object.entries(spec)) {
@@ -231,6 +258,10 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
             where = `environment variable ${name}`;
           }
         }
+        if (overrides[key] !== undefined) {
+          value = overrides[key];
+          where = 'overrides';
+        }
         try {
           result[key] = f.parse(value);
         } catch (err) {
@@ -241,11 +272,9 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
           );
         }
       }
-      for (const [key, value] of Object.entries(sources.overrides ?? {})) {
-        if (!(key in spec)) throw new ConfigError(`${service} config: unknown key "${key}" in overrides`);
-        if (value !== undefined) result[key] = value;
-      }
-      return result as ConfigOf<S>;
+      const config = result as ConfigOf<S>;
+      for (const rule of rules) rule(config);
+      return config;
     },
     describe() {
       const rows = Object.entries(spec).map(([key, f]) => {
@@ -254,6 +283,23 @@ export function defineConfig<S extends Spec>(service: string, envPrefix: string,
       });
       return ['| key | env | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
     },
+  };
+}
+
+/**
+ * The cross-key rule of every service that heartbeats its links: the heartbeat
+ * must come well within the link timeout (at most half of it), or a quiet but
+ * healthy link is closed as dead between two heartbeats.
+ */
+export function heartbeatWithinTimeout<K extends string>(service: string, heartbeatKey: K, timeoutKey: K) {
+  return (config: Record<K, unknown>): void => {
+    const heartbeat = Number(config[heartbeatKey]);
+    const timeout = Number(config[timeoutKey]);
+    if (heartbeat * 2 > timeout) {
+      throw new ConfigError(
+        `${service} config: key "${heartbeatKey}" (${heartbeat}) must be at most half of "${timeoutKey}" (${timeout}), or idle links are closed between heartbeats`,
+      );
+    }
   };
 }
 
@@ -274,14 +320,6 @@ function readConfigFile(service: string, file: string): Record<string, unknown> 
     throw new ConfigError(`${service} config: ${file} must hold a JSON object`);
   }
   return parsed as Record<string, unknown>;
-}
-
-/** `--config FILE` from a command line, if given. */
-export function configFileFromArgs(argv: string[]): string | null {
-  const i = argv.indexOf('--config');
-  if (i >= 0 && argv[i + 1]) return argv[i + 1];
-  const eq = argv.find((a) => a.startsWith('--config='));
-  return eq ? eq.slice('--config='.length) : null;
 }
 
 /** Passwords in URLs of a bad value are not echoed into error messages. */

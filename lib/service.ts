@@ -4,7 +4,8 @@
  * SIGINT. A service's main.ts is one call to runService.
  */
 import { ConfigError } from './errors';
-import { configFileFromArgs, type ConfigOf, type ServiceConfig, type Spec } from './config';
+import { UsageError, configFileFromArgs } from './cli';
+import { type ConfigOf, type ServiceConfig, type Spec } from './config';
 import { createLogger, reloadLogLevelOnSighup, type Logger } from './log';
 
 export interface RunningService {
@@ -21,13 +22,14 @@ export async function runService<S extends Spec & { logLevel: unknown }>(
   definition: ServiceConfig<S>,
   start: (config: ConfigOf<S>, logger: Logger) => Promise<RunningService>,
 ): Promise<void> {
-  const file = configFileFromArgs(process.argv.slice(2));
+  let file: string | null;
   let config: ConfigOf<S>;
   try {
+    file = configFileFromArgs(process.argv.slice(2));
     config = definition.load({ file });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${definition.service}: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`${definition.service}: ${err.message}${err instanceof UsageError ? ' (usage: [--config FILE])' : ''}\n`);
       process.exit(2);
     }
     throw err;

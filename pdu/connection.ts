@@ -1,8 +1,9 @@
 /**
  * PduConnection: one TeamTalk PDU stream over a socket (or any Duplex, so tests
  * need no ports). It owns framing, the single write path (coalesced per event
- * loop turn, bounded), request/response matching by seq_num, heartbeats, idle
- * and deadline timeouts, and a close reason. Every service talks through it.
+ * loop turn, bounded), requests (their seq_num bookkeeping is PendingRequests),
+ * heartbeats, idle and deadline timeouts, and a close reason. Every service
+ * talks through it.
  *
  * Per-connection state is kept to plain fields and shared functions (no closures,
  * no timers per connection): a msg server holds tens of thousands of these.
@@ -11,7 +12,8 @@ import type { Duplex } from 'node:stream';
 import { CID, ServiceId, commandName, commandOf, type BodyOf, type MessageClass, type MessageOf } from './commands';
 import { encodeBody, encodePdu } from './encode';
 import { DEFAULT_MAX_PDU_LENGTH, FrameDecoder, describeFlag, encodeFrame, type Pdu } from './frame';
-import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError, RequestTimeoutError } from '../lib/errors';
+import { ConnectionClosedError, FrameError, LinkUnavailableError, RemoteError } from '../lib/errors';
+import { PendingRequests } from './pending-requests';
 import type { PduTraffic } from './traffic';
 
 export interface ConnectionOptions {
@@ -19,6 +21,17 @@ export interface ConnectionOptions {
   maxPduLength: number;
   /** Close the connection once this many bytes wait to be written (the peer reads too slowly). */
   maxWriteQueueBytes: number;
+  /**
+   * Backpressure for a server answering requests: once a write leaves more than
+   * this many bytes unsent, stop reading the peer's requests until the socket
+   * drains ('drain'), so a peer that stops reading stops adding work instead of
+   * growing our queue to maxWriteQueueBytes. 0: never pause (the peer is
+   * disconnected at maxWriteQueueBytes). Only one side of a link may use it:
+   * two peers that both pause would wait for each other.
+   */
+  pauseReadingAboveBytes: number;
+  /** The config keys that set the two limits above, named in the errors when they are hit ('' when fixed). */
+  limitKeys: { readonly maxPduLength: string; readonly maxWriteQueueBytes: string };
   /** Close when nothing was received for this long; 0 disables. */
   idleTimeoutMs: number;
   /** Send a heartbeat whenever nothing was sent for this long; 0 disables (clients heartbeat us). */
@@ -40,6 +53,8 @@ export interface ConnectionOptions {
 export const DEFAULT_CONNECTION_OPTIONS: Readonly<ConnectionOptions> = Object.freeze({
   maxPduLength: DEFAULT_MAX_PDU_LENGTH,
   maxWriteQueueBytes: 8 * 1024 * 1024,
+  limitKeys: Object.freeze({ maxPduLength: '', maxWriteQueueBytes: '' }),
+  pauseReadingAboveBytes: 0,
   idleTimeoutMs: 0,
   heartbeatIntervalMs: 0,
   echoHeartbeats: false,
@@ -58,14 +73,6 @@ export interface ConnectionHandler<C = unknown> {
   onError?(conn: PduConnection<C>, error: Error): void;
   /** Every heartbeat received; returning false skips the echo (e.g. the peer is over its budget). */
   onHeartbeat?(conn: PduConnection<C>): boolean;
-}
-
-interface PendingRequest {
-  expectCommandId: number;
-  deadline: number;
-  what: string;
-  resolve(pdu: Pdu): void;
-  reject(err: Error): void;
 }
 
 /**
@@ -91,12 +98,18 @@ const HEARTBEAT_FRAME = encodeFrame(ServiceId.OTHER, CID.OTHER_HEARTBEAT, 0, Buf
 /** After close(), how long the peer gets to finish reading before the socket is destroyed. */
 const CLOSE_LINGER_MS = 2_000;
 
+/** Why reading is paused (bits): a service asked (pauseReading), or our output is stuck. */
+const PAUSED_BY_SERVICE = 1;
+const PAUSED_BY_OUTPUT = 2;
+
 let nextConnectionId = 1;
 
 export class PduConnection<C = unknown> {
   /** Process-unique id: used in logs and as the "handle" in TeamTalk attach_data. */
   readonly id: number;
   readonly socket: Duplex;
+  /** "ip:port" of the peer as it was at construction, for logs; "local" for an in-memory stream. */
+  readonly remoteAddress: string;
   /** Service state for this connection (e.g. the logged-in user). */
   context: C | undefined;
   /** Changeable while open, e.g. when a client's type becomes known at login. */
@@ -114,14 +127,12 @@ export class PduConnection<C = unknown> {
   private readonly decoder: FrameDecoder;
   private outQueue: Buffer[] | null = null;
   private outBytes = 0;
-  private pending: Map<number, PendingRequest> | null = null;
-  /**
-   * Seq numbers whose request timed out: not reused while their reply may still
-   * arrive, so a late reply can never be taken for the answer to a newer request.
-   */
-  private expired: Set<number> | null = null;
-  private nextSeq = 1;
+  /** Created by the first request() (most client connections never make one). */
+  private requests: PendingRequests | null = null;
   private state: 'open' | 'closing' | 'closed' = 'open';
+  private pausedBy = 0;
+  /** Times reading was paused because the peer did not take our output (pauseReadingAboveBytes). */
+  outputPauses = 0;
   private reason: string | null = null;
 
   constructor(socket: Duplex, handler: ConnectionHandler<C>, options: Partial<ConnectionOptions> = {}) {
@@ -131,7 +142,9 @@ export class PduConnection<C = unknown> {
     this.options = resolveOptions(options);
     this.idleTimeoutMs = this.options.idleTimeoutMs;
     this.requestTimeoutMs = this.options.requestTimeoutMs;
-    this.decoder = new FrameDecoder(this.options.maxPduLength);
+    this.decoder = new FrameDecoder(this.options.maxPduLength, this.options.limitKeys.maxPduLength);
+    const peer = socket as Duplex & { remoteAddress?: string; remotePort?: number };
+    this.remoteAddress = peer.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : 'local';
     (socket as Duplex & { setNoDelay?(b: boolean): void }).setNoDelay?.(true);
     this.lastReceivedAt = this.lastSentAt = Date.now();
     (socket as SocketWithConnection)[kConnection] = this as PduConnection<unknown>;
@@ -141,15 +154,6 @@ export class PduConnection<C = unknown> {
     sweeper.add(this as PduConnection<unknown>);
   }
 
-  /** "ip:port" of the peer, for logs. */
-  get remoteAddress(): string {
-    const net = this.socket as Duplex & { remoteAddress?: string; remotePort?: number; _peername?: unknown };
-    const address = net.remoteAddress ? `${net.remoteAddress}:${net.remotePort}` : 'local';
-    // net.Socket caches the address object on first use; at tens of thousands of
-    // idle connections that cache is worth dropping (it is rebuilt on demand).
-    net._peername = undefined;
-    return address;
-  }
 
   get isOpen(): boolean {
     return this.state === 'open';
@@ -161,11 +165,13 @@ export class PduConnection<C = unknown> {
   }
 
   get pendingRequests(): number {
-    return this.pending?.size ?? 0;
+    return this.requests?.size ?? 0;
   }
 
   /** Replies that arrived after their request had timed out (dropped). */
-  lateReplies = 0;
+  get lateReplies(): number {
+    return this.requests?.lateReplies ?? 0;
+  }
 
   /** Bytes accepted for sending but not yet taken by the kernel. */
   get queuedBytes(): number {
@@ -200,7 +206,8 @@ export class PduConnection<C = unknown> {
     }
     this.outBytes += frame.length;
     if (this.outBytes + this.socket.writableLength > this.options.maxWriteQueueBytes) {
-      this.destroy(`write queue over ${this.options.maxWriteQueueBytes} bytes: peer reads too slowly`);
+      const key = this.options.limitKeys.maxWriteQueueBytes;
+      this.destroy(`write queue over ${this.options.maxWriteQueueBytes} bytes${key ? ` (${key})` : ''}: peer reads too slowly`);
       return false;
     }
     return true;
@@ -214,8 +221,21 @@ export class PduConnection<C = unknown> {
     const bytes = this.outBytes;
     this.outBytes = 0;
     if (this.state === 'closed' || this.socket.destroyed) return;
-    this.socket.write(queue.length === 1 ? queue[0] : Buffer.concat(queue, bytes));
+    const accepted = this.socket.write(queue.length === 1 ? queue[0] : Buffer.concat(queue, bytes));
     this.lastSentAt = Date.now();
+    const limit = this.options.pauseReadingAboveBytes;
+    if (!accepted && limit > 0 && (this.pausedBy & PAUSED_BY_OUTPUT) === 0 && this.socket.writableLength > limit) {
+      // write() returned false, so the socket emits 'drain' once it has written everything.
+      this.pausedBy |= PAUSED_BY_OUTPUT;
+      this.outputPauses++;
+      this.socket.pause();
+      this.socket.once('drain', onSocketDrain);
+    }
+  }
+
+  /** Whether the peer's input is not being read (see pauseReading and pauseReadingAboveBytes). */
+  get readingPaused(): boolean {
+    return this.pausedBy !== 0;
   }
 
   // ---- request / response ----
@@ -229,21 +249,17 @@ export class PduConnection<C = unknown> {
     if (this.state !== 'open') {
       return Promise.reject(new ConnectionClosedError(what, this.reason ?? 'closed'));
     }
-    const pending = (this.pending ??= new Map());
-    if (pending.size >= this.options.maxPendingRequests) {
+    const requests = (this.requests ??= new PendingRequests());
+    if (requests.size >= this.options.maxPendingRequests) {
       return Promise.reject(
         new LinkUnavailableError(
           'TT_ERR_TOO_MANY_PENDING',
-          `${what}: ${pending.size} requests already wait for replies on connection ${this.id}; peer is not keeping up`,
+          `${what}: ${requests.size} requests already wait for replies on connection ${this.id}; peer is not keeping up`,
         ),
       );
     }
-    const expired = this.expired;
-    let seq = this.nextSeq;
-    while (seq === 0 || pending.has(seq) || (expired !== null && expired.has(seq))) seq = (seq + 1) & 0xffff;
-    this.nextSeq = (seq + 1) & 0xffff;
     return new Promise<Pdu>((resolve, reject) => {
-      pending.set(seq, { expectCommandId, deadline: Date.now() + this.requestTimeoutMs, what, resolve, reject });
+      const seq = requests.add({ expectCommandId, deadline: Date.now() + this.requestTimeoutMs, what, resolve, reject });
       this.sendFrame(encodeFrame(serviceId, commandId, seq, body));
     });
   }
@@ -268,11 +284,22 @@ export class PduConnection<C = unknown> {
 
   /** Stop reading from the peer (e.g. our work queue is full); PDUs already read still arrive. */
   pauseReading(): void {
+    this.pausedBy |= PAUSED_BY_SERVICE;
     this.socket.pause();
   }
 
   resumeReading(): void {
-    if (this.state === 'open') this.socket.resume();
+    this.unpause(PAUSED_BY_SERVICE);
+  }
+
+  private unpause(reason: number): void {
+    this.pausedBy &= ~reason;
+    if (this.pausedBy === 0 && this.state === 'open') this.socket.resume();
+  }
+
+  /** @internal The socket wrote everything that was stuck. */
+  outputDrained(): void {
+    this.unpause(PAUSED_BY_OUTPUT);
   }
 
   /** Graceful close: what is queued is still written (e.g. a kick notice), then FIN. */
@@ -319,19 +346,7 @@ export class PduConnection<C = unknown> {
       if (this.options.echoHeartbeats) this.sendFrame(pdu.frame);
       return;
     }
-    if (pdu.seqNum !== 0 && this.pending !== null) {
-      const request = this.pending.get(pdu.seqNum);
-      if (request !== undefined && request.expectCommandId === pdu.commandId) {
-        this.pending.delete(pdu.seqNum);
-        request.resolve(pdu);
-        return;
-      }
-      if (this.expired !== null && this.expired.delete(pdu.seqNum)) {
-        // The late reply to a request that timed out: nobody waits for it any more.
-        this.lateReplies++;
-        return;
-      }
-    }
+    if (this.requests !== null && this.requests.settle(pdu)) return;
     try {
       this.handler.onPdu(this, pdu);
     } catch (err) {
@@ -354,7 +369,7 @@ export class PduConnection<C = unknown> {
     this.reason ??= 'peer closed the connection';
     this.outQueue = null;
     this.outBytes = 0;
-    this.rejectPending(this.reason);
+    this.requests?.rejectAll(this.reason);
     try {
       this.handler.onClose?.(this, this.reason);
     } catch (err) {
@@ -365,13 +380,6 @@ export class PduConnection<C = unknown> {
   /** @internal */
   socketError(err: NodeJS.ErrnoException): void {
     this.reason ??= `socket error: ${err.code ?? err.message}`;
-  }
-
-  private rejectPending(reason: string): void {
-    const pending = this.pending;
-    if (pending === null || pending.size === 0) return;
-    this.pending = null;
-    for (const request of pending.values()) request.reject(new ConnectionClosedError(request.what, reason));
   }
 
   /** @internal Periodic check: deadlines, idle timeout, heartbeat, request timeouts. */
@@ -390,17 +398,11 @@ export class PduConnection<C = unknown> {
       this.sendFrame(HEARTBEAT_FRAME);
       this.lastSentAt = now;
     }
-    const pending = this.pending;
-    if (pending !== null && pending.size > 0) {
-      // Requests share one timeout, so insertion order is deadline order.
-      for (const [seq, request] of pending) {
-        if (request.deadline > now) break;
-        pending.delete(seq);
-        (this.expired ??= new Set()).add(seq);
-        request.reject(new RequestTimeoutError(request.what, this.requestTimeoutMs));
-      }
-      if (this.expired !== null && this.expired.size > this.options.maxPendingRequests) {
-        this.destroy(`${this.expired.size} requests got no reply in time: the peer is not answering`);
+    const requests = this.requests;
+    if (requests !== null && requests.size > 0) {
+      requests.expire(now, this.requestTimeoutMs);
+      if (requests.expiredCount > this.options.maxPendingRequests) {
+        this.destroy(`${requests.expiredCount} requests got no reply in time: the peer is not answering`);
       }
     }
   }
@@ -412,6 +414,9 @@ function onSocketData(this: SocketWithConnection, chunk: Buffer): void {
 }
 function onSocketError(this: SocketWithConnection, err: NodeJS.ErrnoException): void {
   this[kConnection]?.socketError(err);
+}
+function onSocketDrain(this: SocketWithConnection): void {
+  this[kConnection]?.outputDrained();
 }
 function onSocketClose(this: SocketWithConnection): void {
   const conn = this[kConnection];

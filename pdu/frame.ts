@@ -77,6 +77,7 @@ export function encodeFrame(
   body: Uint8Array,
   version = 1,
   flag = 0,
+  reserved = 0,
 ): Buffer {
   const frame = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
   frame.writeUInt32BE(HEADER_LENGTH + body.length, 0);
@@ -85,9 +86,22 @@ export function encodeFrame(
   frame.writeUInt16BE(serviceId, 8);
   frame.writeUInt16BE(commandId, 10);
   frame.writeUInt16BE(seqNum & 0xffff, 12);
-  frame.writeUInt16BE(0, 14);
+  frame.writeUInt16BE(reserved, 14);
   frame.set(body, HEADER_LENGTH);
   return frame;
+}
+
+/** The header starting at `offset` (the caller has checked that 16 bytes are there), with its length field. */
+export function readHeader(buf: Buffer, offset: number): PduHeader & { length: number } {
+  return {
+    length: buf.readUInt32BE(offset),
+    version: buf.readUInt16BE(offset + 4),
+    flag: buf.readUInt16BE(offset + 6),
+    serviceId: buf.readUInt16BE(offset + 8),
+    commandId: buf.readUInt16BE(offset + 10),
+    seqNum: buf.readUInt16BE(offset + 12),
+    reserved: buf.readUInt16BE(offset + 14),
+  };
 }
 
 /** Parses one complete frame starting at `offset`; the caller has checked the length. */
@@ -117,7 +131,11 @@ export function withSeqNum(frame: Buffer, seqNum: number): Buffer {
   return copy;
 }
 
-export function checkLength(length: number, maxLength: number): FrameError | null {
+/**
+ * `limitKey` names the setting behind maxLength (a config key such as
+ * "clientMaxPduBytes", or a flag), for the error's hint.
+ */
+export function checkLength(length: number, maxLength: number, limitKey = ''): FrameError | null {
   if (length < HEADER_LENGTH) {
     return new FrameError(
       'TT_ERR_PDU_LENGTH_TOO_SMALL',
@@ -127,7 +145,7 @@ export function checkLength(length: number, maxLength: number): FrameError | nul
   if (length > maxLength) {
     return new FrameError(
       'TT_ERR_PDU_LENGTH_TOO_LARGE',
-      `PDU length ${length} exceeds the limit of ${maxLength} bytes (raise maxPduLength if such PDUs are legitimate on this link)`,
+      `PDU length ${length} exceeds the limit of ${maxLength} bytes${limitKey ? ` (raise ${limitKey} if such PDUs are legitimate on this link)` : ''}`,
     );
   }
   return null;
@@ -141,14 +159,17 @@ export function checkLength(length: number, maxLength: number): FrameError | nul
  */
 export class FrameDecoder {
   private readonly maxLength: number;
+  private readonly limitKey: string;
   private parts: Buffer[] | null = null;
   private partBytes = 0;
   /** Bytes needed before the buffered parts are worth joining. */
   private needed = HEADER_LENGTH;
   private failed: FrameError | null = null;
 
-  constructor(maxLength = DEFAULT_MAX_PDU_LENGTH) {
+  /** `limitKey`: the setting behind maxLength, named in the too-large error. */
+  constructor(maxLength = DEFAULT_MAX_PDU_LENGTH, limitKey = '') {
     this.maxLength = maxLength;
+    this.limitKey = limitKey;
   }
 
   /** Bytes held for an incomplete PDU. */
@@ -175,7 +196,7 @@ export class FrameDecoder {
     let offset = 0;
     while (buf.length - offset >= HEADER_LENGTH) {
       const length = buf.readUInt32BE(offset);
-      const error = checkLength(length, this.maxLength);
+      const error = checkLength(length, this.maxLength, this.limitKey);
       if (error) {
         this.failed = error;
         this.parts = null;

@@ -18,8 +18,8 @@
  * Drains go through the msg servers' admin endpoints with an "admin"
  * certificate from the local CA; the login server's list says where they are.
  */
+import { UsageError, parseCommandLine, parsePortOption } from '../lib/cli';
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
 import type { AdminClient, AdminTarget } from '../lib/admin-client';
 import { errorMessage } from '../lib/errors';
 import { listMsgServers, localAdminClient, loginAdmin, type ListedMsgServer } from './cluster/admin';
@@ -39,16 +39,6 @@ const USAGE = `usage:
 /** How long a drained msg server may take to be back under its supervisor. */
 const RESTART_TIMEOUT_MS = 120_000;
 
-class UsageError extends Error {}
-
-/** A port option's value (null when absent); `min` 0 allows "none". */
-function portOption(raw: string | undefined, name: string, min = 1): number | null {
-  if (raw === undefined) return null;
-  const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port < min || port > 65535) throw new UsageError(`${name} must be a port number from ${min} to 65535, got "${raw}"`);
-  return port;
-}
-
 function runningCluster(): RunningCluster {
   const cluster = readRunningCluster();
   if (cluster === null) throw new Error('no running cluster: start one with "npm start" first');
@@ -57,10 +47,10 @@ function runningCluster(): RunningCluster {
 
 async function addMsgServer(values: { port?: string; 'admin-port'?: string; 'ws-port'?: string }): Promise<void> {
   const cluster = runningCluster();
-  const port = portOption(values.port, '--port') ?? Math.max(...cluster.msgServerPorts) + 1;
-  const adminPort = portOption(values['admin-port'], '--admin-port') ?? port + 1000;
+  const port = parsePortOption('port', values.port) ?? Math.max(...cluster.msgServerPorts) + 1;
+  const adminPort = parsePortOption('admin-port', values['admin-port']) ?? port + 1000;
   const wsPorts = cluster.msgServerWsPorts ?? [];
-  const wsPort = portOption(values['ws-port'], '--ws-port', 0) ?? (wsPorts.length > 0 ? Math.max(...wsPorts) + 1 : 0);
+  const wsPort = parsePortOption('ws-port', values['ws-port'], 0) ?? (wsPorts.length > 0 ? Math.max(...wsPorts) + 1 : 0);
   const client = reachable(cluster.clientHost);
   const internal = reachable(cluster.internalHost);
   if (await portAcceptsConnections(client, port)) throw new Error(`port ${port} is already in use; pick another with --port`);
@@ -164,10 +154,12 @@ async function rollingRestart(o: Ops): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    options: { port: { type: 'string' }, 'admin-port': { type: 'string' }, 'ws-port': { type: 'string' }, 'no-wait': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-    allowPositionals: true,
+  const { values, positionals } = parseCommandLine(process.argv.slice(2), {
+    port: { type: 'string' },
+    'admin-port': { type: 'string' },
+    'ws-port': { type: 'string' },
+    'no-wait': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -183,8 +175,8 @@ async function main(): Promise<void> {
   const o = ops(cluster);
   try {
     if (command === 'drain') {
-      const port = rest.length === 1 ? portOption(rest[0], 'PORT') : null;
-      if (port === null) throw new UsageError('drain needs the client port of one msg server, e.g. drain 8000');
+      const port = rest.length === 1 ? parsePortOption('PORT', rest[0]) : undefined;
+      if (port === undefined) throw new UsageError('drain needs the client port of one msg server, e.g. drain 8000');
       await drain(o, port, !values['no-wait']);
     } else if (command === 'rolling-restart') {
       if (rest.length > 0 || values['no-wait']) throw new UsageError('rolling-restart takes no arguments');
@@ -198,7 +190,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  if (err instanceof UsageError) {
     log(errorMessage(err));
     process.stderr.write(USAGE + '\n');
     process.exit(2);

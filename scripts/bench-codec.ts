@@ -5,6 +5,7 @@
  */
 import { CID, IM, ServiceId } from '../pdu/commands';
 import { FrameDecoder, encodeFrame } from '../pdu/frame';
+import { UsageError, parseCommandLine, parseNumberOption, runMain } from '../lib/cli';
 
 const BATCH = 10_000;
 
@@ -34,8 +35,12 @@ function measure(label: string, seconds: number, run: () => number): { label: st
   return { label, per_s: Math.round(done / (Number(now - start) / 1e9)) };
 }
 
-function main(): void {
-  const seconds = Number(process.argv[2] ?? 3);
+const USAGE = 'usage: npm run bench:codec [-- SECONDS]   (how long each measurement runs, 0.1 to 600 s; default 3)';
+
+async function main(): Promise<number> {
+  const { positionals } = parseCommandLine(process.argv.slice(2), {});
+  if (positionals.length > 1) throw new UsageError(`one argument at most, got ${positionals.length}`);
+  const seconds = parseNumberOption('SECONDS', positionals[0], 0.1, 600) ?? 3;
   const pduBytes = encodeOne(1).length;
   const stream = Buffer.concat(Array.from({ length: BATCH }, (_, i) => encodeOne(i)));
   // Real reads arrive in 64 KiB pieces, PDUs split across them.
@@ -72,6 +77,7 @@ function main(): void {
       node: process.version,
     }) + '\n',
   );
+  return 0;
 }
 
-main();
+runMain('bench-codec', USAGE, main);

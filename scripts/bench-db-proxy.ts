@@ -22,14 +22,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import Redis from 'ioredis';
 import { IM } from '../pdu/commands';
 import { PduConnection } from '../pdu/connection';
 import { encodeHandleAttach } from '../pdu/attach';
 import { encryptMessageText } from '../lib/message-crypto';
-import { isLoopbackHost, parseHostPort } from '../lib/host-port';
+import { isLoopbackHost } from '../lib/host-port';
+import { UsageError, parseCommandLine, parseHostPortOption } from '../lib/cli';
 import { dialInternal, type InternalTls } from '../lib/internal-tls';
 import { silentLogger } from '../lib/log';
 import { parseMysqlUrl, withDatabase } from '../lib/mysql-url';
@@ -58,11 +58,9 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+  const { values } = parseCommandLine(
+    argv,
+    {
       senders: { type: 'string' },
       seconds: { type: 'string' },
       'db-proxy': { type: 'string' },
@@ -70,17 +68,16 @@ function parseOptions(argv: string[]): Options {
       keep: { type: 'boolean' },
       plaintext: { type: 'boolean' },
     },
-  });
+    { positionals: false },
+  );
   const senders = Number(values.senders ?? 64);
   const seconds = Number(values.seconds ?? 10);
   const mode = (values['db-proxy'] ?? 'process') as Options['mode'];
   if (!Number.isInteger(senders) || senders < 1 || senders > 2000) throw new Error('--senders must be an integer from 1 to 2000');
   if (!(seconds > 0 && seconds <= 600)) throw new Error('--seconds must be from 0 to 600');
   if (mode !== 'process' && mode !== 'in-process') throw new Error('--db-proxy must be "process" or "in-process"');
-  const target = values.target === undefined ? null : parseHostPort(values.target);
-  if (values.target !== undefined && (target === null || !isLoopbackHost(target.host))) {
-    throw new Error('--target must be a loopback host:port (this bench never targets other machines)');
-  }
+  const target = values.target === undefined ? null : parseHostPortOption('target', values.target);
+  if (target !== null && !isLoopbackHost(target.host)) throw new UsageError('--target must be a loopback host:port (this bench never targets other machines)');
   return { senders, seconds, mode, target, keep: values.keep === true, plaintext: values.plaintext === true };
 }
 

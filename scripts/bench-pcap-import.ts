@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { IM } from '../pdu/commands';
 import { encodePdu } from '../pdu/encode';
 import { projectRoot } from '../lib/paths';
+import { UsageError, parseCommandLine, parseIntOption, runMain } from '../lib/cli';
 import { LinkType } from '../tools/capture/packets';
 import { sessionFrames, tcpSession, writePcap, type Sent } from '../test/tools/pcap-builder';
 
@@ -52,9 +53,12 @@ function importWithCli(pcap: string, out: string): Promise<{ seconds: number; ma
   });
 }
 
-async function main(): Promise<void> {
-  const pdus = Number(process.argv[2] ?? 400_000);
-  if (!Number.isInteger(pdus) || pdus < 2) throw new Error('usage: npm run bench:pcap-import [-- PDUS]  (PDUS: a whole number, at least 2)');
+const USAGE = 'usage: npm run bench:pcap-import [-- PDUS]   (PDUS in the capture, 2 to 100000000; default 400000)';
+
+async function main(): Promise<number> {
+  const { positionals } = parseCommandLine(process.argv.slice(2), {});
+  if (positionals.length > 1) throw new UsageError(`one argument at most, got ${positionals.length}`);
+  const pdus = parseIntOption('PDUS', positionals[0], 2, 100_000_000) ?? 400_000;
   const dir = mkdtempSync(join(tmpdir(), 'tt-bench-pcap-'));
   try {
     const pcap = join(dir, 'session.pcap');
@@ -71,12 +75,10 @@ async function main(): Promise<void> {
         peak_rss_kb: maxRssKb,
       }) + '\n',
     );
+    return 0;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench-pcap-import: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runMain('bench-pcap-import', USAGE, main);

@@ -16,12 +16,12 @@
  * Latency: each PDU's seq_num indexes the time it was handed to the socket; the
  * route server forwards the frame unchanged, so the receiver finds it again.
  */
-import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { IM, CID, ServiceId } from '../pdu/commands';
 import { PduConnection } from '../pdu/connection';
 import { encodeFrame, type Pdu } from '../pdu/frame';
-import { parseHostPort, isLoopbackHost } from '../lib/host-port';
+import { isLoopbackHost } from '../lib/host-port';
+import { parseCommandLine, parseHostPortOption } from '../lib/cli';
 import { dialInternal, type InternalTls } from '../lib/internal-tls';
 import { silentLogger } from '../lib/log';
 import { ensureCertificate } from '../lib/pki';
@@ -41,11 +41,9 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+  const { values } = parseCommandLine(
+    argv,
+    {
       seconds: { type: 'string' },
       window: { type: 'string' },
       'one-way': { type: 'boolean' },
@@ -53,9 +51,9 @@ function parseOptions(argv: string[]): Options {
       plaintext: { type: 'boolean' },
       target: { type: 'string' },
     },
-  });
-  const target = values.target === undefined ? null : parseHostPort(values.target);
-  if (values.target !== undefined && target === null) throw new Error(`--target must be host:port, got "${values.target}"`);
+    { positionals: false },
+  );
+  const target = values.target === undefined ? null : parseHostPortOption('target', values.target);
   const options: Options = {
     seconds: Number(values.seconds ?? 10),
     warmupSeconds: 1,

@@ -44,6 +44,7 @@ import Redis from 'ioredis';
 import { CID, IM, commandOf } from '../pdu/commands';
 import { encodeBody } from '../pdu/encode';
 import { encodeFrame } from '../pdu/frame';
+import { UsageError, parseChoiceOption, parseCommandLine, parseIntOption, parseNumberOption } from '../lib/cli';
 import { errorMessage } from '../lib/errors';
 import { isLoopbackHost } from '../lib/host-port';
 import { parseMysqlUrl } from '../lib/mysql-url';
@@ -114,67 +115,60 @@ interface Options {
 
 type Transport = 'tcp' | 'ws';
 
-function parseArgs(argv: string[]): Options {
-  const value = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    if (i >= 0) return argv[i + 1];
-    return argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  };
-  const num = (name: string, def: number) => {
-    const raw = value(name);
-    if (raw === undefined) return def;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${raw}"`);
-    return n;
-  };
+const PHASES = ['login', 'reads', 'chat', 'group', 'memory'] as const;
+/** Phases run unless --only says otherwise (reads is asked for). */
+const DEFAULT_PHASES = 'login,chat,group,memory';
+
+function parseOptions(argv: string[]): Options {
+  const text = { type: 'string' } as const;
+  const flag = { type: 'boolean' } as const;
+  const { values } = parseCommandLine(
+    argv,
+    {
+      users: text, 'msg-servers': text, 'route-servers': text, flooders: text, 'db-proxies': text,
+      seconds: text, rate: text, contacts: text, pairs: text, 'group-size': text, 'group-rate': text,
+      'memory-connections': text, only: text, 'login-url': text, password: text, 'user-prefix': text,
+      'msg-server-pid': text, transport: text, topology: text, 'port-base': text, peers: text,
+      'per-user': text, 'user-rate': text, 'in-flight': text, prefill: text, 'prefill-users': text, 'read-samples': text,
+      'allow-remote': flag, 'keep-data': flag, verbose: flag, plaintext: flag,
+    },
+    { positionals: false },
+  );
+  const int = (name: keyof typeof values, def: number, min: number, max: number) => parseIntOption(name, values[name] as string | undefined, min, max) ?? def;
+  const only = (values.only ?? DEFAULT_PHASES).split(',').map((p) => parseChoiceOption('only', p.trim(), PHASES) as string);
   return {
-    users: num('users', 1000),
-    msgServers: num('msg-servers', 2),
-    routeServers: num('route-servers', 1),
-    flooders: num('flooders', 0),
-    dbProxies: num('db-proxies', 1),
-    seconds: num('seconds', 10),
-    rate: num('rate', 10_000),
-    contacts: num('contacts', 20),
-    pairs: parsePairs(value('pairs') ?? 'any'),
-    groupSize: num('group-size', 20),
-    groupRate: num('group-rate', 200),
-    memoryConnections: num('memory-connections', 10_000),
-    only: new Set((value('only') ?? 'login,chat,group,memory').split(',')),
-    loginUrl: value('login-url') ?? null,
-    password: value('password') ?? 'bench-password',
-    userPrefix: value('user-prefix') ?? 'bench_',
-    msgServerPid: value('msg-server-pid') ? Number(value('msg-server-pid')) : null,
-    allowRemote: argv.includes('--allow-remote'),
-    keepData: argv.includes('--keep-data'),
-    topology: value('topology') ?? null,
-    portBase: value('port-base') === undefined ? null : num('port-base', 0),
-    verbose: argv.includes('--verbose'),
-    plaintext: argv.includes('--plaintext'),
-    transport: parseTransport(value('transport') ?? 'tcp'),
-    peers: parsePeers(value('peers') ?? 'fixed'),
-    perUser: num('per-user', 0),
-    userRate: num('user-rate', 15),
-    inFlight: Math.max(1, num('in-flight', 4)),
-    prefill: num('prefill', 0),
-    prefillUsers: num('prefill-users', 0),
-    readSamples: num('read-samples', 1000),
+    users: int('users', 1000, 1, 1_000_000),
+    msgServers: int('msg-servers', 2, 1, 64),
+    routeServers: int('route-servers', 1, 1, 8),
+    flooders: int('flooders', 0, 0, 10_000),
+    dbProxies: int('db-proxies', 1, 1, 16),
+    seconds: parseNumberOption('seconds', values.seconds, 0.1, 3600) ?? 10,
+    rate: parseNumberOption('rate', values.rate, 0, 1_000_000) ?? 10_000,
+    contacts: int('contacts', 20, 1, 1_000_000),
+    pairs: parseChoiceOption('pairs', values.pairs, ['any', 'cross', 'same']) ?? 'any',
+    groupSize: int('group-size', 20, 1, 10_000),
+    groupRate: parseNumberOption('group-rate', values['group-rate'], 0, 1_000_000) ?? 200,
+    memoryConnections: int('memory-connections', 10_000, 1, 1_000_000),
+    only: new Set(only),
+    loginUrl: values['login-url'] ?? null,
+    password: values.password ?? 'bench-password',
+    userPrefix: values['user-prefix'] ?? 'bench_',
+    msgServerPid: parseIntOption('msg-server-pid', values['msg-server-pid'], 1, 2 ** 31) ?? null,
+    allowRemote: values['allow-remote'] === true,
+    keepData: values['keep-data'] === true,
+    verbose: values.verbose === true,
+    plaintext: values.plaintext === true,
+    transport: parseChoiceOption('transport', values.transport, ['tcp', 'ws']) ?? 'tcp',
+    topology: values.topology ?? null,
+    portBase: parseIntOption('port-base', values['port-base'], 1024, 65_000) ?? null,
+    peers: parseChoiceOption('peers', values.peers, ['fixed', 'random']) ?? 'fixed',
+    perUser: int('per-user', 0, 0, 10_000_000),
+    userRate: parseNumberOption('user-rate', values['user-rate'], 0.01, 100_000) ?? 15,
+    inFlight: int('in-flight', 4, 1, 10_000),
+    prefill: int('prefill', 0, 0, 2_000_000_000),
+    prefillUsers: int('prefill-users', 0, 0, 100_000_000),
+    readSamples: int('read-samples', 1000, 0, 10_000_000),
   };
-}
-
-function parsePeers(raw: string): 'fixed' | 'random' {
-  if (raw !== 'fixed' && raw !== 'random') throw new Error(`--peers must be fixed or random, got "${raw}"`);
-  return raw;
-}
-
-function parseTransport(raw: string): Transport {
-  if (raw !== 'tcp' && raw !== 'ws') throw new Error(`--transport must be tcp or ws, got "${raw}"`);
-  return raw;
-}
-
-function parsePairs(raw: string): PairMode {
-  if (raw !== 'any' && raw !== 'cross' && raw !== 'same') throw new Error(`--pairs must be any, cross or same, got "${raw}"`);
-  return raw;
 }
 
 const note = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -774,8 +768,8 @@ function startFlooders(opts: Options, loginUrl: string, firstIndex: number): { s
 }
 
 function assertLoopback(url: string, allowRemote: boolean): void {
-  const host = new URL(url).hostname;
-  if (!allowRemote && !['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) && !host.startsWith('127.')) {
+  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!allowRemote && !isLoopbackHost(host)) {
     throw new Error(`refusing to load ${host}: the bench only targets loopback unless --allow-remote is given`);
   }
 }
@@ -893,7 +887,7 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
 }
 
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   if (opts.prefill > 0 && opts.loginUrl) throw new Error('--prefill needs the bench\'s own cluster (it fills its database): drop --login-url');
   let result: Record<string, unknown>;
   if (opts.prefill > 0) {
@@ -940,6 +934,6 @@ main().then(
   () => process.exit(0),
   (err) => {
     note(`failed: ${errorMessage(err)}`);
-    process.exit(1);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

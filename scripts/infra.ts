@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { redactUrl } from '../lib/mysql-url';
 import { runDir } from '../lib/paths';
+import { UsageError, parseChoiceOption, parseCommandLine, runMain } from '../lib/cli';
 import { provisionStorage } from './infra/provision';
 import { isAlive, readPidFile, stopProcess } from './infra/system';
 
@@ -13,7 +14,7 @@ const PID_FILES = {
   redis: join(runDir, 'redis', 'redis.pid'),
 };
 
-async function main(command: string): Promise<void> {
+async function main(command: 'start' | 'stop' | 'status'): Promise<void> {
   const log = (line: string) => process.stderr.write(`[infra] ${line}\n`);
   switch (command) {
     case 'start': {
@@ -40,12 +41,14 @@ async function main(command: string): Promise<void> {
         log(`${name}: ${pid !== null && isAlive(pid) ? `running (pid ${pid})` : 'stopped'}`);
       }
       return;
-    default:
-      throw new Error('usage: npm run infra -- start|stop|status');
   }
 }
 
-main(process.argv[2] ?? 'status').catch((err) => {
-  process.stderr.write(`[infra] ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+const USAGE = 'usage: npm run infra -- start|stop|status   (default: status)';
+
+runMain('infra', USAGE, async () => {
+  const { positionals } = parseCommandLine(process.argv.slice(2), {});
+  if (positionals.length > 1) throw new UsageError(`one command at most, got ${positionals.length}`);
+  await main(parseChoiceOption('COMMAND', positionals[0], ['start', 'stop', 'status']) ?? 'status');
+  return 0;
 });

@@ -15,9 +15,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
-import { configFileFromArgs } from '../lib/config';
+import { UsageError, parseCommandLine, parseIntOption } from '../lib/cli';
 import { errorMessage } from '../lib/errors';
 import { parseMysqlUrl, redactUrl } from '../lib/mysql-url';
 import { isLoopbackHost } from '../lib/host-port';
@@ -277,16 +276,15 @@ async function startStorage(t: Topology): Promise<StartedStorage> {
   };
 }
 
-function parseCommandLine(argv: string[]): { topology: string | null; portBase: number | null; config: string | null } {
-  const { values } = parseArgs({ args: argv, options: { topology: { type: 'string' }, 'port-base': { type: 'string' }, config: { type: 'string' } }, strict: true, allowPositionals: false });
-  const base = values['port-base'];
-  if (base !== undefined && (!/^\d+$/.test(base) || Number(base) < 1024 || Number(base) > 65000)) throw new Error(`--port-base must be a port number from 1024 to 65000, got "${base}"`);
-  if (base !== undefined && values.topology === undefined) throw new Error('--port-base goes with --topology (the default cluster takes TT_CLUSTER_* ports)');
-  return { topology: values.topology ?? null, portBase: base === undefined ? null : Number(base), config: values.config ?? configFileFromArgs(argv) };
+function startOptions(argv: string[]): { topology: string | null; portBase: number | null; config: string | null } {
+  const { values } = parseCommandLine(argv, { topology: { type: 'string' }, 'port-base': { type: 'string' }, config: { type: 'string' } }, { positionals: false });
+  const portBase = parseIntOption('port-base', values['port-base'], 1024, 65_000) ?? null;
+  if (portBase !== null && values.topology === undefined) throw new UsageError('--port-base goes with --topology (the default cluster takes TT_CLUSTER_* ports)');
+  return { topology: values.topology ?? null, portBase, config: values.config ?? null };
 }
 
 async function main(): Promise<number> {
-  const args = parseCommandLine(process.argv.slice(2));
+  const args = startOptions(process.argv.slice(2));
   let topology: Topology;
   if (args.topology !== null) {
     topology = loadTopology(args.topology);
@@ -404,7 +402,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (err) => {
       log(`failed: ${errorMessage(err)}`);
-      process.exit(1);
+      process.exit(err instanceof UsageError ? 2 : 1);
     },
   );
 }

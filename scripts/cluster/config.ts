@@ -9,13 +9,9 @@ import { projectRoot } from '../../lib/paths';
 
 const spec = {
   logLevel: field.logLevel(),
-  clientHost: field.string('127.0.0.1', 'address the client-facing ports listen on: login HTTP and msg-server client ports (0.0.0.0 to accept remote clients)', {
-    nonEmpty: true,
-  }),
-  internalHost: field.string('127.0.0.1', 'address the internal ports listen on and are reached at: route server, db-proxy, login registration, admin (keep it private)', {
-    nonEmpty: true,
-  }),
-  publicIp: field.string('127.0.0.1', 'address msg servers tell clients to connect to', { nonEmpty: true }),
+  clientHost: field.host('127.0.0.1', 'address the client-facing ports listen on: login HTTP and msg-server client ports (0.0.0.0 to accept remote clients)'),
+  internalHost: field.host('127.0.0.1', 'address the internal ports listen on and are reached at: route server, db-proxy, login registration, admin (keep it private)'),
+  publicIp: field.host('127.0.0.1', 'address msg servers tell clients to connect to'),
   loginHttpPort: field.port(8080, 'login server HTTP port (clients GET /msg_server here)'),
   loginMsgServerPort: field.port(8100, 'login server port msg servers register on'),
   loginAdminPort: field.port(8181, 'login server admin endpoint (HTTPS, admin certificates: metrics, msg server list, log level)'),

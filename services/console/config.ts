@@ -12,7 +12,7 @@ const run = relative(projectRoot, runDir) || '.';
 
 const spec = {
   logLevel: field.logLevel(),
-  httpHost: field.string('127.0.0.1', 'address of the console (HTTP); internal: anyone who reaches it can try passwords', { nonEmpty: true }),
+  httpHost: field.host('127.0.0.1', 'address of the console (HTTP); internal: anyone who reaches it can try passwords'),
   httpPort: field.port(8190, 'console port'),
   loginServers: field.hostPortList([{ host: '127.0.0.1', port: 8181 }], 'admin endpoints of the login servers (the msg servers are found there)', { min: 1 }),
   routeServers: field.hostPortList([{ host: '127.0.0.1', port: 8281 }], 'admin endpoints of the route servers'),

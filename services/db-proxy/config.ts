@@ -2,16 +2,19 @@
  * db-proxy configuration (env prefix TT_DB_PROXY). Validated at start: load()
  * checks types and ranges, checkDbProxyConfig() the rules that span keys.
  */
-import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { ConfigError } from '../../lib/errors';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
 import { MAIN_SERVER, MessageTables } from './message-tables';
 
-export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
-  listenHost: field.string('127.0.0.1', 'address msg servers connect to', { nonEmpty: true }),
+const spec = {
+  listenHost: field.host('127.0.0.1', 'address msg servers connect to'),
   listenPort: field.port(10600, 'TCP port for msg servers (0 = any free port)'),
   maxConnections: field.int(1000, 'msg-server connections accepted at once', { min: 1 }),
+  maxRequestPduBytes: field.int(4 * 1024 * 1024, 'largest PDU a msg server may send (requests are small; a voice message is the biggest, ~60 KB a minute); a bigger one closes the link', { min: 64 * 1024 }),
+  pauseReadingAboveBytes: field.int(16 * 1024 * 1024, 'backpressure: once this much of our replies to a msg server is unsent, its further requests are not read until the replies drain (0: never pause)', { min: 0 }),
+  maxWriteQueueBytes: field.int(256 * 1024 * 1024, 'a msg-server link that lets this much of our replies pile up unread anyway (one read of requests can ask for a lot) is closed as stuck; its msg server reconnects and retries', { min: 1024 * 1024 }),
   mysqlUrl: field.url('mysql://teamtalk@127.0.0.1:33306/teamtalk', 'MariaDB/MySQL database', {
     protocols: ['mysql', 'mariadb'],
     aliases: ['MYSQL_URL'],
@@ -89,12 +92,13 @@ export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', {
   msfsUrl: field.string('', 'msfs internal port where voice messages are stored, e.g. "https://127.0.0.1:8701/" (mutual TLS); empty: in IMAudio.data'),
   msfsTimeoutMs: field.int(5000, 'a voice-message upload to or read from msfs that takes longer fails (the message is not stored / left out of history)', { min: 100 }),
   logLevel: field.logLevel(),
-  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminHost: field.host('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal'),
   adminPort: field.port(10681, 'admin endpoint port'),
   ...internalTlsSpec('db-proxy'),
-});
+};
 
-export type DbProxyConfig = ConfigOf<typeof dbProxyConfig.spec>;
+export const dbProxyConfig = defineConfig('db-proxy', 'TT_DB_PROXY', spec, [heartbeatWithinTimeout('db-proxy', 'heartbeatIntervalMs', 'linkTimeoutMs'), checkDbProxyConfig]);
+export type DbProxyConfig = ConfigOf<typeof spec>;
 
 export interface MysqlServerEntry {
   url: string;
@@ -122,7 +126,6 @@ function parseMysqlServer(name: string, value: unknown): MysqlServerEntry {
   return { url: entry.url, replicaUrls: replicas as string[] };
 }
 
-/** Rules a single field cannot express; throws ConfigError naming the key. */
 /** The hours of pushShieldHours as [start, end), or null for "never". */
 export function shieldHours(spec: string): [number, number] | null {
   if (spec === '') return null;
@@ -133,6 +136,7 @@ export function shieldHours(spec: string): [number, number] | null {
   return [Number(m[1]), Number(m[2])];
 }
 
+/** Rules a single field cannot express; throws ConfigError naming the key. */
 export function checkDbProxyConfig(config: DbProxyConfig): void {
   shieldHours(config.pushShieldHours);
   // Throws naming shardMap when it lists a table twice, out of range, or an unknown server.
@@ -166,6 +170,11 @@ export function checkDbProxyConfig(config: DbProxyConfig): void {
   if (config.maxQueuedPerConnection > config.maxQueuedRequests) {
     throw new ConfigError(
       `db-proxy config: key "maxQueuedPerConnection" (${config.maxQueuedPerConnection}) must not exceed "maxQueuedRequests" (${config.maxQueuedRequests})`,
+    );
+  }
+  if (config.pauseReadingAboveBytes >= config.maxWriteQueueBytes) {
+    throw new ConfigError(
+      `db-proxy config: key "pauseReadingAboveBytes" (${config.pauseReadingAboveBytes}) must be below "maxWriteQueueBytes" (${config.maxWriteQueueBytes}), or a slow msg server is cut off before it is slowed down`,
     );
   }
   if (config.storeBatchConcurrency >= config.mysqlPoolSize) {

@@ -2,7 +2,7 @@
 import type { Logger } from '../../lib/log';
 import type { DbProxyConfig } from './config';
 import type { DatabaseServers } from './database-servers';
-import type { GroupMembers } from './group-members';
+import type { GroupMembership } from './group-membership';
 import type { LoginFailures } from './login-failures';
 import type { MessageReader } from './message-reader';
 import type { MessageStore } from './message-store';
@@ -27,7 +27,7 @@ export interface DbProxyContext {
   readonly touches: RecentSessionTouches;
   readonly reader: MessageReader;
   readonly unread: UnreadCounters;
-  readonly members: GroupMembers;
+  readonly members: GroupMembership;
   readonly store: MessageStore;
   readonly loginFailures: LoginFailures;
   /** Which users exist and are enabled (authorization checks). */

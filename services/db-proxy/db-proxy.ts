@@ -41,10 +41,6 @@ export interface RunningDbProxy {
   stop(reason?: string): Promise<void>;
 }
 
-/** Requests are small; an audio message is the biggest (a 60 s clip is ~60 KB). */
-const MAX_REQUEST_PDU = 4 * 1024 * 1024;
-/** Replies can be big (a whole company's user list) and msg servers read them fast. */
-const MAX_WRITE_QUEUE = 256 * 1024 * 1024;
 /** How long stop() waits for requests in flight, as the original (exits 4 s after SIGTERM). */
 const DRAIN_MS = 4000;
 
@@ -139,8 +135,10 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       connection: {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         idleTimeoutMs: config.linkTimeoutMs,
-        maxPduLength: MAX_REQUEST_PDU,
-        maxWriteQueueBytes: MAX_WRITE_QUEUE,
+        maxPduLength: config.maxRequestPduBytes,
+        maxWriteQueueBytes: config.maxWriteQueueBytes,
+        pauseReadingAboveBytes: config.pauseReadingAboveBytes,
+        limitKeys: { maxPduLength: 'maxRequestPduBytes' satisfies keyof DbProxyConfig, maxWriteQueueBytes: 'maxWriteQueueBytes' satisfies keyof DbProxyConfig },
         traffic: metrics.metrics.traffic('msg-server'),
       },
       onConnection(conn, peer) {

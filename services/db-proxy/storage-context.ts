@@ -10,7 +10,7 @@ import { encryptMessageText } from '../../lib/message-crypto';
 import type { AudioFiles } from './audio-files';
 import type { DbProxyConfig } from './config';
 import type { DbProxyContext } from './context';
-import { GroupMembers } from './group-members';
+import { GroupMembership } from './group-membership';
 import { LoginFailures } from './login-failures';
 import { MessageReader } from './message-reader';
 import { MessageStore, type MessageStoreOptions } from './message-store';
@@ -94,7 +94,7 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
     touches,
     reader,
     unread: new UnreadCounters(redis, databases.main, relations, reader),
-    members: new GroupMembers(redis),
+    members: new GroupMembership(redis),
     store: new MessageStore(
       databases,
       redis,

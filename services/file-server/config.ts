@@ -5,7 +5,7 @@
  * msg servers create tasks (mutual TLS, role msg-server).
  */
 import { join, relative } from 'node:path';
-import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { projectRoot, runDir } from '../../lib/paths';
@@ -14,11 +14,11 @@ const run = relative(projectRoot, runDir) || '.';
 
 const spec = {
   logLevel: field.logLevel(),
-  clientListenHost: field.string('127.0.0.1', 'address of the client port (0.0.0.0 to serve remote clients)', { nonEmpty: true }),
+  clientListenHost: field.host('127.0.0.1', 'address of the client port (0.0.0.0 to serve remote clients)'),
   clientListenPort: field.port(8600, 'client port: file login, pulls and data (SID_FILE)'),
-  publicIps: field.stringList(['127.0.0.1'], 'addresses clients are told to connect to (0x0734 to msg servers, then 0x0507/0x0508/0x050a to clients); set this host\'s public address in production'),
+  publicIps: field.hostList(['127.0.0.1'], 'addresses clients are told to connect to (0x0734 to msg servers, then 0x0507/0x0508/0x050a to clients); set this host\'s public address in production'),
   publicPort: field.port(0, 'port clients are told (0: the client port as bound)'),
-  internalListenHost: field.string('127.0.0.1', 'address of the internal port msg servers connect to (keep it private)', { nonEmpty: true }),
+  internalListenHost: field.host('127.0.0.1', 'address of the internal port msg servers connect to (keep it private)'),
   internalListenPort: field.port(8601, 'internal port, mutual TLS, msg servers only: task requests (0x0731) and address requests (0x0733)'),
   maxClientConnections: field.int(10_000, 'client connections open at once; more are refused', { min: 1 }),
   maxMsgServers: field.int(1000, 'msg-server connections accepted at most', { min: 1 }),
@@ -40,10 +40,11 @@ const spec = {
   sweepIntervalMs: field.int(10_000, 'how often expired tasks and offline files are looked for', { min: 10 }),
   heartbeatIntervalMs: field.int(5_000, 'heartbeat to msg servers after this much silence', { min: 10 }),
   linkTimeoutMs: field.int(30_000, 'close a msg-server link after this long without data', { min: 50 }),
+  msgServerMaxPduBytes: field.int(1024 * 1024, 'largest PDU a msg server may send on the internal port; a bigger one closes the link', { min: 64 * 1024 }),
   ...internalTlsSpec('file-server'),
 };
 
-export const fileServerConfig = defineConfig('file-server', 'TT_FILE', spec);
+export const fileServerConfig = defineConfig('file-server', 'TT_FILE', spec, [heartbeatWithinTimeout('file-server', 'heartbeatIntervalMs', 'linkTimeoutMs'), checkFileServerConfig]);
 export type FileServerConfig = ConfigOf<typeof spec>;
 
 export function checkFileServerConfig(config: FileServerConfig): void {

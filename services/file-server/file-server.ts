@@ -23,9 +23,6 @@ export interface RunningFileServer extends RunningService {
   context: FileServerContext;
 }
 
-/** Internal replies are small; a msg link never carries file data. */
-const MSG_LINK_MAX_PDU = 1024 * 1024;
-
 export async function startFileServer(config: FileServerConfig, logger: Logger): Promise<RunningFileServer> {
   checkFileServerConfig(config);
   const tls = startInternalTls('file-server', 'file-server', config, logger);
@@ -71,6 +68,7 @@ export async function startFileServer(config: FileServerConfig, logger: Logger):
       connection: {
         maxPduLength: config.clientMaxPduBytes,
         maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
+        limitKeys: { maxPduLength: 'clientMaxPduBytes' satisfies keyof FileServerConfig, maxWriteQueueBytes: 'clientMaxWriteQueueBytes' satisfies keyof FileServerConfig },
         idleTimeoutMs: config.clientIdleTimeoutMs,
         echoHeartbeats: true,
       },
@@ -97,7 +95,8 @@ export async function startFileServer(config: FileServerConfig, logger: Logger):
       connection: {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         idleTimeoutMs: config.linkTimeoutMs,
-        maxPduLength: MSG_LINK_MAX_PDU,
+        maxPduLength: config.msgServerMaxPduBytes,
+        limitKeys: { maxPduLength: 'msgServerMaxPduBytes' satisfies keyof FileServerConfig, maxWriteQueueBytes: '' },
       },
       onConnection: (conn, peer) => logger.info({ conn: conn.id, peer: conn.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected'),
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),

@@ -25,8 +25,6 @@ import { LoopbackWarnings } from './loopback-warning';
 import { LoginServerMetrics } from './metrics';
 import { MsgServerRegistry, type MsgServerEntry } from './msg-server-registry';
 
-/** Registration PDUs are a few dozen bytes; anything near this is not a msg server talking. */
-const MSG_LINK_MAX_PDU = 64 * 1024;
 /** A client that has not sent its whole request by then is cut off (the original: 60 s idle). */
 const HTTP_REQUEST_TIMEOUT_MS = 15_000;
 
@@ -102,7 +100,8 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
       connection: {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         idleTimeoutMs: config.linkTimeoutMs,
-        maxPduLength: MSG_LINK_MAX_PDU,
+        maxPduLength: config.msgServerMaxPduBytes,
+        limitKeys: { maxPduLength: 'msgServerMaxPduBytes' satisfies keyof LoginServerConfig, maxWriteQueueBytes: '' },
         traffic: metrics.metrics.traffic('msg-server'),
       },
       onConnection: (link, peer) => {

@@ -14,10 +14,10 @@ const run = relative(projectRoot, runDir) || '.';
 
 const spec = {
   logLevel: field.logLevel(),
-  listenHost: field.string('127.0.0.1', 'address of the client port (0.0.0.0 to serve remote clients)', { nonEmpty: true }),
+  listenHost: field.host('127.0.0.1', 'address of the client port (0.0.0.0 to serve remote clients)'),
   listenPort: field.port(8700, 'client port: uploads (POST) and downloads (GET) as TeamTalk clients do them; the login server\'s msfsUrl points here'),
   publicUrl: field.string('', 'base of the url in upload replies (e.g. "http://files.example.com:8700/"); empty: "http://<Host header>/" as the original (an invalid Host falls back to the listen address)'),
-  internalHost: field.string('127.0.0.1', 'address of the internal port (keep it private)', { nonEmpty: true }),
+  internalHost: field.host('127.0.0.1', 'address of the internal port (keep it private)'),
   internalPort: field.port(8701, 'internal port, mutual TLS, db-proxies only: voice-message uploads and reads, without the per-address limits'),
   storage: field.oneOf(['disk', 's3'], 'disk', 'where files are kept: local disk (baseDir) or an S3-compatible bucket (s3* keys)'),
   baseDir: field.file(join(run, 'msfs', 'files'), 'storage folder of the disk backend (created if missing)'),
@@ -49,7 +49,7 @@ const spec = {
   ...internalTlsSpec('msfs'),
 };
 
-export const msfsConfig = defineConfig('msfs', 'TT_MSFS', spec);
+export const msfsConfig = defineConfig('msfs', 'TT_MSFS', spec, [checkMsfsConfig]);
 export type MsfsConfig = ConfigOf<typeof spec>;
 
 /** Rules that span keys; throws ConfigError naming the key. */

@@ -1,19 +1,15 @@
 import { hostname } from 'node:os';
 import { webSocketSpec } from './websocket-config';
-import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
 
 const spec = {
   logLevel: field.logLevel(),
-  listenHost: field.string('127.0.0.1', 'address the client port binds to (0.0.0.0 to accept remote clients)', { nonEmpty: true }),
+  listenHost: field.host('127.0.0.1', 'address the client port binds to (0.0.0.0 to accept remote clients)'),
   listenPort: field.port(8000, 'client port (also reported to the login server)'),
-  publicIp1: field.string(
-    '127.0.0.1',
-    'address clients are told to connect to (login server "priorIP"); set it to this host\'s public address in production',
-    { nonEmpty: true },
-  ),
-  publicIp2: field.string('', 'alternative address for clients ("backupIP"); empty = publicIp1'),
+  publicIp1: field.host('127.0.0.1', 'address clients are told to connect to (login server "priorIP"); set it to this host\'s public address in production'),
+  publicIp2: field.host('', 'alternative address for clients ("backupIP"); empty = publicIp1', { optional: true }),
   hostName: field.string(hostname(), 'name reported to the login server', { nonEmpty: true }),
   ...webSocketSpec,
   maxConnections: field.int(100_000, 'client connections accepted at most (reported to the login server as capacity)', { min: 1 }),
@@ -34,6 +30,8 @@ const spec = {
   mobileIdleTimeoutMs: field.int(300_000, 'a mobile client that sent nothing for this long is closed', { min: 100 }),
   linkHeartbeatIntervalMs: field.int(5_000, 'heartbeat on server links when idle', { min: 50 }),
   linkTimeoutMs: field.int(30_000, 'a server link that sent nothing for this long is closed and reconnected', { min: 100 }),
+  linkMaxPduBytes: field.int(64 * 1024 * 1024, 'largest PDU accepted from a db-proxy, route, file or push server (replies can be big: a whole company\'s user list); a bigger one closes the link', { min: 64 * 1024 }),
+  linkMaxWriteQueueBytes: field.int(256 * 1024 * 1024, 'a server link that lets this much of our output pile up unread is closed as stuck and reconnected (see "Slow peers" in the README)', { min: 1024 * 1024 }),
   requestTimeoutMs: field.int(10_000, 'how long to wait for a db-proxy or route server reply', { min: 100 }),
   floodLimitPerSecond: field.int(20, 'messages a connection may send per second; more are dropped (TeamTalk: 20)', { min: 1 }),
   deliveryAckTimeoutMs: field.int(5_000, 'an undelivered (unacked) message is resent after this, doubling per attempt', { min: 50 }),
@@ -66,14 +64,12 @@ const spec = {
   }),
   relayedDeliveriesMax: field.int(500_000, 'messages from other msg servers remembered as delivered (to skip repeats after a route-server outage)', { min: 1000 }),
   statsIntervalMs: field.int(60_000, 'how often a statistics line is logged (0: never)', { min: 0 }),
-  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, users, kick, drain, log level); internal', {
-    nonEmpty: true,
-  }),
+  adminHost: field.host('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, users, kick, drain, log level); internal'),
   adminPort: field.port(9000, 'admin endpoint port (told to the login servers, where the console finds it)'),
   drainBatchSize: field.int(50, 'while draining, client connections closed per step (they reconnect through the login server elsewhere)', { min: 1 }),
   drainIntervalMs: field.int(1_000, 'while draining, time between two steps', { min: 10 }),
   ...internalTlsSpec('msg-server'),
 };
 
-export const msgServerConfig = defineConfig('msg-server', 'TT_MSG', spec);
+export const msgServerConfig = defineConfig('msg-server', 'TT_MSG', spec, [heartbeatWithinTimeout('msg-server', 'linkHeartbeatIntervalMs', 'linkTimeoutMs')]);
 export type MsgServerConfig = ConfigOf<typeof spec>;

@@ -6,7 +6,7 @@ import type { ClientBudget, HeavyRequests } from './client-budget';
 import type { ClientConn } from './client-session';
 import type { MsgServerConfig } from './config';
 import type { DeliveryTracker } from './deliveries';
-import type { GroupMembers } from './group-members';
+import type { GroupMemberCache } from './group-member-cache';
 import type { DbProxyLinks } from './links/db-proxy-links';
 import type { FileServerLinks } from './links/file-server-links';
 import type { PushServerLinks } from './links/push-server-links';
@@ -37,7 +37,7 @@ export interface MsgServerContext {
   readonly files: FileServerLinks;
   readonly push: PushServerLinks;
   readonly deliveries: DeliveryTracker;
-  readonly groups: GroupMembers;
+  readonly groups: GroupMemberCache;
   /** Kicks from other msg servers heard recently (for logins still validating). */
   readonly kicks: RecentKicks;
   /** Messages from other msg servers already delivered here (repeats after a route outage are skipped). */

@@ -20,7 +20,7 @@ import type { MsgServerContext, MsgServerStats } from './context';
 import { DeliveryTracker } from './deliveries';
 import { startWebSocketListener, type WebSocketListener } from './websocket-listener';
 import { Drain } from './drain';
-import { GroupMembers } from './group-members';
+import { GroupMemberCache } from './group-member-cache';
 import { registerBuddyHandlers } from './handlers/buddy';
 import { registerFileHandlers } from './handlers/file';
 import { registerGroupHandlers } from './handlers/group';
@@ -59,6 +59,8 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
     heartbeatIntervalMs: config.linkHeartbeatIntervalMs,
     timeoutMs: config.linkTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
+    maxPduBytes: config.linkMaxPduBytes,
+    maxWriteQueueBytes: config.linkMaxWriteQueueBytes,
     tls,
     traffic: (role: string) => metrics.metrics.traffic(role),
   };
@@ -100,6 +102,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       connection: {
         maxPduLength: config.clientMaxPduBytes,
         maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
+        limitKeys: { maxPduLength: 'clientMaxPduBytes' satisfies keyof MsgServerConfig, maxWriteQueueBytes: 'clientMaxWriteQueueBytes' satisfies keyof MsgServerConfig },
         echoHeartbeats: true,
         traffic: metrics.metrics.traffic('client'),
       },
@@ -141,7 +144,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       { ackTimeoutMs: config.deliveryAckTimeoutMs, retries: config.deliveryRetries, maxPerConnection: config.maxPendingDeliveries },
       logger,
     ),
-    groups: new GroupMembers(db, config.groupMembersCacheMs, config.groupMembersCacheEntries),
+    groups: new GroupMemberCache(db, config.groupMembersCacheMs, config.groupMembersCacheEntries),
     kicks: new RecentKicks(config.loginTimeoutMs + config.requestTimeoutMs),
     relayed,
     stats,

@@ -2,7 +2,7 @@
  * The logged-in users of this msg server (TeamTalk's CImUser map): by user id
  * and by login name, each holding its connections, one per device.
  */
-import { isMobileClient, isPcClient, type ClientConn } from './client-session';
+import { isMobileClient, type ClientConn } from './client-session';
 
 export class OnlineUser {
   /** Created with the first connection: an exact one-slot array (push on [] reserves 17). */
@@ -23,14 +23,6 @@ export class OnlineUser {
     return this.connections.find(
       (c) => c !== except && isMobileClient(c.clientType) === isMobileClient(clientType),
     );
-  }
-
-  pcConnections(): ClientConn[] {
-    return this.connections.filter((c) => isPcClient(c.clientType));
-  }
-
-  mobileConnections(): ClientConn[] {
-    return this.connections.filter((c) => isMobileClient(c.clientType));
   }
 }
 

@@ -9,7 +9,7 @@ import { field } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 
 export const webSocketSpec = {
-  wsListenHost: field.string('127.0.0.1', 'address the WebSocket port binds to (0.0.0.0 to accept remote browsers)', { nonEmpty: true }),
+  wsListenHost: field.host('127.0.0.1', 'address the WebSocket port binds to (0.0.0.0 to accept remote browsers)'),
   wsListenPort: field.port(0, 'WebSocket port for browsers (one binary message per PDU); 0 = no WebSocket port (npm start opens one)'),
   wsPublicUrl: field.string('', 'WebSocket URL browsers are given (through the login server); empty = ws://publicIp1:port/ (wss:// with TLS)'),
   wsAllowedOrigins: field.stringList(

@@ -4,7 +4,7 @@
  * as JSON to webhookUrl, the bridge to APNs, FCM or anything else.
  */
 import { join, relative } from 'node:path';
-import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { projectRoot, runDir } from '../../lib/paths';
@@ -13,11 +13,12 @@ const run = relative(projectRoot, runDir) || '.';
 
 const spec = {
   logLevel: field.logLevel(),
-  listenHost: field.string('127.0.0.1', 'address msg servers connect to (internal: keep it private)', { nonEmpty: true }),
+  listenHost: field.host('127.0.0.1', 'address msg servers connect to (internal: keep it private)'),
   listenPort: field.port(8500, 'port msg servers connect to (mutual TLS)'),
   maxMsgServers: field.int(1000, 'msg-server connections accepted at most', { min: 1 }),
   heartbeatIntervalMs: field.int(5_000, 'heartbeat to msg servers after this much silence', { min: 10 }),
   linkTimeoutMs: field.int(30_000, 'close a msg-server link after this long without data (the original: 30 s)', { min: 50 }),
+  maxPduBytes: field.int(4 * 1024 * 1024, 'largest PDU a msg server may send (a push request for many recipients); a bigger one closes the link', { min: 64 * 1024 }),
   webhookUrl: field.string('', 'where each notification is POSTed as JSON (http or https); empty: notifications go to the dead-letter file with reason "no webhook"'),
   webhookSecret: field.string('', 'when set, each POST carries X-TeamTalk-Signature: sha256=<HMAC-SHA256 of the body with this secret, hex>'),
   webhookTimeoutMs: field.int(5_000, 'a webhook call without a complete answer by then counts as failed', { min: 100 }),
@@ -33,7 +34,7 @@ const spec = {
   ...internalTlsSpec('push-server'),
 };
 
-export const pushServerConfig = defineConfig('push-server', 'TT_PUSH', spec);
+export const pushServerConfig = defineConfig('push-server', 'TT_PUSH', spec, [heartbeatWithinTimeout('push-server', 'heartbeatIntervalMs', 'linkTimeoutMs'), checkPushServerConfig]);
 export type PushServerConfig = ConfigOf<typeof spec>;
 
 export function checkPushServerConfig(config: PushServerConfig): void {

@@ -48,7 +48,7 @@ export async function startPushServer(config: PushServerConfig, logger: Logger):
       name: 'push-server',
       maxConnections: config.maxMsgServers,
       internal: internalPort(tls, ['msg-server'], logger, 'push-server'),
-      connection: { heartbeatIntervalMs: config.heartbeatIntervalMs, idleTimeoutMs: config.linkTimeoutMs, maxPduLength: 4 * 1024 * 1024 },
+      connection: { heartbeatIntervalMs: config.heartbeatIntervalMs, idleTimeoutMs: config.linkTimeoutMs, maxPduLength: config.maxPduBytes, limitKeys: { maxPduLength: 'maxPduBytes' satisfies keyof PushServerConfig, maxWriteQueueBytes: '' } },
       onConnection: (conn, peer) => logger.info({ conn: conn.id, peer: conn.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected'),
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
     },

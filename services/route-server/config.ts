@@ -1,11 +1,9 @@
-import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
 
 const spec = {
   logLevel: field.logLevel(),
-  listenHost: field.string('127.0.0.1', 'address msg servers connect to (internal: keep it on a private interface)', {
-    nonEmpty: true,
-  }),
+  listenHost: field.host('127.0.0.1', 'address msg servers connect to (internal: keep it on a private interface)'),
   listenPort: field.port(8200, 'port msg servers connect to'),
   heartbeatIntervalMs: field.int(5_000, 'a heartbeat is sent on a msg-server link when nothing else was sent for this long', {
     min: 10,
@@ -26,10 +24,10 @@ const spec = {
   maxWriteQueueBytes: field.int(64 * 1024 * 1024, 'a msg server that lets this much relayed output pile up is disconnected as too slow', {
     min: 64 * 1024,
   }),
-  adminHost: field.string('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal', { nonEmpty: true }),
+  adminHost: field.host('127.0.0.1', 'address of the admin endpoint (HTTPS, admin certificates only: /metrics, /status, log level); internal'),
   adminPort: field.port(8281, 'admin endpoint port'),
   ...internalTlsSpec('route-server'),
 };
 
-export const routeServerConfig = defineConfig('route-server', 'TT_ROUTE', spec);
+export const routeServerConfig = defineConfig('route-server', 'TT_ROUTE', spec, [heartbeatWithinTimeout('route-server', 'heartbeatIntervalMs', 'linkTimeoutMs')]);
 export type RouteServerConfig = ConfigOf<typeof spec>;

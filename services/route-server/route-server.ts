@@ -79,6 +79,7 @@ export async function startRouteServer(config: RouteServerConfig, logger: Logger
         idleTimeoutMs: config.linkTimeoutMs,
         maxPduLength: config.maxPduBytes,
         maxWriteQueueBytes: config.maxWriteQueueBytes,
+        limitKeys: { maxPduLength: 'maxPduBytes' satisfies keyof RouteServerConfig, maxWriteQueueBytes: 'maxWriteQueueBytes' satisfies keyof RouteServerConfig },
         traffic: metrics.traffic('msg-server'),
       },
       onConnection: (link, peer) => {

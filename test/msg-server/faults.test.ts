@@ -122,11 +122,13 @@ t.test('a msg server that stops takes its users out of the route map at once', a
   const [, bobId] = await cluster.addUsers(['alice', 'bob']);
   const alice = await cluster.loginAs('alice', 0);
   await cluster.loginAs('bob', 2);
+  const cameOnline = await alice.next(IM.Buddy.IMUserStatNotify, (n) => n.user_stat.user_id === bobId);
+  t.equal(cameOnline.user_stat.status, UserStatType.USER_STATUS_ONLINE, 'watchers are told bob came online');
   const online = await alice.usersStatus([bobId]);
   t.equal(online.user_stat_list[0].status, UserStatType.USER_STATUS_ONLINE);
   await cluster.msgServers[2].stop('test: scale in');
-  const notify = await alice.next(IM.Buddy.IMUserStatNotify, (n) => n.user_stat.user_id === bobId && n.user_stat.status === UserStatType.USER_STATUS_OFFLINE);
-  t.ok(notify, 'watchers are told');
+  const notify = await alice.next(IM.Buddy.IMUserStatNotify, (n) => n.user_stat.user_id === bobId);
+  t.equal(notify.user_stat.status, UserStatType.USER_STATUS_OFFLINE, 'watchers are told bob is offline');
   const offline = await alice.usersStatus([bobId]);
   t.equal(offline.user_stat_list[0].status, UserStatType.USER_STATUS_OFFLINE);
 });

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { IM } from '../../pdu/commands';
 import { PduConnection, type ConnectionHandler } from '../../pdu/connection';
-import { encodeFrame, type Pdu } from '../../pdu/frame';
+import { FrameDecoder, encodeFrame, type Pdu } from '../../pdu/frame';
 import { ReconnectingLink } from '../../pdu/link';
 import { PduServer } from '../../pdu/server';
 import { duplexPair, holdOpen } from '../helpers/duplex-pair';
@@ -70,6 +70,8 @@ t.test('replies are matched by seq_num even when they come back out of order', a
   );
   t.equal(new Set(received.map((r) => r.pdu.seqNum)).size, 3, 'each request had its own seq_num');
   t.equal(client.pendingRequests, 0);
+  t.equal(client.remoteAddress, `127.0.0.1:${port}`, 'the client knows its peer');
+  t.match(received[0].conn.remoteAddress, /^127\.0\.0\.1:\d+$/, 'and the server its client');
 });
 
 t.test('a PDU with a matching seq_num but another command is not taken as the reply', async (t) => {
@@ -173,6 +175,67 @@ t.test('a slow reader is dropped once its write queue passes the limit', async (
   await waitFor(() => closedReasons.length === 1, 5000);
   t.match(closedReasons[0], /write queue over 262144 bytes: peer reads too slowly/);
   t.ok(sent < 10_000, `dropped after ${sent} messages instead of buffering them all`);
+});
+
+t.test('a server with pauseReadingAboveBytes stops reading a peer that stops reading its replies, and loses nothing', async (t) => {
+  const REQUESTS = 20_000;
+  const reply = Buffer.alloc(4096, 0x62);
+  let serverSide: PduConnection | null = null;
+  let answered = 0;
+  const server = new PduServer(
+    {
+      onPdu: (conn, pdu) => {
+        answered++;
+        conn.sendFrame(encodeFrame(pdu.serviceId, pdu.commandId + 1, pdu.seqNum, reply));
+      },
+    },
+    {
+      name: 'backpressure test',
+      connection: { pauseReadingAboveBytes: 256 * 1024, maxWriteQueueBytes: 512 * 1024 * 1024 },
+      onConnection: (conn) => (serverSide = conn),
+    },
+  );
+  const { port } = await server.listen('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  const peer = new net.Socket();
+  await new Promise<void>((resolve) => peer.connect(port, '127.0.0.1', resolve));
+  t.teardown(() => peer.destroy());
+  peer.pause(); // stops reading the replies
+  const requests = Buffer.concat(Array.from({ length: REQUESTS }, (_, i) => encodeFrame(2, 0x0201, (i % 0xffff) + 1, Buffer.alloc(16))));
+  peer.write(requests);
+  await waitFor(() => serverSide !== null && serverSide.readingPaused, 10_000, 'the server to stop reading');
+  const conn = serverSide as unknown as PduConnection;
+  const whilePaused = answered;
+  t.ok(whilePaused < REQUESTS, `the server stopped reading after ${whilePaused} of ${REQUESTS} requests`);
+  t.ok(conn.isOpen, 'the slow peer is slowed down, not cut off');
+
+  let replies = 0;
+  const decoder = new FrameDecoder(8192);
+  peer.on('data', (chunk: Buffer) => {
+    const error = decoder.push(chunk, () => replies++);
+    if (error) throw error;
+  });
+  peer.resume();
+  await waitFor(() => replies === REQUESTS, 60_000, 'every reply');
+  t.equal(answered, REQUESTS, 'every request was read once the peer read again');
+  t.ok(conn.outputPauses >= 1, `paused ${conn.outputPauses} times`);
+  t.notOk(conn.readingPaused);
+  t.ok(conn.isOpen);
+});
+
+t.test('pauseReading by a service and pausing for output are independent', async (t) => {
+  const [a, b] = duplexPair();
+  const conn = new PduConnection(a, { onPdu: () => {} });
+  t.teardown(() => conn.destroy('test over'));
+  conn.pauseReading();
+  t.ok(conn.readingPaused);
+  conn.outputDrained(); // a drain does not undo the service's pause
+  t.ok(conn.readingPaused);
+  t.ok(a.isPaused());
+  conn.resumeReading();
+  t.notOk(conn.readingPaused);
+  t.notOk(a.isPaused());
+  b.destroy();
 });
 
 t.test('a bad frame closes only the connection that sent it', async (t) => {

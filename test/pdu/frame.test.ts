@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { FrameDecoder, HEADER_LENGTH, encodeFrame, readFrame, type Pdu } from '../../pdu/frame';
+import type { FrameError } from '../../lib/errors';
 
 function header(length: number, cmd = 0x0301, seq = 7): Buffer {
   const b = Buffer.alloc(16);
@@ -11,9 +12,9 @@ function header(length: number, cmd = 0x0301, seq = 7): Buffer {
   return b;
 }
 
-function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): { frames: Pdu[]; error: Error | null } {
+function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): { frames: Pdu[]; error: FrameError | null } {
   const frames: Pdu[] = [];
-  let error: Error | null = null;
+  let error: FrameError | null = null;
   for (const chunk of chunks) {
     error = decoder.push(chunk, (pdu) => frames.push({ ...pdu, body: Buffer.from(pdu.body), frame: Buffer.from(pdu.frame) }));
     if (error) break;
@@ -130,13 +131,13 @@ t.test('exactly the maximum is accepted', async (t) => {
 t.test('a bad header after good PDUs: the good ones are delivered, then the error', async (t) => {
   const { frames, error } = decodeAll(new FrameDecoder(), [Buffer.concat([stream, header(3)])]);
   t.equal(frames.length, 4);
-  t.ok(error);
+  t.equal(error?.code, 'TT_ERR_PDU_LENGTH_TOO_SMALL');
 });
 
 t.test('the bad header split across chunks is still caught', async (t) => {
   const bad = header(5);
   const { error } = decodeAll(new FrameDecoder(), [bad.subarray(0, 2), bad.subarray(2, 9), bad.subarray(9)]);
-  t.ok(error);
+  t.equal(error?.code, 'TT_ERR_PDU_LENGTH_TOO_SMALL');
 });
 
 t.test('after an error the decoder stays failed', async (t) => {
@@ -144,7 +145,7 @@ t.test('after an error the decoder stays failed', async (t) => {
   decodeAll(decoder, [header(2)]);
   const again = decodeAll(decoder, [stream]);
   t.equal(again.frames.length, 0);
-  t.ok(again.error);
+  t.equal(again.error?.code, 'TT_ERR_PDU_LENGTH_TOO_SMALL', 'the first error again');
 });
 
 t.test('a partial PDU never holds more than its own length', async (t) => {

@@ -51,9 +51,7 @@ t.test('a msg server that disconnects takes exactly its devices, and the changes
   t.same([...route.users.deviceCounts(11)], [[IOS, 1]]);
   t.equal(route.users.size, 2);
   const line = lines().find((l) => l.msg === 'msg server disconnected');
-  t.ok(line, 'disconnect logged');
-  t.equal(line?.usersRemoved, 3);
-  t.equal(line?.statusChanges, 2);
+  t.match(line, { usersRemoved: 3, statusChanges: 2 }, 'disconnect logged with what it removed');
 });
 
 t.test('a msg server that stops heartbeating is dropped and its users removed', async (t) => {
@@ -275,4 +273,31 @@ t.test('bad PDUs close only the sender\'s link; unknown commands and bad bodies 
   await settle(a, fakes);
   t.same(b.received.map((p) => p.frame), [ping]);
   t.same(c.received.map((p) => p.frame), [ping]);
+});
+
+t.test('a msg server that stops reading is cut off at maxWriteQueueBytes, its users announced offline, and it comes back with its snapshot', async (t) => {
+  const { logger, lines } = captureLogger();
+  const route = await startRoute(t, { maxWriteQueueBytes: 64 * 1024 }, logger);
+  const a = await FakeMsgServer.start(t, route.port, {
+    name: 'slow A',
+    onUp: (conn) => conn.send(IM.Server.IMOnlineUserInfo, { user_stat_list: [{ user_id: 20, status: ONLINE, client_type: WINDOWS }] }),
+  });
+  const [b] = await connectFakes(t, route, 1);
+  await waitFor(async () => (await b.statusOf([20]))[20] === ONLINE, 3000, 'user 20 online on A');
+  b.clear();
+  const stuck = a.conn;
+  stuck.pauseReading(); // A no longer reads what the route server relays to it
+  const text = Buffer.alloc(3000, 0x61);
+  for (let i = 1; i <= 50_000 && a.downs === 0; i++) {
+    b.sendFrame(frameOf(IM.Message.IMMsgData, { from_user_id: 10, to_session_id: 20, msg_id: i, create_time: 0, msg_type: 1, msg_data: text }));
+    if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await waitFor(() => a.downs === 1, 10_000, 'the route server to cut A off');
+  const line = lines().find((l) => l.msg === 'msg server disconnected');
+  t.match(line, { usersRemoved: 1, reason: /^write queue over 65536 bytes \(maxWriteQueueBytes\): peer reads too slowly$/ }, 'cut off as too slow, naming the key');
+  await waitFor(() => buddyNotes(b).some(([user, status]) => user === 20 && status === OFFLINE), 3000, 'B to hear user 20 went offline');
+  await a.link.waitUntilUp(5000);
+  await waitFor(async () => (await b.statusOf([20]))[20] === ONLINE, 5000, 'A to reconnect and send its snapshot');
+  t.same(buddyNotes(b).filter(([user]) => user === 20), [[20, OFFLINE], [20, ONLINE]], 'B hears offline, then online again');
+  t.not(a.conn, stuck, 'on a new connection');
 });

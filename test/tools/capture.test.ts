@@ -309,5 +309,5 @@ t.test('the capture CLI relays, records, and flushes the file on SIGTERM', async
   t.match(usage.stderr, /--target is required/);
   const badHost = await runCli('tools/capture/cli.js', ['--target', 'nowhere', '--out', out]);
   t.equal(badHost.code, 2);
-  t.match(badHost.stderr, /--target must be HOST:PORT, got "nowhere"/);
+  t.match(badHost.stderr, /--target must be HOST:PORT with a port from 1 to 65535, got "nowhere"/);
 });

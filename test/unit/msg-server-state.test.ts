@@ -8,7 +8,7 @@ import { CID, IM } from '../../pdu/commands';
 import { clip, silentLogger } from '../../lib/log';
 import { ClientBudget, COMMAND_COSTS, HeavyRequests } from '../../services/msg-server/client-budget';
 import { ClientConn } from '../../services/msg-server/client-session';
-import { GroupMembers } from '../../services/msg-server/group-members';
+import { GroupMemberCache } from '../../services/msg-server/group-member-cache';
 import type { DbProxyLinks } from '../../services/msg-server/links/db-proxy-links';
 import { RecentKicks } from '../../services/msg-server/recent-kicks';
 import { REPEATS_UNTIL_MS, RelayJournal, RelayedDeliveries } from '../../services/msg-server/relay-journal';
@@ -88,7 +88,7 @@ t.test('the group-member cache evicts the least recently used lists', async (t) 
       return { user_id: 1, group_info_list: [{ group_id: id, version: 1, group_member_list: [1, id] }] };
     },
   } as unknown as DbProxyLinks;
-  const cache = new GroupMembers(db, 60_000, 2);
+  const cache = new GroupMemberCache(db, 60_000, 2);
   await cache.members(1, 1);
   await cache.members(2, 1);
   await cache.members(1, 1); // 1 is now the most recently used

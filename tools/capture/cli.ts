@@ -9,7 +9,7 @@
 import { createLogger } from '../../lib/log';
 import { CaptureFileWriter } from './file-writer';
 import { startCaptureProxy } from './proxy';
-import { UsageError, parseCommandLine, parseHostPort, parseIntOption, runMain } from './cli-support';
+import { UsageError, parseCommandLine, parseHostPortOption, parseIntOption, runMain } from '../../lib/cli';
 
 const USAGE = `usage: npm run capture -- --target HOST:PORT --out FILE [--listen [HOST:]PORT] [--force]
 
@@ -33,8 +33,8 @@ async function main(): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.target) throw new UsageError('--target is required');
   if (!values.out) throw new UsageError('--out is required');
-  const target = parseHostPort('target', values.target);
-  const listen = parseHostPort('listen', values.listen ?? '8001', '127.0.0.1');
+  const target = parseHostPortOption('target', values.target);
+  const listen = parseHostPortOption('listen', values.listen ?? '8001', { defaultHost: '127.0.0.1', allowZero: true });
   const maxPduLength = parseIntOption('max-pdu', values['max-pdu'], 16, 2 ** 31);
   const logger = createLogger('capture', values['log-level'] ?? 'info');
 

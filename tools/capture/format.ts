@@ -36,7 +36,7 @@
  * record types and a version they do not know.
  */
 import { commandById, commandName } from '../../pdu/commands';
-import { HEADER_LENGTH, type Pdu } from '../../pdu/frame';
+import { HEADER_LENGTH, encodeFrame, type Pdu } from '../../pdu/frame';
 import { TTError } from '../../lib/errors';
 
 export const CAPTURE_FORMAT = 'teamtalk-capture';
@@ -169,16 +169,7 @@ export function pduRecord(conn: number, dir: Direction, pdu: Pdu, epochMs: numbe
 
 /** The PDU exactly as recorded (header fields included, e.g. an Android client's version 6). */
 export function frameOf(record: Pick<PduRecord, 'version' | 'flag' | 'service' | 'command' | 'seq' | 'reserved'>, body: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
-  frame.writeUInt32BE(HEADER_LENGTH + body.length, 0);
-  frame.writeUInt16BE(record.version, 4);
-  frame.writeUInt16BE(record.flag, 6);
-  frame.writeUInt16BE(record.service, 8);
-  frame.writeUInt16BE(record.command, 10);
-  frame.writeUInt16BE(record.seq & 0xffff, 12);
-  frame.writeUInt16BE(record.reserved, 14);
-  frame.set(body, HEADER_LENGTH);
-  return frame;
+  return encodeFrame(record.service, record.command, record.seq, body, record.version, record.flag, record.reserved);
 }
 
 export function bodyOf(record: PduRecord): Buffer {

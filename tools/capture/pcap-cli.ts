@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { FileSource } from './byte-source';
 import { SyncCaptureFileWriter } from './file-writer';
 import { streamPacketCapture } from './pcap-import';
-import { UsageError, parseCommandLine, parseIntOption, runMain } from './cli-support';
+import { UsageError, parseCommandLine, parseIntOption, runMain } from '../../lib/cli';
 
 const USAGE = `usage: npm run pcap-import -- FILE.pcap|FILE.pcapng --out FILE [--port PORT] [--force]
 

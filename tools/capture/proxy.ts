@@ -8,16 +8,13 @@
  * bad length field) is still relayed until one of the peers closes it. Half
  * closes are passed on, so a client's FIN reaches the server as a FIN.
  */
+import type { HostPort } from '../../lib/host-port';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../lib/log';
 import { CaptureRecorder, DEFAULT_CAPTURE_MAX_PDU_LENGTH } from './recorder';
 import type { CaptureRecord, CloseBy } from './format';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 export interface CaptureProxyOptions {
   /** Where clients connect; host defaults to 127.0.0.1 (a recorder of logins should not face the network by accident). */

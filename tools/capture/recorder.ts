@@ -11,7 +11,7 @@
  * bytes it dropped.
  */
 import { commandById } from '../../pdu/commands';
-import { FrameDecoder, HEADER_LENGTH, type Pdu } from '../../pdu/frame';
+import { FrameDecoder, HEADER_LENGTH, readHeader, type Pdu } from '../../pdu/frame';
 import {
   CAPTURE_FORMAT,
   CAPTURE_VERSION,
@@ -75,11 +75,11 @@ interface ConnectionState {
  */
 export function plausibleHeaderAt(buf: Buffer, offset: number, maxPduLength: number, depth = 0): boolean {
   if (buf.length - offset < HEADER_LENGTH) return false;
-  const length = buf.readUInt32BE(offset);
+  const { length, version, serviceId, commandId } = readHeader(buf, offset);
   if (length < HEADER_LENGTH || length > maxPduLength) return false;
-  if (buf.readUInt16BE(offset + 4) > 0xff) return false; // version: 1 from servers, 6 from Android
-  const info = commandById(buf.readUInt16BE(offset + 10));
-  if (!info || info.serviceId !== buf.readUInt16BE(offset + 8)) return false;
+  if (version > 0xff) return false; // version: 1 from servers, 6 from Android
+  const info = commandById(commandId);
+  if (!info || info.serviceId !== serviceId) return false;
   const next = offset + length;
   if (depth === 0 && buf.length - next >= HEADER_LENGTH) return plausibleHeaderAt(buf, next, maxPduLength, 1);
   return true;

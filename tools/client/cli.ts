@@ -15,7 +15,8 @@
 import { errorMessage } from '../../lib/errors';
 import { ChatSession } from './chat/chat-session';
 import { runCommand } from './chat/commands';
-import { USAGE, UsageError, parseOptions, type ChatOptions } from './chat/options';
+import { UsageError } from '../../lib/cli';
+import { USAGE, parseOptions, type ChatOptions } from './chat/options';
 import { askPassword } from './chat/password-prompt';
 import { makeStyle } from './chat/render';
 import { signIn } from './chat/sign-in';

@@ -10,7 +10,7 @@ import { PduConnection } from '../../pdu/connection';
 import type { Pdu } from '../../pdu/frame';
 import { TTError } from '../../lib/errors';
 
-const { ClientFileRole, ClientFileState, TransferFileType } = IM.BaseDefine;
+const { ClientFileState, TransferFileType } = IM.BaseDefine;
 
 /** What the Windows client asks for per online pull. */
 export const WINDOWS_PULL_BYTES = 34_816;
@@ -193,4 +193,3 @@ export class FileTransferClient {
   }
 }
 
-export const FileRoles = ClientFileRole;

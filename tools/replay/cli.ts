@@ -15,7 +15,7 @@ import pino from 'pino';
 import { errorMessage } from '../../lib/errors';
 import { silentLogger } from '../../lib/log';
 import { CaptureFormatError, parseCapture, type ParsedCapture } from '../capture/format';
-import { UsageError, parseHostPort, parseIntOption, runMain } from '../capture/cli-support';
+import { UsageError, parseHostPortOption, parseIntOption, runMain } from '../../lib/cli';
 import { readCaptureFacts, type CaptureFacts } from './capture-facts';
 import { COMPARE_MODES, DEFAULT_IGNORED_FIELDS, DEFAULT_UNORDERED_LISTS, type CompareMode } from './compare';
 import { formatJunit } from './junit';
@@ -164,7 +164,7 @@ async function main(): Promise<number> {
     throw new UsageError(`--compare must be ${COMPARE_MODES.join(' or ')}, got "${values.compare}"`);
   }
   const compare = (values.compare ?? 'exact') as CompareMode;
-  const server = values.server ? parseHostPort('server', values.server) : undefined;
+  const server = values.server ? parseHostPortOption('server', values.server) : undefined;
   const timeoutMs = parseIntOption('timeout', values.timeout, 1, 3_600_000);
   const as: ReplayCredentials[] = (values.as ?? []).map((text) => {
     try {

@@ -29,6 +29,7 @@
  *   unread counts, recent sessions and history of users whose earlier state was
  *   not provisioned are reported as "depends on earlier state" (earlier-state.ts).
  */
+import { parseHostPort, type HostPort } from '../../lib/host-port';
 import net from 'node:net';
 import { CID, commandById, commandName } from '../../pdu/commands';
 import { FrameDecoder, type Pdu } from '../../pdu/frame';
@@ -61,10 +62,6 @@ import {
   type ReplayCredentials,
 } from './rewrite';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 export interface ReplayOptions {
   /** The msg server, "HOST:PORT" or {host, port}. */
@@ -202,9 +199,9 @@ interface Expected {
 
 function parseServer(server: string | HostPort): HostPort {
   if (typeof server !== 'string') return server;
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(server);
-  if (!m) throw new TTError('TT_ERR_REPLAY_OPTIONS', `server must be HOST:PORT, got "${server}"`);
-  return { host: m[1] ?? m[2], port: Number(m[3]) };
+  const parsed = parseHostPort(server);
+  if (parsed === null) throw new TTError('TT_ERR_REPLAY_OPTIONS', `server must be HOST:PORT with a port from 1 to 65535, got "${server}"`);
+  return parsed;
 }
 
 function summary(record: PduRecord, line?: number): PduSummary {

@@ -17,7 +17,7 @@ import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { DbProxyContext } from '../context';
 import { ok, refused, serve, type DbRequest } from '../db-request';
-import { GroupMembers } from '../group-members';
+import { GroupMembership } from '../group-membership';
 import { unixNow } from '../message-tables';
 import { CommitOutcomeUnknownError } from '../storage-errors';
 
@@ -74,7 +74,7 @@ export function registerGroupHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
         group_creator_id: Number(row.creator),
         group_type: Number(row.type),
         shield_status: 0,
-        group_member_list: GroupMembers.sortedIds(members),
+        group_member_list: GroupMembership.sortedIds(members),
       });
     }
     return ok({ user_id: req.user_id, group_info_list: list });
@@ -186,7 +186,7 @@ async function changeMembers(
       const rows = await tx.query<RowDataPacket[]>('SELECT creator, type FROM IMGroup WHERE id = ? FOR UPDATE', [groupId]);
       const members = await ctx.members.members(groupId);
       if (rows.length === 0 || members === null) return { kind: 'refused', current: [] };
-      current = GroupMembers.sortedIds(members);
+      current = GroupMembership.sortedIds(members);
       const isCreator = Number(rows[0].creator) === requester;
       // As the original, only the creator changes a group, except that anyone may
       // add to a temporary group; unlike the original, that "anyone" must be a member.
@@ -220,7 +220,7 @@ async function changeMembers(
       ]);
       // New members start with nothing unread; removed ones keep no stale count.
       await ctx.unread.markGroupRead(changed, groupId);
-      current = GroupMembers.sortedIds(members);
+      current = GroupMembership.sortedIds(members);
       return { kind: 'done', current, changed };
     });
     if (!adding) for (const uid of changed) ctx.touches.forget(uid, groupId, SessionType.SESSION_TYPE_GROUP);

@@ -4,12 +4,16 @@
  */
 import type { InternalTls, ServiceRole } from '../../../lib/internal-tls';
 import type { LinkOptions, ReconnectingLink } from '../../../pdu/link';
+import type { MsgServerConfig } from '../config';
 import type { PduTraffic } from '../../../pdu/traffic';
 
 export interface ServerLinkOptions {
   heartbeatIntervalMs: number;
   timeoutMs: number;
   requestTimeoutMs: number;
+  /** linkMaxPduBytes, linkMaxWriteQueueBytes. */
+  maxPduBytes: number;
+  maxWriteQueueBytes: number;
   /** This msg server's identity for internal links. */
   tls: InternalTls;
   /** Where a link to a server of `role` counts its PDUs (metrics). */
@@ -29,8 +33,7 @@ export function linkState(link: ReconnectingLink): LinkState {
   return { link: link.name, peer: link.address, up: link.isUp, connects: link.connects };
 }
 
-/** Server-to-server replies can be big (a whole company's user list): allow 64 MiB. */
-export const SERVER_LINK_MAX_PDU = 64 * 1024 * 1024;
+const LINK_LIMIT_KEYS = Object.freeze({ maxPduLength: 'linkMaxPduBytes' satisfies keyof MsgServerConfig, maxWriteQueueBytes: 'linkMaxWriteQueueBytes' satisfies keyof MsgServerConfig });
 
 /** The ReconnectingLink options of a link to `host:port`, whose server must hold a certificate of `role`. */
 export function serverLink(o: ServerLinkOptions, name: string, host: string, port: number, role: ServiceRole): LinkOptions {
@@ -43,8 +46,9 @@ export function serverLink(o: ServerLinkOptions, name: string, host: string, por
       heartbeatIntervalMs: o.heartbeatIntervalMs,
       idleTimeoutMs: o.timeoutMs,
       requestTimeoutMs: o.requestTimeoutMs,
-      maxPduLength: SERVER_LINK_MAX_PDU,
-      maxWriteQueueBytes: 256 * 1024 * 1024,
+      maxPduLength: o.maxPduBytes,
+      maxWriteQueueBytes: o.maxWriteQueueBytes,
+      limitKeys: LINK_LIMIT_KEYS,
       traffic: o.traffic?.(role) ?? null,
     },
   };

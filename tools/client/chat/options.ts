@@ -2,6 +2,9 @@
  * Command-line options of the terminal chat client.
  */
 import { IM } from '../../../pdu/commands';
+import type { HostPort } from '../../../lib/host-port';
+import { UsageError, parseCommandLine, parseHostPortOption } from '../../../lib/cli';
+
 
 const { ClientType } = IM.BaseDefine;
 
@@ -10,7 +13,7 @@ export interface ChatOptions {
   password: string | null;
   loginUrl: string;
   /** host:port of a msg server, skipping the login server. */
-  server: { host: string; port: number } | null;
+  server: HostPort | null;
   clientType: number;
   /** Where /get-file saves files. */
   downloadDir: string;
@@ -31,41 +34,34 @@ const CLIENT_TYPES: Record<string, number> = {
   android: ClientType.CLIENT_TYPE_ANDROID,
 };
 
-export class UsageError extends Error {}
-
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): ChatOptions {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') throw new UsageError('');
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m) throw new UsageError(`unexpected argument "${arg}"`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${m[1]} needs a value`);
-    values.set(m[1], value);
-  }
-  for (const key of values.keys()) {
-    if (!['user', 'password', 'login-url', 'server', 'client-type', 'download-dir'].includes(key)) throw new UsageError(`unknown option --${key}`);
-  }
-  const user = values.get('user');
+  const { values } = parseCommandLine(
+    argv,
+    {
+      user: { type: 'string' },
+      password: { type: 'string' },
+      'login-url': { type: 'string' },
+      server: { type: 'string' },
+      'client-type': { type: 'string' },
+      'download-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    { positionals: false },
+  );
+  if (values.help) throw new UsageError('');
+  const user = values.user;
   if (!user) throw new UsageError('--user is required');
-  let server: ChatOptions['server'] = null;
-  const rawServer = values.get('server');
-  if (rawServer !== undefined) {
-    const m = /^(.+):(\d+)$/.exec(rawServer);
-    if (!m) throw new UsageError(`--server must be HOST:PORT, got "${rawServer}"`);
-    server = { host: m[1], port: Number(m[2]) };
-  }
-  const typeName = (values.get('client-type') ?? 'windows').toLowerCase();
+  const server = values.server === undefined ? null : parseHostPortOption('server', values.server);
+  const typeName = (values['client-type'] ?? 'windows').toLowerCase();
   const clientType = CLIENT_TYPES[typeName];
   if (clientType === undefined) throw new UsageError(`--client-type must be one of ${Object.keys(CLIENT_TYPES).join(', ')}`);
   return {
     user,
     // An empty TT_PASSWORD counts as unset (e.g. `TT_PASSWORD= npm run client`).
-    password: values.get('password') ?? (env.TT_PASSWORD || null),
-    loginUrl: values.get('login-url') ?? 'http://127.0.0.1:8080/msg_server',
+    password: values.password ?? (env.TT_PASSWORD || null),
+    loginUrl: values['login-url'] ?? 'http://127.0.0.1:8080/msg_server',
     server,
     clientType,
-    downloadDir: values.get('download-dir') ?? process.cwd(),
+    downloadDir: values['download-dir'] ?? process.cwd(),
   };
 }

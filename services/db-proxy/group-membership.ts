@@ -6,7 +6,7 @@
  */
 import type { RedisGateway } from './redis-gateway';
 
-export class GroupMembers {
+export class GroupMembership {
   constructor(private readonly redis: RedisGateway) {}
 
   /** Member id -> join time, or null when the group does not exist. */

@@ -12,7 +12,7 @@ interface Entry {
   fetchedAt: number;
 }
 
-export class GroupMembers {
+export class GroupMemberCache {
   private readonly cache = new Map<number, Entry>();
   private readonly inFlight = new Map<number, Promise<number[] | null>>();
 
