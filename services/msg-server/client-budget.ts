@@ -6,7 +6,10 @@
  *    up to clientBudgetBurst. A command that finds the bucket short is refused:
  *    not served, counted, logged once per connection per window. A connection
  *    that keeps sending while refused (more than clientBudgetMaxRefusedPerSecond
- *    refusals in one second) is disconnected.
+ *    refusals in one second) is disconnected, and its user cannot log in on
+ *    this msg server again for clientBudgetLoginBanMs: a flooder that just
+ *    reconnects would otherwise make every online user hear of each of its
+ *    logins and logouts.
  * 2. A cap on requests in flight per connection (clientMaxRequestsInFlight):
  *    work waiting for the db-proxy or route server on behalf of one connection.
  * 3. A cap on expensive reads in flight for the whole msg server
@@ -65,6 +68,8 @@ export interface BudgetOptions {
   burst: number;
   maxRefusedPerSecond: number;
   maxInFlight: number;
+  /** After a budget disconnect, the user's logins here are refused this long (0: never). */
+  loginBanMs: number;
 }
 
 export interface BudgetStats {
@@ -74,20 +79,38 @@ export interface BudgetStats {
   inFlightRefused: number;
   /** Connections closed for staying over budget. */
   budgetDisconnects: number;
+  /** Logins refused because the user was disconnected for its budget moments ago. */
+  loginsRefusedAfterDisconnect: number;
 }
 
 /** How often a connection that is refused gets a log line. */
 const LOG_EVERY_MS = 10_000;
+/** Users kept in the login ban list at most (the oldest go first). */
+const MAX_BANNED_USERS = 100_000;
 
 export class ClientBudget {
-  readonly stats: BudgetStats = { budgetRefused: 0, inFlightRefused: 0, budgetDisconnects: 0 };
+  readonly stats: BudgetStats = { budgetRefused: 0, inFlightRefused: 0, budgetDisconnects: 0, loginsRefusedAfterDisconnect: 0 };
   private readonly perMs: number;
+  /** user id -> until when its logins are refused (insertion order = oldest first). */
+  private readonly loginBans = new Map<number, number>();
 
   constructor(
     private readonly options: BudgetOptions,
     private readonly logger: Logger,
   ) {
     this.perMs = options.perSecond / 1000;
+  }
+
+  /** Milliseconds the user's logins are still refused after a budget disconnect (0: none); counts a refusal. */
+  loginBannedFor(userId: number, now: number): number {
+    const until = this.loginBans.get(userId);
+    if (until === undefined) return 0;
+    if (until <= now) {
+      this.loginBans.delete(userId);
+      return 0;
+    }
+    this.stats.loginsRefusedAfterDisconnect++;
+    return until - now;
   }
 
   /** A new connection starts with a full bucket. */
@@ -144,6 +167,11 @@ export class ClientBudget {
       this.stats.budgetDisconnects++;
       this.logger.warn({ conn: conn.id, userId: conn.userId, peer: conn.remoteAddress, why }, 'client disconnected: it kept sending over its budget');
       conn.destroy(`kept sending over its budget (${why})`);
+      if (conn.userId > 0 && this.options.loginBanMs > 0) {
+        this.loginBans.delete(conn.userId);
+        this.loginBans.set(conn.userId, now + this.options.loginBanMs);
+        if (this.loginBans.size > MAX_BANNED_USERS) this.loginBans.delete(this.loginBans.keys().next().value as number);
+      }
     }
   }
 }

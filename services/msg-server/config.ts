@@ -45,6 +45,7 @@ const spec = {
   clientBudgetPerSecond: field.int(200, 'command budget of a client connection: tokens refilled per second (each command costs 1 or more, see the README\'s cost table)', { min: 1 }),
   clientBudgetBurst: field.int(600, 'command budget: most tokens a connection can save up (its burst)', { min: 50 }),
   clientBudgetMaxRefusedPerSecond: field.int(100, 'a connection refused more often than this within one second (it keeps sending over budget) is disconnected', { min: 1 }),
+  clientBudgetLoginBanMs: field.int(10_000, 'after such a disconnect, logins of that user on this msg server are refused for this long (0: never), so a flooder cannot make every online user hear of its reconnects', { min: 0 }),
   clientMaxRequestsInFlight: field.int(32, 'requests of one client connection waiting for the db-proxy or route server at once; more are refused', { min: 1 }),
   maxHeavyRequestsInFlight: field.int(32, 'expensive reads (all users, departments, group info, history pages) at the db-proxies at once, for this whole msg server; more queue', { min: 1 }),
   maxHeavyRequestsQueued: field.int(2_000, 'expensive reads queued behind maxHeavyRequestsInFlight; more are refused', { min: 0 }),

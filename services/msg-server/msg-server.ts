@@ -154,6 +154,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
         burst: config.clientBudgetBurst,
         maxRefusedPerSecond: config.clientBudgetMaxRefusedPerSecond,
         maxInFlight: config.clientMaxRequestsInFlight,
+        loginBanMs: config.clientBudgetLoginBanMs,
       },
       logger,
     ),

@@ -7,7 +7,7 @@ import t from 'tap';
 import { CID, IM, commandOf } from '../../pdu/commands';
 import { encodeBody } from '../../pdu/encode';
 import { encodeFrame } from '../../pdu/frame';
-import { startCluster } from '../helpers/cluster';
+import { PASSWORD, startCluster } from '../helpers/cluster';
 import { waitFor } from '../helpers/wait';
 
 const { SessionType } = IM.BaseDefine;
@@ -69,6 +69,38 @@ t.test('heartbeats count against the budget too', async (t) => {
   const cut = await cluster.logLine((l) => l.msg === 'client disconnected: it kept sending over its budget', 'the disconnect');
   t.equal(cut.userId, mallory.userId);
   t.ok(cluster.logs.some((l) => l.msg === 'client command refused' && l.cmd === '0x0701'), 'refused as heartbeats');
+});
+
+t.test('a user cut off for its budget cannot log in again on that msg server for clientBudgetLoginBanMs', async (t) => {
+  const cluster = await startCluster(t, { captureLogs: true, msg: { clientBudgetLoginBanMs: 60_000 } });
+  const [, bobId] = await cluster.addUsers(['alice', 'bob', 'mallory']);
+  const mallory = await cluster.loginAs('mallory', 0);
+  const closed = new Promise<string>((resolve) => mallory.once('close', resolve));
+  mallory.conn.socket.write(burst(IM.Buddy.IMAllUserReq, { user_id: 0, latest_update_time: 0 }, 2000));
+  await closed;
+  const cut = await cluster.logLine((l) => l.msg === 'client disconnected: it kept sending over its budget', 'the disconnect');
+  t.equal(cut.userId, mallory.userId, 'she was cut off for her budget');
+  // Her reconnect is refused before anyone hears of it: no status notices for a flooder's logins.
+  const alice = await cluster.loginAs('alice', 0);
+  const notices: number[] = [];
+  alice.on('push', (p: { commandId: number; message: { user_stat?: { user_id?: number } } }) => {
+    if (p.commandId === CID.BUDDY_LIST_STATUS_NOTIFY) notices.push(p.message.user_stat?.user_id ?? 0);
+  });
+  const again = await cluster.connect(0);
+  const refusal = await again.login('mallory', PASSWORD).then(
+    () => null,
+    (err: { resultCode?: number; resultString?: string }) => err,
+  );
+  t.equal(refusal?.resultCode, IM.BaseDefine.ResultType.REFUSE_REASON_MSG_SERVER_FULL, 'refused as "server busy"');
+  t.match(refusal?.resultString, /over its budget: log in again in (59|60) s/);
+  t.equal(cluster.msgServers[0].context.budget.stats.loginsRefusedAfterDisconnect, 1);
+  // The ban is hers and this msg server's only.
+  const bob = await cluster.loginAs('bob', 0);
+  const ack = await alice.sendText(bobId, 'others log in and chat as usual');
+  await bob.next(IM.Message.IMMsgData, (m) => m.msg_id === ack.msg_id);
+  t.ok(!notices.includes(mallory.userId), 'alice heard nothing of the refused login');
+  const elsewhere = await cluster.loginAs('mallory', 1);
+  t.ok(elsewhere.isOpen, 'she can log in on the other msg server (each msg server bans for itself)');
 });
 
 t.test('requests in flight per connection are capped', async (t) => {

@@ -24,7 +24,7 @@ function connection(): ClientConn {
 }
 
 t.test('the budget: a full bucket, costs per command, refill over time, disconnect when it keeps on', async (t) => {
-  const budget = new ClientBudget({ perSecond: 100, burst: 120, maxRefusedPerSecond: 5, maxInFlight: 2 }, silentLogger());
+  const budget = new ClientBudget({ perSecond: 100, burst: 120, maxRefusedPerSecond: 5, maxInFlight: 2, loginBanMs: 10_000 }, silentLogger());
   const conn = connection();
   budget.open(conn, 1_000_000);
   t.equal(COMMAND_COSTS.get(CID.BUDDY_LIST_ALL_USER_REQUEST), 50);
@@ -40,8 +40,29 @@ t.test('the budget: a full bucket, costs per command, refill over time, disconne
   t.match(conn.closeReason, /kept sending over its budget/);
 });
 
+t.test('the budget: a user disconnected for its budget cannot log in again here for loginBanMs', async (t) => {
+  const budget = new ClientBudget({ perSecond: 100, burst: 100, maxRefusedPerSecond: 2, maxInFlight: 2, loginBanMs: 10_000 }, silentLogger());
+  const conn = connection();
+  conn.userId = 42;
+  budget.open(conn, 0);
+  for (let i = 0; i < 6; i++) budget.admit(conn, CID.BUDDY_LIST_ALL_USER_REQUEST, 0);
+  t.notOk(conn.isOpen, 'disconnected');
+  t.equal(budget.loginBannedFor(42, 1_000), 9_000, '9 s left after 1 s');
+  t.equal(budget.loginBannedFor(7, 1_000), 0, 'other users are not affected');
+  t.equal(budget.loginBannedFor(42, 10_000), 0, 'over after 10 s');
+  t.equal(budget.stats.loginsRefusedAfterDisconnect, 1);
+
+  const lenient = new ClientBudget({ perSecond: 100, burst: 100, maxRefusedPerSecond: 2, maxInFlight: 2, loginBanMs: 0 }, silentLogger());
+  const other = connection();
+  other.userId = 43;
+  lenient.open(other, 0);
+  for (let i = 0; i < 6; i++) lenient.admit(other, CID.BUDDY_LIST_ALL_USER_REQUEST, 0);
+  t.notOk(other.isOpen);
+  t.equal(lenient.loginBannedFor(43, 1), 0, 'loginBanMs 0: no ban');
+});
+
 t.test('the budget: requests in flight', async (t) => {
-  const budget = new ClientBudget({ perSecond: 100, burst: 100, maxRefusedPerSecond: 100, maxInFlight: 2 }, silentLogger());
+  const budget = new ClientBudget({ perSecond: 100, burst: 100, maxRefusedPerSecond: 100, maxInFlight: 2, loginBanMs: 0 }, silentLogger());
   const conn = connection();
   t.ok(budget.begin(conn, CID.MSG_LIST_REQUEST, 0));
   t.ok(budget.begin(conn, CID.MSG_LIST_REQUEST, 0));

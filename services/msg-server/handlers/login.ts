@@ -72,6 +72,11 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
     ctx.stats.loginFailures++;
     return refuse(ResultType.REFUSE_REASON_DB_VALIDATE_FAILED, rsp.result_string || 'wrong user name or password');
   }
+  const bannedMs = ctx.budget.loginBannedFor(rsp.user_info.user_id, Date.now());
+  if (bannedMs > 0) {
+    // Refused before anyone is told of the login: no status notices for a flooder's reconnects.
+    return refuse(ResultType.REFUSE_REASON_MSG_SERVER_FULL, `disconnected moments ago for sending over its budget: log in again in ${Math.ceil(bannedMs / 1000)} s`);
+  }
   completeLogin(ctx, conn, pdu, rsp.user_info, rsp.result_string ?? '', rsp.login_order ?? 0);
 }
 
