@@ -46,7 +46,7 @@ function checkRun(t: Test, target: Target, result: FuzzResult, pdus: number): vo
   t.same(Object.keys(result.connections_by_mode).sort(), modes, `every connection mode was used (${modes.join(', ')})`);
   t.ok(Object.keys(result.pdus_by_kind).some((k) => k.startsWith('mutated:')), 'mutated bodies were sent');
   for (const kind of ['valid', 'wrong-pair', 'unknown-command', 'header-junk']) t.ok((result.pdus_by_kind[kind] ?? 0) > 0, `${kind} PDUs were sent`);
-  if (target === 'msg-server') t.equal(result.login_failures, 0, 'every fuzz connection that meant to log in did');
+  if (target === 'msg-server') t.equal(result.login_failures, 0, 'every fuzz connection that meant to log in did, unless its account was just cut off for its budget');
 }
 
 t.test('msg-server, route-server and db-proxy survive a fuzz run and the sentinel keeps chatting', async (t) => {

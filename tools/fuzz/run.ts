@@ -24,7 +24,7 @@ import { SentinelProcess } from './sentinel-process';
 import { loadSchema } from './schema';
 import { targetProfile, type ConnectionMode, type Target } from './targets';
 
-const { ClientType } = IM.BaseDefine;
+const { ClientType, ResultType } = IM.BaseDefine;
 
 export interface FuzzOptions {
   target: Target;
@@ -77,6 +77,8 @@ export interface FuzzResult {
   connections_by_mode: Record<string, number>;
   pdus_by_kind: Record<string, number>;
   login_failures: number;
+  /** Logins refused because that user was just cut off for its budget (clientBudgetLoginBanMs): expected, not failures. */
+  logins_refused_after_budget_disconnect: number;
   server_errors_logged: Record<string, number>;
   /** The first sentinel failures and hangs, the kinds of the newest ERROR/FATAL lines ("N x line"), refused fuzz logins. */
   samples: { sentinel: string[]; hangs: string[]; errors: string[]; login_failures: string[] };
@@ -103,6 +105,7 @@ class Stats {
   hangs = 0;
   unauthenticatedAnswers = 0;
   loginFailures = 0;
+  loginsBanned = 0;
   readonly byMode: Record<string, number> = {};
   readonly byKind: Record<string, number> = {};
   readonly hangSamples: string[] = [];
@@ -300,6 +303,7 @@ export async function runFuzz(cluster: FuzzCluster, options: FuzzOptions): Promi
     connections_by_mode: stats.byMode,
     pdus_by_kind: sortedCounts(stats.byKind),
     login_failures: stats.loginFailures,
+    logins_refused_after_budget_disconnect: stats.loginsBanned,
     server_errors_logged: errors.total,
     samples: {
       sentinel: sentinelResult.failure_samples,
@@ -351,6 +355,11 @@ async function logIn(
   const pdu = await reply;
   const res = pdu === null ? null : IM.Login.IMLoginRes.decode(pdu.body);
   if (res !== null && res.result_code === 0) return true;
+  if (res !== null && res.result_code === ResultType.REFUSE_REASON_MSG_SERVER_FULL && /over its budget/.test(res.result_string ?? '')) {
+    // This account's earlier fuzz connection was cut off for its budget: the ban is the rule working.
+    stats.loginsBanned++;
+    return false;
+  }
   stats.loginFailures++;
   if (stats.loginSamples.length < 10) {
     stats.loginSamples.push(`${account.name}: ${res === null ? 'no login reply within 10 s' : `refused (${res.result_code}: ${res.result_string ?? ''})`}`);
