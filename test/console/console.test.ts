@@ -16,6 +16,7 @@ import { issueSignInLink } from '../../services/console/auth';
 import { consoleConfig, type ConsoleConfig } from '../../services/console/config';
 import { startConsole } from '../../services/console/console';
 import { adminGet } from '../helpers/admin';
+import { clickWhenReady } from '../helpers/browser';
 import { launchBrowser, textOf, textsOf } from '../helpers/console-browser';
 import { startCluster } from '../helpers/cluster';
 import { tlsSettings } from '../helpers/tls';
@@ -94,7 +95,7 @@ t.test('the console in a browser: cluster, users, kick, drain, log level, accoun
   t.match(found, `127.0.0.1:${cluster.msgServers[0].port}`, 'alice is shown on her msg server');
   t.match(found, /windows 127\.0\.0\.1:\d+/, 'with her device');
   const kicked = alice.next(IM.Login.IMKickUser, () => true, WAIT_MS);
-  await page.click('#user-results tr[data-user="alice"] button.kick');
+  await clickWhenReady(page, '#user-results tr[data-user="alice"] button.kick', WAIT_MS);
   t.equal((await kicked).kick_reason, IM.BaseDefine.KickReasonType.KICK_REASON_DUPLICATE_USER, 'alice\'s client received the kick');
   await waitFor(() => !alice.isOpen, WAIT_MS, 'alice disconnected');
   await waitFor(async () => (await textsOf(page, '#actions li')).some((a) => /admin \(.+\): kick alice: 1 connection/.test(a)), WAIT_MS, 'the kick in the action log');
@@ -118,7 +119,7 @@ t.test('the console in a browser: cluster, users, kick, drain, log level, accoun
   // Drain the second msg server: bob is moved off, the server finishes.
   const second = cluster.msgServers[1];
   const bobGone = new Promise<void>((resolve) => bob.once('close', () => resolve()));
-  await page.click(`#msg-servers tr[data-url="${second.adminUrl}"] button.drain`);
+  await clickWhenReady(page, `#msg-servers tr[data-url="${second.adminUrl}"] button.drain`, WAIT_MS);
   await waitFor(async () => (await adminGet<{ state: string }>(second.adminUrl, 'msg-server', '/status')).state !== 'active', WAIT_MS, 'draining');
   await bobGone;
   t.equal(await second.done, 'drained', 'the drained msg server finished');

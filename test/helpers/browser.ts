@@ -92,3 +92,13 @@ export async function launchBrowser(t: Test): Promise<TestBrowser> {
     },
   };
 }
+
+/**
+ * Clicks `selector` once it is present, visible and still. Pages re-render
+ * their lists and tables as data arrives, so an element found a moment ago can
+ * be replaced before the click lands; puppeteer's locator finds it again
+ * instead of failing with "Node is detached from document".
+ */
+export async function clickWhenReady(page: Page, selector: string, timeoutMs = 10_000): Promise<void> {
+  await page.locator(selector).setTimeout(timeoutMs).click();
+}

@@ -4,6 +4,7 @@
  * (clicks and keys on the real elements); state is read back from the DOM.
  */
 import type { Page } from 'puppeteer-core';
+import { clickWhenReady } from '../helpers/browser';
 
 export interface ShownMessage {
   msgId: number;
@@ -69,18 +70,21 @@ export class ChatPage {
 
   /** Opens the conversation with a person from the People tab. */
   async openPerson(userId: number): Promise<void> {
-    await this.page.click('#tab-people');
-    await this.page.waitForSelector(`#people [data-user-id="${userId}"]`, { timeout: WAIT_MS });
-    await this.page.click(`#people [data-user-id="${userId}"]`);
+    await this.click('#tab-people');
+    await this.click(`#people [data-user-id="${userId}"]`);
     await this.waitOpen();
   }
 
   /** Opens a conversation from the recent list ("u:ID" or "g:ID"). */
   async openSession(key: string): Promise<void> {
-    await this.page.click('#tab-recent');
-    await this.page.waitForSelector(`#sessions [data-key="${key}"]`, { timeout: WAIT_MS });
-    await this.page.click(`#sessions [data-key="${key}"]`);
+    await this.click('#tab-recent');
+    await this.click(`#sessions [data-key="${key}"]`);
     await this.waitOpen();
+  }
+
+  /** Clicks an element once it is there and still (the lists re-render as presence and messages arrive). */
+  async click(selector: string): Promise<void> {
+    await clickWhenReady(this.page, selector, WAIT_MS);
   }
 
   private async waitOpen(): Promise<void> {

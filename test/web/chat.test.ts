@@ -70,13 +70,13 @@ t.test('history pages back; who is online follows logins and logouts; a group ma
   await alice.openSession(`u:${carolId}`);
   await alice.waitForMessage('note 25');
   t.same((await alice.messages()).map((m) => m.text), Array.from({ length: 20 }, (_, i) => `note ${i + 6}`), 'the latest page, oldest first');
-  await alice.page.click('#older');
+  await alice.click('#older');
   await alice.waitForMessage('note 1');
   t.same((await alice.messages()).map((m) => m.msgId), acks.map((a) => a.msg_id), 'all 25 after paging back, in order');
   await alice.page.waitForSelector('#older', { hidden: true });
   t.pass('nothing older: the button is gone');
 
-  await alice.page.click('#tab-people');
+  await alice.click('#tab-people');
   await alice.page.waitForSelector(`#people [data-user-id="${carolId}"][data-presence="online"]`);
   await alice.page.waitForSelector(`#people [data-user-id="${bobId}"][data-presence="offline"]`);
   const bob = await cluster.loginAs('bob');
@@ -86,11 +86,11 @@ t.test('history pages back; who is online follows logins and logouts; a group ma
   await alice.page.waitForSelector(`#people [data-user-id="${carolId}"][data-presence="offline"]`);
   t.pass('carol shows as offline when she logs out');
 
-  await alice.page.click('#tab-groups');
-  await alice.page.click('#new-group');
+  await alice.click('#tab-groups');
+  await alice.click('#new-group');
   await alice.page.type('#group-name', 'lunch');
-  await alice.page.click(`#group-members input[value="${bobId}"]`);
-  await alice.page.click('#group-form button[type="submit"]');
+  await alice.click(`#group-members input[value="${bobId}"]`);
+  await alice.click('#group-form button[type="submit"]');
   await alice.page.waitForFunction(() => document.getElementById('conversation-title')?.textContent === 'lunch');
   t.pass('the new group\'s conversation opens');
   await alice.send('pizza?');
