@@ -6,6 +6,8 @@
  *   "PDU attach" 16+N bytes: type, handle, service_type(0), N, then N bytes of a protobuf body
  */
 
+import { Reader } from 'protobufjs/minimal';
+
 export const AttachType = {
   /** Reply to the connection `handle`. */
   HANDLE: 1,
@@ -52,4 +54,47 @@ export function decodeAttach(data: Uint8Array | null | undefined): Attach | null
     if (16 + n <= buf.length) return { type, handle, body: buf.subarray(16, 16 + n) };
   }
   return { type, handle, body: Buffer.alloc(0) };
+}
+
+/** Field number of attach_data in every TeamTalk message that has one. */
+export const ATTACH_DATA_FIELD = 20;
+
+export interface SplitBody {
+  /** The attach_data bytes (the last occurrence wins, as in protobuf), or undefined. */
+  attach: Uint8Array | undefined;
+  /** The body without any attach_data field: the other fields' bytes, untouched. */
+  rest: Uint8Array;
+  /** False when the bytes end inside a field (truncated or garbage); `attach` is what came before. */
+  complete: boolean;
+}
+
+/**
+ * Takes attach_data out of an encoded body without decoding the rest: a reply
+ * forwarded to a client as it came (a whole-company user list is 100 KB per
+ * thousand users) costs a scan of its top-level fields instead of a decode and
+ * an encode of every entry.
+ */
+export function splitAttachData(body: Uint8Array): SplitBody {
+  let attach: Uint8Array | undefined;
+  const kept: Uint8Array[] = [];
+  let keptFrom = 0;
+  const reader = Reader.create(body);
+  try {
+    while (reader.pos < reader.len) {
+      const fieldStart = reader.pos;
+      const tag = reader.uint32();
+      if (tag >>> 3 === ATTACH_DATA_FIELD && (tag & 7) === 2) {
+        attach = reader.bytes();
+        if (fieldStart > keptFrom) kept.push(body.subarray(keptFrom, fieldStart));
+        keptFrom = reader.pos;
+      } else {
+        reader.skipType(tag & 7);
+      }
+    }
+  } catch {
+    return { attach, rest: body, complete: false };
+  }
+  if (keptFrom === 0) return { attach, rest: body, complete: true };
+  if (keptFrom < body.length) kept.push(body.subarray(keptFrom));
+  return { attach, rest: kept.length === 1 ? kept[0] : Buffer.concat(kept), complete: true };
 }

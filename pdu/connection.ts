@@ -194,6 +194,13 @@ export class PduConnection<C = unknown> {
     return this.send(type, body, request.seqNum, flag);
   }
 
+  /** Answers `request` with a body that is already encoded (a reply forwarded as it came). */
+  replyEncoded(request: Pdu, type: MessageClass, body: Uint8Array, flag = 0): boolean {
+    if (this.state !== 'open') return false;
+    const info = commandOf(type);
+    return this.sendFrame(encodeFrame(info.serviceId, info.commandId, request.seqNum, body, 1, flag));
+  }
+
   /** Queues an already framed PDU (relays forward what they received this way). */
   sendFrame(frame: Buffer): boolean {
     if (this.state !== 'open') return false;
@@ -265,6 +272,18 @@ export class PduConnection<C = unknown> {
   }
 
   /**
+   * Typed request whose reply is left encoded: the reply PDU of `replyType`. A
+   * reply whose header flag marks a failure rejects with RemoteError (its body
+   * decoded, for the failure path).
+   */
+  async requestEncoded<Q extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: MessageClass): Promise<Pdu> {
+    const info = commandOf(type);
+    const pdu = await this.requestFrame(info.serviceId, info.commandId, encodeBody(type, body), commandOf(replyType).commandId);
+    if (pdu.flag !== 0) throw new RemoteError(info.name, pdu.flag, describeFlag(pdu.flag), replyType.decode(pdu.body));
+    return pdu;
+  }
+
+  /**
    * Typed request: encodes `body` as `type`, decodes the reply as `replyType`.
    * A reply whose header flag marks a failure rejects with RemoteError.
    */
@@ -273,11 +292,8 @@ export class PduConnection<C = unknown> {
     body: BodyOf<Q>,
     replyType: R,
   ): Promise<MessageOf<R>> {
-    const info = commandOf(type);
-    const pdu = await this.requestFrame(info.serviceId, info.commandId, encodeBody(type, body), commandOf(replyType).commandId);
-    const message = replyType.decode(pdu.body) as MessageOf<R>;
-    if (pdu.flag !== 0) throw new RemoteError(info.name, pdu.flag, describeFlag(pdu.flag), message);
-    return message;
+    const pdu = await this.requestEncoded(type, body, replyType);
+    return replyType.decode(pdu.body) as MessageOf<R>;
   }
 
   // ---- flow control and closing ----

@@ -71,6 +71,10 @@ const spec = {
   userCacheMs: field.int(30_000, 'how long "user exists and is enabled" answers are cached for authorization checks (a disabled user stops receiving within this time)', {
     min: 0,
   }),
+  allUsersSnapshotMs: field.int(1000, 'the whole-company user list (a client\'s first sync, IMAllUserReq with time 0) is read and encoded once and shared by the requests of this long; changes made later reach clients by their next incremental sync (0: read for every request)', {
+    min: 0,
+    max: 60_000,
+  }),
   userCacheEntries: field.int(200_000, 'user ids whose status is cached at most', { min: 1 }),
   maxDeviceTokenLength: field.int(512, 'longest push device token stored (APNs tokens are 64 characters, FCM tokens about 160); longer ones are refused', {
     min: 32,

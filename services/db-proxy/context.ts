@@ -13,6 +13,7 @@ import type { RedisGateway } from './redis-gateway';
 import type { Relations } from './relations';
 import type { UnreadCounters } from './unread-counters';
 import type { UserDirectory } from './user-directory';
+import type { AllUsersSnapshot } from './all-users-snapshot';
 
 export interface DbProxyContext {
   readonly config: DbProxyConfig;
@@ -32,4 +33,6 @@ export interface DbProxyContext {
   readonly loginFailures: LoginFailures;
   /** Which users exist and are enabled (authorization checks). */
   readonly users: UserDirectory;
+  /** The whole-company user list, shared by the first syncs of allUsersSnapshotMs. */
+  readonly allUsers: AllUsersSnapshot;
 }

@@ -7,6 +7,7 @@
  */
 import type { BodyOf, MessageClass, MessageOf } from '../../pdu/commands';
 import type { Dispatcher } from '../../pdu/dispatch';
+import { encodeBody } from '../../pdu/encode';
 import { PduFlag, type Pdu } from '../../pdu/frame';
 import { attachOf, sendFailureReply } from './failure-replies';
 import type { MsgServerConn } from './request-gate';
@@ -14,11 +15,18 @@ import type { MsgServerConn } from './request-gate';
 export interface Reply<B> {
   body: B;
   flag: number;
+  /** Fields of the reply already encoded (a list shared by many replies), sent after `body`'s. */
+  encodedFields?: Uint8Array;
 }
 
 /** The request was carried out; the body says how it went (result codes included). */
 export function ok<B>(body: B): Reply<B> {
   return { body, flag: PduFlag.NONE };
+}
+
+/** As ok(), with some of the reply's fields already encoded (protobuf lets fields come in any order). */
+export function okWithEncoded<B>(body: B, encodedFields: Uint8Array): Reply<B> {
+  return { body, flag: PduFlag.NONE, encodedFields };
 }
 
 /** The request was refused as invalid or not allowed; the body is the failed reply. */
@@ -41,11 +49,12 @@ export class DbRequest {
     private readonly onDone: (request: DbRequest) => void,
   ) {}
 
-  answer<R extends MessageClass>(type: R, body: BodyOf<R>, flag: number): void {
+  answer<R extends MessageClass>(type: R, body: BodyOf<R>, flag: number, encodedFields?: Uint8Array): void {
     if (this.done) return;
     this.done = true;
     this.flag = flag;
-    this.conn.reply(this.pdu, type, body, flag);
+    if (encodedFields === undefined) this.conn.reply(this.pdu, type, body, flag);
+    else this.conn.replyEncoded(this.pdu, type, Buffer.concat([encodeBody(type, body), encodedFields]), flag);
     this.onDone(this);
   }
 
@@ -83,7 +92,7 @@ export function serve<Q extends MessageClass, R extends MessageClass>(
     const reply = await handler(request, ctx);
     const attach = attachOf(request as object);
     if (attach !== undefined) (reply.body as { attach_data?: Uint8Array }).attach_data = attach;
-    ctx.answer(replyType, reply.body, reply.flag);
+    ctx.answer(replyType, reply.body, reply.flag, reply.encodedFields);
   });
 }
 

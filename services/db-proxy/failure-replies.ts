@@ -7,7 +7,7 @@
  * peers that ignore the flag (the original msg_server) on the failure path too.
  * Commands the original never answers map to null.
  */
-import { Reader } from 'protobufjs/minimal';
+import { splitAttachData } from '../../pdu/attach';
 import { IM, commandOf, type BodyOf, type MessageClass, type MessageOf } from '../../pdu/commands';
 import type { Pdu } from '../../pdu/frame';
 import type { MsgServerConn } from './request-gate';
@@ -162,18 +162,8 @@ export function expectsReply(commandId: number): boolean {
  * correlation bytes echoed and the msg server can route the error reply.
  */
 export function rawAttachData(body: Uint8Array): Uint8Array | undefined {
-  let found: Uint8Array | undefined;
-  try {
-    const reader = Reader.create(body);
-    while (reader.pos < reader.len) {
-      const tag = reader.uint32();
-      if (tag >>> 3 === 20 && (tag & 7) === 2) found = reader.bytes();
-      else reader.skipType(tag & 7);
-    }
-  } catch {
-    // Truncated or garbage bytes: keep whatever was found before the damage.
-  }
-  return found;
+  // Truncated or garbage bytes: whatever was found before the damage.
+  return splitAttachData(body).attach;
 }
 
 /** attach_data of a decoded request, if the request carried one. */

@@ -13,11 +13,13 @@
  *   teamtalk_db_proxy_storage_retries_total{store}      work run again after a deadlock
  *   teamtalk_db_proxy_deferred_counter_updates          stored messages whose unread-count update waits for Redis
  *   teamtalk_db_proxy_deferred_counter_updates_dropped_total  ... dropped because too many waited
+ *   teamtalk_db_proxy_all_users_shared_total          first-sync user lists answered from a shared snapshot
  *   teamtalk_db_proxy_pdus_*                            msg-server link traffic by command (lib/metrics.ts)
  */
 import type { Histogram } from 'prom-client';
 import { PduFlag } from '../../pdu/frame';
 import { ServiceMetrics, commandLabel, snapshotHistogram, type HistogramSnapshot } from '../../lib/metrics';
+import type { AllUsersSnapshot } from './all-users-snapshot';
 import type { DbRequest } from './db-request';
 import type { MessageStore } from './message-store';
 import type { MysqlGateway } from './mysql-gateway';
@@ -45,6 +47,7 @@ export class DbProxyMetrics {
   private readonly batchSize: Histogram<string>;
   private readonly batchSeconds: Histogram<'result'>;
   private store: MessageStore | null = null;
+  private allUsers: AllUsersSnapshot | null = null;
 
   constructor(sources: DbProxySources) {
     const m = this.metrics;
@@ -75,14 +78,18 @@ export class DbProxyMetrics {
     m.gaugeFrom('deferred_counter_updates', 'stored messages whose unread-count update waits for Redis to answer again', [], () => [
       [{}, this.store?.deferredCounters.stats.waiting ?? 0],
     ]);
+    m.counterFrom('all_users_shared_total', 'first-sync user lists (IMAllUserReq, time 0) answered from a list read for another request (allUsersSnapshotMs)', [], () => [
+      [{}, this.allUsers?.hits ?? 0],
+    ]);
     m.counterFrom('deferred_counter_updates_dropped_total', 'deferred unread-count updates dropped because too many waited (deferredCounterUpdatesMax)', [], () => [
       [{}, this.store?.deferredCounters.stats.dropped ?? 0],
     ]);
   }
 
-  /** The message store whose deadlock retries are counted too. */
-  watchStore(store: MessageStore): void {
+  /** The message store whose deadlock retries are counted too, and the shared user list. */
+  watchStore(store: MessageStore, allUsers: AllUsersSnapshot): void {
     this.store = store;
+    this.allUsers = allUsers;
   }
 
   requestDone(req: DbRequest): void {

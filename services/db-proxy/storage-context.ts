@@ -23,6 +23,9 @@ import { RedisGateway } from './redis-gateway';
 import { Relations } from './relations';
 import { UnreadCounters } from './unread-counters';
 import { UserDirectory } from './user-directory';
+import { AllUsersSnapshot } from './all-users-snapshot';
+import { USER_COLUMNS } from './user-info';
+import type { RowDataPacket } from 'mysql2/promise';
 
 export interface StorageOptions {
   /** Where voice messages go (msfs); null or absent: they stay in IMAudio. */
@@ -116,5 +119,9 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
     ),
     loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
     users,
+    allUsers: new AllUsersSnapshot(
+      () => databases.main.read<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE status != 3 ORDER BY id`),
+      config.allUsersSnapshotMs,
+    ),
   };
 }

@@ -31,6 +31,41 @@ t.test('all users: T = 0 lists everyone but status 3; T > 0 every user updated a
   t.equal(nothing.latest_update_time, 5000, 'T echoed when nothing changed');
 });
 
+t.test('all users, first sync: one list shared for allUsersSnapshotMs; changes through the db-proxy show at once', async (t) => {
+  const h = await harness(t, { allUsersSnapshotMs: 60_000 });
+  const [a, b] = await h.addUsers('ann', 'ben');
+  const first = () => h.request(IM.Buddy.IMAllUserReq, { user_id: a, latest_update_time: 0 }, IM.Buddy.IMAllUserRsp);
+  const before = await first();
+  t.same(before.user_list.map((u) => u.user_id), [a, b]);
+  t.equal(before.user_id, a, 'the reply names the asking user');
+
+  // A user added behind the db-proxy's back (the accounts tool) is not in the shared list yet...
+  const [c] = await h.addUsers('cid');
+  const again = await Promise.all([first(), h.request(IM.Buddy.IMAllUserReq, { user_id: b, latest_update_time: 0 }, IM.Buddy.IMAllUserRsp)]);
+  t.same(again.map((r) => r.user_list.map((u) => u.user_id)), [[a, b], [a, b]], 'within allUsersSnapshotMs: the shared list');
+  t.same(again.map((r) => r.user_id), [a, b], 'each reply still names its own user');
+  // ...but a client's next incremental sync from the list's latest_update_time finds it.
+  const delta = await h.request(IM.Buddy.IMAllUserReq, { user_id: a, latest_update_time: before.latest_update_time }, IM.Buddy.IMAllUserRsp);
+  t.ok(delta.user_list.some((u) => u.user_id === c), 'the incremental sync is read fresh');
+
+  // A change made through the db-proxy drops the shared list.
+  await h.request(IM.Buddy.IMChangeSignInfoReq, { user_id: b, sign_info: 'new sign' }, IM.Buddy.IMChangeSignInfoRsp);
+  const after = await first();
+  t.same(after.user_list.map((u) => u.user_id), [a, b, c], 'read again after the change');
+  t.equal(after.user_list.find((u) => u.user_id === b)?.sign_info, 'new sign');
+  await h.request(IM.Buddy.IMChangeAvatarReq, { user_id: a, avatar_url: 'http://img/a.png' }, IM.Buddy.IMChangeAvatarRsp);
+  t.equal((await first()).user_list.find((u) => u.user_id === a)?.avatar_url, 'http://img/a.png');
+});
+
+t.test('all users, first sync with allUsersSnapshotMs 0: read for every request', async (t) => {
+  const h = await harness(t, { allUsersSnapshotMs: 0 });
+  const [a] = await h.addUsers('ann');
+  const first = () => h.request(IM.Buddy.IMAllUserReq, { user_id: a, latest_update_time: 0 }, IM.Buddy.IMAllUserRsp);
+  t.equal((await first()).user_list.length, 1);
+  await h.addUsers('ben');
+  t.equal((await first()).user_list.length, 2);
+});
+
 t.test('users by id, signature and avatar changes (bug 5: avatar answered)', async (t) => {
   const h = await harness(t);
   const [a, b] = await h.addUsers('ann', 'ben');

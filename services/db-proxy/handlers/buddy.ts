@@ -7,7 +7,7 @@ import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { IM } from '../../../pdu/commands';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { DbProxyContext } from '../context';
-import { ok, refused, serve, type DbRequest } from '../db-request';
+import { ok, okWithEncoded, refused, serve, type DbRequest } from '../db-request';
 import { unixNow } from '../message-tables';
 import { Relations } from '../relations';
 import { USER_COLUMNS, userInfoOf } from '../user-info';
@@ -91,12 +91,14 @@ export function registerBuddyHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
   // Bug 8 fixed by asking MySQL every time ("query by T only"): a first sync (T = 0)
   // gets everyone not marked as gone (status 3); a later one everything updated at or
   // after T, gone users included so clients can hide them.
+  // The first sync's list is the same for everyone: a shared snapshot (AllUsersSnapshot).
   serve(d, IM.Buddy.IMAllUserReq, IM.Buddy.IMAllUserRsp, async (req) => {
     const since = req.latest_update_time;
-    const rows =
-      since === 0
-        ? await ctx.databases.main.read<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE status != 3 ORDER BY id`)
-        : await ctx.databases.main.read<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE updated >= ? ORDER BY id`, [since]);
+    if (since === 0) {
+      const snapshot = await ctx.allUsers.get();
+      return okWithEncoded({ user_id: req.user_id, latest_update_time: snapshot.latest, user_list: [] }, snapshot.encodedList);
+    }
+    const rows = await ctx.databases.main.read<RowDataPacket[]>(`SELECT ${USER_COLUMNS} FROM IMUser WHERE updated >= ? ORDER BY id`, [since]);
     const latest = rows.reduce((max, r) => Math.max(max, Number(r.updated)), since);
     return ok({ user_id: req.user_id, latest_update_time: latest, user_list: rows.map(userInfoOf) });
   });
@@ -131,6 +133,7 @@ export function registerBuddyHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
       unixNow(),
       req.user_id,
     ]);
+    ctx.allUsers.invalidate();
     if (res.affectedRows === 0) return ok({ user_id: req.user_id, result_code: 1 });
     return ok({ user_id: req.user_id, result_code: 0, sign_info: req.sign_info });
   });
@@ -143,6 +146,7 @@ export function registerBuddyHandlers(d: Dispatcher<DbRequest>, ctx: DbProxyCont
       unixNow(),
       req.user_id,
     ]);
+    ctx.allUsers.invalidate();
     return ok({ user_id: req.user_id, result_code: res.affectedRows > 0 ? 0 : 1 });
   });
 }

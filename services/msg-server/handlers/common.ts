@@ -3,7 +3,7 @@
  * db-proxy and the reply back to that client, with the original's attach_data.
  */
 import { IM, commandName, type BodyOf, type MessageClass, type MessageOf } from '../../../pdu/commands';
-import { decodeAttach, encodeHandleAttach } from '../../../pdu/attach';
+import { decodeAttach, encodeHandleAttach, splitAttachData } from '../../../pdu/attach';
 import type { Dispatcher } from '../../../pdu/dispatch';
 import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
@@ -47,6 +47,16 @@ export function answer<R extends MessageClass>(conn: ClientConn, request: Pdu, r
 }
 
 /**
+ * Runs a db-proxy request on behalf of `conn`: counted against its requests in
+ * flight, and expensive reads go through the msg server's shared gate
+ * (HeavyRequests). Null when the connection already has too many in flight.
+ */
+function onBehalfOf<T>(ctx: MsgServerContext, conn: ClientConn, request: Pdu, ask: () => Promise<T>): Promise<T> | null {
+  if (!ctx.budget.begin(conn, request.commandId, Date.now())) return null;
+  return (HEAVY_COMMANDS.has(request.commandId) ? ctx.heavy.run(ask) : ask()).finally(() => ctx.budget.end(conn));
+}
+
+/**
  * Forwards a client request (already stamped with the client's user id) to a
  * db-proxy and the reply back to the client. `then` runs after a successful reply.
  */
@@ -60,9 +70,7 @@ export function forwardToDb<Q extends MessageClass, R extends MessageClass>(
   then?: (reply: MessageOf<R>) => void,
 ): void {
   body.attach_data = handleAttach(conn);
-  if (!ctx.budget.begin(conn, request.commandId, Date.now())) return;
-  const ask = () => ctx.db.request(type, body, replyType);
-  (HEAVY_COMMANDS.has(request.commandId) ? ctx.heavy.run(ask) : ask()).finally(() => ctx.budget.end(conn)).then(
+  onBehalfOf(ctx, conn, request, () => ctx.db.request(type, body, replyType))?.then(
     (reply) => {
       const withAttach = reply as MessageOf<R> & { attach_data?: Uint8Array | null };
       if (!carriesHandle(ctx, conn, withAttach, commandName(request.commandId))) return;
@@ -76,7 +84,10 @@ export function forwardToDb<Q extends MessageClass, R extends MessageClass>(
 /**
  * Registers a request the db-proxy answers as it is: the user id is set to the
  * logged-in user's (a client can only ask about itself), the reply goes back
- * with the client's seq_num.
+ * with the client's seq_num. The reply is not decoded: only its attach_data is
+ * taken out (and checked), the rest is sent on byte for byte, so a large list
+ * (all users, a history page) costs the msg server a copy, not a decode and an
+ * encode of every entry.
  */
 export function forwardAsUser<Q extends MessageClass, R extends MessageClass>(
   d: Dispatcher<ClientConn>,
@@ -89,7 +100,20 @@ export function forwardAsUser<Q extends MessageClass, R extends MessageClass>(
   d.on(type, (req, pdu, conn) => {
     (req as { user_id: number }).user_id = conn.userId;
     limit?.(req);
-    forwardToDb(ctx, conn, pdu, type, req as unknown as BodyOf<Q> & { attach_data?: Uint8Array | null }, replyType);
+    const body = req as unknown as BodyOf<Q> & { attach_data?: Uint8Array | null };
+    body.attach_data = handleAttach(conn);
+    onBehalfOf(ctx, conn, pdu, () => ctx.db.requestEncoded(type, body, replyType))?.then(
+      (reply) => {
+        const { attach, rest, complete } = splitAttachData(reply.body);
+        if (!complete) {
+          ctx.logger.error({ conn: conn.id, userId: conn.userId, cmd: commandName(pdu.commandId) }, 'db-proxy reply does not parse: dropped');
+          return;
+        }
+        if (!carriesHandle(ctx, conn, { attach_data: attach }, commandName(pdu.commandId))) return;
+        if (conn.isOpen) conn.replyEncoded(pdu, replyType, rest);
+      },
+      (err: unknown) => reportDbFailure(ctx, conn, pdu, replyType, err),
+    );
   });
 }
 

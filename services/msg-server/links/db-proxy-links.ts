@@ -92,20 +92,31 @@ export class DbProxyLinks {
     return null;
   }
 
-  async request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
+  request<Q extends MessageClass, R extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: R): Promise<MessageOf<R>> {
+    return this.attempt(type, (conn) => conn.request(type, body, replyType));
+  }
+
+  /** As request(), the reply left encoded (for replies forwarded to a client as they came). */
+  requestEncoded<Q extends MessageClass>(type: Q, body: BodyOf<Q>, replyType: MessageClass): Promise<Pdu> {
+    return this.attempt(type, (conn) => conn.requestEncoded(type, body, replyType));
+  }
+
+  /** Sends a request on a live connection, again on another one where that is safe (see retryable). */
+  private async attempt<T>(type: MessageClass, send: (conn: PduConnection) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.retryMs;
+    const commandId = commandOf(type).commandId;
     for (let attempt = 0; ; attempt++) {
       const conn = this.pick() ?? (await this.waitForConnection(deadline));
       const started = performance.now();
       try {
-        const reply = await conn.request(type, body, replyType);
-        this.onRequestDone?.(commandOf(type).commandId, (performance.now() - started) / 1000, true);
+        const reply = await send(conn);
+        this.onRequestDone?.(commandId, (performance.now() - started) / 1000, true);
         return reply;
       } catch (err) {
-        this.onRequestDone?.(commandOf(type).commandId, (performance.now() - started) / 1000, false);
+        this.onRequestDone?.(commandId, (performance.now() - started) / 1000, false);
         if (!retryable(type, err) || Date.now() >= deadline) throw err;
         this.retries++;
-        this.logger.debug({ cmd: commandName(commandOf(type).commandId), attempt: attempt + 1, err: errorMessage(err) }, 'db-proxy request failed; trying again');
+        this.logger.debug({ cmd: commandName(commandId), attempt: attempt + 1, err: errorMessage(err) }, 'db-proxy request failed; trying again');
         await sleep(Math.min(1000, 50 * 2 ** attempt));
       }
     }
