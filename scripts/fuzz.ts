@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { errorMessage } from '../lib/errors';
 import { runDir } from '../lib/paths';
 import { startFuzzCluster } from '../tools/fuzz/cluster';
-import { failed, runFuzz } from '../tools/fuzz/run';
+import { failed, runFuzz, type FuzzOptions } from '../tools/fuzz/run';
 import { TARGETS, type Target } from '../tools/fuzz/targets';
 import { dropRunData, provisionStorage } from './infra/provision';
 
@@ -32,14 +32,8 @@ const FUZZ_DIR = join(runDir, 'fuzz');
 
 const note = (line: string) => process.stderr.write(`[fuzz] ${line}\n`);
 
-interface Options {
-  target: Target;
-  pdus: number;
-  seconds: number;
-  seed: number;
-  connections: number;
-  rate: number;
-  sentinelTimeoutMs: number;
+/** The run's options (runFuzz's, but where crashes go and how progress is told), and the cluster's. */
+interface Options extends Omit<FuzzOptions, 'crashDir' | 'note'> {
   database: string;
   verbose: boolean;
 }
