@@ -17,6 +17,7 @@ import { startAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { webChatDir } from '../../lib/paths';
+import { msgServerLinkLimits } from '../../lib/port-limits';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
 import { adminRoutes } from './http/admin-api';
@@ -97,13 +98,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
       name: 'login-server msg-server port',
       maxConnections: config.maxMsgServers,
       internal: internalPort(tls, ['msg-server'], logger, 'login-server msg-server port'),
-      connection: {
-        heartbeatIntervalMs: config.heartbeatIntervalMs,
-        idleTimeoutMs: config.linkTimeoutMs,
-        maxPduLength: config.msgServerMaxPduBytes,
-        limitKeys: { maxPduLength: 'msgServerMaxPduBytes' satisfies keyof LoginServerConfig, maxWriteQueueBytes: '' },
-        traffic: metrics.metrics.traffic('msg-server'),
-      },
+      connection: { ...msgServerLinkLimits(config, 'msgServerMaxPduBytes'), traffic: metrics.metrics.traffic('msg-server') },
       onConnection: (link, peer) => {
         link.context = { connectedAt: Date.now() };
         links.set(link.id, link);

@@ -8,6 +8,7 @@ import { PduServer } from '../../pdu/server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
+import { msgServerLinkLimits } from '../../lib/port-limits';
 import { checkPushServerConfig, type PushServerConfig } from './config';
 import { registerPushHandlers } from './handlers/push';
 import { WebhookDelivery } from './webhook-delivery';
@@ -48,7 +49,7 @@ export async function startPushServer(config: PushServerConfig, logger: Logger):
       name: 'push-server',
       maxConnections: config.maxMsgServers,
       internal: internalPort(tls, ['msg-server'], logger, 'push-server'),
-      connection: { heartbeatIntervalMs: config.heartbeatIntervalMs, idleTimeoutMs: config.linkTimeoutMs, maxPduLength: config.maxPduBytes, limitKeys: { maxPduLength: 'maxPduBytes' satisfies keyof PushServerConfig, maxWriteQueueBytes: '' } },
+      connection: msgServerLinkLimits(config, 'maxPduBytes'),
       onConnection: (conn, peer) => logger.info({ conn: conn.id, peer: conn.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected'),
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
     },
