@@ -7,10 +7,10 @@ import type { IM } from '../../pdu/commands';
 import type { PduConnection } from '../../pdu/connection';
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
-import { internalPort, startInternalTls } from '../../lib/internal-tls';
+import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
-import { clientPortLimits, msgServerLinkLimits } from '../../lib/port-limits';
+import { clientPortLimits, msgServerLinkLimits, msgServerPort } from '../../lib/ports';
 import { checkFileServerConfig, type FileServerConfig } from './config';
 import type { FileServerContext } from './context';
 import { clientClosed, expireTask, registerClientHandlers } from './handlers/client';
@@ -77,21 +77,15 @@ export async function startFileServer(config: FileServerConfig, logger: Logger):
 
   const msgDispatcher = new Dispatcher<PduConnection>(loggingDispatchHooks(logger, 'msg server'));
   registerMsgServerHandlers(msgDispatcher, ctx);
-  const internal = new PduServer(
-    {
-      onPdu: (conn, pdu) => msgDispatcher.dispatch(pdu, conn),
-      onClose: (conn, reason) => logger.info({ conn: conn.id, peer: conn.remoteAddress, reason }, 'msg server disconnected'),
-      onError: (conn, err) => logConnectionError(logger, 'msg server', conn, err),
-    },
-    {
-      name: 'file-server internal port',
-      maxConnections: config.maxMsgServers,
-      internal: internalPort(tls, ['msg-server'], logger, 'file-server internal'),
-      connection: msgServerLinkLimits(config, 'msgServerMaxPduBytes'),
-      onConnection: (conn, peer) => logger.info({ conn: conn.id, peer: conn.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected'),
-      onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
-    },
-  );
+  const internal = msgServerPort({
+    name: 'file-server internal port',
+    portName: 'file-server internal',
+    tls,
+    logger,
+    dispatcher: msgDispatcher,
+    maxConnections: config.maxMsgServers,
+    connection: msgServerLinkLimits(config, 'msgServerMaxPduBytes'),
+  });
 
   const budgetTimer = setInterval(() => window++, 1000);
   budgetTimer.unref();

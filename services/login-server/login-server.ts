@@ -17,7 +17,7 @@ import { startAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { webChatDir } from '../../lib/paths';
-import { msgServerLinkLimits } from '../../lib/port-limits';
+import { msgServerLinkLimits } from '../../lib/ports';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
 import { adminRoutes } from './http/admin-api';

@@ -12,7 +12,7 @@ import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-s
 import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
-import { clientPortLimits } from '../../lib/port-limits';
+import { clientPortLimits } from '../../lib/ports';
 import { ClientBudget, HeavyRequests } from './client-budget';
 import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
