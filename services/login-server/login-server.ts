@@ -15,6 +15,7 @@ import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
 import { startAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
+import { listenOn } from '../../lib/listen';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { webChatDir } from '../../lib/paths';
 import { msgServerLinkLimits } from '../../lib/ports';
@@ -40,18 +41,13 @@ export interface RunningLoginServer {
   stop(reason?: string): Promise<void>;
 }
 
-function listenHttp(app: express.Express, host: string, port: number, maxConnections: number): Promise<http.Server> {
+async function listenHttp(app: express.Express, host: string, port: number, maxConnections: number): Promise<http.Server> {
   const server = http.createServer(app);
   server.maxConnections = maxConnections;
   server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
   server.headersTimeout = HTTP_REQUEST_TIMEOUT_MS;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
+  await listenOn(server, host, port);
+  return server;
 }
 
 function closeHttp(server: http.Server): Promise<void> {
