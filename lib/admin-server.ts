@@ -20,10 +20,10 @@
  * operator the console signed in (header X-TeamTalk-Operator).
  */
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { InternalTls, PeerIdentity } from './internal-tls';
+import { listenOn } from './listen';
 import { LogThrottle } from './log-throttle';
 import { changeLogLevel, recentWarnings, type Logger } from './log';
 import type { ServiceMetrics } from './metrics';
@@ -165,14 +165,7 @@ export async function startAdminEndpoint(options: AdminEndpointOptions): Promise
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     refuse(socket.remoteAddress ?? '?', `TLS handshake failed: ${err.code ?? err.message}`);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.host, port: options.port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listenOn(server, options.host, options.port);
   const url = `https://${advertisedHost(options.host)}:${port}`;
   logger.info({ url, allowed: 'admin certificates' }, 'admin endpoint listening (metrics, status, runtime control)');
   return {

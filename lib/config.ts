@@ -34,12 +34,18 @@ class Invalid extends Error {}
 /** Invalid, with a message saying which part is wrong (record fields). */
 class InvalidEntry extends Invalid {}
 
-function urlHasProtocol(raw: string, protocols: readonly string[]): boolean {
+/** The URL `text` spells, or null when it spells none (for config checks that then name the key). */
+export function urlOrNull(text: string): URL | null {
   try {
-    return protocols.includes(new URL(raw).protocol.replace(/:$/, ''));
+    return new URL(text);
   } catch {
-    return false;
+    return null;
   }
+}
+
+function urlHasProtocol(raw: string, protocols: readonly string[]): boolean {
+  const url = urlOrNull(raw);
+  return url !== null && protocols.includes(url.protocol.replace(/:$/, ''));
 }
 
 function make<T>(expects: string, def: T, doc: string, parse: (raw: unknown) => T, aliases: string[] = []): Field<T> {

@@ -12,6 +12,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { InternalPortOptions } from '../pdu/server';
 import type { InternalTls, ServiceRole } from './internal-tls';
+import { listenOn } from './listen';
 
 export interface InternalHttpServer {
   readonly port: number;
@@ -24,7 +25,7 @@ export interface InternalHttpServer {
  * completes a TLS handshake with a cluster certificate of an allowed role (or
  * comes from a plaintext peer). `configure` can set limits on the http.Server.
  */
-export function listenInternalHttp(
+export async function listenInternalHttp(
   handler: http.RequestListener,
   options: { host: string; port: number; internal: InternalPortOptions; maxConnections: number; configure?(server: http.Server): void },
 ): Promise<InternalHttpServer> {
@@ -50,23 +51,17 @@ export function listenInternalHttp(
       (err: Error) => internal.onAuthFailure(peer, err.message),
     );
   });
-  return new Promise((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen({ host: options.host, port: options.port, exclusive: true }, () => {
-      tcp.off('error', reject);
-      const address = tcp.address() as net.AddressInfo;
-      resolve({
-        port: address.port,
-        host: address.address,
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            httpServer.close();
-            tcp.close(() => done());
-          }),
-      });
-    });
-  });
+  const address = await listenOn(tcp, options.host, options.port);
+  return {
+    port: address.port,
+    host: address.address,
+    close: () =>
+      new Promise<void>((done) => {
+        for (const s of sockets) s.destroy();
+        httpServer.close();
+        tcp.close(() => done());
+      }),
+  };
 }
 
 export interface InternalHttpResponse {

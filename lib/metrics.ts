@@ -58,30 +58,34 @@ export class ServiceMetrics {
 
   /** A counter whose values are read from `read` at every scrape (the source must only grow). */
   counterFrom(name: string, help: string, labelNames: string[], read: () => Samples): void {
-    new client.Counter({
-      name: this.prefix + name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [labels, value] of read()) if (value > 0) this.inc(labels, value);
-      },
-    });
+    new client.Counter(
+      this.filledAtScrape(name, help, labelNames, (counter: client.Counter) => {
+        for (const [labels, value] of read()) if (value > 0) counter.inc(labels, value);
+      }),
+    );
   }
 
   /** A gauge whose values are read from `read` at every scrape. */
   gaugeFrom(name: string, help: string, labelNames: string[], read: () => Samples): void {
-    new client.Gauge({
+    new client.Gauge(
+      this.filledAtScrape(name, help, labelNames, (gauge: client.Gauge) => {
+        for (const [labels, value] of read()) gauge.set(labels, value);
+      }),
+    );
+  }
+
+  /** The options of a metric of this registry that is emptied and filled again by `fill` at every scrape. */
+  private filledAtScrape<M extends { reset(): void }>(name: string, help: string, labelNames: string[], fill: (metric: M) => void) {
+    return {
       name: this.prefix + name,
       help,
       labelNames,
       registers: [this.registry],
-      collect() {
+      collect(this: M) {
         this.reset();
-        for (const [labels, value] of read()) this.set(labels, value);
+        fill(this);
       },
-    });
+    };
   }
 
   histogram<L extends string>(name: string, help: string, labelNames: L[], buckets = LATENCY_BUCKETS): Histogram<L> {

@@ -10,6 +10,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { InternalTls, PeerIdentity, ServiceRole } from '../lib/internal-tls';
+import { listenOn } from '../lib/listen';
 import { PduConnection, type ConnectionHandler, type ConnectionOptions } from './connection';
 import type { Pdu } from './frame';
 
@@ -65,16 +66,9 @@ export class PduServer<C = unknown> {
   }
 
   /** Starts listening; port 0 picks a free port. Resolves with the bound address. */
-  listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host, port, exclusive: true }, () => {
-        this.server.off('error', onError);
-        const address = this.server.address() as net.AddressInfo;
-        resolve({ host: address.address, port: address.port });
-      });
-    });
+  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    const address = await listenOn(this.server, host, port);
+    return { host: address.address, port: address.port };
   }
 
   get listening(): boolean {

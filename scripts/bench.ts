@@ -58,8 +58,8 @@ import { localPki } from './cluster/pki';
 import { Supervisor } from './cluster/supervisor';
 import { bulkAddUsers } from './db/accounts';
 import { migrate, migrateServers } from './db/migrate';
-import { provisionStorage, type Storage } from './infra/provision';
-import { deleteKeysEverywhere, deleteKeysWithPrefix } from './infra/redis';
+import { dropDatabase, dropRunData, provisionStorage, type Storage } from './infra/provision';
+import { deleteKeysEverywhere } from './infra/redis';
 import { freeLoopbackPort, sleep } from './infra/system';
 import { provisionTopologyStorage } from './topology/local-storage';
 import { loadTopology, renumberPorts } from './topology/topology';
@@ -206,7 +206,7 @@ async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET
   if (target.history === 'empty' && !opts.keepData) {
     // Every run starts from an empty database and Redis prefix, so runs compare
     // (runs on a history use --prefill, whose database is kept).
-    await dropBenchData(storage, target.redisPrefix);
+    await dropRunData(storage, target.redisPrefix);
   }
   await migrate(storage.mysqlAdminUrl);
   if (target.history !== 'empty') await ensurePrefilled(opts, storage, target, target.history);
@@ -305,12 +305,7 @@ async function startTopologyCluster(opts: Options, name: string, target: BenchTa
   const main = storage.adminUrls[MAIN_SERVER];
   try {
     if (!opts.keepData) {
-      for (const url of Object.values(storage.adminUrls)) {
-        const target = parseMysqlUrl(url);
-        const conn = await mysql.createConnection({ ...target, database: undefined });
-        await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
-        await conn.end();
-      }
+      for (const url of Object.values(storage.adminUrls)) await dropDatabase(url);
       const access = storage.access;
       const password = decodeURIComponent(new URL(access.redisUrl).password) || undefined;
       const redis = access.redisClusterNodes.length > 0 ? new Redis.Cluster(access.redisClusterNodes, { redisOptions: { password } }) : new Redis(access.redisUrl);
@@ -363,16 +358,6 @@ async function startTopologyCluster(opts: Options, name: string, target: BenchTa
   };
 }
 
-async function dropBenchData(storage: Storage, redisPrefix: string): Promise<void> {
-  const target = parseMysqlUrl(storage.mysqlAdminUrl);
-  const conn = await mysql.createConnection({ ...target, database: undefined });
-  await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
-  await conn.end();
-  const redis = new Redis(storage.redisUrl);
-  await deleteKeysWithPrefix(redis, redisPrefix);
-  redis.disconnect();
-}
-
 /** The target's database holds a finished prefill of `messages` for the bench's users, made now if not. */
 async function ensurePrefilled(opts: Options, storage: Storage, target: BenchTarget, messages: number): Promise<void> {
   const users = opts.prefillUsers > 0 ? opts.prefillUsers : Math.max(opts.users, defaultUserCount(messages));
@@ -382,7 +367,7 @@ async function ensurePrefilled(opts: Options, storage: Storage, target: BenchTar
     return;
   }
   note(`prefilling ${target.database} with ${messages} messages of ${users} users (kept for later runs)`);
-  await dropBenchData(storage, target.redisPrefix);
+  await dropRunData(storage, target.redisPrefix);
   await migrate(storage.mysqlAdminUrl);
   const summary = await prefillHistory({
     mysqlUrl: storage.mysqlAdminUrl,

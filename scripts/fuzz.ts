@@ -11,16 +11,12 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import mysql from 'mysql2/promise';
-import Redis from 'ioredis';
 import { errorMessage } from '../lib/errors';
-import { parseMysqlUrl } from '../lib/mysql-url';
 import { runDir } from '../lib/paths';
 import { startFuzzCluster } from '../tools/fuzz/cluster';
-import { failed, runFuzz } from '../tools/fuzz/run';
+import { failed, runFuzz, type FuzzOptions } from '../tools/fuzz/run';
 import { TARGETS, type Target } from '../tools/fuzz/targets';
-import { provisionStorage, type Storage } from './infra/provision';
-import { deleteKeysWithPrefix } from './infra/redis';
+import { dropRunData, provisionStorage } from './infra/provision';
 
 const USAGE = `usage: npm run fuzz -- --target ${TARGETS.join('|')} [options]
   --pdus N                 PDUs to send (default 100000)
@@ -36,14 +32,8 @@ const FUZZ_DIR = join(runDir, 'fuzz');
 
 const note = (line: string) => process.stderr.write(`[fuzz] ${line}\n`);
 
-interface Options {
-  target: Target;
-  pdus: number;
-  seconds: number;
-  seed: number;
-  connections: number;
-  rate: number;
-  sentinelTimeoutMs: number;
+/** The run's options (runFuzz's, but where crashes go and how progress is told), and the cluster's. */
+interface Options extends Omit<FuzzOptions, 'crashDir' | 'note'> {
   database: string;
   verbose: boolean;
 }
@@ -95,17 +85,6 @@ function databaseName(name: string): string {
   return name;
 }
 
-/** Each run starts from an empty database and Redis prefix. */
-async function emptyStorage(storage: Storage, redisPrefix: string): Promise<void> {
-  const target = parseMysqlUrl(storage.mysqlAdminUrl);
-  const conn = await mysql.createConnection({ ...target, database: undefined });
-  await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
-  await conn.end();
-  const redis = new Redis(storage.redisUrl);
-  await deleteKeysWithPrefix(redis, redisPrefix);
-  redis.disconnect();
-}
-
 async function main(): Promise<number> {
   let options: Options | null;
   try {
@@ -121,7 +100,7 @@ async function main(): Promise<number> {
   const storage = await provisionStorage({ database: options.database, log: note });
   const redisPrefix = `${options.database}:`;
   try {
-    await emptyStorage(storage, redisPrefix);
+    await dropRunData(storage, redisPrefix); // each run starts from an empty database and Redis prefix
     note(`starting the cluster (separate processes, loopback)`);
     const cluster = await startFuzzCluster({
       storage,

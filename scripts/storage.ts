@@ -10,7 +10,7 @@
  * Which deployment: see scripts/topology/deployment.ts (--topology, the running
  * `npm start`, or config/cluster.json; --secrets FILE for remote hosts).
  */
-import { parseArgs } from 'node:util';
+import { UsageError, parseCommandLine } from '../lib/cli';
 import { errorMessage } from '../lib/errors';
 import { redactUrl } from '../lib/mysql-url';
 import { migrateServers } from './db/migrate';
@@ -28,19 +28,15 @@ const USAGE = `usage: npm run storage -- COMMAND [--topology NAME|FILE [--port-b
 const log = (line: string) => process.stderr.write(`[storage] ${line}\n`);
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: process.argv.slice(2),
-      options: { topology: { type: 'string' }, 'port-base': { type: 'string' }, secrets: { type: 'string' }, to: { type: 'string' }, chunk: { type: 'string' }, estimate: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    process.stderr.write(`${errorMessage(err)}\n${USAGE}\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(process.argv.slice(2), {
+    topology: { type: 'string' },
+    'port-base': { type: 'string' },
+    secrets: { type: 'string' },
+    to: { type: 'string' },
+    chunk: { type: 'string' },
+    estimate: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   const [command, ...rest] = positionals;
   if (values.help || command === undefined) {
     process.stdout.write(USAGE + '\n');
@@ -97,6 +93,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
     log(`failed: ${errorMessage(err)}`);
     process.exit(1);
   },

@@ -14,7 +14,7 @@
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { UsageError, parseCommandLine } from '../lib/cli';
 import { envName } from '../lib/config';
 import { errorMessage } from '../lib/errors';
 import { SERVICE_ROLE, serviceInstances, storageAccess, type StorageSecrets } from './topology/services';
@@ -79,26 +79,15 @@ function check(t: Topology): void {
 }
 
 function main(): number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        topology: { type: 'string' },
-        host: { type: 'string' },
-        out: { type: 'string' },
-        secrets: { type: 'string' },
-        'pki-dir': { type: 'string' },
-        'data-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    process.stderr.write(`${errorMessage(err)}\n${USAGE}\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(process.argv.slice(2), {
+    topology: { type: 'string' },
+    host: { type: 'string' },
+    out: { type: 'string' },
+    secrets: { type: 'string' },
+    'pki-dir': { type: 'string' },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   const [command] = positionals;
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -136,7 +125,12 @@ if (require.main === module) {
   try {
     process.exitCode = main();
   } catch (err) {
-    log(`failed: ${errorMessage(err)}`);
-    process.exitCode = 1;
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else {
+      log(`failed: ${errorMessage(err)}`);
+      process.exitCode = 1;
+    }
   }
 }

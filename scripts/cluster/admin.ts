@@ -3,19 +3,11 @@
  * certificate from the local CA, and the login server's list of msg servers.
  */
 import { AdminClient, type AdminTarget } from '../../lib/admin-client';
+import type { ListedMsgServer } from '../../services/login-server/http/admin-api';
 import { sleep } from '../infra/system';
 import { localIdentity } from './pki';
 
-export interface ListedMsgServer {
-  hostName: string;
-  ip1: string;
-  port: number;
-  cur: number;
-  max: number;
-  state: string;
-  admin: string | null;
-  registeredAt: string;
-}
+export type { ListedMsgServer };
 
 /** An admin client with this tool's own certificate (issued by the local CA on first use). */
 export function localAdminClient(name: string, timeoutMs = 5_000): AdminClient {

@@ -3,10 +3,12 @@
  * when set, otherwise a local MariaDB / Redis under .run/ (installed first when
  * missing and we may).
  */
-import { withDatabase } from '../../lib/mysql-url';
+import mysql from 'mysql2/promise';
+import Redis from 'ioredis';
+import { parseMysqlUrl, withDatabase } from '../../lib/mysql-url';
 import { runDir } from '../../lib/paths';
 import { DEFAULT_LOCAL_MYSQL_PORT, startLocalMariaDb, type LocalServer } from './mariadb';
-import { DEFAULT_LOCAL_REDIS_PORT, startLocalRedis } from './redis';
+import { DEFAULT_LOCAL_REDIS_PORT, deleteKeysWithPrefix, startLocalRedis } from './redis';
 import { ensureInstalled, type Requirement } from './system';
 
 export interface Storage {
@@ -90,4 +92,20 @@ export async function provisionStorage(opts: {
     await Promise.all(servers.filter((s) => s.owned).map((s) => s.stop()));
     throw err;
   }
+}
+
+/** Drops the database that an admin URL names (if it is there). */
+export async function dropDatabase(mysqlAdminUrl: string): Promise<void> {
+  const target = parseMysqlUrl(mysqlAdminUrl);
+  const conn = await mysql.createConnection({ ...target, database: undefined });
+  await conn.query(`DROP DATABASE IF EXISTS \`${target.database}\``);
+  await conn.end();
+}
+
+/** What a run wrote: its database and the Redis keys under its prefix, gone (the next run starts from nothing). */
+export async function dropRunData(storage: Pick<Storage, 'mysqlAdminUrl' | 'redisUrl'>, redisPrefix: string): Promise<void> {
+  await dropDatabase(storage.mysqlAdminUrl);
+  const redis = new Redis(storage.redisUrl);
+  await deleteKeysWithPrefix(redis, redisPrefix);
+  redis.disconnect();
 }

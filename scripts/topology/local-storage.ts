@@ -64,103 +64,53 @@ export async function provisionTopologyStorage(t: Topology, opts: LocalStorageOp
     // Replicas and Redis first, primaries last.
     for (const server of [...started].reverse()) if (server.owned) await server.stop();
   };
+  /** What every server of the topology is started with: its folder, where it listens, how it runs. */
+  const placed = (e: Endpoint, name: string) => ({
+    runDir: opts.runDir,
+    name: join(base, name),
+    host: bindOf(e),
+    port: e.port,
+    log: opts.log,
+    keepRunning: opts.keepRunning,
+    wrap: opts.wrap?.(e.host),
+  });
+  const mariaDb = async (e: Endpoint, name: string, replication: { serverId: number; replicaOf?: { host: string; port: number } }) =>
+    track(await startLocalMariaDb({ ...placed(e, name), database: t.storage.database, clientHosts, replication, bufferPoolSize: '128M' }));
+  const redisServer = async (e: Endpoint, more: { cluster?: { nodeTimeoutMs: number }; replicaOf?: { host: string; port: number } } = {}) =>
+    track(await startLocalRedis({ ...placed(e, `redis-${e.port}`), ...more }));
   try {
     const servers = Object.entries(t.storage.mysql);
     await Promise.all(
       servers.map(async ([name, m], i) => {
         const serverId = (i + 1) * 10;
-        track(
-          await startLocalMariaDb({
-            runDir: opts.runDir,
-            name: join(base, `mysql-${name}`),
-            host: bindOf(m),
-            port: m.port,
-            database: t.storage.database,
-            clientHosts,
-            replication: { serverId },
-            log: opts.log,
-            keepRunning: opts.keepRunning,
-            wrap: opts.wrap?.(m.host),
-            bufferPoolSize: '128M',
-          }),
-        );
-        for (const [k, r] of m.replicas.entries()) {
-          track(
-            await startLocalMariaDb({
-              runDir: opts.runDir,
-              name: join(base, `mysql-${name}-replica-${k + 1}`),
-              host: bindOf(r),
-              port: r.port,
-              database: t.storage.database,
-              clientHosts,
-              replication: { serverId: serverId + k + 1, replicaOf: at(m) },
-              log: opts.log,
-              keepRunning: opts.keepRunning,
-              wrap: opts.wrap?.(r.host),
-              bufferPoolSize: '128M',
-            }),
-          );
-        }
+        await mariaDb(m, `mysql-${name}`, { serverId });
+        for (const [k, r] of m.replicas.entries()) await mariaDb(r, `mysql-${name}-replica-${k + 1}`, { serverId: serverId + k + 1, replicaOf: at(m) });
       }),
     );
     const redis = t.storage.redis;
     let redisNodes: Endpoint[];
     if (redis.kind === 'cluster') {
       redisNodes = redis.nodes;
-      await Promise.all(
-        redis.nodes.map(async (n) =>
-          track(
-            await startLocalRedis({
-              runDir: opts.runDir,
-              name: join(base, `redis-${n.port}`),
-              host: bindOf(n),
-              port: n.port,
-              cluster: { nodeTimeoutMs: opts.redisNodeTimeoutMs ?? 3000 },
-              log: opts.log,
-              keepRunning: opts.keepRunning,
-              wrap: opts.wrap?.(n.host),
-            }),
-          ),
-        ),
-      );
+      await Promise.all(redis.nodes.map((n) => redisServer(n, { cluster: { nodeTimeoutMs: opts.redisNodeTimeoutMs ?? 3000 } })));
       await createRedisCluster({ runDir: opts.runDir, nodes: redis.nodes.map(at), replicas: redis.replicasPerMaster, log: opts.log, wrap: opts.wrap?.(redis.nodes[0].host) });
     } else if (redis.kind === 'sentinel') {
       redisNodes = redis.servers;
       const master = redis.servers[0];
-      for (const n of redis.servers) {
-        track(
-          await startLocalRedis({
-            runDir: opts.runDir,
-            name: join(base, `redis-${n.port}`),
-            host: bindOf(n),
-            port: n.port,
-            replicaOf: n === master ? undefined : at(master),
-            log: opts.log,
-            keepRunning: opts.keepRunning,
-            wrap: opts.wrap?.(n.host),
-          }),
-        );
-      }
+      for (const n of redis.servers) await redisServer(n, { replicaOf: n === master ? undefined : at(master) });
       for (const s of redis.sentinels) {
         track(
           await startLocalSentinel({
-            runDir: opts.runDir,
-            name: join(base, `sentinel-${s.port}`),
-            host: bindOf(s),
-            port: s.port,
+            ...placed(s, `sentinel-${s.port}`),
             masterName: redis.masterName,
             master: at(master),
             quorum: Math.floor(redis.sentinels.length / 2) + 1,
             downAfterMs: opts.redisNodeTimeoutMs ?? 3000,
-            log: opts.log,
-            keepRunning: opts.keepRunning,
-            wrap: opts.wrap?.(s.host),
           }),
         );
       }
     } else {
       redisNodes = [redis.server];
-      track(await startLocalRedis({ runDir: opts.runDir, name: join(base, `redis-${redis.server.port}`), host: bindOf(redis.server), port: redis.server.port, log: opts.log, keepRunning: opts.keepRunning, wrap: opts.wrap?.(redis.server.host) }));
+      await redisServer(redis.server);
     }
     return {
       access: storageAccess(t, { mysqlUser: creds.mysqlUser, mysqlPassword: creds.mysqlPassword, redisPassword: creds.redisPassword }),

@@ -9,6 +9,7 @@ import type { AdminClient, AdminTarget } from '../../lib/admin-client';
 import type { HostPort } from '../../lib/host-port';
 import { errorMessage } from '../../lib/errors';
 import type { LoggedWarning } from '../../lib/log';
+import type { ListedMsgServer } from '../login-server/http/admin-api';
 
 export type ServiceKind = 'login-server' | 'msg-server' | 'route-server' | 'db-proxy';
 
@@ -42,16 +43,6 @@ export interface Overview {
   routeServers: ServiceView[];
   dbProxies: ServiceView[];
   onlineUsers: number;
-}
-
-interface LoginListEntry {
-  hostName: string;
-  ip1: string;
-  port: number;
-  cur: number;
-  max: number;
-  state: string;
-  admin: string | null;
 }
 
 export interface FoundUser {
@@ -94,9 +85,9 @@ export class ClusterView {
   /** Every msg server some login server lists (one entry per admin URL), with its own status. */
   async msgServers(): Promise<MsgServerView[]> {
     const lists = await Promise.all(
-      this.loginServers.map((login) => this.client.get<LoginListEntry[]>(login, '/msg_servers').catch(() => [] as LoginListEntry[])),
+      this.loginServers.map((login) => this.client.get<ListedMsgServer[]>(login, '/msg_servers').catch(() => [] as ListedMsgServer[])),
     );
-    const byUrl = new Map<string, LoginListEntry>();
+    const byUrl = new Map<string, ListedMsgServer>();
     for (const list of lists) for (const entry of list) if (entry.admin !== null && !byUrl.has(entry.admin)) byUrl.set(entry.admin, entry);
     const views = await Promise.all(
       [...byUrl].map(async ([url, entry]) => {

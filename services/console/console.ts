@@ -13,13 +13,13 @@
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import mysql from 'mysql2/promise';
 import { AdminCallError, AdminClient } from '../../lib/admin-client';
 import { errorMessage } from '../../lib/errors';
 import { startInternalTls } from '../../lib/internal-tls';
+import { listenOn } from '../../lib/listen';
 import { LOG_LEVELS, type Logger } from '../../lib/log';
 import { parseMysqlUrl } from '../../lib/mysql-url';
 import { projectRoot } from '../../lib/paths';
@@ -304,14 +304,7 @@ export async function startConsole(config: ConsoleConfig, logger: Logger): Promi
   server.maxConnections = HTTP_MAX_CONNECTIONS;
   server.requestTimeout = HTTP_TIMEOUT_MS;
   server.headersTimeout = HTTP_TIMEOUT_MS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: config.httpHost, port: config.httpPort, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listenOn(server, config.httpHost, config.httpPort);
   const host = config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost;
   const url = `http://${host}:${port}`;
   sampler.start();

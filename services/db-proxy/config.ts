@@ -2,7 +2,7 @@
  * db-proxy configuration (env prefix TT_DB_PROXY). Validated at start: load()
  * checks types and ranges, checkDbProxyConfig() the rules that span keys.
  */
-import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, urlOrNull, type ConfigOf } from '../../lib/config';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { ConfigError } from '../../lib/errors';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
@@ -155,12 +155,7 @@ export function checkDbProxyConfig(config: DbProxyConfig): void {
     throw new ConfigError(`db-proxy config: key "replicaWaitMs" (${config.replicaWaitMs}) must be below "storageTimeoutMs" (${config.storageTimeoutMs})`);
   }
   if (config.msfsUrl !== '') {
-    let url: URL | null = null;
-    try {
-      url = new URL(config.msfsUrl);
-    } catch {
-      url = null;
-    }
+    const url = urlOrNull(config.msfsUrl);
     if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
       throw new ConfigError(`db-proxy config: key "msfsUrl" must be an https:// URL (or empty), got ${JSON.stringify(config.msfsUrl)}`);
     }

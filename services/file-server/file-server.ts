@@ -7,9 +7,10 @@ import type { IM } from '../../pdu/commands';
 import type { PduConnection } from '../../pdu/connection';
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
-import { internalPort, startInternalTls } from '../../lib/internal-tls';
+import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
+import { clientPortLimits, msgServerLinkLimits, msgServerPort } from '../../lib/ports';
 import { checkFileServerConfig, type FileServerConfig } from './config';
 import type { FileServerContext } from './context';
 import { clientClosed, expireTask, registerClientHandlers } from './handlers/client';
@@ -65,13 +66,7 @@ export async function startFileServer(config: FileServerConfig, logger: Logger):
       name: 'file-server client port',
       connectionClass: FileClientConn,
       maxConnections: config.maxClientConnections,
-      connection: {
-        maxPduLength: config.clientMaxPduBytes,
-        maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
-        limitKeys: { maxPduLength: 'clientMaxPduBytes' satisfies keyof FileServerConfig, maxWriteQueueBytes: 'clientMaxWriteQueueBytes' satisfies keyof FileServerConfig },
-        idleTimeoutMs: config.clientIdleTimeoutMs,
-        echoHeartbeats: true,
-      },
+      connection: { ...clientPortLimits(config), idleTimeoutMs: config.clientIdleTimeoutMs },
       onConnection(conn) {
         conn.deadline = Date.now() + config.clientLoginTimeoutMs;
         conn.deadlineReason = `no file login within ${config.clientLoginTimeoutMs} ms`;
@@ -82,26 +77,15 @@ export async function startFileServer(config: FileServerConfig, logger: Logger):
 
   const msgDispatcher = new Dispatcher<PduConnection>(loggingDispatchHooks(logger, 'msg server'));
   registerMsgServerHandlers(msgDispatcher, ctx);
-  const internal = new PduServer(
-    {
-      onPdu: (conn, pdu) => msgDispatcher.dispatch(pdu, conn),
-      onClose: (conn, reason) => logger.info({ conn: conn.id, peer: conn.remoteAddress, reason }, 'msg server disconnected'),
-      onError: (conn, err) => logConnectionError(logger, 'msg server', conn, err),
-    },
-    {
-      name: 'file-server internal port',
-      maxConnections: config.maxMsgServers,
-      internal: internalPort(tls, ['msg-server'], logger, 'file-server internal'),
-      connection: {
-        heartbeatIntervalMs: config.heartbeatIntervalMs,
-        idleTimeoutMs: config.linkTimeoutMs,
-        maxPduLength: config.msgServerMaxPduBytes,
-        limitKeys: { maxPduLength: 'msgServerMaxPduBytes' satisfies keyof FileServerConfig, maxWriteQueueBytes: '' },
-      },
-      onConnection: (conn, peer) => logger.info({ conn: conn.id, peer: conn.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected'),
-      onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
-    },
-  );
+  const internal = msgServerPort({
+    name: 'file-server internal port',
+    portName: 'file-server internal',
+    tls,
+    logger,
+    dispatcher: msgDispatcher,
+    maxConnections: config.maxMsgServers,
+    connection: msgServerLinkLimits(config, 'msgServerMaxPduBytes'),
+  });
 
   const budgetTimer = setInterval(() => window++, 1000);
   budgetTimer.unref();

@@ -15,8 +15,10 @@ import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
 import { PduServer } from '../../pdu/server';
 import { startAdminEndpoint } from '../../lib/admin-server';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
+import { listenOn } from '../../lib/listen';
 import { logConnectionError, type Logger } from '../../lib/log';
 import { webChatDir } from '../../lib/paths';
+import { msgServerLinkLimits } from '../../lib/ports';
 import type { LoginServerConfig } from './config';
 import { registerRegistrationHandlers, type MsgServerLink, type MsgServerLinkState } from './handlers/registration';
 import { adminRoutes } from './http/admin-api';
@@ -39,18 +41,13 @@ export interface RunningLoginServer {
   stop(reason?: string): Promise<void>;
 }
 
-function listenHttp(app: express.Express, host: string, port: number, maxConnections: number): Promise<http.Server> {
+async function listenHttp(app: express.Express, host: string, port: number, maxConnections: number): Promise<http.Server> {
   const server = http.createServer(app);
   server.maxConnections = maxConnections;
   server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
   server.headersTimeout = HTTP_REQUEST_TIMEOUT_MS;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
+  await listenOn(server, host, port);
+  return server;
 }
 
 function closeHttp(server: http.Server): Promise<void> {
@@ -97,13 +94,7 @@ export async function startLoginServer(config: LoginServerConfig, logger: Logger
       name: 'login-server msg-server port',
       maxConnections: config.maxMsgServers,
       internal: internalPort(tls, ['msg-server'], logger, 'login-server msg-server port'),
-      connection: {
-        heartbeatIntervalMs: config.heartbeatIntervalMs,
-        idleTimeoutMs: config.linkTimeoutMs,
-        maxPduLength: config.msgServerMaxPduBytes,
-        limitKeys: { maxPduLength: 'msgServerMaxPduBytes' satisfies keyof LoginServerConfig, maxWriteQueueBytes: '' },
-        traffic: metrics.metrics.traffic('msg-server'),
-      },
+      connection: { ...msgServerLinkLimits(config, 'msgServerMaxPduBytes'), traffic: metrics.metrics.traffic('msg-server') },
       onConnection: (link, peer) => {
         link.context = { connectedAt: Date.now() };
         links.set(link.id, link);

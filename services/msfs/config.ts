@@ -5,7 +5,7 @@
  * over mutual TLS (role db-proxy).
  */
 import { join, relative } from 'node:path';
-import { defineConfig, field, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, urlOrNull, type ConfigOf } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { projectRoot, runDir } from '../../lib/paths';
@@ -58,12 +58,8 @@ export function checkMsfsConfig(config: MsfsConfig): void {
     throw new ConfigError('msfs config: key "s3Bucket" must be set when "storage" is "s3"');
   }
   if (config.publicUrl !== '') {
-    let url: URL;
-    try {
-      url = new URL(config.publicUrl);
-    } catch {
-      throw new ConfigError(`msfs config: key "publicUrl" must be an http(s) URL, got ${JSON.stringify(config.publicUrl)}`);
-    }
+    const url = urlOrNull(config.publicUrl);
+    if (url === null) throw new ConfigError(`msfs config: key "publicUrl" must be an http(s) URL, got ${JSON.stringify(config.publicUrl)}`);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('msfs config: key "publicUrl" must be an http(s) URL');
   }
   for (const t of config.allowedTypes) {

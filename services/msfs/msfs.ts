@@ -5,9 +5,9 @@
  * db-proxies only).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { listenInternalHttp } from '../../lib/internal-http';
 import { internalPort, startInternalTls } from '../../lib/internal-tls';
+import { listenOn } from '../../lib/listen';
 import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
 import { checkMsfsConfig, type MsfsConfig } from './config';
@@ -87,14 +87,7 @@ export async function startMsfs(config: MsfsConfig, logger: Logger): Promise<Run
     maxConnections: config.maxConnections,
     configure: limitServer,
   });
-  await new Promise<void>((resolve, reject) => {
-    client.once('error', reject);
-    client.listen({ host: config.listenHost, port: config.listenPort, exclusive: true }, () => {
-      client.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (client.address() as AddressInfo).port;
+  const { port } = await listenOn(client, config.listenHost, config.listenPort);
   logger.info(
     { port, host: config.listenHost, internalPort: internal.port, storage: store.description, storedBytes: quota.used, quotaBytes: config.maxTotalBytes },
     'msfs listening',

@@ -12,6 +12,7 @@ import { startAdminEndpoint, type RunningAdminEndpoint } from '../../lib/admin-s
 import { startInternalTls } from '../../lib/internal-tls';
 import { logConnectionError, type Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
+import { clientPortLimits } from '../../lib/ports';
 import { ClientBudget, HeavyRequests } from './client-budget';
 import { ClientConn, Phase } from './client-session';
 import type { MsgServerConfig } from './config';
@@ -99,13 +100,7 @@ export async function startMsgServer(config: MsgServerConfig, logger: Logger): P
       name: 'msg-server client port',
       connectionClass: ClientConn,
       maxConnections: config.maxConnections,
-      connection: {
-        maxPduLength: config.clientMaxPduBytes,
-        maxWriteQueueBytes: config.clientMaxWriteQueueBytes,
-        limitKeys: { maxPduLength: 'clientMaxPduBytes' satisfies keyof MsgServerConfig, maxWriteQueueBytes: 'clientMaxWriteQueueBytes' satisfies keyof MsgServerConfig },
-        echoHeartbeats: true,
-        traffic: metrics.metrics.traffic('client'),
-      },
+      connection: { ...clientPortLimits(config), traffic: metrics.metrics.traffic('client') },
       onConnection: (conn) => acceptClient(ctx, conn as ClientConn),
       onReject: (peer, reason) => logger.warn({ peer, reason }, 'client connection refused'),
     },

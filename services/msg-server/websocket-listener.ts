@@ -12,9 +12,10 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { ConfigError } from '../../lib/errors';
+import { listenOn } from '../../lib/listen';
 import type { Logger } from '../../lib/log';
 import type { PduServer } from '../../pdu/server';
 import { WebSocketDuplex, WsCloseCode } from '../../pdu/websocket-duplex';
@@ -79,13 +80,7 @@ export async function startWebSocketListener(config: WsConfig, clients: PduServe
     });
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen({ host: config.wsListenHost, port: config.wsListenPort, exclusive: true }, () => {
-      httpServer.off('error', reject);
-      resolve((httpServer.address() as AddressInfo).port);
-    });
-  });
+  const { port } = await listenOn(httpServer, config.wsListenHost, config.wsListenPort);
   const url = config.wsPublicUrl || `${tls ? 'wss' : 'ws'}://${urlHost(config.publicIp1)}:${port}/`;
   logger.info({ host: config.wsListenHost, port, url, tls: tls !== null, origins: config.wsAllowedOrigins }, 'WebSocket port listening');
 

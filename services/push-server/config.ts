@@ -4,7 +4,7 @@
  * as JSON to webhookUrl, the bridge to APNs, FCM or anything else.
  */
 import { join, relative } from 'node:path';
-import { defineConfig, field, heartbeatWithinTimeout, type ConfigOf } from '../../lib/config';
+import { defineConfig, field, heartbeatWithinTimeout, urlOrNull, type ConfigOf } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { projectRoot, runDir } from '../../lib/paths';
@@ -39,12 +39,7 @@ export type PushServerConfig = ConfigOf<typeof spec>;
 
 export function checkPushServerConfig(config: PushServerConfig): void {
   if (config.webhookUrl !== '') {
-    let url: URL | null = null;
-    try {
-      url = new URL(config.webhookUrl);
-    } catch {
-      url = null;
-    }
+    const url = urlOrNull(config.webhookUrl);
     if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       throw new ConfigError(`push-server config: key "webhookUrl" must be an http(s) URL or empty, got ${JSON.stringify(config.webhookUrl)}`);
     }

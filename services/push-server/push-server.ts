@@ -4,10 +4,10 @@
  */
 import type { PduConnection } from '../../pdu/connection';
 import { Dispatcher, loggingDispatchHooks } from '../../pdu/dispatch';
-import { PduServer } from '../../pdu/server';
-import { internalPort, startInternalTls } from '../../lib/internal-tls';
-import { logConnectionError, type Logger } from '../../lib/log';
+import { startInternalTls } from '../../lib/internal-tls';
+import type { Logger } from '../../lib/log';
 import type { RunningService } from '../../lib/service';
+import { msgServerLinkLimits, msgServerPort } from '../../lib/ports';
 import { checkPushServerConfig, type PushServerConfig } from './config';
 import { registerPushHandlers } from './handlers/push';
 import { WebhookDelivery } from './webhook-delivery';
@@ -38,21 +38,15 @@ export async function startPushServer(config: PushServerConfig, logger: Logger):
   await delivery.open();
   const dispatcher = new Dispatcher<PduConnection>(loggingDispatchHooks(logger, 'msg server'));
   registerPushHandlers(dispatcher, config, delivery);
-  const server = new PduServer(
-    {
-      onPdu: (conn, pdu) => dispatcher.dispatch(pdu, conn),
-      onClose: (conn, reason) => logger.info({ conn: conn.id, peer: conn.remoteAddress, reason }, 'msg server disconnected'),
-      onError: (conn, err) => logConnectionError(logger, 'msg server', conn, err),
-    },
-    {
-      name: 'push-server',
-      maxConnections: config.maxMsgServers,
-      internal: internalPort(tls, ['msg-server'], logger, 'push-server'),
-      connection: { heartbeatIntervalMs: config.heartbeatIntervalMs, idleTimeoutMs: config.linkTimeoutMs, maxPduLength: config.maxPduBytes, limitKeys: { maxPduLength: 'maxPduBytes' satisfies keyof PushServerConfig, maxWriteQueueBytes: '' } },
-      onConnection: (conn, peer) => logger.info({ conn: conn.id, peer: conn.remoteAddress, certificate: peer?.name ?? null }, 'msg server connected'),
-      onReject: (peer, reason) => logger.warn({ peer, reason }, 'msg server connection refused'),
-    },
-  );
+  const server = msgServerPort({
+    name: 'push-server',
+    portName: 'push-server',
+    tls,
+    logger,
+    dispatcher,
+    maxConnections: config.maxMsgServers,
+    connection: msgServerLinkLimits(config, 'maxPduBytes'),
+  });
   const { port } = await server.listen(config.listenHost, config.listenPort);
   if (config.webhookUrl === '') logger.warn({ deadLetterFile: config.deadLetterFile }, 'no webhookUrl: every notification goes to the dead-letter file');
   logger.info({ port, host: config.listenHost, webhook: config.webhookUrl === '' ? null : new URL(config.webhookUrl).origin }, 'push-server listening');

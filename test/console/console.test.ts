@@ -17,7 +17,7 @@ import { consoleConfig, type ConsoleConfig } from '../../services/console/config
 import { startConsole } from '../../services/console/console';
 import { adminGet } from '../helpers/admin';
 import { clickWhenReady } from '../helpers/browser';
-import { launchBrowser, textOf, textsOf } from '../helpers/console-browser';
+import { launchBrowser, textOf, textsOf } from '../helpers/browser';
 import { startCluster } from '../helpers/cluster';
 import { tlsSettings } from '../helpers/tls';
 import { waitFor } from '../helpers/wait';
@@ -56,9 +56,9 @@ t.test('the console in a browser: cluster, users, kick, drain, log level, accoun
   const bob = await cluster.loginAs('bob', 1);
   for (let i = 0; i < 5; i++) await alice.sendText(bob.userId, `hi ${i}`);
 
-  const browser = await launchBrowser();
-  t.teardown(() => browser.close());
-  const page = await browser.page();
+  const browser = await launchBrowser(t);
+  const page = await browser.newPerson();
+  page.on('dialog', (dialog) => void dialog.accept()); // the console confirm()s its actions
 
   // Nothing without signing in: the app sends you to the sign-in page.
   await page.goto(`${url}/`);
@@ -126,7 +126,7 @@ t.test('the console in a browser: cluster, users, kick, drain, log level, accoun
   await waitFor(async () => (await textsOf(page, '#actions li')).some((a) => /drain .*: drain started/.test(a)), WAIT_MS, 'the drain in the action log');
   await second.stop('drained');
 
-  t.same(browser.errors, [], 'no script errors in the page');
+  t.same(browser.pageErrors, [], 'no script errors in the page');
   await Promise.all([page.waitForNavigation(), page.click('#signout button')]);
   t.equal(new URL(page.url()).pathname, '/signin', 'signed out');
   const after = await page.evaluate(`fetch('/api/overview').then((r) => r.status)`);

@@ -13,7 +13,6 @@ import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppete
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 
-/** TT_CHROMIUM, else the usual install paths; a clear error naming the fix when there is none. */
 /** Flags for a quiet, self-contained headless run (no network of its own, no first-run UI, no sandbox as root). */
 export const CHROMIUM_FLAGS = [
   '--no-sandbox',
@@ -25,6 +24,7 @@ export const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
+/** TT_CHROMIUM, else the usual install paths; a clear error naming the fix when there is none. */
 export function findChromium(): string {
   const fromEnv = process.env.TT_CHROMIUM;
   if (fromEnv) {
@@ -101,4 +101,16 @@ export async function launchBrowser(t: Test): Promise<TestBrowser> {
  */
 export async function clickWhenReady(page: Page, selector: string, timeoutMs = 10_000): Promise<void> {
   await page.locator(selector).setTimeout(timeoutMs).click();
+}
+
+/** The text of the first element matching `selector` ('' when none). */
+export async function textOf(page: Page, selector: string): Promise<string> {
+  const element = await page.$(selector);
+  if (element === null) return '';
+  return String(await element.evaluate((e) => (e as unknown as { textContent: string | null }).textContent ?? ''));
+}
+
+/** The texts of every element matching `selector`. */
+export function textsOf(page: Page, selector: string): Promise<string[]> {
+  return page.$$eval(selector, (list) => list.map((e) => (e as unknown as { textContent: string | null }).textContent ?? ''));
 }

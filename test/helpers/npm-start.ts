@@ -10,30 +10,34 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
-import Redis from 'ioredis';
 import { AdminClient } from '../../lib/admin-client';
 import { InternalTls } from '../../lib/internal-tls';
-import { parseMysqlUrl } from '../../lib/mysql-url';
+import { withDatabase } from '../../lib/mysql-url';
 import { projectRoot } from '../../lib/paths';
 import { ensureCa, ensureCertificate } from '../../lib/pki';
 import { freeLoopbackPort } from '../../scripts/infra/system';
-import { deleteKeysWithPrefix } from '../../scripts/infra/redis';
+import { dropRunData } from '../../scripts/infra/provision';
 
 export interface RunningScript {
   proc: ChildProcess;
+  /** Its stdout and stderr so far, as they came. */
   out: { text: string };
+  /** Its exit code (128 when a signal ended it). */
   exited: Promise<number>;
 }
 
-/** Runs a compiled script, collecting its output. */
-export function runScript(script: string, env: NodeJS.ProcessEnv, args: string[] = []): RunningScript {
-  const proc = spawn(process.execPath, [join(projectRoot, script), ...args], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A started child process whose output is collected (stdout and stderr piped). */
+export function collectOutput(proc: ChildProcess): RunningScript {
   const out = { text: '' };
   proc.stdout?.on('data', (d: Buffer) => (out.text += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out.text += d.toString()));
   const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0))));
   return { proc, out, exited };
+}
+
+/** Runs a compiled script, collecting its output; stdin 'pipe' to type into it (proc.stdin). */
+export function runScript(script: string, env: NodeJS.ProcessEnv, args: string[] = [], stdin: 'ignore' | 'pipe' = 'ignore'): RunningScript {
+  return collectOutput(spawn(process.execPath, [join(projectRoot, script), ...args], { cwd: projectRoot, env, stdio: [stdin, 'pipe', 'pipe'] }));
 }
 
 export interface ClusterPorts {
@@ -92,12 +96,7 @@ export async function prepareClusterRun(t: Test, msgServers: number, extraEnv: N
   };
   t.teardown(async () => {
     rmSync(runDir, { recursive: true, force: true });
-    const conn = await mysql.createConnection({ ...parseMysqlUrl(process.env.MYSQL_URL as string), database: undefined });
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
-    const redis = new Redis(process.env.REDIS_URL as string);
-    await deleteKeysWithPrefix(redis, prefix);
-    redis.disconnect();
+    await dropRunData({ mysqlAdminUrl: withDatabase(process.env.MYSQL_URL as string, database), redisUrl: process.env.REDIS_URL as string }, prefix);
   });
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -78,20 +78,10 @@ export class StorageServers {
   /** A MariaDB primary writing a GTID binlog (serverId unique among the test's servers). */
   async mariaDb(name: string, serverId: number, replicaOf: number | null = null): Promise<{ port: number; server: LocalServer }> {
     const port = await freeStoragePort();
-    const server = await startLocalMariaDb({
-      runDir: this.dir,
-      name,
-      port,
-      database: 'tt_unused',
-      log: quiet,
-      replication: { serverId, replicaOf: replicaOf === null ? undefined : { host: '127.0.0.1', port: replicaOf } },
-      bufferPoolSize: '64M',
-    });
-    this.servers.push(server);
-    return { port, server };
+    return { port, server: await this.restartMariaDb(name, port, serverId, replicaOf) };
   }
 
-  /** Restarts a MariaDB server of this set that was stopped (same folder and port). */
+  /** Starts a MariaDB server of this set in its folder on its port: the first time (mariaDb) or again after it was stopped. */
   async restartMariaDb(name: string, port: number, serverId: number, replicaOf: number | null = null): Promise<LocalServer> {
     const server = await startLocalMariaDb({
       runDir: this.dir,

@@ -6,6 +6,7 @@ import type { Test } from 'tap';
 import { IM } from '../../pdu/commands';
 import { silentLogger, type Logger } from '../../lib/log';
 import { loginServerConfig, type LoginServerConfig } from '../../services/login-server/config';
+import type { ListedMsgServer } from '../../services/login-server/http/admin-api';
 import { startLoginServer, type RunningLoginServer } from '../../services/login-server/login-server';
 import { FakeMsgServer } from '../route-server/fake-msg-server';
 import { tlsSettings } from '../helpers/tls';
@@ -70,24 +71,8 @@ export function userCount(fake: FakeMsgServer, loggedIn: boolean, userId = 1): v
   fake.send(IM.Server.IMUserCntUpdate, { user_action: loggedIn ? 1 : 2, user_id: userId });
 }
 
-export interface AdminEntry {
-  conn: number;
-  peer: string;
-  hostName: string;
-  ip1: string;
-  ip2: string;
-  port: number;
-  cur: number;
-  max: number;
-  full: boolean;
-  state: string;
-  admin: string | null;
-  connectedSince: string;
-  registeredAt: string;
-}
-
-export async function adminList(login: RunningLoginServer): Promise<AdminEntry[]> {
-  return adminGet<AdminEntry[]>(login.adminUrl, 'login-server', '/msg_servers');
+export async function adminList(login: RunningLoginServer): Promise<ListedMsgServer[]> {
+  return adminGet<ListedMsgServer[]>(login.adminUrl, 'login-server', '/msg_servers');
 }
 
 /** Waits until the admin list shows msg server `port` with `cur` users (count updates have no reply). */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { projectRoot } from '../../lib/paths';
-import { prepareClusterRun } from '../helpers/npm-start';
+import { collectOutput, prepareClusterRun } from '../helpers/npm-start';
 import { waitFor } from '../helpers/wait';
 
 // Two real `npm ci` runs and two builds of the whole project: minutes on a shared 2-core machine.
@@ -76,12 +76,7 @@ function freshCopy(): string {
 
 /** `npm ARGS` in its own process group, as a terminal runs it (Ctrl-C reaches the whole group). */
 function npm(dir: string, args: string[], env: NodeJS.ProcessEnv) {
-  const proc = spawn('npm', args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const out = { text: '' };
-  proc.stdout.on('data', (d: Buffer) => (out.text += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (out.text += d.toString()));
-  const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0))));
-  return { proc, out, exited };
+  return collectOutput(spawn('npm', args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
 }
 
 t.test('from a fresh copy, npm start and npm test are the whole story', async (t) => {

@@ -12,6 +12,7 @@ import { ReconnectingLink } from '../../pdu/link';
 import { PduServer } from '../../pdu/server';
 import { duplexPair, holdOpen } from '../helpers/duplex-pair';
 import { waitFor } from '../helpers/wait';
+import { sendUntilDropped } from '../helpers/flood';
 
 type Received = { conn: PduConnection; pdu: Pdu };
 
@@ -165,13 +166,7 @@ t.test('a slow reader is dropped once its write queue passes the limit', async (
   t.teardown(() => reader.destroy());
   await waitFor(() => serverSide !== null);
   const conn = serverSide as unknown as PduConnection;
-  const body = Buffer.alloc(16 * 1024, 0x61);
-  let sent = 0;
-  for (let i = 0; i < 10_000 && conn.isOpen; i++) {
-    conn.send(IM.Message.IMMsgData, { from_user_id: 1, to_session_id: 2, msg_id: i, create_time: 0, msg_type: 1, msg_data: body });
-    sent++;
-    if (i % 16 === 15) await new Promise((r) => setImmediate(r));
-  }
+  const sent = await sendUntilDropped(conn);
   await waitFor(() => closedReasons.length === 1, 5000);
   t.match(closedReasons[0], /write queue over 262144 bytes: peer reads too slowly/);
   t.ok(sent < 10_000, `dropped after ${sent} messages instead of buffering them all`);

@@ -15,6 +15,7 @@ import type { Pdu } from '../../pdu/frame';
 import { PduServer } from '../../pdu/server';
 import { WebSocketDuplex, openWebSocketDuplex } from '../../pdu/websocket-duplex';
 import { waitFor } from '../helpers/wait';
+import { sendUntilDropped } from '../helpers/flood';
 
 interface Harness {
   url: string;
@@ -143,13 +144,7 @@ t.test('a reader that never reads is dropped once the write queue passes the lim
   raw.ws.pause(); // stops reading its socket
   await waitFor(() => h.connections.length === 1);
   const conn = h.connections[0];
-  const body = Buffer.alloc(16 * 1024, 0x61);
-  let sent = 0;
-  for (let i = 0; i < 10_000 && conn.isOpen; i++) {
-    conn.send(IM.Message.IMMsgData, { from_user_id: 1, to_session_id: 2, msg_id: i, create_time: 0, msg_type: 1, msg_data: body });
-    sent++;
-    if (i % 16 === 15) await new Promise((r) => setImmediate(r));
-  }
+  const sent = await sendUntilDropped(conn);
   await waitFor(() => h.closed.length === 1, 5000);
   t.match(h.closed[0], /write queue over 262144 bytes: peer reads too slowly/);
   t.ok(sent < 10_000, `dropped after ${sent} messages instead of buffering them all`);

@@ -4,83 +4,41 @@
  * `npm run client` (the terminal client, a separate process over TCP).
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import mysql from 'mysql2/promise';
-import Redis from 'ioredis';
-import { projectRoot } from '../../lib/paths';
-import { parseMysqlUrl } from '../../lib/mysql-url';
+import type { Writable } from 'node:stream';
 import { DEMO_PASSWORD } from '../../scripts/db/seed';
-import { deleteKeysWithPrefix } from '../../scripts/infra/redis';
-import { freeLoopbackPort } from '../../scripts/infra/system';
 import { launchBrowser } from '../helpers/browser';
+import { prepareClusterRun, runScript as run } from '../helpers/npm-start';
 import { waitFor } from '../helpers/wait';
 import { ChatPage } from './chat-page';
 
 /** In the page function below (it runs in the browser). */
 declare const document: { querySelectorAll(selector: string): Iterable<{ textContent: string | null; getAttribute(name: string): string | null }> };
 
-/** A compiled script as a child process, its output collected, stdin open. */
-function run(script: string, env: NodeJS.ProcessEnv, args: string[] = []) {
-  const proc = spawn(process.execPath, [join(projectRoot, script), ...args], { cwd: projectRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
-  const out = { text: '' };
-  proc.stdout.on('data', (d: Buffer) => (out.text += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (out.text += d.toString()));
-  const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0))));
-  return { proc, out, exited };
-}
-
 t.test('npm start: the banner\'s web chat URL works, and a browser user chats with npm run client', async (t) => {
-  const database = `tt_test_web_${randomBytes(3).toString('hex')}`;
-  const prefix = `tt_test_web_${randomBytes(3).toString('hex')}:`;
-  const runDir = mkdtempSync(join(tmpdir(), 'tt-start-web-'));
-  const [http, loginMsg, admin, route, db, msg1, msg2, ws1, ws2] = await Promise.all(Array.from({ length: 9 }, freeLoopbackPort));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TT_RUN_DIR: runDir,
-    TT_CLUSTER_DATABASE: database,
-    TT_CLUSTER_REDIS_KEY_PREFIX: prefix,
-    TT_CLUSTER_LOGIN_HTTP_PORT: String(http),
-    TT_CLUSTER_LOGIN_MSG_SERVER_PORT: String(loginMsg),
-    TT_CLUSTER_LOGIN_ADMIN_PORT: String(admin),
-    TT_CLUSTER_ROUTE_PORT: String(route),
-    TT_CLUSTER_DB_PROXY_PORT: String(db),
-    TT_CLUSTER_MSG_SERVER_PORTS: `${msg1},${msg2}`,
-    TT_CLUSTER_MSG_SERVER_WS_PORTS: `${ws1},${ws2}`,
-    TT_CLUSTER_LOG_LEVEL: 'warn',
-  };
-  t.teardown(async () => {
-    rmSync(runDir, { recursive: true, force: true });
-    const conn = await mysql.createConnection({ ...parseMysqlUrl(process.env.MYSQL_URL as string), database: undefined });
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
-    const redis = new Redis(process.env.REDIS_URL as string);
-    await deleteKeysWithPrefix(redis, prefix);
-    redis.disconnect();
-  });
-
+  const { env, ports, loginUrl } = await prepareClusterRun(t, 2);
   const cluster = run('dist/scripts/start.js', env);
   t.teardown(() => {
     if (cluster.proc.exitCode === null) cluster.proc.kill('SIGKILL');
   });
   await waitFor(() => cluster.out.text.includes('TeamTalk cluster is up'), 60_000, 'the banner');
   const url = /web chat: (http:\/\/\S+\/chat\/)/.exec(cluster.out.text)?.[1];
-  t.equal(url, `http://127.0.0.1:${http}/chat/`, 'the banner prints the web chat URL');
+  t.equal(url, `http://127.0.0.1:${ports.http}/chat/`, 'the banner prints the web chat URL');
 
   const browser = await launchBrowser(t);
   const alice = new ChatPage(await browser.newPerson());
   await alice.load(url as string);
   await alice.signInAndWait('alice', DEMO_PASSWORD);
 
-  const bob = run('dist/tools/client/cli.js', { ...env, NO_COLOR: '1' }, ['--user', 'bob', '--password', DEMO_PASSWORD, '--login-url', `http://127.0.0.1:${http}/msg_server`]);
+  const bob = run('dist/tools/client/cli.js', { ...env, NO_COLOR: '1' }, ['--user', 'bob', '--password', DEMO_PASSWORD, '--login-url', loginUrl], 'pipe');
+  const type = (line: string) => (bob.proc.stdin as Writable).write(line);
   t.teardown(() => {
     if (bob.proc.exitCode === null) bob.proc.kill('SIGKILL');
   });
   await waitFor(() => bob.out.text.includes('type /help for commands'), 20_000, 'the terminal client to log in');
-  bob.proc.stdin.write('/msg alice hello from the terminal\n');
+  type('/msg alice hello from the terminal\n');
   await waitFor(() => /sent to alice \(msg id \d+\)/.test(bob.out.text), 20_000, 'the terminal client\'s send');
 
   const bobId = await alice.page.evaluate(() => {
@@ -94,7 +52,7 @@ t.test('npm start: the banner\'s web chat URL works, and a browser user chats wi
   await waitFor(() => /new message from alice.*hello from the browser/.test(bob.out.text), 20_000, 'the terminal client to show the reply');
   t.pass('the terminal client shows the browser user\'s reply');
 
-  bob.proc.stdin.write('/quit\n');
+  type('/quit\n');
   t.equal(await bob.exited, 0);
   cluster.proc.kill('SIGTERM');
   t.equal(await cluster.exited, 0, 'the cluster stops cleanly');

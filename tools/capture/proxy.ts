@@ -12,6 +12,7 @@ import type { HostPort } from '../../lib/host-port';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../lib/log';
+import { listenOn } from '../../lib/listen';
 import { CaptureRecorder, DEFAULT_CAPTURE_MAX_PDU_LENGTH } from './recorder';
 import type { CaptureRecord, CloseBy } from './format';
 
@@ -169,14 +170,8 @@ export async function startCaptureProxy(options: CaptureProxyOptions): Promise<R
     });
   });
 
-  const address = await new Promise<HostPort>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.listen.host ?? '127.0.0.1', port: options.listen.port, exclusive: true }, () => {
-      server.off('error', reject);
-      const a = server.address() as net.AddressInfo;
-      resolve({ host: a.address, port: a.port });
-    });
-  });
+  const bound = await listenOn(server, options.listen.host ?? '127.0.0.1', options.listen.port);
+  const address: HostPort = { host: bound.address, port: bound.port };
 
   return {
     address,

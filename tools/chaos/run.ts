@@ -9,7 +9,7 @@
 import { errorMessage } from '../../lib/errors';
 import { sleep } from '../../scripts/infra/system';
 import { ChaosCluster, type Target } from './cluster';
-import { ChaosLoad, tagOf, windowOf, type LostMessage } from './load';
+import { ChaosLoad, tagOf, windowOf, type WindowCounts } from './load';
 import { Probe } from './probe';
 
 export const FAULTS = ['db-proxy', 'route-master', 'msg-server', 'login-server', 'mariadb', 'redis'] as const;
@@ -30,28 +30,16 @@ export interface ChaosOptions {
   note(line: string): void;
 }
 
-export interface FaultReport {
+/** One window: what the load counted (but the tags), and what MySQL holds of it. */
+export interface FaultReport extends Omit<WindowCounts, 'ackedTags' | 'sentTags'> {
   fault: Fault;
   /** The process killed, e.g. "route-server-2" (the master at the time) or "mariadb". */
   killed: string;
-  sent: number;
-  acked: number;
-  notAcked: number;
-  whileReconnecting: number;
   /** Distinct messages of the window in MySQL. */
   stored: number;
   storedNotAcked: number;
   ackedNotStored: number;
   duplicatesStored: number;
-  delivered: number;
-  deliveredLive: number;
-  deliveredByCatchUp: number;
-  duplicateDeliveries: number;
-  lost: number;
-  /** The first few lost messages (sender, receiver, where each was connected, when it was sent). */
-  lostExamples: LostMessage[];
-  msgIdsReused: number;
-  reconnects: number;
   /** From the kill until the process is back and messages cross both msg servers; null: not within healTimeoutSeconds. */
   secondsToHeal: number | null;
   ok: boolean;

@@ -6,7 +6,7 @@
  * shorter/longer than the bytes that follow).
  */
 import { CID, ServiceId } from '../../pdu/commands';
-import { HEADER_LENGTH } from '../../pdu/frame';
+import { HEADER_LENGTH, type PduHeader } from '../../pdu/frame';
 import { encodeMessage, generateHugeBody, generateMessage, type Dictionary } from './generate';
 import { mutateBody } from './mutate';
 import type { Random } from './random';
@@ -23,17 +23,8 @@ export interface FuzzPdu {
   terminal: boolean;
 }
 
-export interface Header {
-  version: number;
-  flag: number;
-  serviceId: number;
-  commandId: number;
-  seqNum: number;
-  reserved: number;
-}
-
 /** A frame with every header field given; `length` defaults to the true length. */
-export function rawFrame(header: Header, body: Uint8Array, length = HEADER_LENGTH + body.length): Buffer {
+export function rawFrame(header: PduHeader, body: Uint8Array, length = HEADER_LENGTH + body.length): Buffer {
   const frame = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
   frame.writeUInt32BE(length >>> 0, 0);
   frame.writeUInt16BE(header.version & 0xffff, 4);
@@ -124,7 +115,7 @@ export class PduFactory {
       }
       case 'header-junk': {
         const c = this.pickCommand(rng, commands);
-        const header: Header = {
+        const header: PduHeader = {
           version: rng.pick([0, 2, 0xffff, rng.int(0, 0xffff)]),
           flag: rng.pick([0, 1, 2, 3, 0xffff, rng.int(0, 0xffff)]),
           serviceId: c.info.serviceId,
@@ -198,7 +189,7 @@ export class PduFactory {
     return body;
   }
 
-  private header(rng: Random, serviceId: number, commandId: number): Header {
+  private header(rng: Random, serviceId: number, commandId: number): PduHeader {
     return { version: 1, flag: 0, serviceId, commandId, seqNum: this.seq(rng), reserved: 0 };
   }
 

@@ -15,6 +15,7 @@
  */
 import { CID, IM, commandById } from '../../pdu/commands';
 import { bodyOf, type CaptureRecord, type PduRecord } from '../capture/format';
+import type { UserProfile } from '../../scripts/db/accounts';
 
 const { SessionType, ResultType } = IM.BaseDefine;
 
@@ -33,19 +34,13 @@ export interface RecordedLogin {
   userId?: number;
 }
 
-export interface RecordedUser {
+/**
+ * A user's IMUser profile as the recording shows it (status: login replies force 0,
+ * so a list's value wins), with the recorded id; the protocol calls IMUser.sex gender.
+ */
+export interface RecordedUser extends Omit<UserProfile, 'sex'> {
   id: number;
-  name: string;
-  nick: string;
   gender: number;
-  departId: number;
-  email: string;
-  phone: string;
-  domain: string;
-  avatar: string;
-  signInfo: string;
-  /** IMUser.status (3: left the company). Login replies force 0, so a list's value wins. */
-  status: number;
 }
 
 export interface RecordedDepartment {

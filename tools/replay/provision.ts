@@ -31,7 +31,7 @@ import { joinAudio } from '../../services/db-proxy/message-content';
 import type { RedisCommand } from '../../services/db-proxy/redis-gateway';
 import { Relations } from '../../services/db-proxy/relations';
 import { conversationKey, type CaptureFacts, type RecordedMessage } from './capture-facts';
-import { credentialsFor, type ReplayCredentials } from './rewrite';
+import { credentialsFor, type IdPairs, type ReplayCredentials } from './rewrite';
 import type { TargetStorage } from './target-storage';
 
 const { GroupModifyType, SessionType } = IM.BaseDefine;
@@ -44,7 +44,8 @@ export interface ProvisionOptions {
   log?: (line: string) => void;
 }
 
-export interface ProvisionReport {
+/** What was provisioned, with the ids each recorded department, user and group has in the target. */
+export interface ProvisionReport extends IdPairs {
   departments: { created: number; existing: number };
   users: { created: number; existing: number; placeholders: number };
   groups: { created: number; existing: number };
@@ -52,10 +53,6 @@ export interface ProvisionReport {
   /** Users whose recent sessions / unread counters were set as recorded. */
   recentSessions: number;
   unreadCounters: number;
-  /** Recorded id -> id in the target. */
-  userIds: Array<[number, number]>;
-  groupIds: Array<[number, number]>;
-  departmentIds: Array<[number, number]>;
   /**
    * Recorded user ids whose earlier state now matches the recording: for them,
    * differences in unread counts, recent sessions and history are real mismatches.

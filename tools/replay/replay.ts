@@ -59,6 +59,7 @@ import {
   mapIds,
   parseCredentials,
   withCredentials,
+  type IdPairs,
   type ReplayCredentials,
 } from './rewrite';
 
@@ -134,7 +135,8 @@ export interface ConnectionReport {
   notes: string[];
 }
 
-export interface ReplayReport {
+/** The replay's outcome, with the recorded -> live id pairs it learned and used. */
+export interface ReplayReport extends IdPairs {
   ok: boolean;
   compare: CompareMode;
   /** Why the replay stopped before the end of the capture (and on which connection), or null. */
@@ -149,10 +151,6 @@ export interface ReplayReport {
     problems: number;
     notReplayed: number;
   };
-  /** Recorded id -> live id pairs learned and used. */
-  userIds: Array<[number, number]>;
-  groupIds: Array<[number, number]>;
-  departmentIds: Array<[number, number]>;
   ignored: string[];
   /** What --provision did before the replay (set by the CLI). */
   provision?: ProvisionReport;

@@ -45,6 +45,13 @@ export const SESSION_ID_FIELDS: ReadonlySet<string> = new Set(['session_id', 'to
 
 export type IdKind = 'user' | 'group' | 'depart';
 
+/** Recorded id -> id in the target, of each kind, as the provision and replay reports list them. */
+export interface IdPairs {
+  userIds: Array<[number, number]>;
+  groupIds: Array<[number, number]>;
+  departmentIds: Array<[number, number]>;
+}
+
 export class IdMaps {
   readonly user = new Map<number, number>();
   readonly group = new Map<number, number>();

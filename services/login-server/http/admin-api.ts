@@ -12,6 +12,25 @@ export interface AdminApiDeps {
   startedAt: number;
 }
 
+/** One msg server in GET /msg_servers (what the console and the npm scripts read). */
+export interface ListedMsgServer {
+  conn: number;
+  peer: string;
+  hostName: string;
+  ip1: string;
+  ip2: string;
+  port: number;
+  wsUrl: string;
+  cur: number;
+  max: number;
+  full: boolean;
+  state: ReturnType<typeof msgServerState>;
+  /** Its admin endpoint's URL (null for the original's msg servers). */
+  admin: string | null;
+  connectedSince: string;
+  registeredAt: string;
+}
+
 /** What a msg server is doing, as the login server sees it. */
 export function msgServerState(entry: MsgServerEntry, usable: (entry: MsgServerEntry) => boolean): 'active' | 'draining' | 'full' | 'closing' {
   if (!usable(entry)) return 'closing';
@@ -33,7 +52,7 @@ export function adminRoutes({ registry, usable, startedAt }: AdminApiDeps): (rou
     });
     router.get('/msg_servers', (_req, res) => {
       res.json(
-        registry.list().map((s) => ({
+        registry.list().map((s): ListedMsgServer => ({
           conn: s.linkId,
           peer: s.peer,
           hostName: s.hostName,

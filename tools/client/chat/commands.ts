@@ -53,20 +53,12 @@ const COMMANDS: Record<string, Command> = {
   '/msg': {
     usage: '/msg NAME TEXT',
     summary: 'send one message without opening the conversation',
-    run: (s, arg) => {
-      const m = /^(\S+)\s+(.+)$/.exec(arg);
-      if (!m) throw new Error('usage: /msg NAME TEXT');
-      return s.sendToName(m[1], m[2]);
-    },
+    run: (s, arg) => s.sendToName(...nameAndRest(arg, '/msg NAME TEXT')),
   },
   '/send-file': {
     usage: '/send-file NAME PATH',
     summary: 'send a file (online if NAME is at a computer, else it waits for them on the file server)',
-    run: (s, arg) => {
-      const m = /^(\S+)\s+(.+)$/.exec(arg);
-      if (!m) throw new Error('usage: /send-file NAME PATH');
-      return s.files.send(m[1], m[2]);
-    },
+    run: (s, arg) => s.files.send(...nameAndRest(arg, '/send-file NAME PATH')),
   },
   '/get-file': {
     usage: '/get-file [N]',
@@ -94,6 +86,13 @@ function helpLines(): string[] {
 function required(arg: string, usage: string): string {
   if (!arg) throw new Error(`usage: ${usage}`);
   return arg;
+}
+
+/** "NAME REST": the first word and the rest of the line (which may have spaces). */
+function nameAndRest(arg: string, usage: string): [string, string] {
+  const m = /^(\S+)\s+(.+)$/.exec(arg);
+  if (!m) throw new Error(`usage: ${usage}`);
+  return [m[1], m[2]];
 }
 
 export async function runCommand(session: ChatSession, input: string, out: Output): Promise<CommandResult> {
