@@ -111,8 +111,53 @@ export function portAcceptsConnections(host: string, port: number, timeoutMs = 5
   });
 }
 
-/** A TCP port on 127.0.0.1 that is free right now (the OS picks it). */
-export function freeLoopbackPort(): Promise<number> {
+/**
+ * A TCP port on 127.0.0.1 that is free right now, for a service started next:
+ * picked at random below the ephemeral range (portsOutsideEphemeralRange), never
+ * the same twice in this process; the kernel's pick if none is found.
+ */
+export async function freeLoopbackPort(): Promise<number> {
+  const [low, high] = portsOutsideEphemeralRange();
+  for (let attempt = 0; attempt < 100 && high > low; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  return ephemeralPort();
+}
+
+/** Ports this process handed out already (a caller may not have started listening on them yet). */
+const handedOut = new Set<number>();
+
+/**
+ * Where freeLoopbackPort picks from: below the kernel's ephemeral range. The
+ * kernel takes the local port of every outgoing connection from that range, so
+ * on a busy machine (parallel tests, a bench) a port picked there can be taken
+ * by somebody's connection between the pick and the service's listen().
+ */
+function portsOutsideEphemeralRange(): [number, number] {
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {
+    // Not Linux: the usual default.
+  }
+  return [Math.min(20000, ephemeralLow - 1000), ephemeralLow - 1];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Any free port the kernel picks (the fallback). */
+function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
