@@ -93,7 +93,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
       req.fail(PduFlag.STORAGE_ERROR);
     },
   });
-  metrics.watchStore(ctx.store, ctx.allUsers);
+  metrics.watchStore(ctx.store, ctx.allUsers, ctx.reader);
   registerHandlers(dispatcher, ctx);
   for (const cid of acceptedCommandIds()) {
     if (!dispatcher.handles(cid)) throw new Error(`db-proxy: no handler for ${commandName(cid)}`);

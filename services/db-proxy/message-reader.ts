@@ -12,7 +12,9 @@
  *
  * Every query here is a range of the message tables' primary key
  * (conversation, msgId) (schema/002_conversation_keys.sql): a page of history
- * is one or two adjacent pages of the table, however large the table is.
+ * is one or two adjacent pages of the table, however large the table is. The
+ * newest message of many conversations comes from IMLatestMessage, one small
+ * row each (schema/003_latest_messages.sql, latest-messages.ts).
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { IM } from '../../pdu/commands';
@@ -20,6 +22,17 @@ import { isAudioType, isGroupType, isSingleType, joinAudio } from './message-con
 import type { AudioFiles } from './audio-files';
 import type { DatabaseServers } from './database-servers';
 import type { MessageTables } from './message-tables';
+import type { RedisGateway } from './redis-gateway';
+import {
+  GROUP_CONVERSATION,
+  LATEST_COLUMNS,
+  SINGLE_CONVERSATION,
+  UPSERT_LATEST,
+  latestRowOf,
+  upsertValues,
+  type ConversationKind,
+  type LatestRow,
+} from './latest-messages';
 
 /** Largest page a history request gets, whatever msg_cnt asks for (bounds the reply size). */
 export const MAX_PAGE = 500;
@@ -41,6 +54,8 @@ type MsgInfo = IM.BaseDefine.IMsgInfo;
 
 export class MessageReader {
   private readonly tables: MessageTables;
+  /** Newest messages answered from IMLatestMessage, and from the message tables (metrics). */
+  readonly stats = { fromCopy: 0, fromTables: 0 };
 
   constructor(
     private readonly databases: DatabaseServers,
@@ -48,6 +63,8 @@ export class MessageReader {
     private readonly audioPlaceholder: Uint8Array,
     /** Reads the bytes of voice messages kept in msfs (IMAudio.path set, data NULL). */
     private readonly audioFiles: AudioFiles | null = null,
+    /** The msg-id counters, which tell whether an IMLatestMessage row is current (null: never trusted). */
+    private readonly redis: RedisGateway | null = null,
   ) {
     this.tables = databases.tables;
   }
@@ -60,23 +77,69 @@ export class MessageReader {
   // ---- newest message of many conversations ----
 
   latestOfRelations(relationIds: readonly number[]): Promise<Map<number, LatestMessage>> {
-    return this.latestOf(relationIds, (id) => this.tables.single(id), 'relateId', 'fromId');
+    return this.latestOf(SINGLE_CONVERSATION, relationIds);
   }
 
   latestOfGroups(groupIds: readonly number[]): Promise<Map<number, LatestMessage>> {
-    return this.latestOf(groupIds, (id) => this.tables.group(id), 'groupId', 'userId');
+    return this.latestOf(GROUP_CONVERSATION, groupIds);
   }
 
-  private async latestOf(
-    ids: readonly number[],
-    tableOf: (id: number) => string,
-    column: 'relateId' | 'groupId',
-    senderColumn: 'fromId' | 'userId',
-  ): Promise<Map<number, LatestMessage>> {
+  /**
+   * From IMLatestMessage where its row is current (its msgId is the
+   * conversation's msg-id counter: latest-messages.ts), else from the message
+   * tables, writing what they gave into IMLatestMessage for the next reader.
+   */
+  private async latestOf(kind: ConversationKind, ids: readonly number[]): Promise<Map<number, LatestMessage>> {
     const result = new Map<number, LatestMessage>();
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return result;
+    const [rows, counters] = await Promise.all([
+      this.databases.main.read<RowDataPacket[]>(`SELECT ${LATEST_COLUMNS} FROM IMLatestMessage WHERE sessionType = ? AND conversationId IN (?)`, [kind, unique]),
+      this.counters(kind, unique),
+    ]);
+    const copies = new Map(rows.map((r) => [Number(r.conversationId), latestRowOf(r)]));
+    const elsewhere: number[] = [];
+    for (const id of unique) {
+      const copy = copies.get(id);
+      if (copy !== undefined && copy.msgId === counters.get(id)) result.set(id, this.toLatest(copy));
+      else elsewhere.push(id);
+    }
+    this.stats.fromCopy += unique.length - elsewhere.length;
+    this.stats.fromTables += elsewhere.length;
+    if (elsewhere.length === 0) return result;
+    const found = await this.latestFromTables(kind, elsewhere);
+    for (const row of found) result.set(row.conversationId, this.toLatest(row));
+    if (found.length > 0) {
+      // For the next reader; a failure costs it only this detour again.
+      this.databases.main.primary.query(UPSERT_LATEST, [upsertValues(found)]).catch(() => undefined);
+    }
+    return result;
+  }
+
+  /** The conversations' msg-id counters (highest id given out); none if Redis cannot tell now. */
+  private async counters(kind: ConversationKind, ids: number[]): Promise<Map<number, number>> {
+    const counters = new Map<number, number>();
+    if (this.redis === null || !this.redis.isUp) return counters;
+    const keyOf = kind === GROUP_CONVERSATION ? this.redis.keys.groupMsgId : this.redis.keys.msgId;
+    try {
+      const values = await this.redis.mget(ids.map((id) => keyOf(id)));
+      values.forEach((v, i) => {
+        if (v !== null) counters.set(ids[i], Number(v));
+      });
+    } catch {
+      // Every conversation is then read from its message table.
+    }
+    return counters;
+  }
+
+  /** The newest row of each conversation, from the message tables. */
+  private async latestFromTables(kind: ConversationKind, ids: readonly number[]): Promise<LatestRow[]> {
+    const group = kind === GROUP_CONVERSATION;
+    const column = group ? 'groupId' : 'relateId';
+    const sender = group ? 'userId' : 'fromId';
     const byTable = new Map<string, number[]>();
-    for (const id of new Set(ids)) {
-      const table = tableOf(id);
+    for (const id of ids) {
+      const table = group ? this.tables.group(id) : this.tables.single(id);
       const list = byTable.get(table);
       if (list) list.push(id);
       else byTable.set(table, [id]);
@@ -88,26 +151,22 @@ export class MessageReader {
       // row of each conversation, as status is not in the key.)
       for (let i = 0; i < list.length; i += LATEST_PER_QUERY) {
         const chunk = list.slice(i, i + LATEST_PER_QUERY);
-        const one = `(SELECT ${column} AS cid, msgId, type, content, ${senderColumn} AS sender FROM ${table}
+        const one = `(SELECT ${kind} AS sessionType, ${column} AS conversationId, msgId, type, ${sender} AS fromId, content, created FROM ${table}
                        WHERE ${column} = ? AND status = 0 ORDER BY msgId DESC LIMIT 1)`;
         queries.push({ table, sql: chunk.map(() => one).join(' UNION ALL '), values: chunk });
       }
     }
-    await Promise.all(
-      queries.map(async ({ table, sql, values }) => {
-        const rows = await this.read(table, sql, values);
-        for (const row of rows) {
-          const type = Number(row.type);
-          result.set(Number(row.cid), {
-            msgId: Number(row.msgId),
-            type,
-            data: isAudioType(type) ? this.audioPlaceholder : Buffer.from(String(row.content ?? ''), 'utf8'),
-            fromId: Number(row.sender),
-          });
-        }
-      }),
-    );
-    return result;
+    const found = await Promise.all(queries.map(({ table, sql, values }) => this.read(table, sql, values)));
+    return found.flat().map(latestRowOf);
+  }
+
+  private toLatest(row: LatestRow): LatestMessage {
+    return {
+      msgId: row.msgId,
+      type: row.type,
+      data: isAudioType(row.type) ? this.audioPlaceholder : Buffer.from(row.content, 'utf8'),
+      fromId: row.fromId,
+    };
   }
 
   // ---- single conversations ----

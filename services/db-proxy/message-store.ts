@@ -9,11 +9,13 @@
  *   3. msg ids: one Lua call allocates for every conversation in the batch,
  *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
  *   4. ONE transaction on the main database: audio rows, one multi-row INSERT
- *      per message table it holds, the recent-session touches of both sides
+ *      per message table it holds, the conversations' newest messages
+ *      (IMLatestMessage, latest-messages.ts), the recent-session touches of both sides
  *      (coalesced, RecentSessionTouches) and groups' lastChated; COMMIT (one
  *      statement per query: no multi-statement queries). Message tables on
  *      other servers (the shard map): once main has committed, one transaction
- *      per such server, in parallel, holding only its message rows;
+ *      per such server, in parallel, holding only its message rows (then their
+ *      newest-message rows on main);
  *   5. one Lua call for the unread counters (single: receiver's hash; group:
  *      group count + sender's copy);
  *   6. only then the replies, with the msg ids.
@@ -55,6 +57,7 @@ import {
   type AudioClip,
 } from './message-content';
 import type { AudioFiles } from './audio-files';
+import { GROUP_CONVERSATION, SINGLE_CONVERSATION, UPSERT_LATEST, upsertValues, type LatestRow } from './latest-messages';
 import { DeferredCounterUpdates, type CounterSubject } from './deferred-counters';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
@@ -76,6 +79,20 @@ import {
 } from './storage-errors';
 
 const { SessionType } = IM.BaseDefine;
+
+/** The IMLatestMessage row a stored message makes. */
+function latestRowOfMessage(m: PendingMessage): LatestRow {
+  return {
+    kind: m.group ? GROUP_CONVERSATION : SINGLE_CONVERSATION,
+    conversationId: (m.conversation as Conversation).id,
+    msgId: m.msgId,
+    type: m.msg.msg_type,
+    fromId: m.msg.from_user_id,
+    content: m.content,
+    created: m.createdAt,
+  };
+}
+
 /** How often deferred counter updates try Redis again. */
 const COUNTER_RETRY_MS = 1_000;
 
@@ -509,7 +526,15 @@ export class MessageStore {
         } catch (err) {
           this.reportFailure(err, part.messages.length);
           for (const m of part.messages) notStored.add(m);
+          return;
         }
+        // IMLatestMessage is on main: written once the rows are committed. If this fails,
+        // readers find the copy behind the msg-id counter and read the message table instead.
+        await this.databases.main.primary.query(UPSERT_LATEST, [upsertValues(part.messages.map(latestRowOfMessage))]).catch((err: Error) =>
+          this.throttle.run('store:latest-copy', (suppressed) =>
+            this.logger.warn({ err: err.message, server: part.server.name, similarNotLogged: suppressed }, 'could not record the newest messages of conversations on another server; readers use the message tables'),
+          ),
+        );
       }),
     );
     return notStored;
@@ -626,7 +651,8 @@ export class MessageStore {
   }
 
   /**
-   * One multi-row INSERT per message table, then the session touches and
+   * One multi-row INSERT per message table; on main (`plan` given) then the
+   * conversations' newest messages (IMLatestMessage), the session touches and
    * groups' lastChated: contended rows last, so their locks are held for the
    * shortest time.
    */
@@ -650,6 +676,7 @@ export class MessageStore {
         values: [rows],
       });
     }
+    if (plan !== null && live.length > 0) statements.push({ sql: UPSERT_LATEST, values: [upsertValues(live.map(latestRowOfMessage))] });
     let updateAt = -1;
     if (plan === null) return { statements, updateAt, results: [] };
     if (plan.update.length > 0) {

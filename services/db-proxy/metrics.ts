@@ -14,6 +14,7 @@
  *   teamtalk_db_proxy_deferred_counter_updates          stored messages whose unread-count update waits for Redis
  *   teamtalk_db_proxy_deferred_counter_updates_dropped_total  ... dropped because too many waited
  *   teamtalk_db_proxy_all_users_shared_total          first-sync user lists answered from a shared snapshot
+ *   teamtalk_db_proxy_latest_messages_total{source}    newest messages shown (recent sessions, unread): source="copy" from IMLatestMessage, "tables" from the message tables
  *   teamtalk_db_proxy_pdus_*                            msg-server link traffic by command (lib/metrics.ts)
  */
 import type { Histogram } from 'prom-client';
@@ -21,6 +22,7 @@ import { PduFlag } from '../../pdu/frame';
 import { ServiceMetrics, commandLabel, snapshotHistogram, type HistogramSnapshot } from '../../lib/metrics';
 import type { AllUsersSnapshot } from './all-users-snapshot';
 import type { DbRequest } from './db-request';
+import type { MessageReader } from './message-reader';
 import type { MessageStore } from './message-store';
 import type { MysqlGateway } from './mysql-gateway';
 import type { RedisGateway } from './redis-gateway';
@@ -48,6 +50,7 @@ export class DbProxyMetrics {
   private readonly batchSeconds: Histogram<'result'>;
   private store: MessageStore | null = null;
   private allUsers: AllUsersSnapshot | null = null;
+  private reader: MessageReader | null = null;
 
   constructor(sources: DbProxySources) {
     const m = this.metrics;
@@ -81,15 +84,20 @@ export class DbProxyMetrics {
     m.counterFrom('all_users_shared_total', 'first-sync user lists (IMAllUserReq, time 0) answered from a list read for another request (allUsersSnapshotMs)', [], () => [
       [{}, this.allUsers?.hits ?? 0],
     ]);
+    m.counterFrom('latest_messages_total', 'newest messages of conversations read for recent sessions and unread counts, by source: copy (IMLatestMessage) or tables (the message tables, when the copy was missing or not current)', ['source'], () => [
+      [{ source: 'copy' }, this.reader?.stats.fromCopy ?? 0],
+      [{ source: 'tables' }, this.reader?.stats.fromTables ?? 0],
+    ]);
     m.counterFrom('deferred_counter_updates_dropped_total', 'deferred unread-count updates dropped because too many waited (deferredCounterUpdatesMax)', [], () => [
       [{}, this.store?.deferredCounters.stats.dropped ?? 0],
     ]);
   }
 
-  /** The message store whose deadlock retries are counted too, and the shared user list. */
-  watchStore(store: MessageStore, allUsers: AllUsersSnapshot): void {
+  /** The message store whose deadlock retries are counted too, the shared user list and the message reader. */
+  watchStore(store: MessageStore, allUsers: AllUsersSnapshot, reader: MessageReader): void {
     this.store = store;
     this.allUsers = allUsers;
+    this.reader = reader;
   }
 
   requestDone(req: DbRequest): void {

@@ -85,7 +85,7 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
   const touches = new RecentSessionTouches();
   // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
   // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
-  const reader = new MessageReader(databases, encryptMessageText('[语音]', config.aesKey), audioFiles);
+  const reader = new MessageReader(databases, encryptMessageText('[语音]', config.aesKey), audioFiles, redis);
   return {
     config,
     logger,

@@ -29,7 +29,8 @@ t.test('002 re-keys a populated database online; reads answer as before', async 
   const redis = await freshRedis(t);
   const only001 = mkdtempSync(join(tmpdir(), 'tt-schema-'));
   t.teardown(() => rmSync(only001, { recursive: true, force: true }));
-  copyFileSync(join(schemaDir, '001_initial.sql'), join(only001, '001_initial.sql'));
+  // 003 too: today's db-proxy (started below, on the old layout) keeps newest messages in IMLatestMessage.
+  for (const file of ['001_initial.sql', '003_latest_messages.sql']) copyFileSync(join(schemaDir, file), join(only001, file));
   await migrate(db.url, only001);
   const summary = await prefillHistory({
     mysqlUrl: db.url,
