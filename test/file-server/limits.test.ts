@@ -80,7 +80,6 @@ t.test('who may log in: task id shape, the right user per role, one per side, th
 t.test('after login: only the logged-in user and task, pulls only by the receiver, bounded chunks and PDUs', async (t) => {
   const { fs } = await startTestFileServer(t, { maxChunkBytes: 40_000, clientMaxPduBytes: 48 * 1024 });
   const msg = await RawPeer.msgServer(fs.internalPort);
-  const task = async () => (await newTask(msg, { mode: 1, from: 1001 + Math.floor(Math.random() * 1e6) })).task_id as string;
   const pair = async () => {
     const id = (await newTask(msg, { mode: 1 })).task_id as string;
     const a = await login(fs.clientPort, 1001, id, 1);
@@ -89,26 +88,21 @@ t.test('after login: only the logged-in user and task, pulls only by the receive
     return { id, a: a.peer, b: b.peer };
   };
   const pull = (id: string, user: number, offset: number, size: number) => encodePdu(IM.File.IMFilePullDataReq, { task_id: id, user_id: user, trans_mode: 1, offset, data_size: size }, 3);
-  void task;
+  /** On a fresh pair, side `by` sends a pull the server must answer by closing that side. */
+  const refusedPull = async (by: 'a' | 'b', user: number, offset: number, size: number, what: string) => {
+    const p = await pair();
+    p[by].send(pull(p.id, user, offset, size));
+    t.ok(await p[by].closesSilently(), what);
+    return p;
+  };
+
+  const stranger = await refusedPull('b', 1003, 0, 100, 'a pull naming another user: closed');
+  t.ok(await stranger.a.closesSilently(), 'and its peer with it (the task ended)');
+  await refusedPull('a', 1001, 0, 100, 'a pull by the sender: closed');
+  await refusedPull('b', 1002, 0, 40_001, 'a pull over maxChunkBytes: closed');
+  await refusedPull('b', 1002, 99_990, 100, 'a pull beyond the end of the file: closed');
 
   let p = await pair();
-  p.b.send(pull(p.id, 1003, 0, 100));
-  t.ok(await p.b.closesSilently(), 'a pull naming another user: closed');
-  t.ok(await p.a.closesSilently(), 'and its peer with it (the task ended)');
-
-  p = await pair();
-  p.a.send(pull(p.id, 1001, 0, 100));
-  t.ok(await p.a.closesSilently(), 'a pull by the sender: closed');
-
-  p = await pair();
-  p.b.send(pull(p.id, 1002, 0, 40_001));
-  t.ok(await p.b.closesSilently(), 'a pull over maxChunkBytes: closed');
-
-  p = await pair();
-  p.b.send(pull(p.id, 1002, 99_990, 100));
-  t.ok(await p.b.closesSilently(), 'a pull beyond the end of the file: closed');
-
-  p = await pair();
   p.b.send(pull(p.id, 1002, 0, 100));
   await p.a.next();
   p.a.send(encodePdu(IM.File.IMFilePullDataRsp, { result_code: 0, task_id: p.id, user_id: 1001, offset: 0, file_data: randomBytes(101) }, 0));

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { IM } from '../../pdu/commands';
 import { FileTransferClient, bufferSource } from '../../tools/client/file-transfer';
+import type { ImClient } from '../../tools/client/im-client';
 import { startCluster } from '../helpers/cluster';
 import { waitFor } from '../helpers/wait';
 
@@ -16,17 +17,18 @@ const { TransferFileType, ClientFileRole, ClientFileState, ClientType } = IM.Bas
 const SIZE = 20 * 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
+/** `client`, logged in as `from`, asks its msg server to send user `to` a file (0x0501); the answer carries the task and the file server's address. */
+function askToSend(client: ImClient, from: number, to: number, file: { name: string; size: number; mode: number }): Promise<IM.File.IMFileRsp> {
+  return client.request(IM.File.IMFileReq, { from_user_id: from, to_user_id: to, file_name: file.name, file_size: file.size, trans_mode: file.mode }, IM.File.IMFileRsp);
+}
+
 t.test('online: 20 MB relayed from sender to receiver on another msg server, byte for byte', async (t) => {
   const cluster = await startCluster(t, { fileServer: true });
   const [aliceId, bobId] = await cluster.addUsers(['alice', 'bob']);
   const alice = await cluster.loginAs('alice', 0);
   const bob = await cluster.loginAs('bob', 1);
   const data = randomBytes(SIZE);
-  const rsp = await alice.request(
-    IM.File.IMFileReq,
-    { from_user_id: aliceId, to_user_id: bobId, file_name: 'C:/docs/report.pdf', file_size: SIZE, trans_mode: TransferFileType.FILE_TYPE_ONLINE },
-    IM.File.IMFileRsp,
-  );
+  const rsp = await askToSend(alice, aliceId, bobId, { name: 'C:/docs/report.pdf', size: SIZE, mode: TransferFileType.FILE_TYPE_ONLINE });
   t.equal(rsp.result_code, 0);
   t.match(rsp.task_id, UUID, 'task id: a canonical lower-case UUID');
   t.equal(rsp.trans_mode, TransferFileType.FILE_TYPE_ONLINE, 'bob has a PC client online: the transfer stays online');
@@ -58,11 +60,7 @@ t.test('offline: 20 MB uploaded, announced, listed, downloaded later, then delet
   const bobPhone = await cluster.loginAs('bob', 1, { clientType: ClientType.CLIENT_TYPE_ANDROID });
   const data = randomBytes(SIZE);
   // Online asked, but bob has no PC client anywhere (a phone has no file transfer): offline it is.
-  const rsp = await alice.request(
-    IM.File.IMFileReq,
-    { from_user_id: aliceId, to_user_id: bobId, file_name: 'holiday.zip', file_size: SIZE, trans_mode: TransferFileType.FILE_TYPE_ONLINE },
-    IM.File.IMFileRsp,
-  );
+  const rsp = await askToSend(alice, aliceId, bobId, { name: 'holiday.zip', size: SIZE, mode: TransferFileType.FILE_TYPE_ONLINE });
   t.equal(rsp.result_code, 0);
   t.equal(rsp.trans_mode, TransferFileType.FILE_TYPE_OFFLINE, 'the receiver is offline on PC: offline mode');
   const first = await bobPhone.next(IM.File.IMFileNotify);
@@ -108,10 +106,6 @@ t.test('without a file server, file requests are refused as the original', async
   const cluster = await startCluster(t, { msgServers: 1 });
   const [aliceId, bobId] = await cluster.addUsers(['alice', 'bob']);
   const alice = await cluster.loginAs('alice', 0);
-  const rsp = await alice.request(
-    IM.File.IMFileReq,
-    { from_user_id: aliceId, to_user_id: bobId, file_name: 'a.txt', file_size: 10, trans_mode: TransferFileType.FILE_TYPE_OFFLINE },
-    IM.File.IMFileRsp,
-  );
+  const rsp = await askToSend(alice, aliceId, bobId, { name: 'a.txt', size: 10, mode: TransferFileType.FILE_TYPE_OFFLINE });
   t.match(rsp, { result_code: 1, task_id: '' });
 });

@@ -127,25 +127,28 @@ t.test('a conversation never seen: as many messages from the others as it has un
   t.same(await reconnectAndCatchUp(first, second, async () => {}), [3], 'the unread one; older ones were read elsewhere');
 });
 
-t.test('messages arriving live while catching up do not hide the unread ones under them', async (t) => {
-  // Unread counts taken when 1 (lost) was the newest; 2 arrives live before the history answers.
+/**
+ * 1 from the peer was lost while away (one unread); 2 is stored and pushed live
+ * to the new connection just after its unread counts are taken, which name
+ * `latestAtCount` as the newest. Resolves with what was caught up.
+ */
+function lostThenLive(latestAtCount: number): Promise<number[]> {
   const history: Stored[] = [
     { id: 2, from: PEER },
     { id: 1, from: PEER },
   ];
   const first = new StandIn([], 0);
-  const second: StandIn = new StandIn(history, 1, 0, { latest: 1, then: () => second.push(2) });
-  t.same(await reconnectAndCatchUp(first, second, async () => {}), [1], 'the lost one; the live one is not repeated');
+  const second: StandIn = new StandIn(history, 1, 0, { latest: latestAtCount, then: () => second.push(2) });
+  return reconnectAndCatchUp(first, second, async () => {});
+}
+
+t.test('messages arriving live while catching up do not hide the unread ones under them', async (t) => {
+  // Unread counts taken when 1 (lost) was the newest; 2 arrives live before the history answers.
+  t.same(await lostThenLive(1), [1], 'the lost one; the live one is not repeated');
 });
 
 t.test('an unread count that lags behind its latest_msg_id (the newest was pushed live) does not end the search early', async (t) => {
   // The db-proxy counted 1 (the lost one) but read 2 as the newest: 2 was stored
   // between the two reads and pushed live to this connection.
-  const history: Stored[] = [
-    { id: 2, from: PEER },
-    { id: 1, from: PEER },
-  ];
-  const first = new StandIn([], 0);
-  const second: StandIn = new StandIn(history, 1, 0, { then: () => second.push(2) });
-  t.same(await reconnectAndCatchUp(first, second, async () => {}), [1], 'the lost one is found under the live one');
+  t.same(await lostThenLive(2), [1], 'the lost one is found under the live one');
 });

@@ -4,7 +4,7 @@
  * (clicks and keys on the real elements); state is read back from the DOM.
  */
 import type { Page } from 'puppeteer-core';
-import { clickWhenReady } from '../helpers/browser';
+import { clickWhenReady, type TestBrowser } from '../helpers/browser';
 
 export interface ShownMessage {
   msgId: number;
@@ -32,6 +32,14 @@ declare const document: {
 
 export class ChatPage {
   constructor(readonly page: Page) {}
+
+  /** A new person's window on the web chat at `url`, signed in as `user` and online. */
+  static async signedIn(browser: TestBrowser, url: string, user: string, password: string): Promise<ChatPage> {
+    const chat = new ChatPage(await browser.newPerson());
+    await chat.load(url);
+    await chat.signInAndWait(user, password);
+    return chat;
+  }
 
   async load(url: string): Promise<void> {
     await this.page.goto(url, { waitUntil: 'load' });

@@ -27,12 +27,8 @@ t.test('two people chat in their browsers', async (t) => {
   const cluster = await startCluster(t, { msgServers: 2, webSocket: true });
   const [aliceId, bobId] = await cluster.addUsers(['alice', 'bob']);
   const browser = await launchBrowser(t);
-  const alice = new ChatPage(await browser.newPerson());
-  const bob = new ChatPage(await browser.newPerson());
-  await alice.load(cluster.webChatUrl);
-  await bob.load(cluster.webChatUrl);
-  await alice.signInAndWait('alice', PASSWORD);
-  await bob.signInAndWait('bob', PASSWORD);
+  const alice = await ChatPage.signedIn(browser, cluster.webChatUrl, 'alice', PASSWORD);
+  const bob = await ChatPage.signedIn(browser, cluster.webChatUrl, 'bob', PASSWORD);
   const servers = cluster.msgServers.map((s) => [s.context.users.get(aliceId) !== undefined, s.context.users.get(bobId) !== undefined]);
   t.same(servers, [[true, false], [false, true]], 'the login server put them on different msg servers');
 
@@ -63,9 +59,7 @@ t.test('history pages back; who is online follows logins and logouts; a group ma
   const acks = [];
   for (let i = 1; i <= 25; i++) acks.push(await carol.sendText(aliceId, `note ${i}`));
   const browser = await launchBrowser(t);
-  const alice = new ChatPage(await browser.newPerson());
-  await alice.load(cluster.webChatUrl);
-  await alice.signInAndWait('alice', PASSWORD);
+  const alice = await ChatPage.signedIn(browser, cluster.webChatUrl, 'alice', PASSWORD);
   await alice.waitUnread(`u:${carolId}`, 25);
   await alice.openSession(`u:${carolId}`);
   await alice.waitForMessage('note 25');
@@ -116,9 +110,7 @@ t.test('errors are clear: no msg server for browsers, wrong password, login serv
   t.equal(await first.page.evaluate(() => document.activeElement?.id), 'signin-password', 'the password field is ready for another try');
 
   await first.signInAndWait('alice', PASSWORD);
-  const second = new ChatPage(await browser.newPerson());
-  await second.load(cluster.webChatUrl);
-  await second.signInAndWait('alice', PASSWORD);
+  await ChatPage.signedIn(browser, cluster.webChatUrl, 'alice', PASSWORD); // alice again, in another window
   await first.waitConnection('signed-out');
   t.match(await first.signInError(), /signed in on another computer or browser/, 'the older page says why it was signed out');
   t.equal(await first.bannerText(), '', 'and does not try to reconnect');

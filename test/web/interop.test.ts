@@ -17,9 +17,7 @@ t.test('a browser user and a TCP user chat across two msg servers, one to one an
   const cluster = await startCluster(t, { msgServers: 2, webSocket: true });
   const [aliceId, daveId] = await cluster.addUsers(['alice', 'dave']);
   const browser = await launchBrowser(t);
-  const alice = new ChatPage(await browser.newPerson());
-  await alice.load(cluster.webChatUrl);
-  await alice.signInAndWait('alice', PASSWORD);
+  const alice = await ChatPage.signedIn(browser, cluster.webChatUrl, 'alice', PASSWORD);
   const aliceServer = cluster.msgServers.findIndex((s) => s.context.users.get(aliceId) !== undefined);
   t.ok(aliceServer >= 0, 'alice is on a msg server');
   const dave = await cluster.loginAs('dave', 1 - aliceServer); // the other one

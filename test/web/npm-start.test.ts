@@ -28,9 +28,7 @@ t.test('npm start: the banner\'s web chat URL works, and a browser user chats wi
   t.equal(url, `http://127.0.0.1:${ports.http}/chat/`, 'the banner prints the web chat URL');
 
   const browser = await launchBrowser(t);
-  const alice = new ChatPage(await browser.newPerson());
-  await alice.load(url as string);
-  await alice.signInAndWait('alice', DEMO_PASSWORD);
+  const alice = await ChatPage.signedIn(browser, url as string, 'alice', DEMO_PASSWORD);
 
   const bob = run('dist/tools/client/cli.js', { ...env, NO_COLOR: '1' }, ['--user', 'bob', '--password', DEMO_PASSWORD, '--login-url', loginUrl], 'pipe');
   const type = (line: string) => (bob.proc.stdin as Writable).write(line);

@@ -56,9 +56,7 @@ t.test('pictures through the file store: shown, linked, uploaded and sent as ima
   const [aliceId, bobId] = await cluster.addUsers(['alice', 'bob']);
   const bob = await cluster.loginAs('bob');
   const browser = await launchBrowser(t);
-  const alice = new ChatPage(await browser.newPerson());
-  await alice.load(cluster.webChatUrl);
-  await alice.signInAndWait('alice', PASSWORD);
+  const alice = await ChatPage.signedIn(browser, cluster.webChatUrl, 'alice', PASSWORD);
   await alice.openPerson(bobId);
   await alice.page.waitForSelector('#picture-label[data-file-store="available"]');
 
@@ -102,9 +100,7 @@ t.test('with no file store answering, pictures cannot be sent and the page says 
   const cluster = await startCluster(t, { msgServers: 1, webSocket: true, login: { msfsUrl: nowhere } });
   const [, bobId] = await cluster.addUsers(['alice', 'bob']);
   const browser = await launchBrowser(t);
-  const alice = new ChatPage(await browser.newPerson());
-  await alice.load(cluster.webChatUrl);
-  await alice.signInAndWait('alice', PASSWORD);
+  const alice = await ChatPage.signedIn(browser, cluster.webChatUrl, 'alice', PASSWORD);
   await alice.openPerson(bobId);
   await alice.page.waitForSelector('#picture-label[data-file-store="unavailable"]', { timeout: 15_000 });
   t.ok(await alice.page.$eval('#picture-input', (i) => (i as HTMLInputElement).disabled), 'the picture button is off');

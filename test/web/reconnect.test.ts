@@ -25,9 +25,7 @@ t.test('the page reconnects after its msg server restarts and shows what arrived
   const carol = await cluster.loginAs('carol', 1);
 
   const browser = await launchBrowser(t);
-  const alice = new ChatPage(await browser.newPerson());
-  await alice.load(cluster.webChatUrl);
-  await alice.signInAndWait('alice', PASSWORD);
+  const alice = await ChatPage.signedIn(browser, cluster.webChatUrl, 'alice', PASSWORD);
   await alice.openPerson(bobId);
   await bob.sendText(aliceId, 'before the restart');
   await alice.waitForMessage('before the restart');

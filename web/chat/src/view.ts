@@ -331,10 +331,6 @@ export class ChatView {
       $('sessions'),
       'data-key',
       sessions.map((c) => {
-        const button = el('button', { className: 'item' });
-        button.type = 'button';
-        button.dataset.key = c.key;
-        if (c.key === client.openKey) button.setAttribute('aria-current', 'true');
         const who = c.kind === 'group' ? `${client.nameOf(c.lastFrom)}: ` : c.lastFrom === client.myId ? 'You: ' : '';
         const top = el('span', { className: 'line' }, el('span', { className: 'name', text: client.titleOf(c) }), el('span', { className: 'time', text: c.updated ? when(c.updated) : '' }));
         const bottom = el('span', { className: 'line' }, el('span', { className: 'preview', text: c.lastText ? who + c.lastText : '' }));
@@ -345,7 +341,8 @@ export class ChatView {
           bottom.appendChild(count);
         }
         if (c.kind === 'user') top.prepend(presenceDot(client.people.get(c.id)?.presence ?? 'offline'));
-        button.append(top, bottom);
+        const button = itemButton({ key: c.key }, top, bottom);
+        if (c.key === client.openKey) button.setAttribute('aria-current', 'true');
         return el('li', {}, button);
       }),
     );
@@ -368,14 +365,8 @@ export class ChatView {
       $('people'),
       'data-user-id',
       shown.map((p) => {
-        const button = el('button', { className: 'item' });
-        button.type = 'button';
-        button.dataset.userId = String(p.id);
-        button.dataset.presence = p.presence;
-        button.append(
-          el('span', { className: 'line' }, presenceDot(p.presence), el('span', { className: 'name', text: displayName(p) }), el('span', { className: 'time', text: p.presence })),
-        );
-        return el('li', {}, button);
+        const line = el('span', { className: 'line' }, presenceDot(p.presence), el('span', { className: 'name', text: displayName(p) }), el('span', { className: 'time', text: p.presence }));
+        return el('li', {}, itemButton({ userId: String(p.id), presence: p.presence }, line));
       }),
     );
   }
@@ -387,13 +378,8 @@ export class ChatView {
       $('groups'),
       'data-group-id',
       groups.map((g) => {
-        const button = el('button', { className: 'item' });
-        button.type = 'button';
-        button.dataset.groupId = String(g.id);
-        button.append(
-          el('span', { className: 'line' }, el('span', { className: 'name', text: `# ${g.name}` }), el('span', { className: 'time', text: `${g.members.length} members` })),
-        );
-        return el('li', {}, button);
+        const line = el('span', { className: 'line' }, el('span', { className: 'name', text: `# ${g.name}` }), el('span', { className: 'time', text: `${g.members.length} members` }));
+        return el('li', {}, itemButton({ groupId: String(g.id) }, line));
       }),
     );
   }
@@ -490,6 +476,14 @@ export class ChatView {
     }
     return li;
   }
+}
+
+/** The button of an entry in the recent, people or groups list (class "item"); `data` are its data-* attributes. */
+function itemButton(data: Record<string, string>, ...children: Node[]): HTMLButtonElement {
+  const button = el('button', { className: 'item' }, ...children);
+  button.type = 'button';
+  Object.assign(button.dataset, data);
+  return button;
 }
 
 /** Re-renders a list without losing the keyboard focus on one of its items. */
