@@ -65,7 +65,7 @@ import { provisionTopologyStorage } from './topology/local-storage';
 import { loadTopology, renumberPorts } from './topology/topology';
 import { checkPortsFree, serviceSpecs, topologySpecs } from './start';
 import { burstPhase, type BurstResult } from './bench/burst';
-import { Latencies, nowMs, type BenchUser } from './bench/load-stats';
+import { Latencies, nowMs, watchDeliveries, type BenchUser } from './bench/load-stats';
 import { readsPhase } from './bench/reads';
 import { StorageMeter, type StorageCost } from './bench/storage-meter';
 import { PREFILL_DEFAULTS, defaultUserCount, finishedPrefill, prefillHistory } from './db/prefill';
@@ -486,21 +486,15 @@ async function chatPhase(users: BenchUser[], contacts: BenchUser[][], rate: numb
   let acked = 0;
   let failed = 0;
   let delivered = 0;
-  const listeners: Array<() => void> = [];
-  for (const u of users) {
-    const onMessage = (m: IM.Message.IMMsgData) => {
-      const key = Buffer.from(m.msg_data).toString('latin1');
-      const f = flights.get(key);
-      if (f === undefined || f.delivered) return;
-      f.delivered = true;
-      delivered++;
-      const ms = nowMs() - f.sentAt;
-      all.add(ms);
-      (f.sameServer ? deliverSame : deliverCross).add(ms);
-    };
-    u.client.on('message', onMessage);
-    listeners.push(() => u.client.off('message', onMessage));
-  }
+  const unwatch = watchDeliveries(users, (key) => {
+    const f = flights.get(key);
+    if (f === undefined || f.delivered) return;
+    f.delivered = true;
+    delivered++;
+    const ms = nowMs() - f.sentAt;
+    all.add(ms);
+    (f.sameServer ? deliverSame : deliverCross).add(ms);
+  });
   const perUserRate = rate / users.length;
   if (perUserRate >= 20) note(`warning: ${perUserRate.toFixed(1)} msgs/s per user reaches the msg servers' flood cap (20/s): raise --users`);
   const started = nowMs();
@@ -547,7 +541,7 @@ async function chatPhase(users: BenchUser[], contacts: BenchUser[][], rate: numb
     if (pending === 0) break;
     await sleep(100);
   }
-  for (const off of listeners) off();
+  unwatch();
   let lost = 0;
   for (const f of flights.values()) if (f.acked && !f.delivered) lost++;
   return {
@@ -599,18 +593,13 @@ async function groupPhase(users: BenchUser[], size: number, rate: number, second
   const latency = new Latencies();
   const sentAt = new Map<string, number>();
   let deliveries = 0;
-  const offs: Array<() => void> = [];
-  for (const u of users) {
-    const on = (m: IM.Message.IMMsgData) => {
-      if (m.msg_type !== MsgType.MSG_TYPE_GROUP_TEXT) return;
-      const t0 = sentAt.get(Buffer.from(m.msg_data).toString('latin1'));
-      if (t0 === undefined) return;
-      deliveries++;
-      latency.add(nowMs() - t0);
-    };
-    u.client.on('message', on);
-    offs.push(() => u.client.off('message', on));
-  }
+  const unwatch = watchDeliveries(users, (key, m) => {
+    if (m.msg_type !== MsgType.MSG_TYPE_GROUP_TEXT) return;
+    const t0 = sentAt.get(key);
+    if (t0 === undefined) return;
+    deliveries++;
+    latency.add(nowMs() - t0);
+  });
   let sent = 0;
   let acked = 0;
   const started = nowMs();
@@ -633,7 +622,7 @@ async function groupPhase(users: BenchUser[], size: number, rate: number, second
   }
   const elapsed = (nowMs() - started) / 1000;
   await sleep(2000);
-  for (const off of offs) off();
+  unwatch();
   return {
     groups: groupCount,
     group_size: size,

@@ -7,7 +7,7 @@
  */
 import { IM } from '../../pdu/commands';
 import { sleep } from '../infra/system';
-import { Latencies, nowMs, type BenchUser } from './load-stats';
+import { Latencies, nowMs, watchDeliveries, type BenchUser } from './load-stats';
 
 const { MsgType } = IM.BaseDefine;
 
@@ -39,19 +39,13 @@ export async function burstPhase(users: BenchUser[], peersOf: BenchUser[][], opt
   let acked = 0;
   let failed = 0;
   let delivered = 0;
-  const offs: Array<() => void> = [];
-  for (const u of users) {
-    const onMessage = (m: IM.Message.IMMsgData) => {
-      const key = Buffer.from(m.msg_data).toString('latin1');
-      const t0 = sentAt.get(key);
-      if (t0 === undefined) return;
-      sentAt.delete(key);
-      delivered++;
-      deliver.add(nowMs() - t0);
-    };
-    u.client.on('message', onMessage);
-    offs.push(() => u.client.off('message', onMessage));
-  }
+  const unwatch = watchDeliveries(users, (key) => {
+    const t0 = sentAt.get(key);
+    if (t0 === undefined) return;
+    sentAt.delete(key);
+    delivered++;
+    deliver.add(nowMs() - t0);
+  });
   const interval = 1000 / opts.userRate;
   const started = nowMs();
   let lastAck = started;
@@ -100,7 +94,7 @@ export async function burstPhase(users: BenchUser[], peersOf: BenchUser[][], opt
   // Deliveries still on their way (or given up after 15 s: counted as lost).
   const drainUntil = Date.now() + 15_000;
   while (sentAt.size > 0 && Date.now() < drainUntil) await sleep(100);
-  for (const off of offs) off();
+  unwatch();
   return {
     sent,
     acked,

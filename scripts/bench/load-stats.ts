@@ -1,4 +1,5 @@
 /** What the bench's load phases share: its logged-in users, latency percentiles, the clock. */
+import type { IM } from '../../pdu/commands';
 import type { ImClient } from '../../tools/client/im-client';
 
 export interface BenchUser {
@@ -25,3 +26,15 @@ export class Latencies {
 
 export const round = (n: number) => Math.round(n * 100) / 100;
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * Calls `onDelivered` with the bench key (msg_data as latin1) of every message
+ * any of `users` receives, until the returned function is called.
+ */
+export function watchDeliveries(users: readonly BenchUser[], onDelivered: (key: string, m: IM.Message.IMMsgData) => void): () => void {
+  const listener = (m: IM.Message.IMMsgData) => onDelivered(Buffer.from(m.msg_data).toString('latin1'), m);
+  for (const u of users) u.client.on('message', listener);
+  return () => {
+    for (const u of users) u.client.off('message', listener);
+  };
+}

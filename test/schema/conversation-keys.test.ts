@@ -7,45 +7,21 @@
  * the original db_proxy's FORCE INDEX history query still reads in index order.
  */
 import t from 'tap';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { encodeHandleAttach } from '../../pdu/attach';
 import { IM } from '../../pdu/commands';
-import { schemaDir } from '../../lib/paths';
 import { addUser } from '../../scripts/db/accounts';
 import { migrate } from '../../scripts/db/migrate';
-import { PREFILL_DEFAULTS, prefillHistory } from '../../scripts/db/prefill';
 import { connectTo, proxyConfig, startProxy } from '../db-proxy/harness';
-import { freshDatabase, freshRedis } from '../helpers/storage';
+import { historyUnder } from '../helpers/prefilled';
 
 const { SessionType, MsgType } = IM.BaseDefine;
 const SINGLE = SessionType.SESSION_TYPE_SINGLE;
 const GROUP = SessionType.SESSION_TYPE_GROUP;
 
 t.test('002 re-keys a populated database online; reads answer as before', async (t) => {
-  const db = await freshDatabase(t, { migrate: false });
-  const redis = await freshRedis(t);
-  const only001 = mkdtempSync(join(tmpdir(), 'tt-schema-'));
-  t.teardown(() => rmSync(only001, { recursive: true, force: true }));
   // 003 too: today's db-proxy (started below, on the old layout) keeps newest messages in IMLatestMessage.
-  for (const file of ['001_initial.sql', '003_latest_messages.sql']) copyFileSync(join(schemaDir, file), join(only001, file));
-  await migrate(db.url, only001);
-  const summary = await prefillHistory({
-    mysqlUrl: db.url,
-    redisUrl: redis.url,
-    redisKeyPrefix: redis.prefix,
-    messages: 20_000,
-    users: 150,
-    userPrefix: 'old_',
-    password: 'pw',
-    days: 3,
-    groupShare: 0.1,
-    seed: PREFILL_DEFAULTS.seed,
-    tableCount: 8,
-    log: () => {},
-  });
+  const { db, redis, summary } = await historyUnder(t, ['001_initial.sql', '003_latest_messages.sql'], { messages: 20_000, users: 150, groupShare: 0.1 });
   const rows = async (sql: string, values: unknown[] = []) => (await db.pool.query<RowDataPacket[]>(sql, values))[0];
   const [oldKey] = await rows("SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'IMMessage_3' AND INDEX_NAME = 'PRIMARY'", [db.name]);
   t.equal(oldKey.cols, 'id', 'the history was loaded under the 001 layout');

@@ -9,45 +9,21 @@
  * soon as it is acknowledged (same transaction).
  */
 import t from 'tap';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { encodeHandleAttach } from '../../pdu/attach';
 import { IM } from '../../pdu/commands';
-import { schemaDir } from '../../lib/paths';
 import { migrate } from '../../scripts/db/migrate';
-import { PREFILL_DEFAULTS, prefillHistory } from '../../scripts/db/prefill';
 import { GROUP_CONVERSATION, SINGLE_CONVERSATION, backfillLatestMessages } from '../../services/db-proxy/latest-messages';
 import { RedisKeys } from '../../services/db-proxy/redis-keys';
 import { connectTo, proxyConfig, startProxy } from '../db-proxy/harness';
-import { freshDatabase, freshRedis } from '../helpers/storage';
+import { historyUnder } from '../helpers/prefilled';
 import { waitFor } from '../helpers/wait';
 
 const { SessionType, MsgType } = IM.BaseDefine;
 const SINGLE = SessionType.SESSION_TYPE_SINGLE;
 
 t.test('003 on a populated database: newest messages are right with or without their copy', async (t) => {
-  const db = await freshDatabase(t, { migrate: false });
-  const redis = await freshRedis(t);
-  const before003 = mkdtempSync(join(tmpdir(), 'tt-schema-'));
-  t.teardown(() => rmSync(before003, { recursive: true, force: true }));
-  for (const file of ['001_initial.sql', '002_conversation_keys.sql']) copyFileSync(join(schemaDir, file), join(before003, file));
-  await migrate(db.url, before003);
-  const summary = await prefillHistory({
-    mysqlUrl: db.url,
-    redisUrl: redis.url,
-    redisKeyPrefix: redis.prefix,
-    messages: 12_000,
-    users: 120,
-    userPrefix: 'old_',
-    password: 'pw',
-    days: 3,
-    groupShare: 0.15,
-    seed: PREFILL_DEFAULTS.seed,
-    tableCount: 8,
-    log: () => {},
-  });
+  const { db, redis, summary } = await historyUnder(t, ['001_initial.sql', '002_conversation_keys.sql'], { messages: 12_000, users: 120, groupShare: 0.15 });
   t.equal(summary.latestMessages, -1, 'the history was loaded before 003 (no IMLatestMessage)');
   t.same((await migrate(db.url)).applied, ['003_latest_messages.sql'], '003 applied to the populated database');
 
