@@ -85,14 +85,20 @@ export interface BudgetStats {
 
 /** How often a connection that is refused gets a log line. */
 const LOG_EVERY_MS = 10_000;
-/** Users kept in the login ban list at most (the oldest go first). */
-const MAX_BANNED_USERS = 100_000;
+/** Entries (user ids and login names) kept in the login ban list at most (the oldest go first). */
+const MAX_BANNED_LOGINS = 200_000;
+/** Longest login name remembered for a ban (IMUser.name is varchar(32): longer names never log in). */
+export const MAX_BANNED_NAME = 64;
 
 export class ClientBudget {
   readonly stats: BudgetStats = { budgetRefused: 0, inFlightRefused: 0, budgetDisconnects: 0, loginsRefusedAfterDisconnect: 0 };
   private readonly perMs: number;
-  /** user id -> until when its logins are refused (insertion order = oldest first). */
-  private readonly loginBans = new Map<number, number>();
+  /**
+   * "id:<user id>" and "name:<login name>" -> until when logins are refused
+   * (insertion order = oldest first). By name, a reconnect is refused before its
+   * validation costs the db-proxy anything; by id, also under another name.
+   */
+  private readonly loginBans = new Map<string, number>();
 
   constructor(
     private readonly options: BudgetOptions,
@@ -103,14 +109,29 @@ export class ClientBudget {
 
   /** Milliseconds the user's logins are still refused after a budget disconnect (0: none); counts a refusal. */
   loginBannedFor(userId: number, now: number): number {
-    const until = this.loginBans.get(userId);
+    return this.bannedFor(`id:${userId}`, now);
+  }
+
+  /** The same, by the user_name a login request gives: checked before the login is validated. */
+  loginNameBannedFor(name: string, now: number): number {
+    return name === '' ? 0 : this.bannedFor(`name:${name}`, now);
+  }
+
+  private bannedFor(key: string, now: number): number {
+    const until = this.loginBans.get(key);
     if (until === undefined) return 0;
     if (until <= now) {
-      this.loginBans.delete(userId);
+      this.loginBans.delete(key);
       return 0;
     }
     this.stats.loginsRefusedAfterDisconnect++;
     return until - now;
+  }
+
+  private ban(key: string, until: number): void {
+    this.loginBans.delete(key);
+    this.loginBans.set(key, until);
+    if (this.loginBans.size > MAX_BANNED_LOGINS) this.loginBans.delete(this.loginBans.keys().next().value as string);
   }
 
   /** A new connection starts with a full bucket. */
@@ -168,9 +189,8 @@ export class ClientBudget {
       this.logger.warn({ conn: conn.id, userId: conn.userId, peer: conn.remoteAddress, why }, 'client disconnected: it kept sending over its budget');
       conn.destroy(`kept sending over its budget (${why})`);
       if (conn.userId > 0 && this.options.loginBanMs > 0) {
-        this.loginBans.delete(conn.userId);
-        this.loginBans.set(conn.userId, now + this.options.loginBanMs);
-        if (this.loginBans.size > MAX_BANNED_USERS) this.loginBans.delete(this.loginBans.keys().next().value as number);
+        this.ban(`id:${conn.userId}`, now + this.options.loginBanMs);
+        if (conn.loginAs !== '') this.ban(`name:${conn.loginAs}`, now + this.options.loginBanMs);
       }
     }
   }

@@ -22,6 +22,8 @@ export class ClientConn extends PduConnection {
   phase = Phase.New;
   userId = 0;
   loginName = '';
+  /** The user_name its login request gave, as given ('' if too long to be a user's): the login ban's name. */
+  loginAs = '';
   /** The user's nick (user_nick_name), for push notification texts. */
   nickName = '';
   clientType = 0;

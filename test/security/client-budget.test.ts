@@ -7,6 +7,7 @@ import t from 'tap';
 import { CID, IM, commandOf } from '../../pdu/commands';
 import { encodeBody } from '../../pdu/encode';
 import { encodeFrame } from '../../pdu/frame';
+import { metricsText, sample } from '../helpers/admin';
 import { PASSWORD, startCluster } from '../helpers/cluster';
 import { waitFor } from '../helpers/wait';
 
@@ -86,6 +87,10 @@ t.test('a user cut off for its budget cannot log in again on that msg server for
   alice.on('push', (p: { commandId: number; message: { user_stat?: { user_id?: number } } }) => {
     if (p.commandId === CID.BUDDY_LIST_STATUS_NOTIFY) notices.push(p.message.user_stat?.user_id ?? 0);
   });
+  const validations = async () =>
+    sample(await metricsText(cluster.dbProxy.adminUrl, 'db-proxy'), 'teamtalk_db_proxy_requests_total', { command: 'CID_OTHER_VALIDATE_REQ', result: 'ok' }) ?? 0;
+  const validatedBefore = await validations();
+  t.ok(validatedBefore >= 2, 'logins so far were validated by the db-proxy');
   const again = await cluster.connect(0);
   const refusal = await again.login('mallory', PASSWORD).then(
     () => null,
@@ -94,6 +99,7 @@ t.test('a user cut off for its budget cannot log in again on that msg server for
   t.equal(refusal?.resultCode, IM.BaseDefine.ResultType.REFUSE_REASON_MSG_SERVER_FULL, 'refused as "server busy"');
   t.match(refusal?.resultString, /over its budget: log in again in (59|60) s/);
   t.equal(cluster.msgServers[0].context.budget.stats.loginsRefusedAfterDisconnect, 1);
+  t.equal(await validations(), validatedBefore, 'refused before validation: the reconnect cost the db-proxy nothing');
   // The ban is hers and this msg server's only.
   const bob = await cluster.loginAs('bob', 0);
   const ack = await alice.sendText(bobId, 'others log in and chat as usual');

@@ -44,13 +44,18 @@ t.test('the budget: a user disconnected for its budget cannot log in again here 
   const budget = new ClientBudget({ perSecond: 100, burst: 100, maxRefusedPerSecond: 2, maxInFlight: 2, loginBanMs: 10_000 }, silentLogger());
   const conn = connection();
   conn.userId = 42;
+  conn.loginAs = 'mallory';
   budget.open(conn, 0);
   for (let i = 0; i < 6; i++) budget.admit(conn, CID.BUDDY_LIST_ALL_USER_REQUEST, 0);
   t.notOk(conn.isOpen, 'disconnected');
   t.equal(budget.loginBannedFor(42, 1_000), 9_000, '9 s left after 1 s');
+  t.equal(budget.loginNameBannedFor('mallory', 2_000), 8_000, 'and by the name she logged in with');
+  t.equal(budget.loginNameBannedFor('Mallory', 2_000), 0, 'names match exactly, as IMUser.name does (utf8mb4_bin)');
+  t.equal(budget.loginNameBannedFor('', 2_000), 0, 'no name, no ban');
   t.equal(budget.loginBannedFor(7, 1_000), 0, 'other users are not affected');
   t.equal(budget.loginBannedFor(42, 10_000), 0, 'over after 10 s');
-  t.equal(budget.stats.loginsRefusedAfterDisconnect, 1);
+  t.equal(budget.loginNameBannedFor('mallory', 10_000), 0, 'by name too');
+  t.equal(budget.stats.loginsRefusedAfterDisconnect, 2);
 
   const lenient = new ClientBudget({ perSecond: 100, burst: 100, maxRefusedPerSecond: 2, maxInFlight: 2, loginBanMs: 0 }, silentLogger());
   const other = connection();

@@ -9,6 +9,7 @@ import type { Pdu } from '../../../pdu/frame';
 import { RemoteError, errorMessage } from '../../../lib/errors';
 import { clip } from '../../../lib/log';
 import { Phase, isMobileClient, isPcClient, sameClientClass, type ClientConn } from '../client-session';
+import { MAX_BANNED_NAME } from '../client-budget';
 import { countLogin, unixNow, type MsgServerContext } from '../context';
 import { carriesHandle, forwardAsUser, handleAttach } from './common';
 
@@ -42,7 +43,11 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
   // Kept for logs only (the name that counts comes back from the db-proxy): bounded.
   conn.loginName = clip(req.user_name, MAX_LOGGED_NAME);
   conn.clientType = req.client_type;
+  conn.loginAs = req.user_name.length <= MAX_BANNED_NAME ? req.user_name : '';
   const refuse = (code: number, text: string) => refuseLogin(ctx, conn, pdu, code, text);
+  // A user cut off for its budget moments ago: refused before its validation costs the db-proxy anything.
+  const nameBannedMs = ctx.budget.loginNameBannedFor(conn.loginAs, Date.now());
+  if (nameBannedMs > 0) return refuse(ResultType.REFUSE_REASON_MSG_SERVER_FULL, bannedText(nameBannedMs));
   if (!ctx.db.available) return refuse(ResultType.REFUSE_REASON_NO_DB_SERVER, 'no db-proxy is available');
   if (!ctx.logins.available) return refuse(ResultType.REFUSE_REASON_NO_LOGIN_SERVER, 'no login server is connected');
   if (!ctx.routes.available) return refuse(ResultType.REFUSE_REASON_NO_ROUTE_SERVER, 'no route server is connected');
@@ -75,9 +80,13 @@ async function login(ctx: MsgServerContext, conn: ClientConn, req: IM.Login.IMLo
   const bannedMs = ctx.budget.loginBannedFor(rsp.user_info.user_id, Date.now());
   if (bannedMs > 0) {
     // Refused before anyone is told of the login: no status notices for a flooder's reconnects.
-    return refuse(ResultType.REFUSE_REASON_MSG_SERVER_FULL, `disconnected moments ago for sending over its budget: log in again in ${Math.ceil(bannedMs / 1000)} s`);
+    return refuse(ResultType.REFUSE_REASON_MSG_SERVER_FULL, bannedText(bannedMs));
   }
   completeLogin(ctx, conn, pdu, rsp.user_info, rsp.result_string ?? '', rsp.login_order ?? 0);
+}
+
+function bannedText(ms: number): string {
+  return `disconnected moments ago for sending over its budget: log in again in ${Math.ceil(ms / 1000)} s`;
 }
 
 /**
