@@ -22,7 +22,7 @@ import Redis from 'ioredis';
 import { encryptMessageText } from '../../lib/message-crypto';
 import { hashForStorage } from '../../lib/password';
 import { parseMysqlUrl } from '../../lib/mysql-url';
-import { GROUP_CONVERSATION, SINGLE_CONVERSATION, backfillLatestMessages } from '../../services/db-proxy/latest-messages';
+import { DEFAULT_COPY_LIMITS, GROUP_CONVERSATION, SINGLE_CONVERSATION, copyCommands, forEachNewestMessage } from '../../services/db-proxy/latest-messages';
 import { RedisKeys } from '../../services/db-proxy/redis-keys';
 import { HistoryModel, type HistoryShape } from './history-model';
 
@@ -55,8 +55,8 @@ export interface PrefillSummary {
   groupMessages: number;
   sessions: number;
   unreadConversations: number;
-  /** Conversations given an IMLatestMessage row (-1: the database has no such table, before schema 003). */
-  latestMessages: number;
+  /** Conversations whose newest message was copied to Redis (those within the copy limits: latest-messages.ts). */
+  latestCopies: number;
   /** How the rows went in. */
   loadedWith: 'LOAD DATA LOCAL INFILE' | 'multi-row INSERT';
   seconds: number;
@@ -142,9 +142,9 @@ export async function prefillHistory(opts: PrefillOptions): Promise<PrefillSumma
       const sessions = await loadSessions(loader, model, ids, shape.start);
       opts.log('building indexes');
       await restoreIndexes(conns, dropped, opts.log);
-      const latest = await fillLatestMessages(conn, opts.tableCount, opts.log);
       opts.log('Redis: msg-id counters, unread counts, group members and counts');
       const unreadConversations = await writeRedis(redis, model, ids, shape.start);
+      const latest = await copyLatestMessages(conn, redis, opts.tableCount, opts.log);
       const seconds = (Date.now() - started) / 1000;
       const summary: PrefillSummary = {
         database: target.database,
@@ -156,7 +156,7 @@ export async function prefillHistory(opts: PrefillOptions): Promise<PrefillSumma
         groupMessages: counts.group,
         sessions,
         unreadConversations,
-        latestMessages: latest,
+        latestCopies: latest,
         loadedWith: loader.mode === 'load' ? 'LOAD DATA LOCAL INFILE' : 'multi-row INSERT',
         seconds: Math.round(seconds),
         messagesPerSecond: Math.round(opts.messages / seconds),
@@ -433,17 +433,22 @@ function localInfileRefused(err: unknown): boolean {
   return e.errno === 1148 || e.errno === 3948 || e.errno === 4166 || e.code === 'ER_NOT_ALLOWED_COMMAND';
 }
 
-/** IMLatestMessage (schema/003) from the loaded tables, if the database has it (-1: it has not). */
-async function fillLatestMessages(conn: mysql.Connection, tableCount: number, log: (line: string) => void): Promise<number> {
-  const [has] = await conn.query<mysql.RowDataPacket[]>("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'IMLatestMessage'");
-  if (has.length === 0) return -1;
-  log('the newest message of every conversation (IMLatestMessage)');
+/** Copies of every conversation's newest message in Redis (latest-messages.ts), as the db-proxy keeps them. */
+async function copyLatestMessages(conn: mysql.Connection, redis: Redis, tableCount: number, log: (line: string) => void): Promise<number> {
+  log('Redis: the newest message of every conversation');
   const query = async (sql: string, values?: unknown[]) => (await conn.query<mysql.RowDataPacket[]>(sql, values))[0];
   const tables = Array.from({ length: tableCount }, (_, i) => [
     { name: `IMMessage_${i}`, kind: SINGLE_CONVERSATION },
     { name: `IMGroupMessage_${i}`, kind: GROUP_CONVERSATION },
   ]).flat();
-  return backfillLatestMessages(tables, () => query, query);
+  let copied = 0;
+  await forEachNewestMessage(tables, () => query, async (rows) => {
+    const commands = copyCommands(RedisKeys, rows, DEFAULT_COPY_LIMITS, Math.floor(Date.now() / 1000));
+    const results = (await redis.pipeline(commands as string[][]).exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+    copied += commands.length;
+  });
+  return copied;
 }
 
 async function insertUsers(conn: mysql.Connection, opts: PrefillOptions, firstId: number, created: number): Promise<void> {

@@ -6,6 +6,7 @@ import { defineConfig, field, heartbeatWithinTimeout, urlOrNull, type ConfigOf }
 import { internalTlsSpec } from '../../lib/internal-tls';
 import { ConfigError } from '../../lib/errors';
 import { TEAMTALK_DEFAULT_AES_KEY } from '../../lib/message-crypto';
+import { DEFAULT_COPY_LIMITS } from './latest-messages';
 import { MAIN_SERVER, MessageTables } from './message-tables';
 
 const spec = {
@@ -74,6 +75,13 @@ const spec = {
   allUsersSnapshotMs: field.int(1000, 'the whole-company user list (a client\'s first sync, IMAllUserReq with time 0) is read and encoded once and shared by the requests of this long; changes made later reach clients by their next incremental sync (0: read for every request)', {
     min: 0,
     max: 60_000,
+  }),
+  latestCopyMaxBytes: field.int(DEFAULT_COPY_LIMITS.maxBytes, 'each conversation\'s newest message is copied to Redis for recent sessions and unread counts if its stored content is at most this many bytes (longer ones, and conversations without a current copy, are read from the message table; 0: no copies)', {
+    min: 0,
+    max: 4096,
+  }),
+  latestCopyTtlSec: field.int(DEFAULT_COPY_LIMITS.ttlSec, 'a newest-message copy expires this long after its message (bounds Redis memory to recently active conversations)', {
+    min: 60,
   }),
   userCacheEntries: field.int(200_000, 'user ids whose status is cached at most', { min: 1 }),
   maxDeviceTokenLength: field.int(512, 'longest push device token stored (APNs tokens are 64 characters, FCM tokens about 160); longer ones are refused', {

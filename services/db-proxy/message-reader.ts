@@ -13,8 +13,8 @@
  * Every query here is a range of the message tables' primary key
  * (conversation, msgId) (schema/002_conversation_keys.sql): a page of history
  * is one or two adjacent pages of the table, however large the table is. The
- * newest message of many conversations comes from IMLatestMessage, one small
- * row each (schema/003_latest_messages.sql, latest-messages.ts).
+ * newest message of many conversations comes from copies in Redis where they
+ * are current (latest-messages.ts).
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { IM } from '../../pdu/commands';
@@ -22,17 +22,7 @@ import { isAudioType, isGroupType, isSingleType, joinAudio } from './message-con
 import type { AudioFiles } from './audio-files';
 import type { DatabaseServers } from './database-servers';
 import type { MessageTables } from './message-tables';
-import type { RedisGateway } from './redis-gateway';
-import {
-  GROUP_CONVERSATION,
-  LATEST_COLUMNS,
-  SINGLE_CONVERSATION,
-  UPSERT_LATEST,
-  latestRowOf,
-  upsertValues,
-  type ConversationKind,
-  type LatestRow,
-} from './latest-messages';
+import { GROUP_CONVERSATION, SINGLE_CONVERSATION, latestRowOf, type ConversationKind, type LatestCopies, type LatestRow } from './latest-messages';
 
 /** Largest page a history request gets, whatever msg_cnt asks for (bounds the reply size). */
 export const MAX_PAGE = 500;
@@ -54,7 +44,7 @@ type MsgInfo = IM.BaseDefine.IMsgInfo;
 
 export class MessageReader {
   private readonly tables: MessageTables;
-  /** Newest messages answered from IMLatestMessage, and from the message tables (metrics). */
+  /** Newest messages answered from their copies in Redis, and from the message tables (metrics). */
   readonly stats = { fromCopy: 0, fromTables: 0 };
 
   constructor(
@@ -63,8 +53,8 @@ export class MessageReader {
     private readonly audioPlaceholder: Uint8Array,
     /** Reads the bytes of voice messages kept in msfs (IMAudio.path set, data NULL). */
     private readonly audioFiles: AudioFiles | null = null,
-    /** The msg-id counters, which tell whether an IMLatestMessage row is current (null: never trusted). */
-    private readonly redis: RedisGateway | null = null,
+    /** Newest-message copies in Redis (null: always read from the message tables). */
+    private readonly copies: LatestCopies | null = null,
   ) {
     this.tables = databases.tables;
   }
@@ -85,19 +75,15 @@ export class MessageReader {
   }
 
   /**
-   * From IMLatestMessage where its row is current (its msgId is the
-   * conversation's msg-id counter: latest-messages.ts), else from the message
-   * tables, writing what they gave into IMLatestMessage for the next reader.
+   * From the copies in Redis where current (a copy's msgId is the conversation's
+   * msg-id counter: latest-messages.ts), else from the message tables, copying
+   * what they gave for the next reader.
    */
   private async latestOf(kind: ConversationKind, ids: readonly number[]): Promise<Map<number, LatestMessage>> {
     const result = new Map<number, LatestMessage>();
     const unique = [...new Set(ids)];
     if (unique.length === 0) return result;
-    const [rows, counters] = await Promise.all([
-      this.databases.main.read<RowDataPacket[]>(`SELECT ${LATEST_COLUMNS} FROM IMLatestMessage WHERE sessionType = ? AND conversationId IN (?)`, [kind, unique]),
-      this.counters(kind, unique),
-    ]);
-    const copies = new Map(rows.map((r) => [Number(r.conversationId), latestRowOf(r)]));
+    const { copies, counters } = this.copies === null ? { copies: new Map<number, LatestRow>(), counters: new Map<number, number>() } : await this.copies.read(kind, unique);
     const elsewhere: number[] = [];
     for (const id of unique) {
       const copy = copies.get(id);
@@ -109,27 +95,11 @@ export class MessageReader {
     if (elsewhere.length === 0) return result;
     const found = await this.latestFromTables(kind, elsewhere);
     for (const row of found) result.set(row.conversationId, this.toLatest(row));
-    if (found.length > 0) {
-      // For the next reader; a failure costs it only this detour again.
-      this.databases.main.primary.query(UPSERT_LATEST, [upsertValues(found)]).catch(() => undefined);
-    }
+    // Only what is still the newest by the counter read before: a message stored meanwhile
+    // has a higher id, and its own copy must not be overwritten by this older one.
+    const current = found.filter((row) => row.msgId === counters.get(row.conversationId));
+    if (this.copies !== null && current.length > 0) this.copies.write(current).catch(() => undefined);
     return result;
-  }
-
-  /** The conversations' msg-id counters (highest id given out); none if Redis cannot tell now. */
-  private async counters(kind: ConversationKind, ids: number[]): Promise<Map<number, number>> {
-    const counters = new Map<number, number>();
-    if (this.redis === null || !this.redis.isUp) return counters;
-    const keyOf = kind === GROUP_CONVERSATION ? this.redis.keys.groupMsgId : this.redis.keys.msgId;
-    try {
-      const values = await this.redis.mget(ids.map((id) => keyOf(id)));
-      values.forEach((v, i) => {
-        if (v !== null) counters.set(ids[i], Number(v));
-      });
-    } catch {
-      // Every conversation is then read from its message table.
-    }
-    return counters;
   }
 
   /** The newest row of each conversation, from the message tables. */

@@ -9,15 +9,14 @@
  *   3. msg ids: one Lua call allocates for every conversation in the batch,
  *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
  *   4. ONE transaction on the main database: audio rows, one multi-row INSERT
- *      per message table it holds, the conversations' newest messages
- *      (IMLatestMessage, latest-messages.ts), the recent-session touches of both sides
+ *      per message table it holds, the recent-session touches of both sides
  *      (coalesced, RecentSessionTouches) and groups' lastChated; COMMIT (one
  *      statement per query: no multi-statement queries). Message tables on
  *      other servers (the shard map): once main has committed, one transaction
- *      per such server, in parallel, holding only its message rows (then their
- *      newest-message rows on main);
+ *      per such server, in parallel, holding only its message rows;
  *   5. one Lua call for the unread counters (single: receiver's hash; group:
- *      group count + sender's copy);
+ *      group count + sender's copy), and with it each conversation's newest
+ *      message copied to Redis (LatestCopies, for recent sessions and unread);
  *   6. only then the replies, with the msg ids.
  *
  * Store tokens: a msg server gives every message a token, the same on every
@@ -57,7 +56,7 @@ import {
   type AudioClip,
 } from './message-content';
 import type { AudioFiles } from './audio-files';
-import { GROUP_CONVERSATION, SINGLE_CONVERSATION, UPSERT_LATEST, upsertValues, type LatestRow } from './latest-messages';
+import { GROUP_CONVERSATION, SINGLE_CONVERSATION, type LatestCopies, type LatestRow } from './latest-messages';
 import { DeferredCounterUpdates, type CounterSubject } from './deferred-counters';
 import { unixNow, type MessageTables } from './message-tables';
 import type { Conversation, MsgIdCounters } from './msg-id-counters';
@@ -80,7 +79,7 @@ import {
 
 const { SessionType } = IM.BaseDefine;
 
-/** The IMLatestMessage row a stored message makes. */
+/** The newest-message copy a stored message makes (latest-messages.ts). */
 function latestRowOfMessage(m: PendingMessage): LatestRow {
   return {
     kind: m.group ? GROUP_CONVERSATION : SINGLE_CONVERSATION,
@@ -185,6 +184,8 @@ export class MessageStore {
     private readonly tables: MessageTables,
     private readonly options: MessageStoreOptions,
     private readonly logger: Logger,
+    /** Each conversation's newest message, copied to Redis for recent sessions and unread counts. */
+    private readonly latestCopies: LatestCopies,
     /** Voice messages go to msfs when set (db-proxy key msfsUrl), else into IMAudio.data. */
     private readonly audioFiles: AudioFiles | null = null,
   ) {
@@ -295,16 +296,21 @@ export class MessageStore {
       // counter update waits for Redis (DeferredCounterUpdates) instead of failing
       // messages whose retry could not be recognised without Redis. Messages whose
       // shard server failed after main committed are not stored and count nowhere.
-      const subjects = live.filter((m) => !notStored.has(m)).map((m): CounterSubject => ({ group: m.group, from: m.msg.from_user_id, to: m.msg.to_session_id }));
-      await this.bumpCounters(subjects).catch((err: unknown) => {
-        this.deferredCounters.add(subjects);
-        this.throttle.run('counters-deferred', (suppressed) =>
-          this.logger.warn(
-            { err: errorMessage(err), messages: subjects.length, similarNotLogged: suppressed },
-            'messages stored; their unread counts are updated once Redis answers again',
-          ),
-        );
-      });
+      const stored = live.filter((m) => !notStored.has(m));
+      const subjects = stored.map((m): CounterSubject => ({ group: m.group, from: m.msg.from_user_id, to: m.msg.to_session_id }));
+      await Promise.all([
+        this.bumpCounters(subjects).catch((err: unknown) => {
+          this.deferredCounters.add(subjects);
+          this.throttle.run('counters-deferred', (suppressed) =>
+            this.logger.warn(
+              { err: errorMessage(err), messages: subjects.length, similarNotLogged: suppressed },
+              'messages stored; their unread counts are updated once Redis answers again',
+            ),
+          );
+        }),
+        // Best effort: a copy not written only sends readers to the message table.
+        this.latestCopies.write(stored.map(latestRowOfMessage)).catch(() => undefined),
+      ]);
     } catch (err) {
       this.reportFailure(err, live.length);
       for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
@@ -526,15 +532,7 @@ export class MessageStore {
         } catch (err) {
           this.reportFailure(err, part.messages.length);
           for (const m of part.messages) notStored.add(m);
-          return;
         }
-        // IMLatestMessage is on main: written once the rows are committed. If this fails,
-        // readers find the copy behind the msg-id counter and read the message table instead.
-        await this.databases.main.primary.query(UPSERT_LATEST, [upsertValues(part.messages.map(latestRowOfMessage))]).catch((err: Error) =>
-          this.throttle.run('store:latest-copy', (suppressed) =>
-            this.logger.warn({ err: err.message, server: part.server.name, similarNotLogged: suppressed }, 'could not record the newest messages of conversations on another server; readers use the message tables'),
-          ),
-        );
       }),
     );
     return notStored;
@@ -651,8 +649,7 @@ export class MessageStore {
   }
 
   /**
-   * One multi-row INSERT per message table; on main (`plan` given) then the
-   * conversations' newest messages (IMLatestMessage), the session touches and
+   * One multi-row INSERT per message table, then the session touches and
    * groups' lastChated: contended rows last, so their locks are held for the
    * shortest time.
    */
@@ -676,7 +673,6 @@ export class MessageStore {
         values: [rows],
       });
     }
-    if (plan !== null && live.length > 0) statements.push({ sql: UPSERT_LATEST, values: [upsertValues(live.map(latestRowOfMessage))] });
     let updateAt = -1;
     if (plan === null) return { statements, updateAt, results: [] };
     if (plan.update.length > 0) {

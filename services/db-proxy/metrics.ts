@@ -14,7 +14,7 @@
  *   teamtalk_db_proxy_deferred_counter_updates          stored messages whose unread-count update waits for Redis
  *   teamtalk_db_proxy_deferred_counter_updates_dropped_total  ... dropped because too many waited
  *   teamtalk_db_proxy_all_users_shared_total          first-sync user lists answered from a shared snapshot
- *   teamtalk_db_proxy_latest_messages_total{source}    newest messages shown (recent sessions, unread): source="copy" from IMLatestMessage, "tables" from the message tables
+ *   teamtalk_db_proxy_latest_messages_total{source}    newest messages shown (recent sessions, unread): source="copy" from the copy in Redis, "tables" from the message tables
  *   teamtalk_db_proxy_pdus_*                            msg-server link traffic by command (lib/metrics.ts)
  */
 import type { Histogram } from 'prom-client';
@@ -84,7 +84,7 @@ export class DbProxyMetrics {
     m.counterFrom('all_users_shared_total', 'first-sync user lists (IMAllUserReq, time 0) answered from a list read for another request (allUsersSnapshotMs)', [], () => [
       [{}, this.allUsers?.hits ?? 0],
     ]);
-    m.counterFrom('latest_messages_total', 'newest messages of conversations read for recent sessions and unread counts, by source: copy (IMLatestMessage) or tables (the message tables, when the copy was missing or not current)', ['source'], () => [
+    m.counterFrom('latest_messages_total', 'newest messages of conversations read for recent sessions and unread counts, by source: copy (the copy in Redis) or tables (the message tables, when no current copy was there)', ['source'], () => [
       [{ source: 'copy' }, this.reader?.stats.fromCopy ?? 0],
       [{ source: 'tables' }, this.reader?.stats.fromTables ?? 0],
     ]);

@@ -43,6 +43,10 @@ export interface RedisKeyNames {
   storeToken(token: string): string;
   /** string counter with a TTL: wrong passwords for a login name in the current window. */
   loginFailures(userName: string): string;
+  /** string with a TTL (ours): a copy of the single conversation's newest message (latest-messages.ts). */
+  latestMsg(relationId: number): string;
+  /** string with a TTL (ours): the same for a group. */
+  groupLatestMsg(groupId: number): string;
 }
 
 /** TeamTalk's names: one Redis, or a Sentinel-watched master. */
@@ -61,6 +65,8 @@ export const RedisKeys: RedisKeyNames = {
   loginOrder: (userId) => `tt_login_order_${userId}`,
   storeToken: (token) => `tt_store_${token}`,
   loginFailures: (userName) => `login_fail_${userName}`,
+  latestMsg: (relationId) => `tt_latest_msg_${relationId}`,
+  groupLatestMsg: (groupId) => `tt_group_latest_msg_${groupId}`,
 };
 
 /** Redis Cluster: TeamTalk's names with the group id as hash tag in every group key. */
@@ -71,4 +77,5 @@ export const ClusterRedisKeys: RedisKeyNames = {
   userGroupCount: (userId, groupId) => `${userId}_{${groupId}}_im_user_group`,
   groupMembers: (groupId) => `group_member_{${groupId}}`,
   groupSettings: (groupId) => `group_set_{${groupId}}`,
+  groupLatestMsg: (groupId) => `tt_group_latest_msg_{${groupId}}`,
 };

@@ -12,6 +12,7 @@ import type { DbProxyConfig } from './config';
 import type { DbProxyContext } from './context';
 import { GroupMembership } from './group-membership';
 import { LoginFailures } from './login-failures';
+import { LatestCopies } from './latest-messages';
 import { MessageReader } from './message-reader';
 import { MessageStore, type MessageStoreOptions } from './message-store';
 import { MAIN_SERVER, MessageTables } from './message-tables';
@@ -85,7 +86,8 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
   const touches = new RecentSessionTouches();
   // The clients' encryption of "[语音]", shown as the latest message of audio conversations.
   // The default key is TeamTalk's protocol constant compiled into every client, not a secret.
-  const reader = new MessageReader(databases, encryptMessageText('[语音]', config.aesKey), audioFiles, redis);
+  const latestCopies = new LatestCopies(redis, { maxBytes: config.latestCopyMaxBytes, ttlSec: config.latestCopyTtlSec });
+  const reader = new MessageReader(databases, encryptMessageText('[语音]', config.aesKey), audioFiles, latestCopies);
   return {
     config,
     logger,
@@ -115,6 +117,7 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
         onBatch: options.onBatch,
       },
       logger,
+      latestCopies,
       audioFiles,
     ),
     loginFailures: new LoginFailures(redis, config.loginMaxFailures, config.loginFailureWindowSec),
