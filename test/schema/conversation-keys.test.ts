@@ -20,7 +20,7 @@ const SINGLE = SessionType.SESSION_TYPE_SINGLE;
 const GROUP = SessionType.SESSION_TYPE_GROUP;
 
 t.test('002 re-keys a populated database online; reads answer as before', async (t) => {
-  const { db, redis, summary } = await historyUnder(t, ['001_initial.sql'], { messages: 20_000, users: 150, groupShare: 0.1 });
+  const { db, redis, summary } = await historyUnder(t, ['001_initial.sql', '003_recent_sessions_covering.sql'], { messages: 20_000, users: 150, groupShare: 0.1 });
   const rows = async (sql: string, values: unknown[] = []) => (await db.pool.query<RowDataPacket[]>(sql, values))[0];
   const [oldKey] = await rows("SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'IMMessage_3' AND INDEX_NAME = 'PRIMARY'", [db.name]);
   t.equal(oldKey.cols, 'id', 'the history was loaded under the 001 layout');

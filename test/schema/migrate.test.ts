@@ -9,10 +9,10 @@ import { freshDatabase } from '../helpers/storage';
 t.test('migrate creates everything once and is a no-op the second time', async (t) => {
   const db = await freshDatabase(t, { migrate: false });
   const first = await migrate(db.url);
-  t.same(first.applied, ['001_initial.sql', '002_conversation_keys.sql']);
+  t.same(first.applied, ['001_initial.sql', '002_conversation_keys.sql', '003_recent_sessions_covering.sql']);
   const second = await migrate(db.url);
   t.same(second.applied, [], 'nothing applied twice');
-  t.same(second.alreadyApplied, ['001_initial.sql', '002_conversation_keys.sql']);
+  t.same(second.alreadyApplied, ['001_initial.sql', '002_conversation_keys.sql', '003_recent_sessions_covering.sql']);
 
   const [tables] = await db.pool.query<RowDataPacket[]>(
     'SELECT TABLE_NAME AS name, TABLE_COLLATION AS collation FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?',
