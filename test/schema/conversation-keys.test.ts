@@ -8,14 +8,12 @@
  */
 import t from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
-import { encodeHandleAttach } from '../../pdu/attach';
 import { IM } from '../../pdu/commands';
-import { addUser } from '../../scripts/db/accounts';
 import { migrate } from '../../scripts/db/migrate';
 import { connectTo, proxyConfig, startProxy } from '../db-proxy/harness';
-import { historyUnder } from '../helpers/prefilled';
+import { historyUnder, migrateWhileChatting } from '../helpers/prefilled';
 
-const { SessionType, MsgType } = IM.BaseDefine;
+const { SessionType } = IM.BaseDefine;
 const SINGLE = SessionType.SESSION_TYPE_SINGLE;
 const GROUP = SessionType.SESSION_TYPE_GROUP;
 
@@ -57,25 +55,8 @@ t.test('002 re-keys a populated database online; reads answer as before', async 
   const before = await readAll();
   t.ok((before[0] as unknown[]).length > 0, 'the sample has history');
 
-  // Two users of their own keep chatting while the tables are rebuilt.
-  const depart = Number((await rows('SELECT id FROM IMDepart LIMIT 1'))[0].id);
-  const ann = await addUser(db.pool, { name: 'ann', password: 'pw', departId: depart });
-  const ben = await addUser(db.pool, { name: 'ben', password: 'pw', departId: depart });
-  const acked: number[] = [];
-  let storing = true;
-  const chatting = (async () => {
-    for (let i = 0; storing || i < 5; i++) {
-      const stored = await conn.request(
-        IM.Message.IMMsgData,
-        { from_user_id: i % 2 ? ben : ann, to_session_id: i % 2 ? ann : ben, msg_id: 0, create_time: Math.floor(Date.now() / 1000), msg_type: MsgType.MSG_TYPE_SINGLE_TEXT, msg_data: Buffer.from(`during ${i}`), attach_data: encodeHandleAttach(7) },
-        IM.Message.IMMsgData,
-      );
-      acked.push(stored.msg_id);
-    }
-  })();
-  const result = await migrate(db.url);
-  storing = false;
-  await chatting;
+  // Two users of their own keep chatting while the migration runs.
+  const { result, acked } = await migrateWhileChatting(db, conn);
   t.same(result.applied, ['002_conversation_keys.sql']);
   t.same(acked, acked.map((_, i) => i + 1), 'every store during the migration was acknowledged, ids in order');
 

@@ -7,14 +7,10 @@
  */
 import t from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
-import { encodeHandleAttach } from '../../pdu/attach';
 import { IM } from '../../pdu/commands';
-import { addUser } from '../../scripts/db/accounts';
 import { migrate } from '../../scripts/db/migrate';
 import { connectTo, proxyConfig, startProxy } from '../db-proxy/harness';
-import { historyUnder } from '../helpers/prefilled';
-
-const { MsgType } = IM.BaseDefine;
+import { historyUnder, migrateWhileChatting } from '../helpers/prefilled';
 
 t.test('003 makes recent sessions one index range, online, answers unchanged', async (t) => {
   const { db, redis } = await historyUnder(t, ['001_initial.sql', '002_conversation_keys.sql'], { messages: 15_000, users: 100, groupShare: 0.1 });
@@ -44,25 +40,8 @@ t.test('003 makes recent sessions one index range, online, answers unchanged', a
   const before = await readAll();
   t.ok((before[0] as unknown[]).length > 20, 'the sample has many sessions');
 
-  // Two users of their own keep chatting (and touching their sessions) while the index is built.
-  const depart = Number((await rows('SELECT id FROM IMDepart LIMIT 1'))[0].id);
-  const ann = await addUser(db.pool, { name: 'ann', password: 'pw', departId: depart });
-  const ben = await addUser(db.pool, { name: 'ben', password: 'pw', departId: depart });
-  const acked: number[] = [];
-  let storing = true;
-  const chatting = (async () => {
-    for (let i = 0; storing || i < 5; i++) {
-      const stored = await conn.request(
-        IM.Message.IMMsgData,
-        { from_user_id: i % 2 ? ben : ann, to_session_id: i % 2 ? ann : ben, msg_id: 0, create_time: Math.floor(Date.now() / 1000), msg_type: MsgType.MSG_TYPE_SINGLE_TEXT, msg_data: Buffer.from(`during ${i}`), attach_data: encodeHandleAttach(7) },
-        IM.Message.IMMsgData,
-      );
-      acked.push(stored.msg_id);
-    }
-  })();
-  const result = await migrate(db.url);
-  storing = false;
-  await chatting;
+  // Two users of their own keep chatting while the migration runs.
+  const { result, ann, acked, ben } = await migrateWhileChatting(db, conn);
   t.same(result.applied, ['003_recent_sessions_covering.sql']);
   t.same(acked, acked.map((_, i) => i + 1), 'every store during the migration was acknowledged, ids in order');
 
