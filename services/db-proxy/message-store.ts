@@ -111,6 +111,8 @@ interface PendingMessage {
   /** Text as stored, or (audio) the IMAudio id once inserted. */
   content: string;
   conversation: Conversation | null;
+  /** Its relation was created by this batch (a single message to someone new). */
+  firstContact: boolean;
   msgId: number;
   /** The msg server's store token ('' from peers that send none). */
   readonly token: string;
@@ -239,6 +241,7 @@ export class MessageStore {
         audioUrl,
         content,
         conversation: null,
+        firstContact: false,
         msgId: 0,
         token: msg.store_token ?? '',
         tokenChecked: false,
@@ -289,7 +292,14 @@ export class MessageStore {
       if (live.length === 0) return false;
       const blocks = await this.allocateIds(live);
       await this.recordTokens(live);
-      const plan = this.touches.plan(now, sessionsTouchedBy(live), live.filter((m) => m.group).map((m) => m.msg.to_session_id));
+      // Both session rows of a conversation older than this batch are presumed to exist.
+      const olderPairs = new Set(live.filter((m) => !m.group && !m.firstContact).map((m) => Relations.key(m.msg.from_user_id, m.msg.to_session_id)));
+      const plan = this.touches.plan(
+        now,
+        sessionsTouchedBy(live),
+        live.filter((m) => m.group).map((m) => m.msg.to_session_id),
+        (s) => s.type === SessionType.SESSION_TYPE_SINGLE && olderPairs.has(Relations.key(s.userId, s.peerId)),
+      );
       notStored = await this.writeRows(live, blocks, plan, now);
       this.touches.committed(now, plan);
       // After COMMIT the messages are stored whatever happens to Redis now: a failed
@@ -478,7 +488,8 @@ export class MessageStore {
         if (rid === undefined) throw new Error(`relation of ${m.msg.from_user_id} and ${m.msg.to_session_id} was not created`);
         m.conversation = { counterKey: this.redis.keys.msgId(rid), table: this.tables.single(rid), column: 'relateId', id: rid };
         // A first contact: no stored message to check its counter against.
-        if (created.has(key)) this.counters.trustNew(m.conversation.counterKey);
+        m.firstContact = created.has(key);
+        if (m.firstContact) this.counters.trustNew(m.conversation.counterKey);
       }
     }
   }
