@@ -688,9 +688,12 @@ export class MessageStore {
     if (plan === null) return { statements, updateAt, results: [] };
     if (plan.update.length > 0) {
       updateAt = statements.length;
+      // Joined with the rows as a derived table, not `(userId, peerId, type) IN (...)`: MariaDB
+      // plans such a list as one range per tuple, which cost ~6x the CPU for a few hundred rows.
+      const keys = plan.update.map(() => 'SELECT ? AS u, ? AS p, ? AS t').join(' UNION ALL ');
       statements.push({
-        sql: 'UPDATE IMRecentSession SET status = 0, updated = ? WHERE (userId, peerId, type) IN (?)',
-        values: [now, plan.update.map((s) => [s.userId, s.peerId, s.type])],
+        sql: `UPDATE IMRecentSession s JOIN (${keys}) k ON s.userId = k.u AND s.peerId = k.p AND s.type = k.t SET s.status = 0, s.updated = ?`,
+        values: [...plan.update.flatMap((s) => [s.userId, s.peerId, s.type]), now],
       });
     }
     if (plan.upsert.length > 0) {
