@@ -39,6 +39,7 @@
  * Only loopback targets are accepted unless --allow-remote is given. Stops by itself.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import mysql from 'mysql2/promise';
 import Redis from 'ioredis';
 import { CID, IM, commandOf } from '../pdu/commands';
@@ -812,7 +813,7 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
         await chatPhase(users, contacts, opts.rate, 3);
       }
       const relationsBefore = await countRelations();
-      const meter = ownCluster ? await StorageMeter.start(ownCluster.storage.mysqlAdminUrl, !process.env.MYSQL_URL) : null;
+      const meter = ownCluster ? await StorageMeter.start(ownCluster.storage.mysqlAdminUrl, !process.env.MYSQL_URL, ownCluster.pids()) : null;
       // Hostile clients only during the measured phase (not the warm-up or the half-rate phase).
       const flood = opts.flooders > 0 ? startFlooders(opts, loginUrl, names.length) : null;
       let chat: ChatOutcome;
@@ -831,7 +832,10 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
       const halfOf = halfRate ?? (opts.prefill > 0 && opts.perUser > 0 ? Math.round(chat.msgs_per_s / 2) : null);
       if (halfOf !== null) {
         note(`chat at half the empty database's rate: ${halfOf} msgs/s for ${opts.seconds} s to ${peers}`);
-        result.half_rate = { rate: halfOf, ...(await chatPhase(users, contacts, halfOf, opts.seconds)) };
+        const halfMeter = ownCluster ? await StorageMeter.start(ownCluster.storage.mysqlAdminUrl, !process.env.MYSQL_URL, ownCluster.pids()) : null;
+        const half: ChatOutcome = await chatPhase(users, contacts, halfOf, opts.seconds);
+        if (halfMeter) half.storage = await halfMeter.cost(half.acked);
+        result.half_rate = { rate: halfOf, ...half };
       }
     }
     if (opts.only.has('group')) {
@@ -891,6 +895,7 @@ async function main(): Promise<void> {
       [`${label}deliver p50 / p99 ms`, `${r.deliver_p50_ms} / ${r.deliver_p99_ms}`],
       [`${label}lost`, r.lost],
       [`${label}MariaDB per msg: CPU ms / disk reads`, r.storage ? `${(r.storage as StorageCost).mariadb_cpu_ms_per_msg} / ${(r.storage as StorageCost).disk_reads_per_msg}` : undefined],
+      [`${label}cores busy (of ${availableParallelism()})`, (r.storage as StorageCost | undefined)?.cores_busy],
       [`${label}half rate: ack p50 / p99 ms`, half ? `${half.ack_p50_ms} / ${half.ack_p99_ms}` : undefined],
       [`${label}reads p99 ms: history / unread / recent`, reads ? `${reads.history?.p99_ms} / ${reads.unread?.p99_ms} / ${reads.recent_sessions?.p99_ms}` : undefined],
       [`${label}group fan-out deliveries/s`, (r.group as GroupResult | undefined)?.fanout_deliveries_per_s],

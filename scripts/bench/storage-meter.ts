@@ -25,6 +25,14 @@ export interface StorageCost {
   /** Rows inserted and updated (handler calls, all tables). */
   rows_written_per_msg: number;
   buffer_pool_mb: number;
+  /**
+   * CPU time per acknowledged message of every local process of the cluster
+   * (the bench's own load generator included), and how many of the machine's
+   * cores they kept busy together: says which process a latency comes from
+   * when the machine is saturated.
+   */
+  cpu_ms_per_msg_by_process: Record<string, number>;
+  cores_busy: number;
 }
 
 export class StorageMeter {
@@ -33,12 +41,28 @@ export class StorageMeter {
     private readonly pid: number | null,
     private readonly cpuAtStart: number | null,
     private readonly countersAtStart: Map<string, number>,
+    private readonly processes: Map<string, { pid: number; cpuAtStart: number }>,
+    private readonly startedAt: number,
   ) {}
 
-  /** `local`: the bench's own MariaDB under .run/ (its CPU time can be read). */
-  static async start(adminUrl: string, local: boolean): Promise<StorageMeter> {
+  /**
+   * `local`: the bench's own MariaDB and Redis under .run/ (their CPU time can be
+   * read); `pids`: the cluster's processes by name (Supervisor.pids()).
+   */
+  static async start(adminUrl: string, local: boolean, pids: Record<string, number | undefined> = {}): Promise<StorageMeter> {
     const pid = local ? readPidFile(join(runDir, 'mariadb', 'mariadb.pid')) : null;
-    return new StorageMeter(adminUrl, pid, cpuMs(pid), await counters(adminUrl));
+    const named: Record<string, number | null | undefined> = {
+      bench: process.pid,
+      mariadb: pid,
+      redis: local ? readPidFile(join(runDir, 'redis', 'redis.pid')) : null,
+      ...pids,
+    };
+    const processes = new Map<string, { pid: number; cpuAtStart: number }>();
+    for (const [name, p] of Object.entries(named)) {
+      const cpu = p ? cpuMs(p) : null;
+      if (p && cpu !== null) processes.set(name, { pid: p, cpuAtStart: cpu });
+    }
+    return new StorageMeter(adminUrl, pid, cpuMs(pid), await counters(adminUrl), processes, Date.now());
   }
 
   async cost(messages: number): Promise<StorageCost> {
@@ -54,7 +78,20 @@ export class StorageMeter {
       fsyncs_per_msg: per('Innodb_data_fsyncs'),
       rows_written_per_msg: round(per('Handler_write') + per('Handler_update')),
       buffer_pool_mb: Math.round((now.get('innodb_buffer_pool_size') ?? 0) / 1048576),
+      ...this.cpuByProcess(messages),
     };
+  }
+
+  private cpuByProcess(messages: number): Pick<StorageCost, 'cpu_ms_per_msg_by_process' | 'cores_busy'> {
+    const byProcess: Record<string, number> = {};
+    let total = 0;
+    for (const [name, { pid, cpuAtStart }] of this.processes) {
+      const cpu = cpuMs(pid);
+      if (cpu === null) continue; // exited (restarted under another pid) during the phase
+      total += cpu - cpuAtStart;
+      byProcess[name] = round((cpu - cpuAtStart) / Math.max(1, messages));
+    }
+    return { cpu_ms_per_msg_by_process: byProcess, cores_busy: round(total / Math.max(1, Date.now() - this.startedAt)) };
   }
 }
 
