@@ -68,6 +68,8 @@ import { checkPortsFree, serviceSpecs, topologySpecs } from './start';
 import { burstPhase, type BurstResult } from './bench/burst';
 import { Latencies, nowMs, watchDeliveries, type BenchUser } from './bench/load-stats';
 import { readsPhase } from './bench/reads';
+import { StoreStepsMeter, type StoreSteps } from './bench/store-steps';
+import type { AdminTarget } from '../lib/admin-client';
 import { StorageMeter, type StorageCost } from './bench/storage-meter';
 import { PREFILL_DEFAULTS, defaultUserCount, finishedPrefill, prefillHistory } from './db/prefill';
 
@@ -184,6 +186,8 @@ interface OwnCluster {
   /** ws:// URLs of the msg servers (empty with --transport tcp). */
   msgServerWsUrls: string[];
   pids(): Record<string, number | undefined>;
+  /** The db-proxies' admin endpoints (store-step metrics); empty where the bench does not know them. */
+  dbProxyAdmins: AdminTarget[];
   storage: Storage;
   stop(): Promise<void>;
 }
@@ -285,6 +289,7 @@ async function startOwnCluster(opts: Options, target: BenchTarget = EMPTY_TARGET
     msgServerPorts: msgPorts,
     msgServerWsUrls: wsPorts.filter((p) => p > 0).map((p) => `ws://127.0.0.1:${p}/`),
     pids: () => supervisor.pids(),
+    dbProxyAdmins: [{ url: `https://127.0.0.1:${dbAdmin}`, role: 'db-proxy' }],
     storage,
     stop: async () => {
       await supervisor.stopAll();
@@ -351,6 +356,7 @@ async function startTopologyCluster(opts: Options, name: string, target: BenchTa
     msgServerPorts: msgServers.map((m) => m.port),
     msgServerWsUrls: opts.transport === 'ws' ? msgServers.filter((m) => m.wsPort > 0).map((m) => `ws://${topology.hosts[m.host].public}:${m.wsPort}/`) : [],
     pids: () => supervisor.pids(),
+    dbProxyAdmins: [],
     storage: { mysqlUrl: storage.access.mysqlUrl, mysqlAdminUrl: main, redisUrl: storage.access.redisUrl, started: { mysql: true, redis: true }, stop: () => storage.stop() },
     stop: async () => {
       await supervisor.stopAll();
@@ -750,7 +756,7 @@ function assertLoopback(url: string, allowRemote: boolean): void {
 }
 
 /** Chat results of one run: closed loop (--per-user) or open loop (--rate). */
-type ChatOutcome = (ChatResult | BurstResult) & { new_relations?: number; storage?: StorageCost };
+type ChatOutcome = (ChatResult | BurstResult) & { new_relations?: number; storage?: StorageCost; store_steps?: StoreSteps };
 
 /** One run of the phases against a cluster (the bench's own, on `target`, or --login-url's). */
 async function runPhases(opts: Options, target: BenchTarget, halfRate: number | null): Promise<Record<string, unknown>> {
@@ -814,6 +820,8 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
       }
       const relationsBefore = await countRelations();
       const meter = ownCluster ? await StorageMeter.start(ownCluster.storage.mysqlAdminUrl, !process.env.MYSQL_URL, ownCluster.pids()) : null;
+      const stepsAdmin = localAdminClient('bench');
+      const stepMeter = ownCluster && ownCluster.dbProxyAdmins.length > 0 ? await StoreStepsMeter.start(stepsAdmin, ownCluster.dbProxyAdmins) : null;
       // Hostile clients only during the measured phase (not the warm-up or the half-rate phase).
       const flood = opts.flooders > 0 ? startFlooders(opts, loginUrl, names.length) : null;
       let chat: ChatOutcome;
@@ -827,16 +835,20 @@ async function runPhases(opts: Options, target: BenchTarget, halfRate: number | 
       if (flood) result.flooders = await flood.stop();
       // First contacts among the measured messages (relations the phase created).
       if (meter) chat.storage = await meter.cost(chat.acked);
+      if (stepMeter) chat.store_steps = await stepMeter.steps();
       if (ownCluster) chat.new_relations = (await countRelations()) - relationsBefore;
       Object.assign(result, chat);
       const halfOf = halfRate ?? (opts.prefill > 0 && opts.perUser > 0 ? Math.round(chat.msgs_per_s / 2) : null);
       if (halfOf !== null) {
         note(`chat at half the empty database's rate: ${halfOf} msgs/s for ${opts.seconds} s to ${peers}`);
         const halfMeter = ownCluster ? await StorageMeter.start(ownCluster.storage.mysqlAdminUrl, !process.env.MYSQL_URL, ownCluster.pids()) : null;
+        const halfSteps = stepMeter ? await StoreStepsMeter.start(stepsAdmin, ownCluster?.dbProxyAdmins ?? []) : null;
         const half: ChatOutcome = await chatPhase(users, contacts, halfOf, opts.seconds);
         if (halfMeter) half.storage = await halfMeter.cost(half.acked);
+        if (halfSteps) half.store_steps = await halfSteps.steps();
         result.half_rate = { rate: halfOf, ...half };
       }
+      stepsAdmin.close();
     }
     if (opts.only.has('group')) {
       note(`group: ${opts.groupRate} group msgs/s to groups of ${opts.groupSize}`);

@@ -41,6 +41,18 @@ const MAX_BACKOFF_MS = 30_000;
 const STABLE_AFTER_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 
+/**
+ * TT_CPU_PROFILE=db-proxy,msg-server (names or name prefixes; "all" for every
+ * child): those children run with V8's --cpu-prof and write a .cpuprofile to
+ * .run/profiles/<name>/ when they stop (open it in Chrome DevTools' Performance tab).
+ * NODE_OPTIONS cannot carry --cpu-prof, hence this switch.
+ */
+function profileArgs(name: string): string[] {
+  const wanted = (process.env.TT_CPU_PROFILE ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (!wanted.some((p) => p === 'all' || name.startsWith(p))) return [];
+  return ['--cpu-prof', `--cpu-prof-dir=${join(projectRoot, '.run', 'profiles', name)}`];
+}
+
 class SupervisedChild {
   proc: ChildProcess | null = null;
   restarts = 0;
@@ -58,7 +70,7 @@ class SupervisedChild {
 
   start(): void {
     this.startedAt = Date.now();
-    const proc = spawn(process.execPath, [...(this.spec.nodeArgs ?? []), join(projectRoot, this.spec.script)], {
+    const proc = spawn(process.execPath, [...(this.spec.nodeArgs ?? []), ...profileArgs(this.spec.name), join(projectRoot, this.spec.script)], {
       cwd: projectRoot,
       env: { ...process.env, ...this.spec.env, TT_SUPERVISED: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -28,6 +28,8 @@ export interface ServerSpec {
 export interface DatabaseServersOptions {
   servers: readonly ServerSpec[];
   poolSize: number;
+  /** Primaries' multi-statement connections, for the message store (MysqlGateway scriptPoolSize). */
+  scriptPoolSize: number;
   timeoutMs: number;
   connectTimeoutMs: number;
   replicas: ReplicaReadOptions;
@@ -61,7 +63,7 @@ export class DatabaseServer {
     logger: Logger,
   ) {
     const gatewayOptions = { poolSize: options.poolSize, timeoutMs: options.timeoutMs, connectTimeoutMs: options.connectTimeoutMs };
-    this.primary = new MysqlGateway({ ...gatewayOptions, url, requiredTables, onMissingTable }, logger);
+    this.primary = new MysqlGateway({ ...gatewayOptions, url, requiredTables, onMissingTable, scriptPoolSize: options.scriptPoolSize }, logger);
     this.replicas = replicaUrls.map(
       (replicaUrl) =>
         new Replica(

@@ -53,6 +53,7 @@ export async function startDbProxy(config: DbProxyConfig, logger: Logger): Promi
   const ctx = await openStorage(config, logger, {
     audioFiles,
     onBatch: (messages, seconds, stored) => metrics?.batchDone(messages, seconds, stored),
+    onStep: (step, seconds) => metrics?.batchStep(step, seconds),
   });
   const { mysql, redis } = ctx;
   let inFlight = () => 0;

@@ -42,6 +42,11 @@ export interface LatestMessage {
 
 type MsgInfo = IM.BaseDefine.IMsgInfo;
 
+/** Where newest messages came from: `tables` once any came from a message table (not from its copy). */
+export interface LatestSources {
+  tables: boolean;
+}
+
 export class MessageReader {
   private readonly tables: MessageTables;
   /** Newest messages answered from their copies in Redis, and from the message tables (metrics). */
@@ -66,12 +71,13 @@ export class MessageReader {
 
   // ---- newest message of many conversations ----
 
-  latestOfRelations(relationIds: readonly number[]): Promise<Map<number, LatestMessage>> {
-    return this.latestOf(SINGLE_CONVERSATION, relationIds);
+  /** `seen.tables` is set when some conversation's newest message had to come from its table. */
+  latestOfRelations(relationIds: readonly number[], seen?: LatestSources): Promise<Map<number, LatestMessage>> {
+    return this.latestOf(SINGLE_CONVERSATION, relationIds, seen);
   }
 
-  latestOfGroups(groupIds: readonly number[]): Promise<Map<number, LatestMessage>> {
-    return this.latestOf(GROUP_CONVERSATION, groupIds);
+  latestOfGroups(groupIds: readonly number[], seen?: LatestSources): Promise<Map<number, LatestMessage>> {
+    return this.latestOf(GROUP_CONVERSATION, groupIds, seen);
   }
 
   /**
@@ -79,7 +85,7 @@ export class MessageReader {
    * msg-id counter: latest-messages.ts), else from the message tables, copying
    * what they gave for the next reader.
    */
-  private async latestOf(kind: ConversationKind, ids: readonly number[]): Promise<Map<number, LatestMessage>> {
+  private async latestOf(kind: ConversationKind, ids: readonly number[], seen?: LatestSources): Promise<Map<number, LatestMessage>> {
     const result = new Map<number, LatestMessage>();
     const unique = [...new Set(ids)];
     if (unique.length === 0) return result;
@@ -93,6 +99,7 @@ export class MessageReader {
     this.stats.fromCopy += unique.length - elsewhere.length;
     this.stats.fromTables += elsewhere.length;
     if (elsewhere.length === 0) return result;
+    if (seen) seen.tables = true;
     const found = await this.latestFromTables(kind, elsewhere);
     for (const row of found) result.set(row.conversationId, this.toLatest(row));
     // Only what is still the newest by the counter read before: a message stored meanwhile

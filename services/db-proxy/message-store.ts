@@ -5,15 +5,20 @@
  *   1. messages nobody may receive are refused before anything is written:
  *      single messages need an existing, enabled sender and receiver
  *      (UserDirectory), group messages a sender who is a member (Redis);
- *   2. relation ids of single conversations (cached; created on first message);
+ *   2. relation ids of single conversations (cached; created on first message:
+ *      the INSERT and the read of the new ids in one round trip), while the
+ *      store tokens are checked for retries;
  *   3. msg ids: one Lua call allocates for every conversation in the batch,
  *      checking each counter against MySQL once per Redis epoch (MsgIdCounters);
+ *      the store tokens are recorded while step 4 runs, and before its COMMIT;
  *   4. ONE transaction on the main database: audio rows, one multi-row INSERT
  *      per message table it holds, the recent-session touches of both sides
- *      (coalesced, RecentSessionTouches) and groups' lastChated; COMMIT (one
- *      statement per query: no multi-statement queries). Message tables on
- *      other servers (the shard map): once main has committed, one transaction
- *      per such server, in parallel, holding only its message rows;
+ *      (coalesced, RecentSessionTouches) and groups' lastChated, all sent with
+ *      the BEGIN as one multi-statement query on a connection kept for such
+ *      scripts (MysqlGateway scriptPool), then COMMIT: two round trips however
+ *      many tables the batch touches. Message tables on other servers (the
+ *      shard map): once main has committed, one transaction per such server,
+ *      in parallel, holding only its message rows;
  *   5. one Lua call for the unread counters (single: receiver's hash; group:
  *      group count + sender's copy), and with it each conversation's newest
  *      message copied to Redis (LatestCopies, for recent sessions and unread);
@@ -156,7 +161,12 @@ export interface MessageStoreOptions {
   deferredCountersMax: number;
   /** Told about every batch (metrics): how many messages, how long it took, whether they were stored. */
   onBatch?(messages: number, seconds: number, stored: boolean): void;
+  /** Told how long each step of a stored batch took (metrics: where a batch's time goes). */
+  onStep?(step: StoreStep, seconds: number): void;
 }
+
+/** The steps of a store batch, in order (metrics label `step`). */
+export type StoreStep = 'authorize' | 'relations' | 'ids' | 'transaction' | 'counters';
 
 export interface MessageStoreStats {
   /** Retried stores answered with the msg id of their first attempt. */
@@ -278,20 +288,32 @@ export class MessageStore {
     let live = batch;
     let notStored = new Set<PendingMessage>();
     let someOnServerDown = false;
+    let stepStart = performance.now();
+    const stepDone = (step: StoreStep) => {
+      const t = performance.now();
+      this.options.onStep?.(step, (t - stepStart) / 1000);
+      stepStart = t;
+    };
     try {
       // Both stores are needed; failing before the first write keeps counters untouched.
       this.databases.main.primary.assertUp();
       this.redis.assertUp();
       live = await this.refuseUnauthorized(batch);
-      live = await this.setAsideRetries(live);
+      stepDone('authorize');
+      // Retries are recognised while the relations are looked up (a retry's relation exists: harmless).
+      const [firstAttempts] = await Promise.all([this.setAsideRetries(live), this.assignConversations(live)]);
+      live = firstAttempts;
+      stepDone('relations');
       if (live.length === 0) return true;
-      await this.assignConversations(live);
       const reachable = this.failOnServersDown(live);
       someOnServerDown = reachable.length < live.length;
       live = reachable;
       if (live.length === 0) return false;
       const blocks = await this.allocateIds(live);
-      await this.recordTokens(live);
+      stepDone('ids');
+      // Recorded while the transaction's statements run; awaited before its COMMIT.
+      const tokens = this.recordTokens(live);
+      tokens.catch(() => undefined);
       // Both session rows of a conversation older than this batch are presumed to exist.
       const olderPairs = new Set(live.filter((m) => !m.group && !m.firstContact).map((m) => Relations.key(m.msg.from_user_id, m.msg.to_session_id)));
       const plan = this.touches.plan(
@@ -300,8 +322,9 @@ export class MessageStore {
         live.filter((m) => m.group).map((m) => m.msg.to_session_id),
         (s) => s.type === SessionType.SESSION_TYPE_SINGLE && olderPairs.has(Relations.key(s.userId, s.peerId)),
       );
-      notStored = await this.writeRows(live, blocks, plan, now);
+      notStored = await this.writeRows(live, blocks, plan, now, tokens);
       this.touches.committed(now, plan);
+      stepDone('transaction');
       // After COMMIT the messages are stored whatever happens to Redis now: a failed
       // counter update waits for Redis (DeferredCounterUpdates) instead of failing
       // messages whose retry could not be recognised without Redis. Messages whose
@@ -321,6 +344,7 @@ export class MessageStore {
         // Best effort: a copy not written only sends readers to the message table.
         this.latestCopies.write(stored.map(latestRowOfMessage)).catch(() => undefined),
       ]);
+      stepDone('counters');
     } catch (err) {
       this.reportFailure(err, live.length);
       for (const m of live) m.resolve({ msgId: 0, flag: PduFlag.STORAGE_ERROR });
@@ -526,10 +550,10 @@ export class MessageStore {
    * batch's tables, in parallel. Throws when main failed (nothing is stored);
    * returns the messages whose server failed afterwards (not stored).
    */
-  private async writeRows(live: PendingMessage[], blocks: IdBlock[], plan: TouchPlan, now: number): Promise<Set<PendingMessage>> {
+  private async writeRows(live: PendingMessage[], blocks: IdBlock[], plan: TouchPlan, now: number, tokens: Promise<void>): Promise<Set<PendingMessage>> {
     const [main, ...others] = this.partsByServer(live, blocks);
     try {
-      await this.writePart(main, live, plan, now);
+      await this.writePart(main, live, plan, now, tokens);
     } catch (err) {
       // Nothing was written on the other servers: their ids go back.
       await this.releaseIds(others.flatMap((p) => p.blocks)).catch(() => undefined);
@@ -539,7 +563,7 @@ export class MessageStore {
     await Promise.all(
       others.map(async (part) => {
         try {
-          await this.writePart(part, [], null, now);
+          await this.writePart(part, [], null, now, tokens);
         } catch (err) {
           this.reportFailure(err, part.messages.length);
           for (const m of part.messages) notStored.add(m);
@@ -567,8 +591,10 @@ export class MessageStore {
    * One server's transaction (main's also inserts `audio` rows and applies the
    * touch plan), retried on deadlock, and once with fresh ids if a counter
    * turned out to be behind. A COMMIT with an unknown outcome is looked up.
+   * `tokens`: the store tokens being recorded; a message is never committed
+   * before its token is (a retry must find where its first attempt went).
    */
-  private async writePart(part: ServerPart, audio: PendingMessage[], plan: TouchPlan | null, now: number): Promise<void> {
+  private async writePart(part: ServerPart, audio: PendingMessage[], plan: TouchPlan | null, now: number, tokens: Promise<void>): Promise<void> {
     const nothingToDo = part.messages.length === 0 && audio.every((m) => m.audio === null) && (plan === null || plan.update.length + plan.upsert.length + plan.groups.length === 0);
     if (nothingToDo) return;
     let reallocated = false;
@@ -578,9 +604,11 @@ export class MessageStore {
           // Audio rows first: the message rows hold their ids.
           await this.insertAudio(tx, audio);
           const rows = this.rowStatements(part.messages, plan, now);
-          for (const { sql, values } of rows.statements) rows.results.push(await tx.query<unknown>(sql, values));
+          // One round trip for all of them (and the BEGIN), then one for the COMMIT.
+          rows.results.push(...(await tx.queryMany(rows.statements)));
           if (plan !== null) await this.recreateMissingSessions(rows, plan, now, tx);
-        });
+          await tokens;
+        }, { script: true });
         return;
       } catch (err) {
         const errno = mysqlErrno(err);

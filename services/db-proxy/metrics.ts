@@ -5,6 +5,7 @@
  *   teamtalk_db_proxy_request_seconds{command}          arrival to answer; command="CID_MSG_DATA" is the message-store latency
  *   teamtalk_db_proxy_store_batch_messages              messages per store transaction (histogram)
  *   teamtalk_db_proxy_store_batch_seconds{result}       one store batch, from its first statement to its answers
+ *   teamtalk_db_proxy_store_step_seconds{step}          where a batch's time goes: authorize, relations, ids, transaction, counters
  *   teamtalk_db_proxy_requests_in_flight                accepted, not yet answered
  *   teamtalk_db_proxy_msg_server_connections            connected msg servers' links
  *   teamtalk_db_proxy_storage_up{store}                 1 while MySQL / Redis is usable
@@ -48,6 +49,7 @@ export class DbProxyMetrics {
   private readonly latency: Histogram<'command'>;
   private readonly batchSize: Histogram<string>;
   private readonly batchSeconds: Histogram<'result'>;
+  private readonly stepSeconds: Histogram<'step'>;
   private store: MessageStore | null = null;
   private allUsers: AllUsersSnapshot | null = null;
   private reader: MessageReader | null = null;
@@ -64,6 +66,7 @@ export class DbProxyMetrics {
     this.latency = m.histogram('request_seconds', 'time from a request\'s arrival to its answer; command="CID_MSG_DATA" is the message-store latency', ['command']);
     this.batchSize = m.histogram('store_batch_messages', 'messages stored by one transaction', [], BATCH_SIZE_BUCKETS);
     this.batchSeconds = m.histogram('store_batch_seconds', 'one message-store batch: ids, transaction, counters', ['result']);
+    this.stepSeconds = m.histogram('store_step_seconds', 'one step of a message-store batch (authorize, relations, ids, transaction, counters)', ['step']);
     m.gaugeFrom('requests_in_flight', 'requests accepted and not yet answered', [], () => [[{}, sources.inFlight()]]);
     m.gaugeFrom('msg_server_connections', 'connected msg-server links', [], () => [[{}, sources.connections()]]);
     const stores = [
@@ -117,6 +120,10 @@ export class DbProxyMetrics {
   batchDone(messages: number, seconds: number, stored: boolean): void {
     this.batchSize.observe(messages);
     this.batchSeconds.observe({ result: stored ? 'stored' : 'failed' }, seconds);
+  }
+
+  batchStep(step: string, seconds: number): void {
+    this.stepSeconds.observe({ step }, seconds);
   }
 
   /** The message-store latency so far, for the console's chart. */

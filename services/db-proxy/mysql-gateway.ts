@@ -34,6 +34,18 @@ export interface MysqlGatewayOptions {
   onMissingTable?: (table: string) => void;
   /** A replica: missing tables at start only mean it has not caught up yet (it is probed until they are there). */
   lenientSchema?: boolean;
+  /**
+   * Connections that may carry several statements in one query (scripts:
+   * `script()`, transactions opened with `{ script: true }`), for the message
+   * store; 0: none, scripts run statement by statement.
+   */
+  scriptPoolSize?: number;
+}
+
+/** One statement of a script: SQL from constants and checked table names, every value a placeholder. */
+export interface Statement {
+  sql: string;
+  values: unknown[];
 }
 
 export type SettleQuery = (sql: string, values: unknown[]) => Promise<mysql.RowDataPacket[]>;
@@ -41,6 +53,13 @@ export type SettleQuery = (sql: string, values: unknown[]) => Promise<mysql.RowD
 /** One transaction on one pooled connection. */
 export interface Transaction {
   query<T = mysql.RowDataPacket[]>(sql: string, values?: unknown[]): Promise<T>;
+  /**
+   * Several statements, in order, with their results: one round trip on a
+   * script transaction (the first also carries the BEGIN), else one each. The
+   * first statement that fails stops the rest and throws (the transaction then
+   * rolls back as usual).
+   */
+  queryMany(statements: readonly Statement[]): Promise<unknown[]>;
 }
 
 const PROBE_INTERVAL_MS = 500;
@@ -64,6 +83,15 @@ export interface StorageStats {
 
 export class MysqlGateway {
   readonly pool: Pool;
+  /**
+   * multipleStatements connections (scriptPoolSize), kept apart from the pool
+   * every other query uses: only the message store's scripts run here, built
+   * from constant SQL, table names from MessageTables and placeholders (mysql2
+   * escapes each value; nothing a client sent is ever part of the SQL text).
+   * A round trip costs two process wake-ups on a loaded machine; a store
+   * transaction of a dozen statements is two round trips here, not a dozen.
+   */
+  private readonly scriptPool: Pool | null;
   readonly stats: StorageStats = { errors: 0, outages: 0, deadlockRetries: 0 };
   private up = true;
   private downReason = '';
@@ -74,31 +102,34 @@ export class MysqlGateway {
     private readonly options: MysqlGatewayOptions,
     private readonly logger: Logger,
   ) {
-    this.pool = mysql.createPool({
+    const poolOptions = {
       ...parseMysqlUrl(options.url),
-      connectionLimit: options.poolSize,
       // The request gate bounds how much work waits for a connection.
       queueLimit: 0,
       connectTimeout: options.connectTimeoutMs,
       charset: 'utf8mb4_bin',
-      // One statement per query (mysql2's default, stated here on purpose): values
-      // always go through placeholders, and even a mistake there could not chain statements.
-      multipleStatements: false,
       enableKeepAlive: true,
       supportBigNumbers: true,
       bigNumberStrings: false,
-    });
+    };
+    // One statement per query (mysql2's default, stated here on purpose): values
+    // always go through placeholders, and even a mistake there could not chain statements.
+    this.pool = mysql.createPool({ ...poolOptions, connectionLimit: options.poolSize, multipleStatements: false });
+    const scripts = options.scriptPoolSize ?? 0;
+    this.scriptPool = scripts > 0 ? mysql.createPool({ ...poolOptions, connectionLimit: scripts, multipleStatements: true }) : null;
     // Lock waits end inside MySQL (error 1205, a clean rollback) before our own
     // statement timeout gives up on a statement whose outcome it then cannot know.
     const lockWaitSeconds = Math.max(1, Math.floor(options.timeoutMs / 1000) - 1);
-    this.pool.on('connection', (promiseTyped) => {
-      // mysql2 passes its callback-style connection here, whatever the promise typings say.
-      const conn = promiseTyped as unknown as CorePoolConnection;
-      // A pooled connection that dies while idle reports here; the pool drops it.
-      conn.on('error', () => {});
-      // Queued ahead of the first query the pool hands this connection to.
-      conn.query(`SET SESSION innodb_lock_wait_timeout = ${lockWaitSeconds}`, () => {});
-    });
+    for (const pool of [this.pool, this.scriptPool]) {
+      pool?.on('connection', (promiseTyped) => {
+        // mysql2 passes its callback-style connection here, whatever the promise typings say.
+        const conn = promiseTyped as unknown as CorePoolConnection;
+        // A pooled connection that dies while idle reports here; the pool drops it.
+        conn.on('error', () => {});
+        // Queued ahead of the first query the pool hands this connection to.
+        conn.query(`SET SESSION innodb_lock_wait_timeout = ${lockWaitSeconds}`, () => {});
+      });
+    }
   }
 
   get isUp(): boolean {
@@ -141,16 +172,51 @@ export class MysqlGateway {
     }
   }
 
+  /**
+   * Statements in autocommit, in order, with their results: one round trip on
+   * a script connection (else one each). Stops at the first that fails; those
+   * before it took effect. Not retried: the caller knows which are safe to repeat.
+   */
+  async script(statements: readonly Statement[]): Promise<unknown[]> {
+    if (statements.length === 0) return [];
+    if (this.scriptPool === null || statements.length === 1) {
+      const out: unknown[] = [];
+      for (const st of statements) out.push(await this.query<unknown>(st.sql, st.values));
+      return out;
+    }
+    this.assertUp();
+    try {
+      const [results] = await this.scriptPool.query({ sql: joinStatements(this.scriptPool, statements), timeout: this.options.timeoutMs });
+      return results as unknown as unknown[];
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  /** script(), run again after a deadlock: for scripts whose statements are all safe to repeat. */
+  async scriptWithRetry(statements: readonly Statement[]): Promise<unknown[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.script(statements);
+      } catch (err) {
+        if (!isDeadlock(err) || attempt >= DEADLOCK_ATTEMPTS) throw err;
+        this.stats.deadlockRetries++;
+        await deadlockRetryPause(attempt);
+      }
+    }
+  }
+
   /** Where this gateway points, for logs (no password). */
   get description(): string {
     return redactUrl(this.options.url);
   }
 
   /** A pooled connection for a transaction (the pool being down is noted and rethrown). */
-  private async connection(): Promise<PoolConnection> {
+  private async connection(script: boolean): Promise<PoolConnection> {
     this.assertUp();
     try {
-      return await this.pool.getConnection();
+      return await (script && this.scriptPool !== null ? this.scriptPool : this.pool).getConnection();
     } catch (err) {
       this.noteError(err);
       throw err;
@@ -160,19 +226,43 @@ export class MysqlGateway {
   /**
    * Runs `work` inside BEGIN ... COMMIT on one connection. Any error before
    * COMMIT rolls back; an error at COMMIT is reported as CommitOutcomeUnknownError.
+   * `script`: on a script connection, where tx.queryMany is one round trip
+   * (the BEGIN travels with the first statements).
    */
-  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    const conn = await this.connection();
+  async transaction<T>(work: (tx: Transaction) => Promise<T>, { script = false }: { script?: boolean } = {}): Promise<T> {
+    const conn = await this.connection(script);
+    const multi = script && this.scriptPool !== null;
     const timeout = this.options.timeoutMs;
     let reusable = true;
+    let begun = false;
+    const begin = async () => {
+      if (begun) return;
+      begun = true;
+      await conn.query({ sql: 'BEGIN', timeout });
+    };
     const tx: Transaction = {
       query: async <R>(sql: string, values: unknown[] = []) => {
+        await begin();
         const [rows] = await conn.query({ sql, values, timeout });
         return rows as R;
       },
+      queryMany: async (statements) => {
+        if (statements.length === 0) return [];
+        if (!multi) {
+          const out: unknown[] = [];
+          for (const st of statements) out.push(await tx.query<unknown>(st.sql, st.values));
+          return out;
+        }
+        const withBegin = !begun;
+        begun = true;
+        const sql = (withBegin ? 'BEGIN;\n' : '') + joinStatements(conn, statements);
+        const [results] = await conn.query({ sql, timeout });
+        // A single statement's result is not wrapped in a list.
+        const list = withBegin || statements.length > 1 ? (results as unknown as unknown[]) : [results];
+        return withBegin ? list.slice(1) : list;
+      },
     };
     try {
-      await conn.query({ sql: 'BEGIN', timeout });
       let result: T;
       try {
         result = await work(tx);
@@ -184,6 +274,7 @@ export class MysqlGateway {
         }
         throw err;
       }
+      await begin(); // a transaction that ran no statement still commits (nothing)
       try {
         await conn.query({ sql: 'COMMIT', timeout });
       } catch (err) {
@@ -249,7 +340,7 @@ export class MysqlGateway {
     this.closed = true;
     if (this.probeTimer) clearTimeout(this.probeTimer);
     this.probeTimer = null;
-    await this.pool.end().catch(() => {});
+    await Promise.all([this.pool.end().catch(() => {}), this.scriptPool?.end().catch(() => {})]);
   }
 
   /** Throws at once while MySQL is known to be down. */
@@ -316,4 +407,9 @@ export class MysqlGateway {
       );
     }
   }
+}
+
+/** Statements as one multi-statement query text, each value escaped by mysql2 as in a single query. */
+function joinStatements(formatter: { format(sql: string, values?: unknown[]): string }, statements: readonly Statement[]): string {
+  return statements.map((st) => formatter.format(st.sql, st.values)).join(';\n');
 }

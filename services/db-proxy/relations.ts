@@ -3,7 +3,7 @@
  * a single conversation (its msg-id counter and its message shard). An id never
  * changes once created, so ids are cached for the life of the process.
  */
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { MysqlGateway } from './mysql-gateway';
 import { unixNow } from './message-tables';
 
@@ -65,16 +65,18 @@ export class Relations {
     if (missing.length === 0) return found;
     // Sorted, so two batches creating overlapping pairs lock rows in the same order.
     missing.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-    await this.mysql.query<ResultSetHeader>(
-      `INSERT INTO IMRelationShip (smallId, bigId, status, created, updated) VALUES ?
+    // The INSERT and the read of the new ids in one round trip. Should the INSERT
+    // fail (a deadlock with another db-proxy creating the same pairs), both are run
+    // again: the INSERT changed nothing then, and it is idempotent anyway.
+    const [, inserted] = await this.mysql.scriptWithRetry([
+      {
+        sql: `INSERT INTO IMRelationShip (smallId, bigId, status, created, updated) VALUES ?
        ON DUPLICATE KEY UPDATE updated = IF(status = 0, updated, VALUES(updated)), status = 0`,
-      [missing.map(([s, b]) => [s, b, 0, now, now])],
-    );
-    const inserted = await this.mysql.query<RowDataPacket[]>(
-      'SELECT id, smallId, bigId FROM IMRelationShip WHERE (smallId, bigId) IN (?)',
-      [missing],
-    );
-    for (const row of inserted) this.remember(Number(row.smallId), Number(row.bigId), Number(row.id), found);
+        values: [missing.map(([s, b]) => [s, b, 0, now, now])],
+      },
+      { sql: 'SELECT id, smallId, bigId FROM IMRelationShip WHERE (smallId, bigId) IN (?)', values: [missing] },
+    ]);
+    for (const row of inserted as RowDataPacket[]) this.remember(Number(row.smallId), Number(row.bigId), Number(row.id), found);
     for (const [small, big] of missing) created?.add(`${small}:${big}`);
     return found;
   }

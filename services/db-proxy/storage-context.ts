@@ -33,6 +33,8 @@ export interface StorageOptions {
   audioFiles?: AudioFiles | null;
   /** Told about every message-store batch (metrics). */
   onBatch?: MessageStoreOptions['onBatch'];
+  /** Told how long each step of a batch took (metrics). */
+  onStep?: MessageStoreOptions['onStep'];
 }
 
 /**
@@ -50,6 +52,8 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
         ...Object.entries(config.mysqlServers).map(([name, s]) => ({ name, url: s.url, replicaUrls: s.replicaUrls })),
       ],
       poolSize: config.mysqlPoolSize,
+      // Each store batch runs its relation lookups, then its transaction, on one of these.
+      scriptPoolSize: config.storeBatchConcurrency + 1,
       timeoutMs: config.storageTimeoutMs,
       connectTimeoutMs: config.storageConnectTimeoutMs,
       replicas: {
@@ -115,6 +119,7 @@ export async function openStorage(config: DbProxyConfig, logger: Logger, options
         tokenTtlSec: config.storeTokenTtlSec,
         deferredCountersMax: config.deferredCounterUpdatesMax,
         onBatch: options.onBatch,
+        onStep: options.onStep,
       },
       logger,
       latestCopies,

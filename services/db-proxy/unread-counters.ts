@@ -34,25 +34,33 @@ export class UnreadCounters {
       this.redis.client.hgetall(this.redis.keys.unread(userId)),
       this.activeGroupsOf([userId]).then((m) => m.get(userId) ?? []),
     ]);
-    const groupCounts = await this.groupUnread(userId, groupIds);
-
     const peers = Object.entries(singles)
       .map(([peer, n]) => [Number(peer), Number(n)] as const)
       .filter(([peer, n]) => peer > 0 && n > 0);
-    const relations = await this.relations.findMany(peers.map(([peer]) => [userId, peer]));
-    const [latestSingle, latestGroup] = await Promise.all([
-      this.reader.latestOfRelations([...relations.values()]),
-      this.reader.latestOfGroups([...groupCounts.keys()]),
-    ]);
+    const [groupCounts, relations] = await Promise.all([this.groupUnread(userId, groupIds), this.relations.findMany(peers.map(([peer]) => [userId, peer]))]);
+
     // The counts are read again after the newest messages: a message is committed
     // before its count goes up, so each count now includes every message up to
     // latest_msg_id (a reconnecting client relies on that to know when it has
     // found all it missed). Read only before, a message stored in between would
-    // be the newest but not yet counted.
-    const [singlesAfter, groupCountsAfter] = await Promise.all([
-      this.redis.client.hgetall(this.redis.keys.unread(userId)),
-      this.groupUnread(userId, [...groupCounts.keys()]),
+    // be the newest but not yet counted. On one Redis the second reading is sent
+    // right behind the copies' MGET, on the same connection: Redis runs it after
+    // the MGET, which saves a round trip. Newest messages that had to come from
+    // a message table (no current copy) were read later than that, so then the
+    // counts are read once more.
+    const countsAfter = () =>
+      Promise.all([this.redis.client.hgetall(this.redis.keys.unread(userId)), this.groupUnread(userId, [...groupCounts.keys()])]);
+    const sources = { tables: false };
+    const latest = Promise.all([
+      this.reader.latestOfRelations([...relations.values()], sources),
+      this.reader.latestOfGroups([...groupCounts.keys()], sources),
     ]);
+    // Plain commands keep the order they are issued in; a pipeline object
+    // (RedisGateway.commands) would be written at once, ahead of the MGET.
+    const early = this.redis.mode === 'cluster' ? null : Promise.all([this.redis.client.hgetall(this.redis.keys.unread(userId)), this.groupUnreadInOrder(userId, [...groupCounts.keys()])]);
+    early?.catch(() => undefined);
+    const [latestSingle, latestGroup] = await latest;
+    const [singlesAfter, groupCountsAfter] = early !== null && !sources.tables ? await early : await countsAfter();
 
     const list: IM.BaseDefine.IUnreadInfo[] = [];
     let total = 0;
@@ -137,10 +145,17 @@ export class UnreadCounters {
     await this.redis.client.ttCopyGroupCount(keys.length, ...keys);
   }
 
+  /** As groupUnread, as single commands sent in the order asked (on one connection, behind any sent before). */
+  private async groupUnreadInOrder(userId: number, groupIds: readonly number[]): Promise<Map<number, number>> {
+    const keys = this.redis.keys;
+    const client = this.redis.client;
+    const results = await Promise.all(groupIds.flatMap((gid) => [client.hget(keys.groupMsgCount(gid), 'count'), client.hget(keys.userGroupCount(userId, gid), 'count')]));
+    return groupCountsOf(groupIds, results);
+  }
+
   /** group id -> unread count (> 0 only). */
   private async groupUnread(userId: number, groupIds: readonly number[]): Promise<Map<number, number>> {
-    const counts = new Map<number, number>();
-    if (groupIds.length === 0) return counts;
+    if (groupIds.length === 0) return new Map();
     const keys = this.redis.keys;
     const results = await this.redis.commands(
       groupIds.flatMap((gid): RedisCommand[] => [
@@ -148,13 +163,7 @@ export class UnreadCounters {
         ['hget', keys.userGroupCount(userId, gid), 'count'],
       ]),
     );
-    groupIds.forEach((gid, i) => {
-      const groupCount = results[2 * i];
-      const userCount = results[2 * i + 1];
-      const unread = Number(groupCount ?? 0) - Number(userCount ?? 0);
-      if (unread > 0) counts.set(gid, unread);
-    });
-    return counts;
+    return groupCountsOf(groupIds, results);
   }
 
   /** The groups each user is an active member of (IMGroupMember status 0, as the original reads them). */
@@ -173,4 +182,14 @@ export class UnreadCounters {
     }
     return byUser;
   }
+}
+
+/** Per group, the pair (group's count, user's copy) at 2i, 2i+1: group id -> unread count (> 0 only). */
+function groupCountsOf(groupIds: readonly number[], results: readonly unknown[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  groupIds.forEach((gid, i) => {
+    const unread = Number(results[2 * i] ?? 0) - Number(results[2 * i + 1] ?? 0);
+    if (unread > 0) counts.set(gid, unread);
+  });
+  return counts;
 }

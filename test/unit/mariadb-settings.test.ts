@@ -28,5 +28,6 @@ t.test('the settings keep every commit durable', async (t) => {
   t.ok(args.includes('--innodb-flush-log-at-trx-commit=1'), 'fsync at every COMMIT');
   t.ok(args.includes('--innodb-doublewrite=ON'), 'torn pages repaired');
   t.ok(args.includes('--innodb-flush-method=O_DIRECT'));
+  t.ok(args.includes('--innodb-buffer-pool-dump-pct=100'), 'a restart reloads the whole buffer pool');
   t.notOk(args.some((a) => /sync-binlog=0|flush-log-at-trx-commit=[02]|doublewrite=OFF/i.test(a)), 'nothing traded for speed');
 });
