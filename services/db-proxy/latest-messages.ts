@@ -26,7 +26,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { IM } from '../../pdu/commands';
 import type { RedisKeyNames } from './redis-keys';
-import type { RedisCommand, RedisGateway } from './redis-gateway';
+import type { ExpiringValue, RedisCommand, RedisGateway } from './redis-gateway';
 
 const { SessionType } = IM.BaseDefine;
 
@@ -84,6 +84,11 @@ export function counterKey(keys: RedisKeyNames, kind: ConversationKind, conversa
  * within the limit, expiring ttlSec after the message was created.
  */
 export function copyCommands(keys: RedisKeyNames, rows: Iterable<LatestRow>, limits: CopyLimits, nowSec: number): RedisCommand[] {
+  return copyValues(keys, rows, limits, nowSec).map(({ key, value, ttlSec }) => ['set', key, value, 'EX', String(ttlSec)]);
+}
+
+/** The same as key, value and lifetime (RedisGateway.setManyEx). */
+export function copyValues(keys: RedisKeyNames, rows: Iterable<LatestRow>, limits: CopyLimits, nowSec: number): ExpiringValue[] {
   if (limits.maxBytes <= 0) return [];
   const newest = new Map<string, LatestRow>();
   for (const row of rows) {
@@ -91,14 +96,14 @@ export function copyCommands(keys: RedisKeyNames, rows: Iterable<LatestRow>, lim
     const seen = newest.get(key);
     if (seen === undefined || row.msgId >= seen.msgId) newest.set(key, row);
   }
-  const commands: RedisCommand[] = [];
+  const values: ExpiringValue[] = [];
   for (const [key, row] of newest) {
     if (Buffer.byteLength(row.content, 'utf8') > limits.maxBytes) continue;
-    const ttl = row.created + limits.ttlSec - nowSec;
-    if (ttl <= 0) continue;
-    commands.push(['set', key, encodeCopy(row), 'EX', String(ttl)]);
+    const ttlSec = row.created + limits.ttlSec - nowSec;
+    if (ttlSec <= 0) continue;
+    values.push({ key, value: encodeCopy(row), ttlSec });
   }
-  return commands;
+  return values;
 }
 
 /** Copies and msg-id counters of some conversations, as read together. */
@@ -116,7 +121,7 @@ export class LatestCopies {
   /** Writes copies of `rows` (newest per conversation). */
   async write(rows: readonly LatestRow[]): Promise<void> {
     if (rows.length === 0 || !this.redis.isUp) return;
-    await this.redis.commands(copyCommands(this.redis.keys, rows, this.limits, Math.floor(Date.now() / 1000)));
+    await this.redis.setManyEx(copyValues(this.redis.keys, rows, this.limits, Math.floor(Date.now() / 1000)));
   }
 
   /** Every copy and counter of the conversations, in one MGET (one per slot in a cluster); empty if Redis cannot answer. */

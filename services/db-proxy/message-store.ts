@@ -68,7 +68,7 @@ import type { Conversation, MsgIdCounters } from './msg-id-counters';
 import type { DatabaseServer, DatabaseServers } from './database-servers';
 import type { SettleQuery, Transaction } from './mysql-gateway';
 import type { RecentSessionTouches, SessionKey, TouchPlan } from './recent-session-touches';
-import type { RedisCommand, RedisGateway } from './redis-gateway';
+import type { RedisGateway } from './redis-gateway';
 import type { UserDirectory } from './user-directory';
 import { Relations } from './relations';
 import {
@@ -484,10 +484,10 @@ export class MessageStore {
     const tokened = live.filter((m) => m.token !== '');
     if (tokened.length === 0) return;
     const now = Date.now();
-    await this.redis.commands(
-      tokened.map((m): RedisCommand => {
+    await this.redis.setManyEx(
+      tokened.map((m) => {
         const c = m.conversation as Conversation;
-        return ['set', this.redis.keys.storeToken(m.token), `${now}|${c.table}|${c.column}|${c.id}|${m.msgId}`, 'EX', this.options.tokenTtlSec];
+        return { key: this.redis.keys.storeToken(m.token), value: `${now}|${c.table}|${c.column}|${c.id}|${m.msgId}`, ttlSec: this.options.tokenTtlSec };
       }),
     );
   }

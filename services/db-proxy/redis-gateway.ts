@@ -120,6 +120,13 @@ export function createRedisClient(
   return new Redis(options.url, { ...extra, keyPrefix: options.keyPrefix ?? extra.keyPrefix });
 }
 
+/** A string value and how long Redis keeps it. */
+export interface ExpiringValue {
+  key: string;
+  value: string;
+  ttlSec: number;
+}
+
 export class RedisGateway {
   readonly client: ScriptedRedis;
   readonly mode: RedisMode;
@@ -254,6 +261,17 @@ export class RedisGateway {
       if (err) throw err;
       return value;
     });
+  }
+
+  /** SET key value EX ttlSec for every entry: one script call (one per slot in a cluster). */
+  async setManyEx(entries: readonly ExpiringValue[]): Promise<void> {
+    if (entries.length === 0) return;
+    this.assertUp();
+    await Promise.all(
+      this.slotGroups(entries.map((e) => e.key)).map((group) =>
+        this.client.ttSetManyEx(group.length, ...group.map((i) => entries[i].key), ...group.flatMap((i) => [entries[i].value, entries[i].ttlSec])),
+      ),
+    );
   }
 
   /** MGET, one per slot in a cluster. */

@@ -98,6 +98,17 @@ export const SCRIPTS = {
     end
     return 0`,
 
+  /**
+   * KEYS = keys; ARGV = (value, seconds) per key: SET key value EX seconds, for
+   * each. One command for a batch's store tokens or newest-message copies, where
+   * a pipeline of SETs is one command per key for the client to build and parse.
+   */
+  ttSetManyEx: `
+    for i = 1, #KEYS do
+      redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'EX', tonumber(ARGV[2 * i]))
+    end
+    return #KEYS`,
+
   /** KEYS[1] = login_fail_<name>; ARGV[1] = window (s). Counts a failure; the window starts at the first. */
   ttCountLoginFailure: `
     local n = redis.call('INCR', KEYS[1])
@@ -115,6 +126,7 @@ interface ScriptMethods {
   ttCountLoginFailure(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttClaimStoreToken(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
   ttLoginOrder(numKeys: number, ...keysAndArgs: Arg[]): Promise<string>;
+  ttSetManyEx(numKeys: number, ...keysAndArgs: Arg[]): Promise<number>;
 }
 
 /** The client with our scripts defined: one Redis (standalone, Sentinel) or a Cluster. */
