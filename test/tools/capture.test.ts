@@ -225,14 +225,11 @@ t.test('an undecodable body is recorded with an error instead of decoded', async
 });
 
 t.test('an unreachable msg server: the client is closed and the attempt recorded', async (t) => {
-  // A port nothing listens on any more.
-  const closedPort = await new Promise<number>((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
+  // A port nothing listens on: TCP port 1 (tcpmux) is privileged, so no test can
+  // take it, and outside the ephemeral range, so the proxy's own connection can
+  // never get it as its source port and connect to itself. (A port freed by
+  // closing a listener was taken again by tests running in parallel.)
+  const closedPort = 1;
   const records: CaptureRecord[] = [];
   const proxy = await startProxy(t, closedPort, (r) => records.push(r));
   const client = await rawClient(t, proxy.address.port);
