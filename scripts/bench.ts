@@ -31,8 +31,10 @@
  * user instead of fixed contacts, `reads` measures history, unread and recent
  * session latency (bench/reads.ts). --prefill N runs the phases twice: on an
  * empty database, then on one holding a history of N messages
- * (scripts/db/prefill.ts; kept as tt_bench_prefill_N and reused by later runs),
- * plus the chat load at half the empty database's rate, and reports the ratio.
+ * (scripts/db/prefill.ts; kept as tt_bench_prefill_N and reused by later runs,
+ * which then also see the messages and unread counts earlier runs added;
+ * --fresh-prefill makes it anew), plus the chat load at half the empty
+ * database's rate, and reports the ratio.
  *
  * With --login-url it targets a running TeamTalk-compatible cluster instead
  * (users --user-prefix0..N-1 with --password must exist there: see `npm run users -- bulk`).
@@ -97,6 +99,8 @@ interface Options {
   msgServerPid: number | null;
   allowRemote: boolean;
   keepData: boolean;
+  /** Make the --prefill history anew even when a finished one is kept. */
+  freshPrefill: boolean;
   /** A topology file's cluster instead of the default one (its msg servers, db-proxies, storage). */
   topology: string | null;
   portBase: number | null;
@@ -133,7 +137,7 @@ function parseOptions(argv: string[]): Options {
       'memory-connections': text, only: text, 'login-url': text, password: text, 'user-prefix': text,
       'msg-server-pid': text, transport: text, topology: text, 'port-base': text, peers: text,
       'per-user': text, 'user-rate': text, 'in-flight': text, prefill: text, 'prefill-users': text, 'read-samples': text,
-      'allow-remote': flag, 'keep-data': flag, verbose: flag, plaintext: flag,
+      'allow-remote': flag, 'keep-data': flag, 'fresh-prefill': flag, verbose: flag, plaintext: flag,
     },
     { positionals: false },
   );
@@ -159,6 +163,7 @@ function parseOptions(argv: string[]): Options {
     msgServerPid: parseIntOption('msg-server-pid', values['msg-server-pid'], 1, 2 ** 31) ?? null,
     allowRemote: values['allow-remote'] === true,
     keepData: values['keep-data'] === true,
+    freshPrefill: values['fresh-prefill'] === true,
     verbose: values.verbose === true,
     plaintext: values.plaintext === true,
     transport: parseChoiceOption('transport', values.transport, ['tcp', 'ws']) ?? 'tcp',
@@ -369,7 +374,7 @@ async function startTopologyCluster(opts: Options, name: string, target: BenchTa
 async function ensurePrefilled(opts: Options, storage: Storage, target: BenchTarget, messages: number): Promise<void> {
   const users = opts.prefillUsers > 0 ? opts.prefillUsers : Math.max(opts.users, defaultUserCount(messages));
   const done = await finishedPrefill(storage.mysqlAdminUrl);
-  if (done !== null && done.messages === messages && done.users === users && done.userPrefix === opts.userPrefix && done.seed === PREFILL_DEFAULTS.seed) {
+  if (!opts.freshPrefill && done !== null && done.messages === messages && done.users === users && done.userPrefix === opts.userPrefix && done.seed === PREFILL_DEFAULTS.seed) {
     note(`reusing the prefilled history in ${target.database} (${messages} messages, ${users} users)`);
     return;
   }
